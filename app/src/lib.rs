@@ -1,0 +1,5 @@
+//! The `tandem` program: the desktop app and the command line. This library half holds
+//! what the binary and its tests share.
+
+pub mod alloc;
+pub mod trace;

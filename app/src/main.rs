@@ -1,0 +1,67 @@
+//! `tandem`: a local-first, peer-to-peer collaborative text editor.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tandem::trace::{self, Trace};
+
+#[global_allocator]
+static ALLOC: tandem::alloc::Counting = tandem::alloc::Counting;
+
+/// Tandem: a local-first, peer-to-peer collaborative text editor.
+#[derive(Debug, Parser)]
+#[command(name = "tandem", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay an editing trace (.json.gz) through the CRDT and report timings and sizes.
+    Trace {
+        /// The trace file: sequential or concurrent, gzipped JSON.
+        file: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Runs per measurement; the best is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tandem: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Trace { file, json, runs } => {
+            let t = Trace::load(&file)?;
+            let r = trace::measure(&file, &t, runs)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!("trace           {}", r.trace);
+                println!("ops             {} patches, {} CRDT ops", r.ops, r.crdt_ops);
+                println!("replay_ms       {:.2}", r.replay_ms);
+                println!("merge_ms        {:.2}", r.merge_ms);
+                println!("stream_ms       {:.2}", r.stream_ms);
+                println!("load_ms         {:.2}", r.load_ms);
+                println!("encoded_bytes   {}", r.encoded_bytes);
+                println!("doc_heap_bytes  {}", r.doc_heap_bytes);
+                println!("ok              {}", r.ok);
+            }
+            Ok(if r.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}

@@ -1,0 +1,705 @@
+//! The text sequence CRDT: runs of items in document order, in an order-statistic B-tree.
+//!
+//! Every inserted character is an item named by its local version (`Lv`, the index of
+//! its op in this replica's op log). Items are kept as runs ([`Span`]): consecutive
+//! `Lv`s typed left to right, each character's left origin being the previous one, the
+//! same right origin and the same deleted flag. Deleted items stay as tombstones.
+//!
+//! Leaves hold spans; inner nodes hold, per child, the count of visible characters and
+//! of all items (tombstones included), so visible position -> item and item -> position
+//! are both O(log n). `lv_leaf` maps every inserted `Lv` to its leaf.
+//!
+//! Concurrent inserts are ordered with the YjsMod rule, which equals FugueMax: inserts
+//! at the same place never interleave, forwards or backwards.
+
+use crate::id::OpId;
+
+/// "No item": the document start as a left origin, the end as a right origin.
+pub(crate) const NONE: u32 = u32::MAX;
+
+const LEAF_CAP: usize = 32;
+const NODE_CAP: usize = 16;
+
+/// A run of items with consecutive `Lv`s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// `Lv` of the first character.
+    pub lv: u32,
+    /// Number of characters.
+    pub len: u32,
+    /// Left origin of the first character; later ones have the previous character.
+    pub origin_left: u32,
+    /// Right origin shared by all characters.
+    pub origin_right: u32,
+    /// Byte offset of the first character in [`Text::content`].
+    pub content: u32,
+    /// Whether the characters are tombstones.
+    pub deleted: bool,
+}
+
+impl Span {
+    fn vis(&self) -> u32 {
+        if self.deleted { 0 } else { self.len }
+    }
+
+    fn end(&self) -> u32 {
+        self.lv + self.len
+    }
+
+    fn origin_left_at(&self, off: u32) -> u32 {
+        if off == 0 { self.origin_left } else { self.lv + off - 1 }
+    }
+
+    /// Whether `next` can be appended to `self` as one run.
+    fn can_append(&self, next: &Span) -> bool {
+        self.end() == next.lv
+            && next.origin_left == self.end() - 1
+            && next.origin_right == self.origin_right
+            && next.deleted == self.deleted
+    }
+}
+
+#[derive(Debug)]
+struct Leaf {
+    spans: Vec<Span>,
+    parent: u32,
+    next: u32,
+}
+
+#[derive(Debug)]
+struct Node {
+    children: Vec<u32>,
+    vis: Vec<u32>,
+    total: Vec<u32>,
+    parent: u32,
+    leaf_children: bool,
+}
+
+/// A place in the tree: item `off` of span `idx` of `leaf`. As an insertion point
+/// ("gap") it means right before that item; `idx == spans.len()` is only used for the
+/// end of the document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    leaf: u32,
+    idx: usize,
+    off: u32,
+}
+
+/// The text CRDT state.
+#[derive(Debug)]
+pub(crate) struct Text {
+    leaves: Vec<Leaf>,
+    nodes: Vec<Node>,
+    root: u32,
+    root_is_leaf: bool,
+    lv_leaf: Vec<u32>,
+    /// Every inserted character, in `Lv` order, as UTF-8.
+    pub content: String,
+    ascii: bool,
+    vis_len: u32,
+    total_len: u32,
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text {
+            leaves: vec![Leaf { spans: Vec::with_capacity(LEAF_CAP + 2), parent: NONE, next: NONE }],
+            nodes: Vec::new(),
+            root: 0,
+            root_is_leaf: true,
+            lv_leaf: Vec::new(),
+            content: String::new(),
+            ascii: true,
+            vis_len: 0,
+            total_len: 0,
+        }
+    }
+}
+
+impl Text {
+    /// Visible characters.
+    pub fn len(&self) -> usize {
+        self.vis_len as usize
+    }
+
+    /// Whether `lv` is an inserted character.
+    pub fn is_item(&self, lv: u32) -> bool {
+        self.lv_leaf.get(lv as usize).is_some_and(|&l| l != NONE)
+    }
+
+    /// Byte length of `chars` characters starting at byte `start` of the content.
+    fn bytes_of(&self, start: u32, chars: u32) -> u32 {
+        if self.ascii {
+            return chars;
+        }
+        let s = &self.content[start as usize..];
+        match s.char_indices().nth(chars as usize) {
+            Some((b, _)) => b as u32,
+            None => s.len() as u32,
+        }
+    }
+
+    /// The text of a span's characters `from .. from + n`.
+    fn span_str(&self, span: &Span, from: u32, n: u32) -> &str {
+        let a = span.content + self.bytes_of(span.content, from);
+        let b = a + self.bytes_of(a, n);
+        &self.content[a as usize..b as usize]
+    }
+
+    /// The characters of items `lv .. lv + n`, which must be one inserted run.
+    pub fn content_of(&self, lv: u32, n: u32) -> &str {
+        let c = self.cursor_of_lv(lv);
+        let span = self.leaves[c.leaf as usize].spans[c.idx];
+        // Consecutive inserted Lvs have consecutive content, even across spans.
+        let a = span.content + self.bytes_of(span.content, c.off);
+        let b = a + self.bytes_of(a, n);
+        &self.content[a as usize..b as usize]
+    }
+
+    /// Appends content for a run of new items and returns its byte offset.
+    pub fn push_content(&mut self, s: &str) -> u32 {
+        let at = self.content.len() as u32;
+        self.ascii &= s.is_ascii();
+        self.content.push_str(s);
+        at
+    }
+
+    // ----- lookups -------------------------------------------------------------------
+
+    /// The item at visible index `pos` (`pos < len()`).
+    pub fn find_vis(&self, mut pos: u32) -> Cursor {
+        let mut node = self.root;
+        if !self.root_is_leaf {
+            loop {
+                let n = &self.nodes[node as usize];
+                let mut i = 0;
+                while i + 1 < n.children.len() && pos >= n.vis[i] {
+                    pos -= n.vis[i];
+                    i += 1;
+                }
+                node = n.children[i];
+                if n.leaf_children {
+                    break;
+                }
+            }
+        }
+        let leaf = &self.leaves[node as usize];
+        for (idx, s) in leaf.spans.iter().enumerate() {
+            if !s.deleted {
+                if pos < s.len {
+                    return Cursor { leaf: node, idx, off: pos };
+                }
+                pos -= s.len;
+            }
+        }
+        panic!("visible position out of range of the text tree");
+    }
+
+    /// The cursor of item `lv` (an inserted character).
+    pub fn cursor_of_lv(&self, lv: u32) -> Cursor {
+        let leaf = self.lv_leaf[lv as usize];
+        let spans = &self.leaves[leaf as usize].spans;
+        for (idx, s) in spans.iter().enumerate() {
+            if lv >= s.lv && lv < s.end() {
+                return Cursor { leaf, idx, off: lv - s.lv };
+            }
+        }
+        panic!("lv {lv} missing from its leaf");
+    }
+
+    /// The item at visible index `pos`.
+    pub fn lv_at(&self, pos: u32) -> u32 {
+        let c = self.find_vis(pos);
+        self.span_at(c).lv + c.off
+    }
+
+    /// How many items from `lv` on share its span (same state, adjacent in the text).
+    pub fn span_rest(&self, lv: u32) -> u32 {
+        let c = self.cursor_of_lv(lv);
+        self.span_at(c).len - c.off
+    }
+
+    fn span_at(&self, c: Cursor) -> &Span {
+        &self.leaves[c.leaf as usize].spans[c.idx]
+    }
+
+    /// Position among all items (tombstones included) of the item at `c`.
+    fn total_pos(&self, c: Cursor) -> u32 {
+        let leaf = &self.leaves[c.leaf as usize];
+        let mut pos = c.off + leaf.spans[..c.idx].iter().map(|s| s.len).sum::<u32>();
+        self.walk_up(c.leaf, true, |n, i| pos += n.total[..i].iter().sum::<u32>());
+        pos
+    }
+
+    /// Visible position of the item at `c`; for a tombstone, the visible characters
+    /// before it.
+    pub fn vis_pos(&self, c: Cursor) -> u32 {
+        let leaf = &self.leaves[c.leaf as usize];
+        let s = &leaf.spans[c.idx];
+        let mut pos = if s.deleted { 0 } else { c.off };
+        pos += leaf.spans[..c.idx].iter().map(Span::vis).sum::<u32>();
+        self.walk_up(c.leaf, true, |n, i| pos += n.vis[..i].iter().sum::<u32>());
+        pos
+    }
+
+    /// Visible position of item `lv`, and whether it is visible.
+    pub fn vis_pos_of_lv(&self, lv: u32) -> (u32, bool) {
+        let c = self.cursor_of_lv(lv);
+        (self.vis_pos(c), !self.span_at(c).deleted)
+    }
+
+    /// Calls `f(parent, index of child)` for each ancestor of a leaf or node.
+    fn walk_up(&self, mut child: u32, mut is_leaf: bool, mut f: impl FnMut(&Node, usize)) {
+        loop {
+            let parent =
+                if is_leaf { self.leaves[child as usize].parent } else { self.nodes[child as usize].parent };
+            if parent == NONE {
+                return;
+            }
+            let n = &self.nodes[parent as usize];
+            let i = n.children.iter().position(|&c| c == child).expect("child in parent");
+            f(n, i);
+            child = parent;
+            is_leaf = false;
+        }
+    }
+
+    fn add_counts(&mut self, leaf: u32, dvis: i64, dtotal: i64) {
+        self.vis_len = (self.vis_len as i64 + dvis) as u32;
+        self.total_len = (self.total_len as i64 + dtotal) as u32;
+        let mut child = leaf;
+        let mut parent = self.leaves[leaf as usize].parent;
+        while parent != NONE {
+            let n = &mut self.nodes[parent as usize];
+            let i = n.children.iter().position(|&c| c == child).expect("child in parent");
+            n.vis[i] = (n.vis[i] as i64 + dvis) as u32;
+            n.total[i] = (n.total[i] as i64 + dtotal) as u32;
+            child = parent;
+            parent = n.parent;
+        }
+    }
+
+    /// Normalises a gap so that it points at an item, or at the end of the last leaf.
+    fn norm(&self, mut c: Cursor) -> Cursor {
+        loop {
+            let leaf = &self.leaves[c.leaf as usize];
+            if c.idx < leaf.spans.len() {
+                if c.off < leaf.spans[c.idx].len {
+                    return c;
+                }
+                c = Cursor { leaf: c.leaf, idx: c.idx + 1, off: 0 };
+                continue;
+            }
+            if leaf.next == NONE {
+                return c;
+            }
+            c = Cursor { leaf: leaf.next, idx: 0, off: 0 };
+        }
+    }
+
+    /// The item at a normalised gap, if it is not the document end.
+    fn item_at(&self, c: Cursor) -> Option<(u32, &Span)> {
+        let spans = &self.leaves[c.leaf as usize].spans;
+        spans.get(c.idx).map(|s| (s.lv + c.off, s))
+    }
+
+    /// The gap right after item `lv`, or the document start for `NONE`.
+    fn gap_after(&self, lv: u32) -> Cursor {
+        if lv == NONE {
+            return self.norm(Cursor { leaf: 0, idx: 0, off: 0 });
+        }
+        let c = self.cursor_of_lv(lv);
+        self.norm(Cursor { off: c.off + 1, ..c })
+    }
+
+    // ----- local edits ---------------------------------------------------------------
+
+    /// The origins for a local insert at visible `pos`: the visible char before it and
+    /// the item right after that one (tombstones included).
+    pub fn origins_at(&self, pos: u32) -> (u32, u32) {
+        let left = if pos == 0 {
+            NONE
+        } else {
+            let c = self.find_vis(pos - 1);
+            let s = self.span_at(c);
+            s.lv + c.off
+        };
+        let gap = self.gap_after(left);
+        let right = self.item_at(gap).map_or(NONE, |(lv, _)| lv);
+        (left, right)
+    }
+
+    /// Visible items `pos .. pos + len` as runs of consecutive `Lv`s, in document order.
+    pub fn visible_runs(&self, pos: u32, len: u32) -> Vec<(u32, u32)> {
+        let mut res: Vec<(u32, u32)> = Vec::new();
+        if len == 0 {
+            return res;
+        }
+        let mut c = self.find_vis(pos);
+        let mut left = len;
+        loop {
+            let s = *self.span_at(c);
+            if !s.deleted {
+                let n = (s.len - c.off).min(left);
+                let lv = s.lv + c.off;
+                match res.last_mut() {
+                    Some(last) if last.0 + last.1 == lv => last.1 += n,
+                    _ => res.push((lv, n)),
+                }
+                left -= n;
+                if left == 0 {
+                    return res;
+                }
+            }
+            c = self.norm(Cursor { idx: c.idx + 1, off: 0, ..c });
+        }
+    }
+
+    // ----- integration ---------------------------------------------------------------
+
+    /// Integrates a run of new items `lv .. lv + len` whose first character has origins
+    /// `origin_left` / `origin_right`. `id_of` names items for tie-breaks.
+    pub fn integrate(
+        &mut self,
+        lv: u32,
+        len: u32,
+        origin_left: u32,
+        origin_right: u32,
+        content: u32,
+        id_of: impl Fn(u32) -> OpId,
+    ) {
+        let new = Span { lv, len, origin_left, origin_right, content, deleted: false };
+        let gap = self.gap_after(origin_left);
+        let at = match self.item_at(gap) {
+            None if origin_right == NONE => gap,
+            Some((other, _)) if other == origin_right => gap,
+            _ => self.find_place(gap, &new, id_of),
+        };
+        self.insert_at(at, new);
+    }
+
+    /// The YjsMod scan: walks right from the gap after the left origin to find where a
+    /// concurrent insert goes.
+    fn find_place(&self, gap: Cursor, new: &Span, id_of: impl Fn(u32) -> OpId) -> Cursor {
+        let pos_after = |lv: u32| if lv == NONE { 0 } else { self.total_pos(self.cursor_of_lv(lv)) + 1 };
+        let pos_before =
+            |lv: u32| if lv == NONE { self.total_len } else { self.total_pos(self.cursor_of_lv(lv)) };
+        let left_pos = pos_after(new.origin_left);
+        let mut right_pos = None;
+        let my_id = id_of(new.lv);
+        let mut scanning = false;
+        let mut scan_start = gap;
+        let mut c = gap;
+        while let Some((other_lv, other)) = self.item_at(c) {
+            if other_lv == new.origin_right {
+                break;
+            }
+            let other = *other;
+            let o_left_pos = pos_after(other.origin_left_at(c.off));
+            if o_left_pos < left_pos {
+                break;
+            }
+            if o_left_pos == left_pos {
+                if other.origin_right == new.origin_right {
+                    if my_id < id_of(other_lv) {
+                        break;
+                    }
+                    scanning = false;
+                } else {
+                    let rp = *right_pos.get_or_insert_with(|| pos_before(new.origin_right));
+                    if pos_before(other.origin_right) < rp {
+                        if !scanning {
+                            scanning = true;
+                            scan_start = c;
+                        }
+                    } else {
+                        scanning = false;
+                    }
+                }
+            }
+            // The rest of this span descends from its first item: skip it, unless it
+            // holds our right origin.
+            if new.origin_right != NONE && new.origin_right > other_lv && new.origin_right < other.end() {
+                c = Cursor { off: new.origin_right - other.lv, ..c };
+                break;
+            }
+            c = self.norm(Cursor { idx: c.idx + 1, off: 0, ..c });
+        }
+        if scanning { scan_start } else { c }
+    }
+
+    /// Inserts `new` at gap `at`, merging with the span to its left when possible.
+    fn insert_at(&mut self, at: Cursor, new: Span) {
+        let leaf_id = at.leaf;
+        {
+            let text_ascii = self.ascii;
+            let content = &self.content;
+            let leaf = &mut self.leaves[leaf_id as usize];
+            let mut idx = at.idx;
+            if at.off > 0 {
+                let s = &mut leaf.spans[idx];
+                let right = split_span(s, at.off, text_ascii, content);
+                leaf.spans.insert(idx + 1, right);
+                idx += 1;
+            }
+            if idx > 0 && leaf.spans[idx - 1].can_append(&new) {
+                leaf.spans[idx - 1].len += new.len;
+            } else {
+                leaf.spans.insert(idx, new);
+            }
+        }
+        let need = new.end() as usize;
+        if self.lv_leaf.len() < need {
+            self.lv_leaf.resize(need, NONE);
+        }
+        self.lv_leaf[new.lv as usize..need].fill(leaf_id);
+        self.add_counts(leaf_id, new.len as i64, new.len as i64);
+        self.split_if_full(leaf_id);
+    }
+
+    /// Marks items `lv .. lv + len` deleted. Returns how many were visible before.
+    pub fn delete(&mut self, mut lv: u32, mut len: u32) -> u32 {
+        let mut removed = 0;
+        while len > 0 {
+            let c = self.cursor_of_lv(lv);
+            let leaf_id = c.leaf;
+            let s = self.leaves[leaf_id as usize].spans[c.idx];
+            let n = (s.len - c.off).min(len);
+            if !s.deleted {
+                let ascii = self.ascii;
+                let content = &self.content;
+                let leaf = &mut self.leaves[leaf_id as usize];
+                let mut idx = c.idx;
+                if c.off > 0 {
+                    let right = split_span(&mut leaf.spans[idx], c.off, ascii, content);
+                    leaf.spans.insert(idx + 1, right);
+                    idx += 1;
+                }
+                if leaf.spans[idx].len > n {
+                    let right = split_span(&mut leaf.spans[idx], n, ascii, content);
+                    leaf.spans.insert(idx + 1, right);
+                }
+                leaf.spans[idx].deleted = true;
+                // Merge with deleted neighbours in the same leaf.
+                if idx + 1 < leaf.spans.len() && leaf.spans[idx].can_append(&leaf.spans[idx + 1]) {
+                    leaf.spans[idx].len += leaf.spans[idx + 1].len;
+                    leaf.spans.remove(idx + 1);
+                }
+                if idx > 0 && leaf.spans[idx - 1].can_append(&leaf.spans[idx]) {
+                    leaf.spans[idx - 1].len += leaf.spans[idx].len;
+                    leaf.spans.remove(idx);
+                }
+                removed += n;
+                self.add_counts(leaf_id, -(n as i64), 0);
+                self.split_if_full(leaf_id);
+            }
+            lv += n;
+            len -= n;
+        }
+        removed
+    }
+
+    // ----- tree maintenance ----------------------------------------------------------
+
+    fn split_if_full(&mut self, leaf_id: u32) {
+        if self.leaves[leaf_id as usize].spans.len() <= LEAF_CAP {
+            return;
+        }
+        let half = self.leaves[leaf_id as usize].spans.len() / 2;
+        let mut moved = Vec::with_capacity(LEAF_CAP + 2);
+        moved.extend(self.leaves[leaf_id as usize].spans.drain(half..));
+        let (vis, total) = moved.iter().fold((0, 0), |(v, t), s| (v + s.vis(), t + s.len));
+        let new_id = self.leaves.len() as u32;
+        for s in &moved {
+            self.lv_leaf[s.lv as usize..s.end() as usize].fill(new_id);
+        }
+        let old = &mut self.leaves[leaf_id as usize];
+        let next = old.next;
+        old.next = new_id;
+        let parent = old.parent;
+        self.leaves.push(Leaf { spans: moved, parent, next });
+        self.add_child(leaf_id, true, new_id, vis, total);
+    }
+
+    /// Adds `new` (a leaf or node holding `vis`/`total`) right after its sibling `old`,
+    /// whose counts shrink by as much.
+    fn add_child(&mut self, old: u32, is_leaf: bool, new: u32, vis: u32, total: u32) {
+        let parent = if is_leaf { self.leaves[old as usize].parent } else { self.nodes[old as usize].parent };
+        if parent == NONE {
+            // Grow a new root over `old` and `new`.
+            let (v, t) = (self.vis_len - vis, self.total_len - total);
+            let root = self.nodes.len() as u32;
+            self.nodes.push(Node {
+                children: vec![old, new],
+                vis: vec![v, vis],
+                total: vec![t, total],
+                parent: NONE,
+                leaf_children: is_leaf,
+            });
+            self.set_parent(old, is_leaf, root);
+            self.set_parent(new, is_leaf, root);
+            self.root = root;
+            self.root_is_leaf = false;
+            return;
+        }
+        self.set_parent(new, is_leaf, parent);
+        let n = &mut self.nodes[parent as usize];
+        let i = n.children.iter().position(|&c| c == old).expect("child in parent");
+        n.vis[i] -= vis;
+        n.total[i] -= total;
+        n.children.insert(i + 1, new);
+        n.vis.insert(i + 1, vis);
+        n.total.insert(i + 1, total);
+        if n.children.len() <= NODE_CAP {
+            return;
+        }
+        let half = n.children.len() / 2;
+        let children: Vec<u32> = n.children.drain(half..).collect();
+        let cvis: Vec<u32> = n.vis.drain(half..).collect();
+        let ctotal: Vec<u32> = n.total.drain(half..).collect();
+        let (sv, st) = (cvis.iter().sum(), ctotal.iter().sum());
+        let leaf_children = n.leaf_children;
+        let grand = n.parent;
+        let new_node = self.nodes.len() as u32;
+        for &c in &children {
+            self.set_parent(c, leaf_children, new_node);
+        }
+        self.nodes.push(Node { children, vis: cvis, total: ctotal, parent: grand, leaf_children });
+        self.add_child(parent, false, new_node, sv, st);
+    }
+
+    fn set_parent(&mut self, child: u32, is_leaf: bool, parent: u32) {
+        if is_leaf {
+            self.leaves[child as usize].parent = parent;
+        } else {
+            self.nodes[child as usize].parent = parent;
+        }
+    }
+
+    // ----- reading -------------------------------------------------------------------
+
+    /// All spans in document order.
+    pub fn spans(&self) -> impl Iterator<Item = &Span> + '_ {
+        let mut leaf = 0u32;
+        let mut idx = 0usize;
+        std::iter::from_fn(move || {
+            loop {
+                let l = &self.leaves[leaf as usize];
+                if idx < l.spans.len() {
+                    idx += 1;
+                    return Some(&l.spans[idx - 1]);
+                }
+                if l.next == NONE {
+                    return None;
+                }
+                leaf = l.next;
+                idx = 0;
+            }
+        })
+    }
+
+    /// Appends the characters `from .. from + n` of a span to `out`.
+    pub fn push_span_str(&self, span: &Span, from: u32, n: u32, out: &mut String) {
+        out.push_str(self.span_str(span, from, n));
+    }
+
+    /// The visible text.
+    pub fn to_string_lossless(&self) -> String {
+        let mut out = String::with_capacity(self.vis_len as usize);
+        for s in self.spans() {
+            if !s.deleted {
+                self.push_span_str(s, 0, s.len, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Visible characters `start .. end`.
+    pub fn slice(&self, start: u32, end: u32) -> String {
+        let mut out = String::new();
+        if start >= end {
+            return out;
+        }
+        let mut c = self.find_vis(start);
+        let mut left = end - start;
+        loop {
+            let s = *self.span_at(c);
+            if !s.deleted {
+                let n = (s.len - c.off).min(left);
+                self.push_span_str(&s, c.off, n, &mut out);
+                left -= n;
+                if left == 0 {
+                    return out;
+                }
+            }
+            c = self.norm(Cursor { idx: c.idx + 1, off: 0, ..c });
+        }
+    }
+
+    /// Heap bytes held (approximate: capacities of the owned buffers).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.leaves.iter().map(|l| l.spans.capacity() * size_of::<Span>()).sum::<usize>()
+            + self.leaves.capacity() * size_of::<Leaf>()
+            + self.nodes.iter().map(|n| n.children.capacity() * 12).sum::<usize>()
+            + self.nodes.capacity() * size_of::<Node>()
+            + self.lv_leaf.capacity() * 4
+            + self.content.capacity()
+    }
+
+    /// Checks the tree's invariants; panics when one is broken. For tests.
+    pub fn check(&self) {
+        let mut vis = 0;
+        let mut total = 0;
+        let mut leaf = 0u32;
+        loop {
+            let l = &self.leaves[leaf as usize];
+            for (i, s) in l.spans.iter().enumerate() {
+                assert!(s.len > 0, "empty span");
+                assert_eq!(self.lv_leaf[s.lv as usize], leaf, "lv_leaf of {}", s.lv);
+                if i > 0 {
+                    assert!(!l.spans[i - 1].can_append(s), "unmerged spans in leaf {leaf}");
+                }
+                vis += s.vis();
+                total += s.len;
+            }
+            if l.next == NONE {
+                break;
+            }
+            leaf = l.next;
+        }
+        assert_eq!((vis, total), (self.vis_len, self.total_len));
+        for (id, n) in self.nodes.iter().enumerate() {
+            for (i, &c) in n.children.iter().enumerate() {
+                let (v, t, p) = if n.leaf_children {
+                    let l = &self.leaves[c as usize];
+                    (l.spans.iter().map(Span::vis).sum(), l.spans.iter().map(|s| s.len).sum(), l.parent)
+                } else {
+                    let m = &self.nodes[c as usize];
+                    (m.vis.iter().sum(), m.total.iter().sum(), m.parent)
+                };
+                assert_eq!((n.vis[i], n.total[i], p), (v, t, id as u32), "counts of node {id}");
+            }
+        }
+    }
+}
+
+/// Splits `s` at `off`, keeping the left part in `s` and returning the right part.
+fn split_span(s: &mut Span, off: u32, ascii: bool, content: &str) -> Span {
+    let bytes = if ascii {
+        off
+    } else {
+        let t = &content[s.content as usize..];
+        t.char_indices().nth(off as usize).map_or(t.len(), |(b, _)| b) as u32
+    };
+    let right = Span {
+        lv: s.lv + off,
+        len: s.len - off,
+        origin_left: s.lv + off - 1,
+        origin_right: s.origin_right,
+        content: s.content + bytes,
+        deleted: s.deleted,
+    };
+    s.len = off;
+    right
+}
