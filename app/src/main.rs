@@ -1,6 +1,6 @@
 //! `tandem`: a local-first, peer-to-peer collaborative text editor.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,7 +47,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Trace { file, json, runs } => {
             let t = Trace::load(&file)?;
-            let r = trace::measure(&file, &t, runs)?;
+            let r = trace::measure(&file, &t, runs)
+                .with_context(|| format!("cannot replay {}", file.display()))?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {

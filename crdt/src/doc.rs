@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::id::{OpId, ReplicaId};
 use crate::map::{Entry, Map};
 use crate::text::{NONE, Text};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Limits of one replica.
 #[derive(Clone, Debug)]
@@ -156,6 +156,8 @@ pub struct Doc {
     txn: Option<Txn>,
     undo: VecDeque<UndoStep>,
     redo: Vec<UndoStep>,
+    /// Items deleted and brought back by undo/redo: `start -> (len, new start)`.
+    redone: BTreeMap<u32, (u32, u32)>,
 }
 
 impl Doc {
@@ -185,6 +187,7 @@ impl Doc {
             txn: None,
             undo: VecDeque::new(),
             redo: Vec::new(),
+            redone: BTreeMap::new(),
         }
     }
 
@@ -202,6 +205,7 @@ impl Doc {
         self.replica = replica;
         self.undo.clear();
         self.redo.clear();
+        self.redone.clear();
         Ok(())
     }
 
@@ -569,29 +573,23 @@ impl Doc {
         // Items this step deleted come back, as new items at the tombstones' place.
         let dels: Vec<DelRun> = self.dels_in(step.lv, step.end).collect();
         for d in dels.iter().rev() {
-            let mut t = d.target;
-            let end = d.target + d.len;
-            while t < end {
-                let (deleted, n) = self.tombstone_piece(t, end - t);
-                if deleted {
-                    let (pos, _) = self.text.vis_pos_of_lv(t);
-                    let s = self.text.content_of(t, n).to_owned();
+            for (cur, n, visible) in self.incarnations(d.target, d.len) {
+                if !visible {
+                    let (pos, _) = self.text.vis_pos_of_lv(cur);
+                    let s = self.text.content_of(cur, n).to_owned();
+                    let new = self.next_lv();
                     self.insert(pos as usize, &s)?;
+                    self.redone.insert(cur, (n, new));
                 }
-                t += n;
             }
         }
-        // Items it inserted that are still visible go.
+        // Items it inserted (or their re-creations) that are still visible go.
         let ins: Vec<InsRun> = self.ins_in(step.lv, step.end).collect();
         for r in ins {
-            let mut t = r.lv;
-            let end = r.lv + r.len;
-            while t < end {
-                let (deleted, n) = self.tombstone_piece(t, end - t);
-                if !deleted {
-                    self.delete_items(t, n)?;
+            for (cur, n, visible) in self.incarnations(r.lv, r.len) {
+                if visible {
+                    self.delete_items(cur, n)?;
                 }
-                t += n;
             }
         }
         for (key, prev) in step.map_prev.iter().rev() {
@@ -602,12 +600,35 @@ impl Doc {
         Ok(Some((self.change_of(txn.lv, end), UndoStep { lv: txn.lv, end, map_prev: txn.map_prev })))
     }
 
-    /// From item `lv`: whether it is deleted, and how many following items (up to `max`)
-    /// share its span, hence its state and place.
-    fn tombstone_piece(&self, lv: u32, max: u32) -> (bool, u32) {
-        let (_, visible) = self.text.vis_pos_of_lv(lv);
-        let n = self.text.span_rest(lv).min(max);
-        (!visible, n)
+    /// The latest re-creation (by undo/redo) of item `lv`, or `lv` itself.
+    fn follow(&self, mut lv: u32) -> u32 {
+        while let Some((&k, &(len, new))) = self.redone.range(..=lv).next_back() {
+            if lv >= k + len {
+                break;
+            }
+            lv = new + (lv - k);
+        }
+        lv
+    }
+
+    /// Items `lv .. lv + len`, each replaced by its latest re-creation, grouped into runs
+    /// of adjacent items in one span: `(first item, count, visible)`.
+    fn incarnations(&self, lv: u32, len: u32) -> Vec<(u32, u32, bool)> {
+        let mut out: Vec<(u32, u32, bool)> = Vec::new();
+        for k in 0..len {
+            let cur = self.follow(lv + k);
+            let (_, visible) = self.text.vis_pos_of_lv(cur);
+            if let Some(last) = out.last_mut()
+                && last.0 + last.1 == cur
+                && last.2 == visible
+                && self.text.span_rest(last.0) > last.1
+            {
+                last.1 += 1;
+                continue;
+            }
+            out.push((cur, 1, visible));
+        }
+        out
     }
 
     // ----- reading the op log --------------------------------------------------------
@@ -1093,3 +1114,6 @@ fn id_of(runs: &[Run], agents: &[Agent], lv: u32) -> OpId {
     let r = &runs[i];
     OpId::new(agents[r.agent as usize].id, r.seq + (lv - r.lv) as u64)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,127 @@
+//! `tandem trace` and the trace replays behind it, on every real trace in ../shared.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tandem::trace::{Trace, replay};
+use tandem_crdt::{Doc, ReplicaId, encoding};
+
+fn traces_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces")
+}
+
+fn all_traces() -> Vec<PathBuf> {
+    let mut res = Vec::new();
+    for kind in ["sequential", "concurrent"] {
+        for e in std::fs::read_dir(traces_dir().join(kind)).expect("shared traces") {
+            res.push(e.unwrap().path());
+        }
+    }
+    res.sort();
+    assert_eq!(res.len(), 8, "the eight shared traces");
+    res
+}
+
+#[test]
+fn every_trace_replays_to_its_end_content() {
+    for path in all_traces() {
+        let trace = Trace::load(&path).unwrap();
+        let r = replay(&trace).unwrap();
+        for d in &r.docs {
+            assert!(d.text() == trace.end_content, "{} differs", path.display());
+        }
+        let doc = &r.docs[0];
+        doc.check();
+        // The full encoding and the change history both rebuild the same document.
+        let bytes = encoding::encode_doc(doc);
+        let loaded = encoding::decode_doc(&bytes, ReplicaId(42)).unwrap();
+        assert!(loaded.text() == trace.end_content, "{} after decode", path.display());
+        assert_eq!(loaded.version(), doc.version());
+        let mut fresh = Doc::new(ReplicaId(43));
+        for c in encoding::decode_changes(&encoding::encode_changes(&doc.all_changes())).unwrap() {
+            fresh.apply(c).unwrap();
+        }
+        assert!(fresh.text() == trace.end_content, "{} from changes", path.display());
+    }
+}
+
+#[test]
+fn concurrent_trace_time_travel_matches_replay() {
+    // Every tenth txn of a concurrent trace: the merged document, read at that txn's
+    // version, equals the text its author saw right after it.
+    let trace = Trace::load(&traces_dir().join("concurrent/clownschool.json.gz")).unwrap();
+    let r = replay(&trace).unwrap();
+    let mut doc = Doc::new(ReplicaId(1));
+    for c in r.docs[0].all_changes() {
+        doc.apply(c).unwrap();
+    }
+    assert!(doc.text() == trace.end_content);
+    let seq = Trace::load(&traces_dir().join("sequential/clownschool_flat.json.gz")).unwrap();
+    assert!(seq.end_content == trace.end_content);
+    assert!(doc.text_at(doc.version()).unwrap() == trace.end_content);
+    assert_eq!(doc.text_at(&tandem_crdt::VectorClock::new()).unwrap(), "");
+}
+
+fn tandem() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tandem"))
+}
+
+fn write_gz(path: &Path, json: &str) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    gz.write_all(json.as_bytes()).unwrap();
+    gz.finish().unwrap();
+}
+
+#[test]
+fn cli_reports_json_and_exit_codes() {
+    let dir = tempdir();
+    let good = dir.join("good.json.gz");
+    write_gz(
+        &good,
+        r#"{"startContent":"","endContent":"hey\n","txns":[
+            {"time":"t","patches":[[0,0,"hi"]]},{"time":"t","patches":[[1,1,"ey\n"]]}]}"#,
+    );
+    let out = tandem().args(["trace", good.to_str().unwrap(), "--json", "--runs", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "exactly one JSON object");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for key in
+        ["trace", "ops", "replay_ms", "merge_ms", "stream_ms", "encoded_bytes", "load_ms", "doc_heap_bytes"]
+    {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["ops"], 2);
+
+    let bad = dir.join("bad.json.gz");
+    write_gz(&bad, r#"{"startContent":"","endContent":"nope","txns":[{"time":"t","patches":[[0,0,"hi"]]}]}"#);
+    let out = tandem().args(["trace", bad.to_str().unwrap(), "--json", "--runs", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a differing text exits 1");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+
+    let missing = dir.join("missing.json.gz");
+    let out = tandem().args(["trace", missing.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.json.gz"));
+
+    let garbage = dir.join("garbage.json.gz");
+    std::fs::write(&garbage, b"not gzip at all").unwrap();
+    let out = tandem().args(["trace", garbage.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("garbage.json.gz"));
+
+    let wrong = dir.join("wrong.json.gz");
+    write_gz(&wrong, r#"{"endContent":"x","txns":[{"patches":[[5,0,"x"]]}]}"#);
+    let out = tandem().args(["trace", wrong.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an out-of-range patch is a malformed trace");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong.json.gz"));
+}
+
+fn tempdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tandem-trace-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
