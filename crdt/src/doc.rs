@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::id::{OpId, ReplicaId};
 use crate::map::{Entry, Map};
 use crate::text::{NONE, Text};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Limits of one replica.
 #[derive(Clone, Debug)]
@@ -116,18 +116,18 @@ pub(crate) struct MapOp {
     pub value: Option<Value>,
 }
 
-#[derive(Clone, Debug, Default)]
+/// One undo step: a transaction's ops `lv .. end` (a transaction's ops are always
+/// consecutive).
+#[derive(Clone, Copy, Debug)]
 struct UndoStep {
     lv: u32,
     end: u32,
-    /// For each map write in the step: the key and the value it replaced.
-    map_prev: Vec<(String, Option<Value>)>,
 }
 
-#[derive(Clone, Debug)]
+/// The open local transaction: its first op.
+#[derive(Clone, Copy, Debug)]
 struct Txn {
     lv: u32,
-    map_prev: Vec<(String, Option<Value>)>,
 }
 
 /// One replica of a document: text and map CRDTs over a causal op log.
@@ -141,7 +141,8 @@ pub struct Doc {
     replica: ReplicaId,
     config: Config,
     pub(crate) agents: Vec<Agent>,
-    agent_idx: HashMap<ReplicaId, u32>,
+    /// `(replica, agent index)`, sorted by replica.
+    agent_idx: Vec<(ReplicaId, u32)>,
     pub(crate) runs: Vec<Run>,
     pub(crate) ins: Vec<InsRun>,
     pub(crate) dels: Vec<DelRun>,
@@ -158,6 +159,12 @@ pub struct Doc {
     redo: Vec<UndoStep>,
     /// Items deleted and brought back by undo/redo: `start -> (len, new start)`.
     redone: BTreeMap<u32, (u32, u32)>,
+    /// The agent index of `replica`, once it has written.
+    local_agent: Option<u32>,
+    /// A reused buffer for a copy of the frontier.
+    scratch: Vec<u32>,
+    /// For each local map write (by `Lv`): the value it replaced, for undo.
+    map_prev: BTreeMap<u32, Option<Value>>,
 }
 
 impl Doc {
@@ -172,7 +179,7 @@ impl Doc {
             replica,
             config,
             agents: Vec::new(),
-            agent_idx: HashMap::new(),
+            agent_idx: Vec::new(),
             runs: Vec::new(),
             ins: Vec::new(),
             dels: Vec::new(),
@@ -188,6 +195,9 @@ impl Doc {
             undo: VecDeque::new(),
             redo: Vec::new(),
             redone: BTreeMap::new(),
+            local_agent: None,
+            scratch: Vec::new(),
+            map_prev: BTreeMap::new(),
         }
     }
 
@@ -203,9 +213,11 @@ impl Doc {
             return Err(Error::TransactionOpen);
         }
         self.replica = replica;
+        self.local_agent = None;
         self.undo.clear();
         self.redo.clear();
         self.redone.clear();
+        self.map_prev.clear();
         Ok(())
     }
 
@@ -285,8 +297,13 @@ impl Doc {
     }
 
     /// The `Lv` of op `id`, if held.
+    fn agent_index(&self, id: ReplicaId) -> Option<u32> {
+        let i = self.agent_idx.binary_search_by_key(&id, |e| e.0).ok()?;
+        Some(self.agent_idx[i].1)
+    }
+
     pub(crate) fn lv_of(&self, id: OpId) -> Option<u32> {
-        let a = *self.agent_idx.get(&id.replica)?;
+        let a = self.agent_index(id.replica)?;
         let runs = &self.agents[a as usize].runs;
         let i = runs.partition_point(|r| r.0 + r.2 as u64 <= id.seq);
         let &(seq, lv, _) = runs.get(i)?;
@@ -309,17 +326,19 @@ impl Doc {
     }
 
     pub(crate) fn agent(&mut self, id: ReplicaId) -> u32 {
-        if let Some(&a) = self.agent_idx.get(&id) {
-            return a;
+        match self.agent_idx.binary_search_by_key(&id, |e| e.0) {
+            Ok(i) => self.agent_idx[i].1,
+            Err(i) => {
+                let a = self.agents.len() as u32;
+                self.agents.push(Agent { id, runs: Vec::new() });
+                self.agent_idx.insert(i, (id, a));
+                a
+            }
         }
-        let a = self.agents.len() as u32;
-        self.agents.push(Agent { id, runs: Vec::new() });
-        self.agent_idx.insert(id, a);
-        a
     }
 
     /// Records ops `next_lv .. + n` by `agent` from `seq`, with `parents` before the first.
-    pub(crate) fn push_lvs(&mut self, agent: u32, seq: u64, n: u32, lamport: u64, parents: Vec<u32>) -> u32 {
+    pub(crate) fn push_lvs(&mut self, agent: u32, seq: u64, n: u32, lamport: u64, parents: &[u32]) -> u32 {
         let lv = self.next_lv();
         let runs = &mut self.agents[agent as usize].runs;
         match runs.last_mut() {
@@ -339,12 +358,12 @@ impl Doc {
         if extend {
             self.runs.last_mut().expect("checked").len += n;
         } else {
-            self.runs.push(Run { lv, len: n, agent, seq, lamport, parents: parents.clone() });
+            self.runs.push(Run { lv, len: n, agent, seq, lamport, parents: parents.to_vec() });
         }
         // The new op supersedes every frontier entry in its past.
         if !(self.frontier.len() == parents.len() && self.frontier.iter().all(|f| parents.contains(f))) {
             let old = std::mem::take(&mut self.frontier);
-            let keep: Vec<u32> = old.into_iter().filter(|&f| !self.in_history(f, &parents)).collect();
+            let keep: Vec<u32> = old.into_iter().filter(|&f| !self.in_history(f, parents)).collect();
             self.frontier = keep;
         } else {
             self.frontier.clear();
@@ -396,12 +415,25 @@ impl Doc {
             return Err(Error::TooLarge(NONE as u64));
         }
         if self.txn.is_none() {
-            self.txn = Some(Txn { lv, map_prev: Vec::new() });
+            self.txn = Some(Txn { lv });
         }
-        let agent = self.agent(self.replica);
+        let agent = match self.local_agent {
+            Some(a) => a,
+            None => {
+                let a = self.agent(self.replica);
+                self.local_agent = Some(a);
+                a
+            }
+        };
         let seq = self.version.get(self.replica) + 1;
-        let parents = self.frontier.clone();
-        Ok(self.push_lvs(agent, seq, n, self.max_lamport + 1, parents))
+        // The parents are the whole frontier; a local op supersedes all of it. The copy
+        // goes through a reused buffer so typing does not allocate.
+        let mut parents = std::mem::take(&mut self.scratch);
+        parents.clear();
+        parents.extend_from_slice(&self.frontier);
+        let lv = self.push_lvs(agent, seq, n, self.max_lamport + 1, &parents);
+        self.scratch = parents;
+        Ok(lv)
     }
 
     /// Inserts `text` at char position `pos`.
@@ -414,9 +446,10 @@ impl Doc {
         if n == 0 {
             return Ok(());
         }
-        let (ol, or) = self.text.origins_at(pos as u32);
         let lv = self.local_lvs(n)?;
-        self.integrate_insert(lv, n, ol, or, text);
+        let content = self.text.push_content(text);
+        let (ol, or) = self.text.insert_local(pos as u32, lv, n, content);
+        self.log_insert(lv, n, ol, or);
         Ok(())
     }
 
@@ -424,6 +457,10 @@ impl Doc {
         let content = self.text.push_content(text);
         let (runs, agents) = (&self.runs, &self.agents);
         self.text.integrate(lv, n, ol, or, content, |lv| id_of(runs, agents, lv));
+        self.log_insert(lv, n, ol, or);
+    }
+
+    fn log_insert(&mut self, lv: u32, n: u32, ol: u32, or: u32) {
         let new = InsRun { lv, len: n, origin_left: ol, origin_right: or };
         match self.ins.last_mut() {
             Some(r) if r.lv + r.len == lv && ol == lv - 1 && r.origin_right == or => r.len += n,
@@ -437,8 +474,12 @@ impl Doc {
         if pos.checked_add(len).is_none_or(|e| e > text_len) {
             return Err(Error::OutOfRange { pos, len, text_len });
         }
-        for (target, n) in self.text.visible_runs(pos as u32, len as u32) {
+        // Deleting shifts what follows to `pos`, so take one visible run at a time.
+        let mut left = len as u32;
+        while left > 0 {
+            let (target, n) = self.text.visible_run_at(pos as u32, left);
             self.delete_items(target, n)?;
+            left -= n;
         }
         Ok(())
     }
@@ -485,9 +526,7 @@ impl Doc {
     fn map_write(&mut self, key: &str, value: Option<Value>) -> Result<(), Error> {
         let prev = self.map.get(key).cloned();
         let lv = self.local_lvs(1)?;
-        if let Some(t) = self.txn.as_mut() {
-            t.map_prev.push((key.to_owned(), prev));
-        }
+        self.map_prev.insert(lv, prev);
         let entry = Entry { lv, lamport: self.max_lamport, replica: self.replica, value: value.clone() };
         self.map.apply(key, entry, |_| true);
         self.map_ops.push(MapOp { lv, key: key.to_owned(), value });
@@ -505,7 +544,7 @@ impl Doc {
         let txn = self.txn.take()?;
         let end = self.next_lv();
         self.redo.clear();
-        self.push_undo(UndoStep { lv: txn.lv, end, map_prev: txn.map_prev });
+        self.push_undo(UndoStep { lv: txn.lv, end });
         Some(self.change_of(txn.lv, end))
     }
 
@@ -515,7 +554,7 @@ impl Doc {
         let Some(txn) = self.txn.take() else { return false };
         let end = self.next_lv();
         self.redo.clear();
-        self.push_undo(UndoStep { lv: txn.lv, end, map_prev: txn.map_prev });
+        self.push_undo(UndoStep { lv: txn.lv, end });
         true
     }
 
@@ -546,7 +585,7 @@ impl Doc {
             return Err(Error::TransactionOpen);
         }
         while let Some(step) = self.undo.pop_back() {
-            if let Some((change, inv)) = self.invert(&step)? {
+            if let Some((change, inv)) = self.invert(step)? {
                 self.redo.push(inv);
                 return Ok(Some(change));
             }
@@ -560,7 +599,7 @@ impl Doc {
             return Err(Error::TransactionOpen);
         }
         while let Some(step) = self.redo.pop() {
-            if let Some((change, inv)) = self.invert(&step)? {
+            if let Some((change, inv)) = self.invert(step)? {
                 self.push_undo(inv);
                 return Ok(Some(change));
             }
@@ -569,7 +608,7 @@ impl Doc {
     }
 
     /// Applies the inverse of `step` as a new local transaction.
-    fn invert(&mut self, step: &UndoStep) -> Result<Option<(Change, UndoStep)>, Error> {
+    fn invert(&mut self, step: UndoStep) -> Result<Option<(Change, UndoStep)>, Error> {
         // Items this step deleted come back, as new items at the tombstones' place.
         let dels: Vec<DelRun> = self.dels_in(step.lv, step.end).collect();
         for d in dels.iter().rev() {
@@ -592,12 +631,19 @@ impl Doc {
                 }
             }
         }
-        for (key, prev) in step.map_prev.iter().rev() {
-            self.map_write(key, prev.clone())?;
+        // Map writes get back the value they replaced.
+        let i = self.map_ops.partition_point(|m| m.lv < step.lv);
+        let writes: Vec<(String, Option<Value>)> = self.map_ops[i..]
+            .iter()
+            .take_while(|m| m.lv < step.end)
+            .filter_map(|m| Some((m.key.clone(), self.map_prev.get(&m.lv)?.clone())))
+            .collect();
+        for (key, prev) in writes.into_iter().rev() {
+            self.map_write(&key, prev)?;
         }
         let Some(txn) = self.txn.take() else { return Ok(None) };
         let end = self.next_lv();
-        Ok(Some((self.change_of(txn.lv, end), UndoStep { lv: txn.lv, end, map_prev: txn.map_prev })))
+        Ok(Some((self.change_of(txn.lv, end), UndoStep { lv: txn.lv, end })))
     }
 
     /// The latest re-creation (by undo/redo) of item `lv`, or `lv` itself.
@@ -938,7 +984,7 @@ impl Doc {
         let parents: Vec<u32> = c.deps.iter().map(|&d| self.lv_of(d).expect("ready deps are held")).collect();
         let parents = self.frontier_of(parents);
         let agent = self.agent(c.author);
-        let lv0 = self.push_lvs(agent, c.start_seq, n as u32, c.lamport, parents.clone());
+        let lv0 = self.push_lvs(agent, c.start_seq, n as u32, c.lamport, &parents);
         let mut lv = lv0;
         for op in &c.ops {
             let k = op.n_seqs() as u32;
@@ -1000,7 +1046,7 @@ impl Doc {
 
     /// How many seqs from `seq` on stay in one run of `replica`'s `Lv`s.
     fn agent_run_rest(&self, replica: ReplicaId, seq: u64) -> u64 {
-        let a = self.agent_idx[&replica];
+        let a = self.agent_index(replica).expect("validated replica");
         let runs = &self.agents[a as usize].runs;
         let i = runs.partition_point(|r| r.0 + r.2 as u64 <= seq);
         let (s, _, n) = runs[i];

@@ -589,7 +589,7 @@ impl DocDecoder {
                 }
                 parents.push(lv - d);
             }
-            self.doc.push_lvs(local[a], next_seq[a], len, lamport as u64, parents.clone());
+            self.doc.push_lvs(local[a], next_seq[a], len, lamport as u64, &parents);
             next_seq[a] += len as u64;
             lv += len;
         }

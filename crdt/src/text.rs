@@ -13,6 +13,7 @@
 //! at the same place never interleave, forwards or backwards.
 
 use crate::id::OpId;
+use std::cell::Cell;
 
 /// "No item": the document start as a left origin, the end as a right origin.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -62,7 +63,11 @@ impl Span {
 #[derive(Debug)]
 struct Leaf {
     spans: Vec<Span>,
+    /// Visible characters in this leaf.
+    vis: u32,
     parent: u32,
+    /// Index of this leaf in its parent's children.
+    slot: u32,
     next: u32,
 }
 
@@ -72,6 +77,8 @@ struct Node {
     vis: Vec<u32>,
     total: Vec<u32>,
     parent: u32,
+    /// Index of this node in its parent's children.
+    slot: u32,
     leaf_children: bool,
 }
 
@@ -98,12 +105,23 @@ pub(crate) struct Text {
     ascii: bool,
     vis_len: u32,
     total_len: u32,
+    /// The leaf of the last visible lookup and its first visible position; typing
+    /// stays in one leaf, so most lookups skip the descent. Reset by any count change
+    /// in another leaf.
+    finger: Cell<(u32, u32)>,
 }
 
 impl Default for Text {
     fn default() -> Self {
         Text {
-            leaves: vec![Leaf { spans: Vec::with_capacity(LEAF_CAP + 2), parent: NONE, next: NONE }],
+            leaves: vec![Leaf {
+                spans: Vec::with_capacity(LEAF_CAP + 2),
+                vis: 0,
+                parent: NONE,
+                slot: 0,
+                next: NONE,
+            }],
+            finger: Cell::new((NONE, 0)),
             nodes: Vec::new(),
             root: 0,
             root_is_leaf: true,
@@ -167,14 +185,19 @@ impl Text {
     // ----- lookups -------------------------------------------------------------------
 
     /// The item at visible index `pos` (`pos < len()`).
-    pub fn find_vis(&self, mut pos: u32) -> Cursor {
+    pub fn find_vis(&self, pos: u32) -> Cursor {
+        let (fl, fs) = self.finger.get();
+        if fl != NONE && pos >= fs && pos < fs + self.leaves[fl as usize].vis {
+            return self.find_in_leaf(fl, pos - fs);
+        }
         let mut node = self.root;
+        let mut rest = pos;
         if !self.root_is_leaf {
             loop {
                 let n = &self.nodes[node as usize];
                 let mut i = 0;
-                while i + 1 < n.children.len() && pos >= n.vis[i] {
-                    pos -= n.vis[i];
+                while i + 1 < n.children.len() && rest >= n.vis[i] {
+                    rest -= n.vis[i];
                     i += 1;
                 }
                 node = n.children[i];
@@ -183,6 +206,11 @@ impl Text {
                 }
             }
         }
+        self.finger.set((node, pos - rest));
+        self.find_in_leaf(node, rest)
+    }
+
+    fn find_in_leaf(&self, node: u32, mut pos: u32) -> Cursor {
         let leaf = &self.leaves[node as usize];
         for (idx, s) in leaf.spans.iter().enumerate() {
             if !s.deleted {
@@ -249,33 +277,36 @@ impl Text {
     }
 
     /// Calls `f(parent, index of child)` for each ancestor of a leaf or node.
-    fn walk_up(&self, mut child: u32, mut is_leaf: bool, mut f: impl FnMut(&Node, usize)) {
-        loop {
-            let parent =
-                if is_leaf { self.leaves[child as usize].parent } else { self.nodes[child as usize].parent };
-            if parent == NONE {
-                return;
-            }
+    fn walk_up(&self, child: u32, is_leaf: bool, mut f: impl FnMut(&Node, usize)) {
+        let (mut parent, mut slot) = if is_leaf {
+            let l = &self.leaves[child as usize];
+            (l.parent, l.slot)
+        } else {
+            let n = &self.nodes[child as usize];
+            (n.parent, n.slot)
+        };
+        while parent != NONE {
             let n = &self.nodes[parent as usize];
-            let i = n.children.iter().position(|&c| c == child).expect("child in parent");
-            f(n, i);
-            child = parent;
-            is_leaf = false;
+            f(n, slot as usize);
+            (parent, slot) = (n.parent, n.slot);
         }
     }
 
     fn add_counts(&mut self, leaf: u32, dvis: i64, dtotal: i64) {
+        if self.finger.get().0 != leaf {
+            self.finger.set((NONE, 0));
+        }
+        let l = &mut self.leaves[leaf as usize];
+        l.vis = (l.vis as i64 + dvis) as u32;
+        let (mut parent, mut slot) = (l.parent, l.slot);
         self.vis_len = (self.vis_len as i64 + dvis) as u32;
         self.total_len = (self.total_len as i64 + dtotal) as u32;
-        let mut child = leaf;
-        let mut parent = self.leaves[leaf as usize].parent;
         while parent != NONE {
             let n = &mut self.nodes[parent as usize];
-            let i = n.children.iter().position(|&c| c == child).expect("child in parent");
+            let i = slot as usize;
             n.vis[i] = (n.vis[i] as i64 + dvis) as u32;
             n.total[i] = (n.total[i] as i64 + dtotal) as u32;
-            child = parent;
-            parent = n.parent;
+            (parent, slot) = (n.parent, n.slot);
         }
     }
 
@@ -314,45 +345,29 @@ impl Text {
 
     // ----- local edits ---------------------------------------------------------------
 
-    /// The origins for a local insert at visible `pos`: the visible char before it and
-    /// the item right after that one (tombstones included).
-    pub fn origins_at(&self, pos: u32) -> (u32, u32) {
-        let left = if pos == 0 {
-            NONE
+    /// Inserts new items `lv .. lv + len` typed locally at visible `pos`; returns their
+    /// origins.
+    pub fn insert_local(&mut self, pos: u32, lv: u32, len: u32, content: u32) -> (u32, u32) {
+        let (left, gap) = if pos == 0 {
+            (NONE, self.norm(Cursor { leaf: 0, idx: 0, off: 0 }))
         } else {
             let c = self.find_vis(pos - 1);
-            let s = self.span_at(c);
-            s.lv + c.off
+            (self.span_at(c).lv + c.off, self.norm(Cursor { off: c.off + 1, ..c }))
         };
-        let gap = self.gap_after(left);
         let right = self.item_at(gap).map_or(NONE, |(lv, _)| lv);
+        self.insert_at(
+            gap,
+            Span { lv, len, origin_left: left, origin_right: right, content, deleted: false },
+        );
         (left, right)
     }
 
-    /// Visible items `pos .. pos + len` as runs of consecutive `Lv`s, in document order.
-    pub fn visible_runs(&self, pos: u32, len: u32) -> Vec<(u32, u32)> {
-        let mut res: Vec<(u32, u32)> = Vec::new();
-        if len == 0 {
-            return res;
-        }
-        let mut c = self.find_vis(pos);
-        let mut left = len;
-        loop {
-            let s = *self.span_at(c);
-            if !s.deleted {
-                let n = (s.len - c.off).min(left);
-                let lv = s.lv + c.off;
-                match res.last_mut() {
-                    Some(last) if last.0 + last.1 == lv => last.1 += n,
-                    _ => res.push((lv, n)),
-                }
-                left -= n;
-                if left == 0 {
-                    return res;
-                }
-            }
-            c = self.norm(Cursor { idx: c.idx + 1, off: 0, ..c });
-        }
+    /// The visible run starting at visible `pos`: its first item and how many of its
+    /// items (up to `max`) follow it in one span.
+    pub fn visible_run_at(&self, pos: u32, max: u32) -> (u32, u32) {
+        let c = self.find_vis(pos);
+        let s = self.span_at(c);
+        (s.lv + c.off, (s.len - c.off).min(max))
     }
 
     // ----- integration ---------------------------------------------------------------
@@ -516,15 +531,22 @@ impl Text {
         let old = &mut self.leaves[leaf_id as usize];
         let next = old.next;
         old.next = new_id;
+        old.vis -= vis;
         let parent = old.parent;
-        self.leaves.push(Leaf { spans: moved, parent, next });
+        self.leaves.push(Leaf { spans: moved, vis, parent, slot: 0, next });
         self.add_child(leaf_id, true, new_id, vis, total);
     }
 
     /// Adds `new` (a leaf or node holding `vis`/`total`) right after its sibling `old`,
     /// whose counts shrink by as much.
     fn add_child(&mut self, old: u32, is_leaf: bool, new: u32, vis: u32, total: u32) {
-        let parent = if is_leaf { self.leaves[old as usize].parent } else { self.nodes[old as usize].parent };
+        let (parent, i) = if is_leaf {
+            let l = &self.leaves[old as usize];
+            (l.parent, l.slot as usize)
+        } else {
+            let n = &self.nodes[old as usize];
+            (n.parent, n.slot as usize)
+        };
         if parent == NONE {
             // Grow a new root over `old` and `new`.
             let (v, t) = (self.vis_len - vis, self.total_len - total);
@@ -534,22 +556,26 @@ impl Text {
                 vis: vec![v, vis],
                 total: vec![t, total],
                 parent: NONE,
+                slot: 0,
                 leaf_children: is_leaf,
             });
-            self.set_parent(old, is_leaf, root);
-            self.set_parent(new, is_leaf, root);
+            self.set_parent(old, is_leaf, root, 0);
+            self.set_parent(new, is_leaf, root, 1);
             self.root = root;
             self.root_is_leaf = false;
             return;
         }
-        self.set_parent(new, is_leaf, parent);
         let n = &mut self.nodes[parent as usize];
-        let i = n.children.iter().position(|&c| c == old).expect("child in parent");
         n.vis[i] -= vis;
         n.total[i] -= total;
         n.children.insert(i + 1, new);
         n.vis.insert(i + 1, vis);
         n.total.insert(i + 1, total);
+        let later: Vec<u32> = n.children[i + 1..].to_vec();
+        for (k, c) in later.into_iter().enumerate() {
+            self.set_parent(c, is_leaf, parent, (i + 1 + k) as u32);
+        }
+        let n = &mut self.nodes[parent as usize];
         if n.children.len() <= NODE_CAP {
             return;
         }
@@ -561,18 +587,20 @@ impl Text {
         let leaf_children = n.leaf_children;
         let grand = n.parent;
         let new_node = self.nodes.len() as u32;
-        for &c in &children {
-            self.set_parent(c, leaf_children, new_node);
+        for (k, &c) in children.iter().enumerate() {
+            self.set_parent(c, leaf_children, new_node, k as u32);
         }
-        self.nodes.push(Node { children, vis: cvis, total: ctotal, parent: grand, leaf_children });
+        self.nodes.push(Node { children, vis: cvis, total: ctotal, parent: grand, slot: 0, leaf_children });
         self.add_child(parent, false, new_node, sv, st);
     }
 
-    fn set_parent(&mut self, child: u32, is_leaf: bool, parent: u32) {
+    fn set_parent(&mut self, child: u32, is_leaf: bool, parent: u32, slot: u32) {
         if is_leaf {
-            self.leaves[child as usize].parent = parent;
+            let l = &mut self.leaves[child as usize];
+            (l.parent, l.slot) = (parent, slot);
         } else {
-            self.nodes[child as usize].parent = parent;
+            let n = &mut self.nodes[child as usize];
+            (n.parent, n.slot) = (parent, slot);
         }
     }
 
@@ -669,6 +697,14 @@ impl Text {
             leaf = l.next;
         }
         assert_eq!((vis, total), (self.vis_len, self.total_len));
+        for l in &self.leaves {
+            assert_eq!(l.vis, l.spans.iter().map(Span::vis).sum::<u32>(), "leaf visible count");
+        }
+        let (fl, fs) = self.finger.get();
+        if fl != NONE && self.leaves[fl as usize].vis > 0 {
+            let first = self.leaves[fl as usize].spans.iter().find(|s| !s.deleted).expect("visible span");
+            assert_eq!(self.vis_pos(self.cursor_of_lv(first.lv)), fs, "finger start");
+        }
         for (id, n) in self.nodes.iter().enumerate() {
             for (i, &c) in n.children.iter().enumerate() {
                 let (v, t, p) = if n.leaf_children {
@@ -679,6 +715,9 @@ impl Text {
                     (m.vis.iter().sum(), m.total.iter().sum(), m.parent)
                 };
                 assert_eq!((n.vis[i], n.total[i], p), (v, t, id as u32), "counts of node {id}");
+                let slot =
+                    if n.leaf_children { self.leaves[c as usize].slot } else { self.nodes[c as usize].slot };
+                assert_eq!(slot as usize, i, "slot of a child of node {id}");
             }
         }
     }
