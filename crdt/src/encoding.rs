@@ -10,6 +10,7 @@
 //! checking it against the bytes that are left; errors name what was wrong and where.
 
 use crate::change::{Change, Op, Value};
+use crate::clock::VectorClock;
 use crate::doc::{DelRun, Doc};
 use crate::error::Error;
 use crate::id::{OpId, ReplicaId};
@@ -348,6 +349,41 @@ pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>, Error> {
         return Err(r.err("trailing bytes"));
     }
     Ok(res)
+}
+
+// ----- vector clocks -----------------------------------------------------------------
+
+/// Encodes a vector clock (what catch-up sync sends).
+pub fn encode_clock(clock: &VectorClock) -> Vec<u8> {
+    let mut out = vec![CHANGE_VERSION];
+    put_varint(&mut out, clock.len() as u64);
+    for (r, s) in clock.iter() {
+        put_replica(&mut out, r);
+        put_varint(&mut out, s);
+    }
+    out
+}
+
+/// Decodes a vector clock; entries must be sorted, unique and non-zero.
+pub fn decode_clock(bytes: &[u8]) -> Result<VectorClock, Error> {
+    let mut r = Reader::new(bytes, "vector clock");
+    check_version(&mut r, CHANGE_VERSION)?;
+    let n = r.count()?;
+    let mut clock = VectorClock::new();
+    let mut prev = None;
+    for _ in 0..n {
+        let replica = r.replica()?;
+        let seq = r.varint()?;
+        if seq == 0 || prev.is_some_and(|p| p >= replica) {
+            return Err(r.err("entries not sorted, unique and non-zero"));
+        }
+        prev = Some(replica);
+        clock.set(replica, seq);
+    }
+    if !r.is_empty() {
+        return Err(r.err("trailing bytes"));
+    }
+    Ok(clock)
 }
 
 // ----- whole documents -----------------------------------------------------------------
@@ -709,6 +745,28 @@ impl DocDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clocks_round_trip_and_reject_garbage() {
+        let c: VectorClock =
+            [(ReplicaId(3), 7), (ReplicaId(1), 2), (ReplicaId(u64::MAX), u64::MAX)].into_iter().collect();
+        assert_eq!(decode_clock(&encode_clock(&c)).unwrap(), c);
+        assert_eq!(decode_clock(&encode_clock(&VectorClock::new())).unwrap(), VectorClock::new());
+        let mut bad = encode_clock(&c);
+        bad[0] = 9;
+        assert!(matches!(decode_clock(&bad), Err(Error::UnknownVersion { found: 9, .. })));
+        let bytes = encode_clock(&c);
+        for cut in 0..bytes.len() {
+            assert!(decode_clock(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+        // Unsorted entries are rejected.
+        let mut out = vec![CHANGE_VERSION, 2];
+        for r in [5u64, 4] {
+            put_replica(&mut out, ReplicaId(r));
+            put_varint(&mut out, 1);
+        }
+        assert!(decode_clock(&out).is_err());
+    }
 
     #[test]
     fn varints_round_trip() {
