@@ -201,6 +201,11 @@ impl Doc {
         }
     }
 
+    /// Changes the limits (e.g. unbounded while loading trusted history).
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
+    }
+
     /// The replica that local edits are made as.
     pub fn replica(&self) -> ReplicaId {
         self.replica

@@ -1,0 +1,569 @@
+//! [`Store`]: the device database (redb), used from one thread (see [`crate::StoreHandle`]).
+
+use crate::error::Error;
+use crate::identity::Identity;
+use crate::ids::{DocId, DocKey};
+use crate::record::{DocRecord, StoredChange};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tandem_crdt::{Change, Config, Doc, ReplicaId, VectorClock, encoding};
+
+/// The database file inside the data dir.
+pub const DB_FILE: &str = "tandem.redb";
+/// The schema this build writes. Older schemas are migrated on open; newer ones refused.
+pub const SCHEMA_VERSION: u64 = 1;
+/// A document's snapshot is rewritten when this many changes follow it...
+pub const SNAPSHOT_AFTER_CHANGES: u64 = 1000;
+/// ...or when they hold this many bytes.
+pub const SNAPSHOT_AFTER_BYTES: u64 = 1 << 20;
+
+/// `"schema_version"`, `"session_counter"`.
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// `"secret_key"` -> 32 bytes.
+const IDENTITY: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("identity");
+/// Doc id -> [`DocRecord`].
+const DOCS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("docs");
+/// (doc, author, first seq) -> [`StoredChange`].
+const CHANGES: TableDefinition<'_, ([u8; 16], u64, u64), &[u8]> = TableDefinition::new("changes");
+/// Doc id -> encoded document (full history) at some version.
+const SNAPSHOTS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("snapshots");
+/// (doc, multiaddr) -> last seen, unix ms.
+const PEERS: TableDefinition<'_, ([u8; 16], &str), u64> = TableDefinition::new("peers");
+
+/// redb's file magic: a file without it is not ours and is never opened for writing.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// What the document list shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocInfo {
+    /// The id.
+    pub id: DocId,
+    /// The secret key.
+    pub key: DocKey,
+    /// The title last seen in the document's map.
+    pub title: String,
+    /// The text length last stored, in chars.
+    pub chars: u64,
+    /// Creation time, unix ms.
+    pub created_ms: u64,
+    /// Last opened, unix ms.
+    pub opened_ms: u64,
+    /// Last change stored, unix ms.
+    pub modified_ms: u64,
+}
+
+/// One change to store durably.
+#[derive(Clone, Debug)]
+pub struct Append {
+    /// The document.
+    pub doc: DocId,
+    /// The change.
+    pub change: Change,
+    /// Its author's signature envelope (opaque to storage).
+    pub signature: Vec<u8>,
+    /// The document's title and length after the change, for the list.
+    pub summary: Option<(String, u64)>,
+}
+
+/// The current time, unix ms.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The device database.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    identity: Identity,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).field("identity", &self.identity).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating on first run) the database in `dir`, and starts a new session:
+    /// this process writes as a replica id no process ever used before.
+    pub fn open(dir: &Path) -> Result<Store, Error> {
+        create_private_dir(dir)?;
+        let path = dir.join(DB_FILE);
+        let db = if path.exists() {
+            check_magic(&path)?;
+            Database::builder().open(&path).map_err(|e| Error::open(&path, dir, e))?
+        } else {
+            create_new(&path, dir)?
+        };
+        let mut store = Store { db, path, identity: Identity::new([0; 32], 0) };
+        store.identity = store.migrate_and_start_session()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This device's identity and session.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The writer id of this session.
+    pub fn replica(&self) -> ReplicaId {
+        self.identity.replica()
+    }
+
+    fn db_err(&self, e: impl std::fmt::Display) -> Error {
+        Error::Db { path: self.path.clone(), reason: e.to_string() }
+    }
+
+    /// Brings the schema up to date, loads or creates the device key, and allocates a
+    /// fresh session number, all in one durable transaction.
+    fn migrate_and_start_session(&mut self) -> Result<Identity, Error> {
+        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let identity = {
+            let mut meta = tx.open_table(META).map_err(|e| self.db_err(e))?;
+            let version = meta.get("schema_version").map_err(|e| self.db_err(e))?.map(|v| v.value());
+            let mut version = match version {
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(Error::NewerSchema {
+                        path: self.path.clone(),
+                        found: v,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                Some(v) => v,
+                None => 0,
+            };
+            // Ordered migrations: each step takes the schema from `version` to the next.
+            while version < SCHEMA_VERSION {
+                match version {
+                    0 => {
+                        // Version 1: create every table.
+                        tx.open_table(IDENTITY).map_err(|e| self.db_err(e))?;
+                        tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
+                        tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
+                        tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?;
+                        tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
+                    }
+                    v => unreachable!("no migration from schema {v}"),
+                }
+                version += 1;
+            }
+            meta.insert("schema_version", version).map_err(|e| self.db_err(e))?;
+            let session =
+                meta.get("session_counter").map_err(|e| self.db_err(e))?.map_or(0, |v| v.value()) + 1;
+            meta.insert("session_counter", session).map_err(|e| self.db_err(e))?;
+
+            let mut ident = tx.open_table(IDENTITY).map_err(|e| self.db_err(e))?;
+            let secret = match ident.get("secret_key").map_err(|e| self.db_err(e))? {
+                Some(v) => {
+                    let b: [u8; 32] = v.value().try_into().map_err(|_| Error::Corrupt {
+                        path: self.path.clone(),
+                        reason: "the device key is not 32 bytes".into(),
+                    })?;
+                    b
+                }
+                None => {
+                    let mut b = [0u8; 32];
+                    getrandom::fill(&mut b).map_err(|e| self.db_err(e))?;
+                    b
+                }
+            };
+            ident.insert("secret_key", secret.as_slice()).map_err(|e| self.db_err(e))?;
+            Identity::new(secret, session)
+        };
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(identity)
+    }
+
+    // ----- documents -----------------------------------------------------------------
+
+    /// Creates a new, empty document with a fresh id and key.
+    pub fn create_doc(&mut self, title: &str) -> Result<DocInfo, Error> {
+        let id = DocId::random().map_err(|e| self.db_err(e))?;
+        let key = DocKey::random().map_err(|e| self.db_err(e))?;
+        self.add_doc(id, key, title)
+    }
+
+    /// Adds a document known by id and key (joining a shared one). Adding a known
+    /// document keeps it as it is.
+    pub fn add_doc(&mut self, id: DocId, key: DocKey, title: &str) -> Result<DocInfo, Error> {
+        if let Some(info) = self.doc(id)? {
+            return Ok(info);
+        }
+        let now = now_ms();
+        let rec = DocRecord {
+            key: key.0,
+            title: title.to_owned(),
+            chars: 0,
+            created_ms: now,
+            opened_ms: now,
+            modified_ms: now,
+            tail_changes: 0,
+            tail_bytes: 0,
+        };
+        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        tx.open_table(DOCS)
+            .map_err(|e| self.db_err(e))?
+            .insert(id.0, rec.encode().as_slice())
+            .map_err(|e| self.db_err(e))?;
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(rec.info(id))
+    }
+
+    fn record(&self, id: DocId) -> Result<Option<DocRecord>, Error> {
+        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let t = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
+        let Some(v) = t.get(id.0).map_err(|e| self.db_err(e))? else { return Ok(None) };
+        DocRecord::decode(v.value()).map(Some).map_err(|reason| self.corrupt_doc(id, reason))
+    }
+
+    fn corrupt_doc(&self, id: DocId, reason: impl std::fmt::Display) -> Error {
+        Error::Corrupt { path: self.path.clone(), reason: format!("document {id}: {reason}") }
+    }
+
+    /// One document's entry.
+    pub fn doc(&self, id: DocId) -> Result<Option<DocInfo>, Error> {
+        Ok(self.record(id)?.map(|r| r.info(id)))
+    }
+
+    /// Every document, most recently modified first.
+    pub fn docs(&self) -> Result<Vec<DocInfo>, Error> {
+        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let t = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
+        let mut res = Vec::new();
+        for item in t.iter().map_err(|e| self.db_err(e))? {
+            let (k, v) = item.map_err(|e| self.db_err(e))?;
+            let id = DocId(k.value());
+            res.push(DocRecord::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?.info(id));
+        }
+        res.sort_by(|a, b| b.modified_ms.cmp(&a.modified_ms).then(a.id.cmp(&b.id)));
+        Ok(res)
+    }
+
+    /// The document whose id starts with `prefix` (at least 4 hex digits), or a clear
+    /// error when none or several match.
+    pub fn find_doc(&self, prefix: &str) -> Result<DocInfo, Error> {
+        let prefix = prefix.to_ascii_lowercase();
+        if prefix.len() < 4 || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::UnknownDoc(format!(
+                "{prefix:?} (give at least 4 hex digits of a document id)"
+            )));
+        }
+        let mut hits: Vec<DocInfo> =
+            self.docs()?.into_iter().filter(|d| d.id.to_string().starts_with(&prefix)).collect();
+        match hits.len() {
+            1 => Ok(hits.remove(0)),
+            0 => Err(Error::UnknownDoc(prefix)),
+            n => Err(Error::UnknownDoc(format!("{prefix} is ambiguous ({n} documents match)"))),
+        }
+    }
+
+    /// Removes a document and all its data.
+    pub fn remove_doc(&mut self, id: DocId) -> Result<bool, Error> {
+        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let existed = {
+            let existed = tx
+                .open_table(DOCS)
+                .map_err(|e| self.db_err(e))?
+                .remove(id.0)
+                .map_err(|e| self.db_err(e))?
+                .is_some();
+            let mut ch = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
+            ch.retain_in((id.0, 0, 0)..=(id.0, u64::MAX, u64::MAX), |_, _| false)
+                .map_err(|e| self.db_err(e))?;
+            tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
+            let mut peers = tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
+            peers.retain_in((id.0, "")..(next_id(id), ""), |_, _| false).map_err(|e| self.db_err(e))?;
+            existed
+        };
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(existed)
+    }
+
+    // ----- changes and snapshots -----------------------------------------------------
+
+    /// Stores changes durably, all in one transaction (one fsync). Returns the documents
+    /// whose snapshot is due.
+    pub fn append(&mut self, batch: &[Append]) -> Result<Vec<DocId>, Error> {
+        let mut due = Vec::new();
+        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
+            let mut changes = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
+            let now = now_ms();
+            for a in batch {
+                let Some(rec) = docs.get(a.doc.0).map_err(|e| self.db_err(e))?.map(|v| v.value().to_vec())
+                else {
+                    return Err(Error::UnknownDoc(a.doc.to_string()));
+                };
+                let mut rec = DocRecord::decode(&rec).map_err(|r| self.corrupt_doc(a.doc, r))?;
+                let bytes = encoding::encode_change(&a.change);
+                let stored = StoredChange {
+                    end_seq: a.change.end_seq(),
+                    lamport: a.change.lamport,
+                    change: bytes,
+                    signature: a.signature.clone(),
+                };
+                let value = stored.encode();
+                changes
+                    .insert((a.doc.0, a.change.author.0, a.change.start_seq), value.as_slice())
+                    .map_err(|e| self.db_err(e))?;
+                rec.tail_changes += 1;
+                rec.tail_bytes += value.len() as u64;
+                rec.modified_ms = now;
+                if let Some((title, chars)) = &a.summary {
+                    rec.title.clone_from(title);
+                    rec.chars = *chars;
+                }
+                if (rec.tail_changes >= SNAPSHOT_AFTER_CHANGES || rec.tail_bytes >= SNAPSHOT_AFTER_BYTES)
+                    && !due.contains(&a.doc)
+                {
+                    due.push(a.doc);
+                }
+                docs.insert(a.doc.0, rec.encode().as_slice()).map_err(|e| self.db_err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(due)
+    }
+
+    /// Opens a document: its snapshot plus the changes stored after it. The returned
+    /// replica edits as this session's writer id.
+    pub fn load(&mut self, id: DocId) -> Result<Doc, Error> {
+        let doc = self.load_quiet(id)?;
+        self.touch(id)?;
+        Ok(doc)
+    }
+
+    fn load_quiet(&self, id: DocId) -> Result<Doc, Error> {
+        if self.record(id)?.is_none() {
+            return Err(Error::UnknownDoc(id.to_string()));
+        }
+        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let snaps = tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?;
+        let replica = self.replica();
+        let config =
+            Config { max_pending_changes: usize::MAX, max_pending_ops: u64::MAX, ..Config::default() };
+        let mut doc = match snaps.get(id.0).map_err(|e| self.db_err(e))? {
+            Some(v) => {
+                let d = encoding::decode_doc(v.value(), replica).map_err(|e| self.corrupt_doc(id, e))?;
+                d.with_config(config)
+            }
+            None => Doc::with_config(replica, config),
+        };
+        let tail = self.tail(&tx, id, doc.version())?;
+        for c in tail {
+            doc.apply(c).map_err(|e| self.corrupt_doc(id, e))?;
+        }
+        if doc.pending_changes() > 0 {
+            return Err(
+                self.corrupt_doc(id, format!("{} stored changes miss their deps", doc.pending_changes()))
+            );
+        }
+        Ok(doc.with_config(Config::default()))
+    }
+
+    /// The stored changes not covered by `version`, in a causal order (by Lamport time).
+    fn tail(
+        &self,
+        tx: &redb::ReadTransaction,
+        id: DocId,
+        version: &VectorClock,
+    ) -> Result<Vec<Change>, Error> {
+        let t = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
+        let mut res: Vec<(u64, Change)> = Vec::new();
+        // Skip-scan: for each author, jump past what the version covers.
+        let mut author = 0u64;
+        loop {
+            let mut first =
+                t.range((id.0, author, 0)..=(id.0, u64::MAX, u64::MAX)).map_err(|e| self.db_err(e))?;
+            let Some(item) = first.next() else { break };
+            let (k, _) = item.map_err(|e| self.db_err(e))?;
+            let a = k.value().1;
+            let have = version.get(ReplicaId(a));
+            // The change holding seq `have + 1` may start before it.
+            let mut start = have + 1;
+            if have > 0 {
+                let mut before = t.range((id.0, a, 0)..=(id.0, a, have)).map_err(|e| self.db_err(e))?;
+                if let Some(item) = before.next_back() {
+                    let (k, v) = item.map_err(|e| self.db_err(e))?;
+                    let sc = StoredChange::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?;
+                    if sc.end_seq > have + 1 {
+                        start = k.value().2;
+                    }
+                }
+            }
+            for item in t.range((id.0, a, start)..=(id.0, a, u64::MAX)).map_err(|e| self.db_err(e))? {
+                let (_, v) = item.map_err(|e| self.db_err(e))?;
+                let sc = StoredChange::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?;
+                let c = encoding::decode_change(&sc.change).map_err(|e| self.corrupt_doc(id, e))?;
+                res.push((sc.lamport, c));
+            }
+            if a == u64::MAX {
+                break;
+            }
+            author = a + 1;
+        }
+        res.sort_by_key(|(l, c)| (*l, c.author));
+        Ok(res.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// The stored signed changes of a document not covered by `version`: the encoded
+    /// change and its signature envelope, in a causal order.
+    pub fn signed_changes_since(
+        &self,
+        id: DocId,
+        version: &VectorClock,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let t = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
+        let mut res = Vec::new();
+        for item in t.range((id.0, 0, 0)..=(id.0, u64::MAX, u64::MAX)).map_err(|e| self.db_err(e))? {
+            let (k, v) = item.map_err(|e| self.db_err(e))?;
+            let (_, author, _) = k.value();
+            let sc = StoredChange::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?;
+            if sc.end_seq - 1 > version.get(ReplicaId(author)) {
+                res.push((sc.lamport, author, sc.change, sc.signature));
+            }
+        }
+        res.sort_by_key(|r| (r.0, r.1));
+        Ok(res.into_iter().map(|r| (r.2, r.3)).collect())
+    }
+
+    /// Rewrites a document's snapshot from its stored history, atomically.
+    pub fn snapshot(&mut self, id: DocId) -> Result<(), Error> {
+        let doc = self.load_quiet(id)?;
+        let bytes = encoding::encode_doc(&doc);
+        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
+            let Some(rec) = docs.get(id.0).map_err(|e| self.db_err(e))?.map(|v| v.value().to_vec()) else {
+                return Err(Error::UnknownDoc(id.to_string()));
+            };
+            let mut rec = DocRecord::decode(&rec).map_err(|r| self.corrupt_doc(id, r))?;
+            rec.tail_changes = 0;
+            rec.tail_bytes = 0;
+            rec.chars = doc.len_chars() as u64;
+            docs.insert(id.0, rec.encode().as_slice()).map_err(|e| self.db_err(e))?;
+            tx.open_table(SNAPSHOTS)
+                .map_err(|e| self.db_err(e))?
+                .insert(id.0, bytes.as_slice())
+                .map_err(|e| self.db_err(e))?;
+        }
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    /// Marks a document opened now.
+    fn touch(&mut self, id: DocId) -> Result<(), Error> {
+        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
+            let rec = docs.get(id.0).map_err(|e| self.db_err(e))?.map(|v| v.value().to_vec());
+            if let Some(rec) = rec {
+                let mut rec = DocRecord::decode(&rec).map_err(|r| self.corrupt_doc(id, r))?;
+                rec.opened_ms = now_ms();
+                docs.insert(id.0, rec.encode().as_slice()).map_err(|e| self.db_err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    // ----- peers ---------------------------------------------------------------------
+
+    /// Remembers a peer address for a document.
+    pub fn add_peer_addr(&mut self, id: DocId, addr: &str) -> Result<(), Error> {
+        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        tx.open_table(PEERS)
+            .map_err(|e| self.db_err(e))?
+            .insert((id.0, addr), now_ms())
+            .map_err(|e| self.db_err(e))?;
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    /// Known peer addresses of a document, most recently seen first.
+    pub fn peer_addrs(&self, id: DocId) -> Result<Vec<String>, Error> {
+        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let t = tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
+        let mut res = Vec::new();
+        for item in t.range((id.0, "")..(next_id(id), "")).map_err(|e| self.db_err(e))? {
+            let (k, v) = item.map_err(|e| self.db_err(e))?;
+            res.push((v.value(), k.value().1.to_owned()));
+        }
+        res.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(res.into_iter().map(|r| r.1).collect())
+    }
+}
+
+/// The smallest id after `id` (for range ends); the last id maps to itself.
+fn next_id(id: DocId) -> [u8; 16] {
+    let n = u128::from_be_bytes(id.0);
+    n.saturating_add(1).to_be_bytes()
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    let io = |e| Error::Io { path: dir.to_owned(), source: e };
+    if !dir.exists() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir).map_err(io)?;
+    }
+    if !dir.is_dir() {
+        return Err(Error::Io { path: dir.to_owned(), source: std::io::Error::other("not a directory") });
+    }
+    Ok(())
+}
+
+/// Refuses a file that is not a redb database, before redb could write to it.
+fn check_magic(path: &Path) -> Result<(), Error> {
+    use std::io::Read;
+    let mut head = [0u8; REDB_MAGIC.len()];
+    let mut f = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_owned(), source: e })?;
+    let n = f.read(&mut head).map_err(|e| Error::Io { path: path.to_owned(), source: e })?;
+    if n < head.len() || head != REDB_MAGIC {
+        let reason = if n == 0 {
+            "the file is empty".to_owned()
+        } else {
+            "not a Tandem database (wrong file header)".to_owned()
+        };
+        return Err(Error::Corrupt { path: path.to_owned(), reason });
+    }
+    Ok(())
+}
+
+/// Creates the database under a temporary name and moves it into place, so a crash
+/// never leaves a half-made file at `path`. The file is readable by the user only.
+fn create_new(path: &Path, dir: &Path) -> Result<Database, Error> {
+    let tmp = path.with_extension("redb.new");
+    let io = |e| Error::Io { path: tmp.clone(), source: e };
+    let _ = std::fs::remove_file(&tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    drop(opts.open(&tmp).map_err(io)?);
+    let db = Database::builder().create(&tmp).map_err(|e| Error::open(&tmp, dir, e))?;
+    drop(db);
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Database::builder().open(path).map_err(|e| Error::open(path, dir, e))
+}
+
+trait WithConfig {
+    fn with_config(self, config: Config) -> Doc;
+}
+
+impl WithConfig for Doc {
+    fn with_config(mut self, config: Config) -> Doc {
+        self.set_config(config);
+        self
+    }
+}
