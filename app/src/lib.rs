@@ -2,4 +2,5 @@
 //! what the binary and its tests share.
 
 pub mod alloc;
+pub mod docs;
 pub mod trace;

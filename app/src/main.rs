@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tandem::docs;
 use tandem::trace::{self, Trace};
 
 #[global_allocator]
@@ -13,12 +14,36 @@ static ALLOC: tandem::alloc::Counting = tandem::alloc::Counting;
 #[derive(Debug, Parser)]
 #[command(name = "tandem", version, about)]
 struct Cli {
+    /// Where documents are stored (default: the platform's data directory).
+    #[arg(long, global = true, env = "TANDEM_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// List the documents on this device.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a document from a UTF-8 text file and print its id.
+    Import {
+        /// The text file.
+        file: PathBuf,
+        /// The title (default: the file name).
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Write a document's text to FILE, or to standard output.
+    Export {
+        /// The document id (or its first hex digits, at least 4).
+        doc: String,
+        /// Where to write (default: standard output).
+        file: Option<PathBuf>,
+    },
     /// Replay an editing trace (.json.gz) through the CRDT and report timings and sizes.
     Trace {
         /// The trace file: sequential or concurrent, gzipped JSON.
@@ -44,7 +69,25 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    let data_dir = cli.data_dir.as_deref();
     match cli.command {
+        Command::List { json } => {
+            let store = docs::open_store(data_dir)?;
+            docs::list(&store, json, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { file, title } => {
+            let mut store = docs::open_store(data_dir)?;
+            let info = docs::import(&mut store, &file, title.as_deref())?;
+            println!("{}", info.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { doc, file } => {
+            docs::check_doc_arg(&doc)?;
+            let mut store = docs::open_store(data_dir)?;
+            docs::export(&mut store, &doc, file.as_deref(), &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Trace { file, json, runs } => {
             let t = Trace::load(&file)?;
             let r = trace::measure(&file, &t, runs)

@@ -43,6 +43,19 @@ pub struct Anchor {
     pub bias: Bias,
 }
 
+/// A replica's undo/redo history, with ops named by id (see [`Doc::undo_state`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UndoState {
+    /// Undo steps, oldest first: first op and op count.
+    pub undo: Vec<(OpId, u64)>,
+    /// Redo steps, oldest first.
+    pub redo: Vec<(OpId, u64)>,
+    /// Items undo/redo re-created: `(first item, count, first re-created item)`.
+    pub redone: Vec<(OpId, u64, OpId)>,
+    /// For own map writes: the value each replaced.
+    pub map_prev: Vec<(OpId, Option<Value>)>,
+}
+
 /// What [`Doc::apply`] did.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ApplyOutcome {
@@ -573,6 +586,49 @@ impl Doc {
         self.undo.push_back(step);
     }
 
+    /// The undo/redo history in a form that survives reloading (ops named by id, not
+    /// by local index), for storage to keep across restarts.
+    pub fn undo_state(&self) -> UndoState {
+        let step = |s: &UndoStep| (self.id_of(s.lv), (s.end - s.lv) as u64);
+        let follow_ops = self
+            .redone
+            .iter()
+            .map(|(&k, &(len, new))| (self.id_of(k), len as u64, self.id_of(new)))
+            .collect();
+        let map_prev = self.map_prev.iter().map(|(&lv, v)| (self.id_of(lv), v.clone())).collect();
+        UndoState {
+            undo: self.undo.iter().map(step).collect(),
+            redo: self.redo.iter().map(step).collect(),
+            redone: follow_ops,
+            map_prev,
+        }
+    }
+
+    /// Restores an undo/redo history saved by [`Doc::undo_state`]. Steps whose ops this
+    /// replica does not hold as one consecutive run are dropped.
+    pub fn restore_undo_state(&mut self, state: &UndoState) {
+        let lv_run = |id: OpId, n: u64| -> Option<u32> {
+            let lv = self.lv_of(id)?;
+            let n = u32::try_from(n).ok()?;
+            let last = self.lv_of(OpId::new(id.replica, id.seq.checked_add(n.checked_sub(1)? as u64)?))?;
+            (last.checked_sub(lv)? == n - 1).then_some(lv)
+        };
+        let step = |&(id, n): &(OpId, u64)| lv_run(id, n).map(|lv| UndoStep { lv, end: lv + n as u32 });
+        let undo = state.undo.iter().filter_map(step).collect();
+        let redo = state.redo.iter().filter_map(step).collect();
+        let redone = state
+            .redone
+            .iter()
+            .filter_map(|&(from, n, to)| Some((lv_run(from, n)?, (n as u32, lv_run(to, n)?))))
+            .collect();
+        let map_prev =
+            state.map_prev.iter().filter_map(|(id, v)| Some((self.lv_of(*id)?, v.clone()))).collect();
+        (self.undo, self.redo, self.redone, self.map_prev) = (undo, redo, redone, map_prev);
+        while self.undo.len() > self.config.max_undo_steps {
+            self.undo.pop_front();
+        }
+    }
+
     /// Whether there is an own edit to undo / redo.
     pub fn can_undo(&self) -> bool {
         !self.undo.is_empty()
@@ -619,11 +675,12 @@ impl Doc {
         for d in dels.iter().rev() {
             for (cur, n, visible) in self.incarnations(d.target, d.len) {
                 if !visible {
-                    let (pos, _) = self.text.vis_pos_of_lv(cur);
+                    // Right before the tombstones, so restored runs keep their order.
                     let s = self.text.content_of(cur, n).to_owned();
-                    let new = self.next_lv();
-                    self.insert(pos as usize, &s)?;
-                    self.redone.insert(cur, (n, new));
+                    let left = self.text.item_before(cur);
+                    let lv = self.local_lvs(n)?;
+                    self.integrate_insert(lv, n, left, cur, &s);
+                    self.redone.insert(cur, (n, lv));
                 }
             }
         }

@@ -11,7 +11,7 @@
 
 use crate::change::{Change, Op, Value};
 use crate::clock::VectorClock;
-use crate::doc::{DelRun, Doc};
+use crate::doc::{DelRun, Doc, UndoState};
 use crate::error::Error;
 use crate::id::{OpId, ReplicaId};
 use crate::text::NONE;
@@ -384,6 +384,71 @@ pub fn decode_clock(bytes: &[u8]) -> Result<VectorClock, Error> {
         return Err(r.err("trailing bytes"));
     }
     Ok(clock)
+}
+
+// ----- undo history --------------------------------------------------------------------
+
+fn put_op_id(out: &mut Vec<u8>, id: OpId) {
+    put_replica(out, id.replica);
+    put_varint(out, id.seq);
+}
+
+fn read_op_id(r: &mut Reader<'_>) -> Result<OpId, Error> {
+    let replica = r.replica()?;
+    Ok(OpId::new(replica, r.varint()?))
+}
+
+/// Encodes an undo/redo history.
+pub fn encode_undo(state: &UndoState) -> Vec<u8> {
+    let mut out = vec![CHANGE_VERSION];
+    for steps in [&state.undo, &state.redo] {
+        put_varint(&mut out, steps.len() as u64);
+        for &(id, n) in steps {
+            put_op_id(&mut out, id);
+            put_varint(&mut out, n);
+        }
+    }
+    put_varint(&mut out, state.redone.len() as u64);
+    for &(from, n, to) in &state.redone {
+        put_op_id(&mut out, from);
+        put_varint(&mut out, n);
+        put_op_id(&mut out, to);
+    }
+    put_varint(&mut out, state.map_prev.len() as u64);
+    for (id, v) in &state.map_prev {
+        put_op_id(&mut out, *id);
+        put_value(&mut out, v);
+    }
+    out
+}
+
+/// Decodes an undo/redo history.
+pub fn decode_undo(bytes: &[u8]) -> Result<UndoState, Error> {
+    let mut r = Reader::new(bytes, "undo history");
+    check_version(&mut r, CHANGE_VERSION)?;
+    let mut state = UndoState::default();
+    for steps in [&mut state.undo, &mut state.redo] {
+        let n = r.count()?;
+        for _ in 0..n {
+            let id = read_op_id(&mut r)?;
+            steps.push((id, r.varint()?));
+        }
+    }
+    let n = r.count()?;
+    for _ in 0..n {
+        let from = read_op_id(&mut r)?;
+        let len = r.varint()?;
+        state.redone.push((from, len, read_op_id(&mut r)?));
+    }
+    let n = r.count()?;
+    for _ in 0..n {
+        let id = read_op_id(&mut r)?;
+        state.map_prev.push((id, read_value(&mut r)?));
+    }
+    if !r.is_empty() {
+        return Err(r.err("trailing bytes"));
+    }
+    Ok(state)
 }
 
 // ----- whole documents -----------------------------------------------------------------

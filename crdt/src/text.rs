@@ -345,6 +345,46 @@ impl Text {
 
     // ----- local edits ---------------------------------------------------------------
 
+    /// The item right before item `lv` in document order (tombstones included), or
+    /// `NONE` at the start.
+    pub fn item_before(&self, lv: u32) -> u32 {
+        let c = self.cursor_of_lv(lv);
+        if c.off > 0 {
+            return lv - 1;
+        }
+        if c.idx > 0 {
+            return self.leaves[c.leaf as usize].spans[c.idx - 1].end() - 1;
+        }
+        let pos = self.total_pos(c);
+        if pos == 0 {
+            return NONE;
+        }
+        // Descend by total counts to the item at `pos - 1`.
+        let mut rest = pos - 1;
+        let mut node = self.root;
+        if !self.root_is_leaf {
+            loop {
+                let n = &self.nodes[node as usize];
+                let mut i = 0;
+                while i + 1 < n.children.len() && rest >= n.total[i] {
+                    rest -= n.total[i];
+                    i += 1;
+                }
+                node = n.children[i];
+                if n.leaf_children {
+                    break;
+                }
+            }
+        }
+        for s in &self.leaves[node as usize].spans {
+            if rest < s.len {
+                return s.lv + rest;
+            }
+            rest -= s.len;
+        }
+        panic!("total position out of range of the text tree");
+    }
+
     /// Inserts new items `lv .. lv + len` typed locally at visible `pos`; returns their
     /// origins.
     pub fn insert_local(&mut self, pos: u32, lv: u32, len: u32, content: u32) -> (u32, u32) {

@@ -8,7 +8,7 @@
 
 use crate::error::Error;
 use crate::ids::{DocId, DocKey};
-use crate::store::{Append, DocInfo, Store};
+use crate::store::{Append, DocInfo, SignedChange, Store};
 use std::sync::mpsc;
 use tandem_crdt::{Doc, ReplicaId, VectorClock};
 use tokio::sync::oneshot;
@@ -29,7 +29,7 @@ enum Command {
     Remove(DocId, Tx<bool>),
     Load(DocId, Tx<Doc>),
     Snapshot(DocId, Tx<()>),
-    SignedSince(DocId, VectorClock, Tx<Vec<(Vec<u8>, Vec<u8>)>>),
+    SignedSince(DocId, VectorClock, Tx<Vec<SignedChange>>),
     AddPeer(DocId, String, Tx<()>),
     Peers(DocId, Tx<Vec<String>>),
 }
@@ -130,7 +130,7 @@ impl StoreHandle {
     }
 
     /// Stored signed changes not covered by `version`.
-    pub fn signed_changes_since(&self, id: DocId, version: VectorClock) -> Reply<Vec<(Vec<u8>, Vec<u8>)>> {
+    pub fn signed_changes_since(&self, id: DocId, version: VectorClock) -> Reply<Vec<SignedChange>> {
         self.send(|tx| Command::SignedSince(id, version, tx))
     }
 

@@ -65,6 +65,69 @@ impl Identity {
     }
 }
 
+/// Version byte of the signature envelope.
+pub const ENVELOPE_VERSION: u8 = 1;
+/// Size of an envelope: version, public key, session, signature.
+pub const ENVELOPE_LEN: usize = 1 + 32 + 8 + 64;
+
+fn signed_message(doc: &[u8; 16], change: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(32 + change.len());
+    m.extend_from_slice(b"tandem change v1");
+    m.extend_from_slice(doc);
+    m.extend_from_slice(change);
+    m
+}
+
+impl Identity {
+    /// Signs an encoded change of document `doc`: the envelope carries this device's
+    /// public key and session, so anyone can check that the change's author id belongs
+    /// to the key.
+    pub fn seal(&self, doc: &crate::DocId, change: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(ENVELOPE_LEN);
+        out.push(ENVELOPE_VERSION);
+        out.extend_from_slice(&self.public());
+        out.extend_from_slice(&self.session.to_le_bytes());
+        out.extend_from_slice(&self.sign(&signed_message(&doc.0, change)));
+        out
+    }
+}
+
+/// Why a signature envelope was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// Not an envelope of a known version and size.
+    #[error("malformed signature envelope")]
+    Malformed,
+    /// The key and session do not derive the change's author id.
+    #[error("the change's author {0} does not belong to the signing key")]
+    WrongAuthor(ReplicaId),
+    /// The signature does not match.
+    #[error("bad signature")]
+    BadSignature,
+}
+
+/// Checks that `envelope` signs `change` (encoded) of document `doc` by `author`.
+pub fn check_seal(
+    doc: &crate::DocId,
+    change: &[u8],
+    author: ReplicaId,
+    envelope: &[u8],
+) -> Result<(), SealError> {
+    if envelope.len() != ENVELOPE_LEN || envelope[0] != ENVELOPE_VERSION {
+        return Err(SealError::Malformed);
+    }
+    let public: [u8; 32] = envelope[1..33].try_into().map_err(|_| SealError::Malformed)?;
+    let session = u64::from_le_bytes(envelope[33..41].try_into().map_err(|_| SealError::Malformed)?);
+    let sig: [u8; 64] = envelope[41..].try_into().map_err(|_| SealError::Malformed)?;
+    if replica_id(&public, session) != author {
+        return Err(SealError::WrongAuthor(author));
+    }
+    if !verify(&public, &signed_message(&doc.0, change), &sig) {
+        return Err(SealError::BadSignature);
+    }
+    Ok(())
+}
+
 /// Checks an ed25519 signature.
 pub fn verify(public: &[u8; 32], msg: &[u8], signature: &[u8; 64]) -> bool {
     let Ok(key) = VerifyingKey::from_bytes(public) else { return false };
@@ -86,5 +149,24 @@ mod tests {
         assert!(!verify(&a.public(), b"hellO", &sig));
         let other = Identity::new([8; 32], 1);
         assert!(!verify(&other.public(), b"hello", &sig));
+    }
+
+    #[test]
+    fn seals_bind_document_author_and_bytes() {
+        let me = Identity::new([7; 32], 3);
+        let doc = crate::DocId([1; 16]);
+        let env = me.seal(&doc, b"change");
+        assert_eq!(check_seal(&doc, b"change", me.replica(), &env), Ok(()));
+        assert_eq!(check_seal(&doc, b"changE", me.replica(), &env), Err(SealError::BadSignature));
+        assert_eq!(
+            check_seal(&crate::DocId([2; 16]), b"change", me.replica(), &env),
+            Err(SealError::BadSignature)
+        );
+        let other = Identity::new([9; 32], 3).replica();
+        assert_eq!(check_seal(&doc, b"change", other, &env), Err(SealError::WrongAuthor(other)));
+        assert_eq!(check_seal(&doc, b"change", me.replica(), &env[1..]), Err(SealError::Malformed));
+        let mut forged = env.clone();
+        forged[50] ^= 1;
+        assert_eq!(check_seal(&doc, b"change", me.replica(), &forged), Err(SealError::BadSignature));
     }
 }

@@ -66,6 +66,15 @@ pub struct Append {
     pub summary: Option<(String, u64)>,
 }
 
+/// A stored change as it travels: its encoding and its author's signature envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedChange {
+    /// `tandem_crdt::encoding::encode_change` bytes.
+    pub change: Vec<u8>,
+    /// The signature envelope.
+    pub envelope: Vec<u8>,
+}
+
 /// The current time, unix ms.
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -415,11 +424,7 @@ impl Store {
 
     /// The stored signed changes of a document not covered by `version`: the encoded
     /// change and its signature envelope, in a causal order.
-    pub fn signed_changes_since(
-        &self,
-        id: DocId,
-        version: &VectorClock,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+    pub fn signed_changes_since(&self, id: DocId, version: &VectorClock) -> Result<Vec<SignedChange>, Error> {
         let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
         let t = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
         let mut res = Vec::new();
@@ -432,7 +437,7 @@ impl Store {
             }
         }
         res.sort_by_key(|r| (r.0, r.1));
-        Ok(res.into_iter().map(|r| (r.2, r.3)).collect())
+        Ok(res.into_iter().map(|r| SignedChange { change: r.2, envelope: r.3 }).collect())
     }
 
     /// Rewrites a document's snapshot from its stored history, atomically.
@@ -497,7 +502,7 @@ impl Store {
             let (k, v) = item.map_err(|e| self.db_err(e))?;
             res.push((v.value(), k.value().1.to_owned()));
         }
-        res.sort_by(|a, b| b.0.cmp(&a.0));
+        res.sort_by_key(|r| std::cmp::Reverse(r.0));
         Ok(res.into_iter().map(|r| r.1).collect())
     }
 }

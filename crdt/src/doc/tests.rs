@@ -242,3 +242,33 @@ fn time_travel_shows_old_versions() {
     future.observe(ReplicaId(99), 1);
     assert!(d.text_at(&future).is_err());
 }
+
+#[test]
+fn undo_history_survives_reloading_as_a_new_session() {
+    let mut d = Doc::new(ReplicaId(1));
+    d.insert(0, "one two").unwrap();
+    d.map_set("title", Value::Str("a".into())).unwrap();
+    d.commit();
+    d.delete(0, 4).unwrap();
+    d.map_set("title", Value::Str("b".into())).unwrap();
+    d.commit();
+    d.undo().unwrap();
+    d.redo().unwrap();
+    assert_eq!(d.text(), "two");
+    let bytes = crate::encoding::encode_doc(&d);
+    let state = crate::encoding::decode_undo(&crate::encoding::encode_undo(&d.undo_state())).unwrap();
+    assert_eq!(state, d.undo_state());
+    let mut e = crate::encoding::decode_doc(&bytes, ReplicaId(2)).unwrap();
+    e.restore_undo_state(&state);
+    assert_eq!(e.undo_state(), d.undo_state());
+    // The reloaded replica undoes what the earlier session did, in order.
+    e.undo().unwrap().unwrap();
+    assert_eq!(e.text(), "one two");
+    assert_eq!(e.map_get("title"), Some(&Value::Str("a".into())));
+    e.undo().unwrap().unwrap();
+    assert_eq!(e.text(), "");
+    assert_eq!(e.map_get("title"), None);
+    e.redo().unwrap().unwrap();
+    assert_eq!(e.text(), "one two");
+    e.check();
+}

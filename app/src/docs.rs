@@ -1,0 +1,123 @@
+//! `tandem list`, `tandem import`, `tandem export`: the document store from the shell.
+
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tandem_crdt::Value;
+use tandem_storage::{Append, DocInfo, Store};
+
+/// Opens the store in `data_dir`, or the default one.
+pub fn open_store(data_dir: Option<&Path>) -> Result<Store> {
+    let dir: PathBuf = match data_dir {
+        Some(d) => d.to_owned(),
+        None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
+    };
+    Ok(Store::open(&dir)?)
+}
+
+/// The title a document shows when its map has none.
+pub const UNTITLED: &str = "Untitled";
+
+/// Prints the documents: a table, or one JSON object per line.
+pub fn list(store: &Store, json: bool, out: &mut impl Write) -> Result<()> {
+    let docs = store.docs()?;
+    if json {
+        for d in &docs {
+            let v = serde_json::json!({
+                "id": d.id.to_string(),
+                "title": d.title,
+                "chars": d.chars,
+                "created_ms": d.created_ms,
+                "modified_ms": d.modified_ms,
+            });
+            writeln!(out, "{v}")?;
+        }
+        return Ok(());
+    }
+    if docs.is_empty() {
+        writeln!(out, "no documents yet (tandem import FILE creates one)")?;
+        return Ok(());
+    }
+    writeln!(out, "{:<32}  {:>8}  {:<19}  TITLE", "ID", "CHARS", "MODIFIED (UTC)")?;
+    for d in &docs {
+        writeln!(out, "{}  {:>8}  {:<19}  {}", d.id, d.chars, utc(d.modified_ms), d.title)?;
+    }
+    Ok(())
+}
+
+/// Creates a document from a UTF-8 text file; returns it.
+pub fn import(store: &mut Store, file: &Path, title: Option<&str>) -> Result<DocInfo> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text (invalid byte at offset {})",
+            file.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let title = match title {
+        Some(t) => t.to_owned(),
+        None => file.file_stem().map_or(UNTITLED.to_owned(), |s| s.to_string_lossy().into_owned()),
+    };
+    let info = store.create_doc(&title)?;
+    let mut doc = store.load(info.id)?;
+    doc.map_set("title", Value::Str(title.clone()))?;
+    doc.insert(0, &text)?;
+    let change = doc.commit().context("an import always makes a change")?;
+    let envelope = store.identity().seal(&info.id, &tandem_crdt::encoding::encode_change(&change));
+    store.append(&[Append {
+        doc: info.id,
+        change,
+        signature: envelope,
+        summary: Some((title, doc.len_chars() as u64)),
+    }])?;
+    Ok(store.doc(info.id)?.unwrap_or(info))
+}
+
+/// Writes a document's text to `file`, or to `out` when there is none.
+pub fn export(store: &mut Store, doc: &str, file: Option<&Path>, out: &mut impl Write) -> Result<()> {
+    let info = store.find_doc(doc)?;
+    let text = store.load(info.id)?.text();
+    match file {
+        Some(f) => std::fs::write(f, text).with_context(|| format!("cannot write {}", f.display()))?,
+        None => out.write_all(text.as_bytes())?,
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
+fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Fails unless `s` is a plausible document reference.
+pub fn check_doc_arg(s: &str) -> Result<()> {
+    if s.is_empty() {
+        bail!("no document given");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(utc(1_795_392_000_000 + 3_723_000), "2026-11-22 01:02:03");
+    }
+}
