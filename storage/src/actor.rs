@@ -31,6 +31,7 @@ enum Command {
     Snapshot(DocId, Tx<()>),
     SignedSince(DocId, VectorClock, Tx<Vec<SignedChange>>),
     AddPeer(DocId, String, Tx<()>),
+    SaveUndo(DocId, Box<tandem_crdt::UndoState>, Tx<()>),
     Peers(DocId, Tx<Vec<String>>),
 }
 
@@ -134,6 +135,12 @@ impl StoreHandle {
         self.send(|tx| Command::SignedSince(id, version, tx))
     }
 
+    /// Keeps a document's undo/redo history.
+    pub fn save_undo(&self, id: DocId, doc: &Doc) -> Reply<()> {
+        let state = Box::new(doc.undo_state());
+        self.send(|tx| Command::SaveUndo(id, state, tx))
+    }
+
     /// Remembers a peer address.
     pub fn add_peer_addr(&self, id: DocId, addr: &str) -> Reply<()> {
         self.send(|tx| Command::AddPeer(id, addr.to_owned(), tx))
@@ -201,6 +208,7 @@ fn run(mut store: Store, rx: mpsc::Receiver<Command>) {
             Command::Snapshot(id, tx) => drop(tx.send(store.snapshot(id))),
             Command::SignedSince(id, v, tx) => drop(tx.send(store.signed_changes_since(id, &v))),
             Command::AddPeer(id, addr, tx) => drop(tx.send(store.add_peer_addr(id, &addr))),
+            Command::SaveUndo(id, state, tx) => drop(tx.send(store.save_undo_state(id, &state))),
             Command::Peers(id, tx) => drop(tx.send(store.peer_addrs(id))),
         }
     }

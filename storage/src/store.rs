@@ -28,6 +28,8 @@ const DOCS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("docs");
 const CHANGES: TableDefinition<'_, ([u8; 16], u64, u64), &[u8]> = TableDefinition::new("changes");
 /// Doc id -> encoded document (full history) at some version.
 const SNAPSHOTS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("snapshots");
+/// Doc id -> this device's undo/redo history (`tandem_crdt::encoding::encode_undo`).
+const UNDO: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("undo");
 /// (doc, multiaddr) -> last seen, unix ms.
 const PEERS: TableDefinition<'_, ([u8; 16], &str), u64> = TableDefinition::new("peers");
 
@@ -101,6 +103,7 @@ impl Store {
         let path = dir.join(DB_FILE);
         let db = if path.exists() {
             check_magic(&path)?;
+            check_schema_read_only(&path, dir)?;
             Database::builder().open(&path).map_err(|e| Error::open(&path, dir, e))?
         } else {
             create_new(&path, dir)?
@@ -157,6 +160,7 @@ impl Store {
                         tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
                         tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?;
                         tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
+                        tx.open_table(UNDO).map_err(|e| self.db_err(e))?;
                     }
                     v => unreachable!("no migration from schema {v}"),
                 }
@@ -286,6 +290,7 @@ impl Store {
             ch.retain_in((id.0, 0, 0)..=(id.0, u64::MAX, u64::MAX), |_, _| false)
                 .map_err(|e| self.db_err(e))?;
             tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
+            tx.open_table(UNDO).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
             let mut peers = tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
             peers.retain_in((id.0, "")..(next_id(id), ""), |_, _| false).map_err(|e| self.db_err(e))?;
             existed
@@ -344,9 +349,35 @@ impl Store {
     /// Opens a document: its snapshot plus the changes stored after it. The returned
     /// replica edits as this session's writer id.
     pub fn load(&mut self, id: DocId) -> Result<Doc, Error> {
-        let doc = self.load_quiet(id)?;
+        let mut doc = self.load_quiet(id)?;
+        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let undo = tx.open_table(UNDO).map_err(|e| self.db_err(e))?;
+        if let Some(v) = undo.get(id.0).map_err(|e| self.db_err(e))? {
+            // Undo history is a convenience: a damaged one is dropped, not fatal.
+            if let Ok(state) = encoding::decode_undo(v.value()) {
+                doc.restore_undo_state(&state);
+            }
+        }
+        drop(undo);
+        drop(tx);
         self.touch(id)?;
         Ok(doc)
+    }
+
+    /// Keeps this device's undo/redo history of a document (call when closing it).
+    pub fn save_undo(&mut self, id: DocId, doc: &Doc) -> Result<(), Error> {
+        self.save_undo_state(id, &doc.undo_state())
+    }
+
+    pub(crate) fn save_undo_state(&mut self, id: DocId, state: &tandem_crdt::UndoState) -> Result<(), Error> {
+        let bytes = encoding::encode_undo(state);
+        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        tx.open_table(UNDO)
+            .map_err(|e| self.db_err(e))?
+            .insert(id.0, bytes.as_slice())
+            .map_err(|e| self.db_err(e))?;
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(())
     }
 
     fn load_quiet(&self, id: DocId) -> Result<Doc, Error> {
@@ -541,6 +572,29 @@ fn check_magic(path: &Path) -> Result<(), Error> {
             "not a Tandem database (wrong file header)".to_owned()
         };
         return Err(Error::Corrupt { path: path.to_owned(), reason });
+    }
+    Ok(())
+}
+
+/// Refuses a database of a newer schema before opening it for writing (a writable open
+/// already changes the file). A database that needs crash recovery cannot be read
+/// this way; the schema check then happens in the writable open.
+fn check_schema_read_only(path: &Path, dir: &Path) -> Result<(), Error> {
+    let db = match Database::builder().open_read_only(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::InUse { dir: dir.to_owned() }),
+        Err(_) => return Ok(()),
+    };
+    let Ok(tx) = db.begin_read() else { return Ok(()) };
+    let Ok(meta) = tx.open_table(META) else { return Ok(()) };
+    if let Ok(Some(v)) = meta.get("schema_version")
+        && v.value() > SCHEMA_VERSION
+    {
+        return Err(Error::NewerSchema {
+            path: path.to_owned(),
+            found: v.value(),
+            supported: SCHEMA_VERSION,
+        });
     }
     Ok(())
 }
