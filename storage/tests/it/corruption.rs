@@ -41,7 +41,7 @@ fn truncated_file() {
 fn random_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = super::Rng(0x5eed);
-    let junk: Vec<u8> = (0..50_000).map(|_| rng.next() as u8).collect();
+    let junk: Vec<u8> = (0..50_000).map(|_| rng.next_u64() as u8).collect();
     std::fs::write(dir.path().join(DB_FILE), junk).unwrap();
     assert!(matches!(expect_refused(dir.path()), Error::Corrupt { .. }));
 }

@@ -24,10 +24,9 @@ fn reopen_gives_the_same_document() {
     doc.insert(0, "bye ").unwrap();
     doc.map_set("pinned", Value::Bool(true)).unwrap();
     append(&mut store, info.id, &mut doc);
-    doc.undo().unwrap().map(|c| {
-        let env = store.identity().seal(&info.id, &encoding::encode_change(&c));
-        store.append(&[Append { doc: info.id, change: c, signature: env, summary: None }]).unwrap();
-    });
+    let c = doc.undo().unwrap().expect("an undo step");
+    let env = store.identity().seal(&info.id, &encoding::encode_change(&c));
+    store.append(&[Append { doc: info.id, change: c, signature: env, summary: None }]).unwrap();
     store.save_undo(info.id, &doc).unwrap();
     let (text, version, undo) = (doc.text(), doc.version().clone(), doc.undo_state());
     drop(store);
