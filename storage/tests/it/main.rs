@@ -21,6 +21,7 @@ pub fn spawn_child(name: &str, env: &[(&str, &str)]) -> Child {
 }
 
 /// A small deterministic random number generator for tests.
+#[derive(Debug)]
 pub struct Rng(pub u64);
 
 impl Rng {
