@@ -1,0 +1,89 @@
+//! `tandem list / import / export` as a user runs them: the real binary on a real store.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tandem(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tandem")).arg("--data-dir").arg(dir).args(args).output().unwrap()
+}
+
+fn ok_stdout(out: Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn import_list_export_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("notes.md");
+    let text = "# Notes\n\nnaïve café ☕ — 漢字 👍🏽\n";
+    std::fs::write(&file, text).unwrap();
+
+    let id = ok_stdout(tandem(&data, &["import", file.to_str().unwrap()])).trim().to_owned();
+    assert_eq!(id.len(), 32, "prints the new id: {id}");
+
+    let list = ok_stdout(tandem(&data, &["list", "--json"]));
+    let rows: Vec<serde_json::Value> = list.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["id"], id.as_str());
+    assert_eq!(rows[0]["title"], "notes");
+    assert_eq!(rows[0]["chars"], text.chars().count());
+
+    let table = ok_stdout(tandem(&data, &["list"]));
+    assert!(table.contains(&id) && table.contains("notes"), "{table}");
+
+    // Export by a prefix of the id, to stdout and to a file.
+    assert_eq!(ok_stdout(tandem(&data, &["export", &id[..8]])), text);
+    let out = tmp.path().join("out.txt");
+    ok_stdout(tandem(&data, &["export", &id, out.to_str().unwrap()]));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+
+    // The environment variable selects the same store.
+    let via_env = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .env("TANDEM_DATA_DIR", &data)
+        .args(["export", &id])
+        .output()
+        .unwrap();
+    assert_eq!(ok_stdout(via_env), text);
+
+    // A second document with an explicit title lists first (most recent).
+    let second = tmp.path().join("b.txt");
+    std::fs::write(&second, "").unwrap();
+    let id2 = ok_stdout(tandem(&data, &["import", second.to_str().unwrap(), "--title", "Empty one"])).trim().to_owned();
+    let list = ok_stdout(tandem(&data, &["list", "--json"]));
+    assert_eq!(list.lines().count(), 2);
+    assert!(list.lines().any(|l| l.contains(&id2) && l.contains("Empty one")));
+    assert_eq!(ok_stdout(tandem(&data, &["export", &id2])), "");
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let check = |args: &[&str], needle: &str| {
+        let out = tandem(&data, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    };
+    let latin1 = tmp.path().join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9").unwrap();
+    check(&["import", latin1.to_str().unwrap()], "is not UTF-8");
+    check(&["import", tmp.path().join("missing.txt").to_str().unwrap()], "missing.txt");
+    check(&["export", "abcdef0123"], "no document");
+    check(&["export", "xy"], "hex digits");
+    // Nothing was created by the failed imports.
+    assert_eq!(ok_stdout(tandem(&data, &["list", "--json"])), "");
+}
+
+#[test]
+fn a_corrupt_store_is_named_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tandem.redb"), b"definitely not a database").unwrap();
+    let out = tandem(tmp.path(), &["list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tandem.redb") && err.contains("not a Tandem database"), "{err}");
+    assert_eq!(std::fs::read(tmp.path().join("tandem.redb")).unwrap(), b"definitely not a database");
+}
