@@ -260,7 +260,7 @@ pub fn measure(path: &Path, trace: &Trace, runs: usize) -> Result<Report> {
 }
 
 /// The history as a live peer receives it: one change per trace txn, in order.
-fn live_changes(trace: &Trace, replay: &Replay) -> Result<Vec<Change>> {
+pub fn live_changes(trace: &Trace, replay: &Replay) -> Result<Vec<Change>> {
     if trace.is_concurrent() {
         // Concurrent traces: the history in causal order, one change per op run.
         return Ok(replay.docs[0].all_changes().into_iter().flat_map(split_ops).collect());
