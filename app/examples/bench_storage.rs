@@ -73,7 +73,10 @@ fn main() -> Result<()> {
     let encoded = encoding::encode_doc(&doc).len();
     let db = std::fs::metadata(dir.join(DB_FILE))?.len();
     println!("open_ms              {best:.2} (best of 5; {text_len} chars, {} ops)", doc.n_ops());
-    println!("db_bytes             {db} ({:.0}x the encoded document, {encoded} bytes)", db as f64 / encoded as f64);
+    println!(
+        "db_bytes             {db} ({:.0}x the encoded document, {encoded} bytes)",
+        db as f64 / encoded as f64
+    );
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

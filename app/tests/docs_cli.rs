@@ -50,7 +50,9 @@ fn import_list_export_round_trip() {
     // A second document with an explicit title lists first (most recent).
     let second = tmp.path().join("b.txt");
     std::fs::write(&second, "").unwrap();
-    let id2 = ok_stdout(tandem(&data, &["import", second.to_str().unwrap(), "--title", "Empty one"])).trim().to_owned();
+    let id2 = ok_stdout(tandem(&data, &["import", second.to_str().unwrap(), "--title", "Empty one"]))
+        .trim()
+        .to_owned();
     let list = ok_stdout(tandem(&data, &["list", "--json"]));
     assert_eq!(list.lines().count(), 2);
     assert!(list.lines().any(|l| l.contains(&id2) && l.contains("Empty one")));
