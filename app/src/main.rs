@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tandem::docs;
@@ -61,11 +62,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // A reader that went away (`tandem list | head`) is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tandem: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -79,7 +88,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import { file, title } => {
             let mut store = docs::open_store(data_dir)?;
             let info = docs::import(&mut store, &file, title.as_deref())?;
-            println!("{}", info.id);
+            writeln!(std::io::stdout(), "{}", info.id)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { doc, file } => {
@@ -92,18 +101,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let t = Trace::load(&file)?;
             let r = trace::measure(&file, &t, runs)
                 .with_context(|| format!("cannot replay {}", file.display()))?;
+            let mut out = std::io::stdout().lock();
             if json {
-                println!("{}", serde_json::to_string(&r)?);
+                writeln!(out, "{}", serde_json::to_string(&r)?)?;
             } else {
-                println!("trace           {}", r.trace);
-                println!("ops             {} patches, {} CRDT ops", r.ops, r.crdt_ops);
-                println!("replay_ms       {:.2}", r.replay_ms);
-                println!("merge_ms        {:.2}", r.merge_ms);
-                println!("stream_ms       {:.2}", r.stream_ms);
-                println!("load_ms         {:.2}", r.load_ms);
-                println!("encoded_bytes   {}", r.encoded_bytes);
-                println!("doc_heap_bytes  {}", r.doc_heap_bytes);
-                println!("ok              {}", r.ok);
+                writeln!(out, "trace           {}", r.trace)?;
+                writeln!(out, "ops             {} patches, {} CRDT ops", r.ops, r.crdt_ops)?;
+                writeln!(out, "replay_ms       {:.2}", r.replay_ms)?;
+                writeln!(out, "merge_ms        {:.2}", r.merge_ms)?;
+                writeln!(out, "stream_ms       {:.2}", r.stream_ms)?;
+                writeln!(out, "load_ms         {:.2}", r.load_ms)?;
+                writeln!(out, "encoded_bytes   {}", r.encoded_bytes)?;
+                writeln!(out, "doc_heap_bytes  {}", r.doc_heap_bytes)?;
+                writeln!(out, "ok              {}", r.ok)?;
             }
             Ok(if r.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
