@@ -1030,6 +1030,11 @@ impl Doc {
                     own_ins.push((seq, seq + k));
                 }
                 Op::Delete { start, len, .. } => {
+                    // Bound the range by what can exist before looping over it.
+                    let max = if start.replica == c.author { seq - 1 } else { self.version.get(start.replica) };
+                    if start.seq + len - 1 > max {
+                        return Err(bad(format!("delete of {len} ops from {start} reaches past known ops")));
+                    }
                     for s in start.seq..start.seq + len {
                         if !is_item(OpId::new(start.replica, s), &own_ins, seq) {
                             return Err(bad(format!(
