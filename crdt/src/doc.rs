@@ -1004,16 +1004,15 @@ impl Doc {
     fn apply_ready(&mut self, c: &Change) -> Result<(), Error> {
         let n = c.n_seqs();
         let bad = |reason: String| Error::InvalidChange { change: c.id(), reason };
-        if self.next_lv() as u64 + n >= NONE as u64 {
-            return Err(Error::TooLarge(NONE as u64));
-        }
         // Validate every reference before touching anything: origins and delete targets
         // must be inserted characters, held already or made earlier in this change.
         let mut own_ins: Vec<(u64, u64)> = Vec::new();
         let mut seq = c.start_seq;
         let is_item = |id: OpId, own: &[(u64, u64)], seq: u64| -> bool {
             if id.replica == c.author && id.seq >= c.start_seq {
-                id.seq < seq && own.iter().any(|&(a, b)| id.seq >= a && id.seq < b)
+                // `own` is sorted by seq: binary search keeps big changes linear.
+                let i = own.partition_point(|&(_, b)| b <= id.seq);
+                id.seq < seq && own.get(i).is_some_and(|&(a, _)| id.seq >= a)
             } else {
                 self.lv_of(id).is_some_and(|lv| self.text.is_item(lv))
             }
@@ -1047,6 +1046,9 @@ impl Doc {
                 Op::MapSet { .. } => {}
             }
             seq += k;
+        }
+        if self.next_lv() as u64 + n >= NONE as u64 {
+            return Err(Error::TooLarge(NONE as u64));
         }
         let parents: Vec<u32> = c.deps.iter().map(|&d| self.lv_of(d).expect("ready deps are held")).collect();
         let parents = self.frontier_of(parents);
