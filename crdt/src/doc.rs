@@ -1030,7 +1030,8 @@ impl Doc {
                 }
                 Op::Delete { start, len, .. } => {
                     // Bound the range by what can exist before looping over it.
-                    let max = if start.replica == c.author { seq - 1 } else { self.version.get(start.replica) };
+                    let max =
+                        if start.replica == c.author { seq - 1 } else { self.version.get(start.replica) };
                     if start.seq + len - 1 > max {
                         return Err(bad(format!("delete of {len} ops from {start} reaches past known ops")));
                     }

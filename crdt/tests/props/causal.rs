@@ -131,7 +131,10 @@ fn invalid_changes_change_nothing() {
         Change { ops: vec![], ..base.clone() },
         Change { start_seq: 0, ops: vec![Op::MapSet { key: "k".into(), value: None }], ..base.clone() },
         // A delete of a huge range: refused at once, not after counting to 2^50.
-        Change { ops: vec![Op::Delete { start: OpId::new(ReplicaId(1), 1), len: 1 << 50, reversed: false }], ..base.clone() },
+        Change {
+            ops: vec![Op::Delete { start: OpId::new(ReplicaId(1), 1), len: 1 << 50, reversed: false }],
+            ..base.clone()
+        },
         // A delete of its own later op.
         Change {
             ops: vec![Op::Delete { start: OpId::new(ReplicaId(9), 1), len: 1, reversed: false }],
