@@ -1,0 +1,889 @@
+//! The sync engine: one task owns the libp2p swarm, the open documents and the store
+//! handle; [`EngineHandle`] sends it commands with one-shot replies and hands out a
+//! stream of [`Event`]s. Dropping the last handle (or [`EngineHandle::shutdown`]) stops it.
+
+use crate::codec::{BytesCodec, MAX_RESPONSE, SYNC_PROTOCOL};
+use crate::crypto::DocCipher;
+use crate::error::NetError;
+use crate::ticket::Ticket;
+use crate::wire::{self, Gossip};
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, identify, identity, kad, mdns, noise, ping, tcp, yamux,
+};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tandem_crdt::{Change, Doc, ReplicaId, Value, VectorClock, encoding};
+use tandem_storage::{Append, DocId, DocKey, SignedChange, StoreHandle, check_seal};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{Instrument, debug, info, warn};
+
+/// Commands that may queue before callers wait.
+pub const COMMAND_CAPACITY: usize = 256;
+/// Events kept for a slow subscriber before the oldest are dropped.
+pub const EVENT_CAPACITY: usize = 4096;
+/// Changes larger than this are not gossiped; catch-up delivers them.
+pub const MAX_GOSSIP: usize = 64 * 1024;
+/// How often each document's version is beaconed (anti-entropy).
+pub const BEACON_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a quiet connection stays open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Bytes of changes per catch-up response (under [`MAX_RESPONSE`]).
+const SYNC_CHUNK: usize = MAX_RESPONSE / 4;
+
+/// How the engine runs.
+#[derive(Debug, Clone, Default)]
+pub struct NetConfig {
+    /// Addresses to listen on (e.g. `/ip4/127.0.0.1/tcp/0`).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the LAN with mDNS.
+    pub mdns: bool,
+}
+
+/// How a peer is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerKind {
+    /// Found on the local network.
+    Lan,
+    /// A direct connection.
+    Direct,
+    /// Through a relay.
+    Relayed,
+}
+
+impl PeerKind {
+    /// `lan`, `direct` or `relayed`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PeerKind::Lan => "lan",
+            PeerKind::Direct => "direct",
+            PeerKind::Relayed => "relayed",
+        }
+    }
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its id.
+    pub peer: PeerId,
+    /// The address of the connection.
+    pub addr: Multiaddr,
+    /// How it is connected.
+    pub kind: PeerKind,
+}
+
+/// A document's sync state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// What this replica holds.
+    pub version: VectorClock,
+    /// Connected peers that share the document.
+    pub peers: usize,
+    /// Changes waiting for missing deps.
+    pub pending: usize,
+}
+
+/// What the engine reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A peer connected.
+    PeerConnected(PeerInfo),
+    /// A peer's last connection closed.
+    PeerDisconnected(PeerId),
+    /// A remote change was applied (and stored).
+    RemoteChange {
+        /// The document.
+        doc: DocId,
+        /// Who wrote it.
+        author: ReplicaId,
+        /// How many ops it carried.
+        ops: u64,
+    },
+}
+
+type Reply<T> = oneshot::Sender<Result<T, NetError>>;
+
+enum Command {
+    Info(Reply<(PeerId, Vec<Multiaddr>)>),
+    Create(String, Reply<(DocId, Ticket)>),
+    Join(Ticket, Reply<DocId>),
+    Ticket(DocId, Reply<Ticket>),
+    Insert(DocId, usize, String, Reply<()>),
+    Delete(DocId, usize, usize, Reply<()>),
+    Text(DocId, Reply<String>),
+    Status(DocId, Reply<Status>),
+    Peers(Reply<Vec<PeerInfo>>),
+    Offline(bool, Reply<()>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A cloneable handle to the engine.
+#[derive(Clone, Debug)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+}
+
+impl EngineHandle {
+    /// Starts the engine on `store` and returns once it listens.
+    pub async fn start(store: StoreHandle, config: NetConfig) -> Result<EngineHandle, NetError> {
+        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let mut engine = Engine::new(store, config, rx, events.clone()).await?;
+        let span = tracing::error_span!("net", me = %engine.swarm.local_peer_id());
+        engine.wait_listening().await;
+        tokio::spawn(async move { engine.run().await }.instrument(span));
+        Ok(EngineHandle { tx, events })
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// This peer's id and listen addresses.
+    pub async fn info(&self) -> Result<(PeerId, Vec<Multiaddr>), NetError> {
+        self.ask(Command::Info).await
+    }
+
+    /// Creates a document; returns it and its ticket.
+    pub async fn create(&self, title: &str) -> Result<(DocId, Ticket), NetError> {
+        self.ask(|r| Command::Create(title.to_owned(), r)).await
+    }
+
+    /// Joins a shared document.
+    pub async fn join(&self, ticket: Ticket) -> Result<DocId, NetError> {
+        self.ask(|r| Command::Join(ticket, r)).await
+    }
+
+    /// A ticket for a document, with this peer's current addresses.
+    pub async fn ticket(&self, doc: DocId) -> Result<Ticket, NetError> {
+        self.ask(|r| Command::Ticket(doc, r)).await
+    }
+
+    /// Inserts text; returns once the change is durable.
+    pub async fn insert(&self, doc: DocId, pos: usize, text: &str) -> Result<(), NetError> {
+        self.ask(|r| Command::Insert(doc, pos, text.to_owned(), r)).await
+    }
+
+    /// Deletes text; returns once the change is durable.
+    pub async fn delete(&self, doc: DocId, pos: usize, len: usize) -> Result<(), NetError> {
+        self.ask(|r| Command::Delete(doc, pos, len, r)).await
+    }
+
+    /// The document's text.
+    pub async fn text(&self, doc: DocId) -> Result<String, NetError> {
+        self.ask(|r| Command::Text(doc, r)).await
+    }
+
+    /// The document's sync state.
+    pub async fn status(&self, doc: DocId) -> Result<Status, NetError> {
+        self.ask(|r| Command::Status(doc, r)).await
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        self.ask(Command::Peers).await
+    }
+
+    /// Stops (or resumes) all network traffic; editing and storing go on.
+    pub async fn set_offline(&self, on: bool) -> Result<(), NetError> {
+        self.ask(|r| Command::Offline(on, r)).await
+    }
+
+    /// Stops the engine and waits until it has.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::Behaviour<BytesCodec>,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+}
+
+struct OpenDoc {
+    doc: Doc,
+    key: DocKey,
+    cipher: DocCipher,
+    topic: TopicHash,
+    /// Received changes not yet applied (waiting for deps), so not yet stored.
+    unsaved: Vec<(Change, SignedChange)>,
+}
+
+struct Engine {
+    swarm: Swarm<Behaviour>,
+    store: StoreHandle,
+    docs: HashMap<DocId, OpenDoc>,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<Event>,
+    /// Outstanding catch-up requests.
+    requests: HashMap<OutboundRequestId, (PeerId, DocId)>,
+    connected: HashMap<PeerId, PeerInfo>,
+    lan: HashSet<PeerId>,
+    listen_count: usize,
+    bootstrap: Vec<Multiaddr>,
+    offline: bool,
+}
+
+fn device_keypair(store: &StoreHandle) -> Result<identity::Keypair, NetError> {
+    // The libp2p identity is derived from the device key, so the peer id is stable.
+    let mut secret = store.identity().sign(b"tandem libp2p identity v1")[..32].to_vec();
+    identity::Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NetError::Transport(e.to_string()))
+}
+
+fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+    let transport = |e: &dyn std::fmt::Display| NetError::Transport(e.to_string());
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| transport(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| transport(&e))?
+        .with_behaviour(|key| {
+            let peer = key.public().to_peer_id();
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .validate_messages()
+                .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(wire::message_id(&m.data)))
+                .max_transmit_size(MAX_GOSSIP + 1024)
+                .flood_publish(true)
+                .heartbeat_interval(Duration::from_millis(500))
+                .build()
+                .map_err(|e| e.to_string())?;
+            let gossipsub = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+            )?;
+            let sync = request_response::Behaviour::with_codec(
+                BytesCodec,
+                [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+            );
+            let mdns = if config.mdns {
+                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer).map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            let mut kad_config = kad::Config::new(StreamProtocol::new("/tandem/kad/1.0.0"));
+            kad_config.set_query_timeout(Duration::from_secs(30));
+            let kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
+            Ok(Behaviour {
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/tandem/1.0.0".into(),
+                    key.public(),
+                )),
+                ping: ping::Behaviour::default(),
+                gossipsub,
+                sync,
+                mdns: Toggle::from(mdns),
+                kad,
+            })
+        })
+        .map_err(|e| transport(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build();
+    Ok(swarm)
+}
+
+fn with_peer(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
+    if addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+        addr.clone()
+    } else {
+        addr.clone().with(Protocol::P2p(peer))
+    }
+}
+
+fn kind_of(addr: &Multiaddr, lan: bool) -> PeerKind {
+    if addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+        PeerKind::Relayed
+    } else if lan {
+        PeerKind::Lan
+    } else {
+        PeerKind::Direct
+    }
+}
+
+fn title_of(doc: &Doc) -> String {
+    match doc.map_get("title") {
+        Some(Value::Str(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+impl Engine {
+    async fn new(
+        store: StoreHandle,
+        config: NetConfig,
+        commands: mpsc::Receiver<Command>,
+        events: broadcast::Sender<Event>,
+    ) -> Result<Engine, NetError> {
+        let mut swarm = build_swarm(device_keypair(&store)?, &config)?;
+        for addr in &config.listen {
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetError::Transport(format!("cannot listen on {addr}: {e}")))?;
+        }
+        let mut engine = Engine {
+            swarm,
+            store,
+            docs: HashMap::new(),
+            commands,
+            events,
+            requests: HashMap::new(),
+            connected: HashMap::new(),
+            lan: HashSet::new(),
+            listen_count: config.listen.len(),
+            bootstrap: config.bootstrap,
+            offline: false,
+        };
+        // Every stored document is open and synced.
+        for info in engine.store.docs().get().await? {
+            let doc = engine.store.load(info.id).get().await?;
+            engine.open(info.id, info.key, doc)?;
+        }
+        Ok(engine)
+    }
+
+    /// Drives the swarm until every listener has an address (or a few seconds passed).
+    async fn wait_listening(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.swarm.listeners().count() < self.listen_count {
+            match tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
+                Ok(ev) => self.on_swarm(ev).await,
+                Err(_) => break,
+            }
+        }
+        self.dial_known().await;
+    }
+
+    fn open(&mut self, id: DocId, key: DocKey, doc: Doc) -> Result<(), NetError> {
+        let cipher = DocCipher::new(id, &key);
+        let topic = IdentTopic::new(cipher.topic());
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| NetError::Transport(e.to_string()))?;
+        let key_record = kad::RecordKey::new(&cipher.topic());
+        if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key_record) {
+            debug!("cannot announce {id} in the DHT: {e}");
+        }
+        self.docs.insert(id, OpenDoc { doc, key, cipher, topic: topic.hash(), unsaved: Vec::new() });
+        Ok(())
+    }
+
+    async fn run(mut self) {
+        let mut beacon = tokio::time::interval(BEACON_INTERVAL);
+        beacon.tick().await;
+        loop {
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    None => break,
+                    Some(Command::Shutdown(done)) => {
+                        let _ = done.send(());
+                        break;
+                    }
+                    Some(c) => self.on_command(c).await,
+                },
+                ev = self.swarm.select_next_some() => self.on_swarm(ev).await,
+                _ = beacon.tick() => self.send_beacons(),
+            }
+        }
+        info!("engine stopped");
+    }
+
+    // ----- commands ------------------------------------------------------------------
+
+    async fn on_command(&mut self, c: Command) {
+        match c {
+            Command::Info(r) => {
+                let addrs = self.listen_addrs();
+                let _ = r.send(Ok((*self.swarm.local_peer_id(), addrs)));
+            }
+            Command::Create(title, r) => {
+                let res = self.create(&title).await;
+                let _ = r.send(res);
+            }
+            Command::Join(t, r) => {
+                let res = self.join(t).await;
+                let _ = r.send(res);
+            }
+            Command::Ticket(doc, r) => {
+                let _ = r.send(self.ticket(doc));
+            }
+            Command::Insert(doc, pos, text, r) => {
+                let res = self.local_edit(doc, |d| d.insert(pos, &text)).await;
+                let _ = r.send(res);
+            }
+            Command::Delete(doc, pos, len, r) => {
+                let res = self.local_edit(doc, |d| d.delete(pos, len)).await;
+                let _ = r.send(res);
+            }
+            Command::Text(doc, r) => {
+                let _ = r.send(self.docs.get(&doc).map(|d| d.doc.text()).ok_or(NetError::UnknownDoc(doc)));
+            }
+            Command::Status(doc, r) => {
+                let _ = r.send(self.status(doc));
+            }
+            Command::Peers(r) => {
+                let _ = r.send(Ok(self.connected.values().cloned().collect()));
+            }
+            Command::Offline(on, r) => {
+                self.set_offline(on).await;
+                let _ = r.send(Ok(()));
+            }
+            Command::Shutdown(_) => unreachable!("handled in run"),
+        }
+    }
+
+    fn listen_addrs(&self) -> Vec<Multiaddr> {
+        let me = *self.swarm.local_peer_id();
+        self.swarm.listeners().map(|a| with_peer(a, me)).collect()
+    }
+
+    fn ticket(&self, doc: DocId) -> Result<Ticket, NetError> {
+        let d = self.docs.get(&doc).ok_or(NetError::UnknownDoc(doc))?;
+        let mut addrs = self.listen_addrs();
+        addrs.retain(|a| !a.iter().any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())));
+        Ok(Ticket { doc, key: d.key.clone(), addrs })
+    }
+
+    fn status(&self, doc: DocId) -> Result<Status, NetError> {
+        let d = self.docs.get(&doc).ok_or(NetError::UnknownDoc(doc))?;
+        let peers = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(p, topics)| self.connected.contains_key(p) && topics.contains(&&d.topic))
+            .count();
+        Ok(Status { version: d.doc.version().clone(), peers, pending: d.doc.pending_changes() })
+    }
+
+    async fn create(&mut self, title: &str) -> Result<(DocId, Ticket), NetError> {
+        let info = self.store.create_doc(title).get().await?;
+        let doc = self.store.load(info.id).get().await?;
+        self.open(info.id, info.key, doc)?;
+        self.local_edit(info.id, |d| d.map_set("title", Value::Str(title.to_owned()))).await?;
+        Ok((info.id, self.ticket(info.id)?))
+    }
+
+    async fn join(&mut self, t: Ticket) -> Result<DocId, NetError> {
+        if !self.docs.contains_key(&t.doc) {
+            let info = self.store.add_doc(t.doc, t.key.clone(), "").get().await?;
+            let doc = self.store.load(info.id).get().await?;
+            self.open(info.id, t.key.clone(), doc)?;
+        }
+        for addr in &t.addrs {
+            let _ = self.store.add_peer_addr(t.doc, &addr.to_string()).get().await;
+            if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            }
+            if !self.offline {
+                self.dial(addr.clone());
+            }
+        }
+        // Peers already connected may have it too.
+        let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+        for p in peers {
+            self.request_sync(p, t.doc);
+        }
+        let key = kad::RecordKey::new(&self.docs[&t.doc].cipher.topic());
+        self.swarm.behaviour_mut().kad.get_providers(key);
+        Ok(t.doc)
+    }
+
+    /// Applies a local edit, commits it, stores it durably, then publishes it.
+    async fn local_edit(
+        &mut self,
+        id: DocId,
+        edit: impl FnOnce(&mut Doc) -> Result<(), tandem_crdt::Error>,
+    ) -> Result<(), NetError> {
+        let d = self.docs.get_mut(&id).ok_or(NetError::UnknownDoc(id))?;
+        edit(&mut d.doc)?;
+        let Some(change) = d.doc.commit() else { return Ok(()) };
+        let bytes = encoding::encode_change(&change);
+        let envelope = self.store.identity().seal(&id, &bytes);
+        let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
+        let signed = SignedChange { change: bytes, envelope: envelope.clone() };
+        self.store
+            .append(Append { doc: id, change: change.clone(), signature: envelope, summary })
+            .get()
+            .await?;
+        self.publish_change(id, &change, &signed);
+        Ok(())
+    }
+
+    fn publish_change(&mut self, id: DocId, change: &Change, signed: &SignedChange) {
+        if self.offline {
+            return;
+        }
+        let d = &self.docs[&id];
+        let msg = if signed.change.len() + signed.envelope.len() > MAX_GOSSIP {
+            // Too big for gossip: tell peers the new version; they catch up.
+            wire::beacon_message(&d.cipher, d.doc.version())
+        } else {
+            wire::change_message(&d.cipher, change.author.0, change.start_seq, signed)
+        };
+        let topic = d.topic.clone();
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, msg) {
+            // No subscribers is normal: the change is stored and catch-up delivers it.
+            debug!("change {} of {id} not gossiped: {e}", change.id());
+        }
+    }
+
+    fn send_beacons(&mut self) {
+        if self.offline {
+            return;
+        }
+        let msgs: Vec<(TopicHash, Vec<u8>)> = self
+            .docs
+            .values()
+            .map(|d| (d.topic.clone(), wire::beacon_message(&d.cipher, d.doc.version())))
+            .collect();
+        for (topic, msg) in msgs {
+            let _ = self.swarm.behaviour_mut().gossipsub.publish(topic, msg);
+        }
+    }
+
+    async fn set_offline(&mut self, on: bool) {
+        if self.offline == on {
+            return;
+        }
+        self.offline = on;
+        if on {
+            let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+            for p in peers {
+                let _ = self.swarm.disconnect_peer_id(p);
+            }
+        } else {
+            self.dial_known().await;
+        }
+    }
+
+    /// Dials bootstrap peers and every stored peer address.
+    async fn dial_known(&mut self) {
+        if self.offline {
+            return;
+        }
+        let mut addrs = self.bootstrap.clone();
+        let ids: Vec<DocId> = self.docs.keys().copied().collect();
+        for id in ids {
+            if let Ok(stored) = self.store.peer_addrs(id).get().await {
+                addrs.extend(stored.iter().filter_map(|a| a.parse().ok()));
+            }
+        }
+        for a in addrs {
+            self.dial(a);
+        }
+    }
+
+    fn dial(&mut self, addr: Multiaddr) {
+        if let Some(Protocol::P2p(peer)) = addr.iter().last()
+            && (peer == *self.swarm.local_peer_id() || self.connected.contains_key(&peer))
+        {
+            return;
+        }
+        if let Err(e) = self.swarm.dial(addr.clone()) {
+            debug!("cannot dial {addr}: {e}");
+        }
+    }
+
+    // ----- remote changes ------------------------------------------------------------
+
+    fn request_sync(&mut self, peer: PeerId, id: DocId) {
+        let Some(d) = self.docs.get(&id) else { return };
+        let req = wire::sync_request(&d.cipher, d.doc.version());
+        let rid = self.swarm.behaviour_mut().sync.send_request(&peer, req);
+        self.requests.insert(rid, (peer, id));
+    }
+
+    /// Verifies, applies and stores a received change. `Err` names why it was refused.
+    async fn receive(&mut self, id: DocId, sc: SignedChange) -> Result<bool, String> {
+        let change = encoding::decode_change(&sc.change).map_err(|e| e.to_string())?;
+        check_seal(&id, &sc.change, change.author, &sc.envelope).map_err(|e| e.to_string())?;
+        let d = self.docs.get_mut(&id).ok_or("unknown document")?;
+        let out = match d.doc.apply(change.clone()) {
+            Ok(out) => out,
+            Err(e @ tandem_crdt::Error::BufferFull { .. }) => {
+                debug!("{e}");
+                return Ok(false);
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        if out.duplicate {
+            return Ok(false);
+        }
+        d.unsaved.push((change, sc));
+        // Store every received change the document now holds (in arrival order, which
+        // respects causality for the ones that waited).
+        let version = d.doc.version().clone();
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut d.unsaved)
+            .into_iter()
+            .partition(|(c, _)| c.end_seq() - 1 <= version.get(c.author));
+        d.unsaved = waiting;
+        let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
+        let mut replies = Vec::new();
+        for (c, sc) in &ready {
+            replies.push(self.store.append(Append {
+                doc: id,
+                change: c.clone(),
+                signature: sc.envelope.clone(),
+                summary: summary.clone(),
+            }));
+        }
+        for r in replies {
+            r.get().await.map_err(|e| e.to_string())?;
+        }
+        for (c, _) in ready {
+            let _ = self.events.send(Event::RemoteChange { doc: id, author: c.author, ops: c.n_seqs() });
+        }
+        Ok(out.buffered)
+    }
+
+    async fn on_gossip(&mut self, source: PeerId, msg_id: gossipsub::MessageId, msg: gossipsub::Message) {
+        let Some(id) = self.docs.iter().find(|(_, d)| d.topic == msg.topic).map(|(id, _)| *id) else {
+            self.report(&msg_id, &source, MessageAcceptance::Ignore);
+            return;
+        };
+        if self.offline {
+            self.report(&msg_id, &source, MessageAcceptance::Ignore);
+            return;
+        }
+        let opened = wire::open_gossip(&self.docs[&id].cipher, &msg.data);
+        match opened {
+            Err(e) => {
+                warn!("rejected gossip from {source} for {id}: {e}");
+                self.report(&msg_id, &source, MessageAcceptance::Reject);
+            }
+            Ok(Gossip::Beacon(clock)) => {
+                self.report(&msg_id, &source, MessageAcceptance::Accept);
+                if !clock.le(self.docs[&id].doc.version()) {
+                    self.request_sync(source, id);
+                }
+            }
+            Ok(Gossip::Change(sc)) => {
+                let id_ok = encoding::decode_change(&sc.change).is_ok_and(|c| {
+                    wire::expected_change_id(&self.docs[&id].cipher, &msg.data, c.author.0, c.start_seq)
+                });
+                if !id_ok {
+                    warn!("rejected gossip from {source} for {id}: message id does not match the change");
+                    self.report(&msg_id, &source, MessageAcceptance::Reject);
+                    return;
+                }
+                match self.receive(id, sc).await {
+                    Ok(buffered) => {
+                        self.report(&msg_id, &source, MessageAcceptance::Accept);
+                        if buffered {
+                            self.request_sync(source, id);
+                        }
+                    }
+                    Err(reason) => {
+                        warn!("rejected change from {source} for {id}: {reason}");
+                        self.report(&msg_id, &source, MessageAcceptance::Reject);
+                    }
+                }
+            }
+        }
+    }
+
+    fn report(&mut self, id: &gossipsub::MessageId, source: &PeerId, a: MessageAcceptance) {
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(id, source, a);
+    }
+
+    async fn on_sync_request(
+        &mut self,
+        peer: PeerId,
+        request: Vec<u8>,
+        channel: request_response::ResponseChannel<Vec<u8>>,
+    ) {
+        let resp = match self.answer(peer, &request).await {
+            Ok(r) => r,
+            Err(reason) => {
+                warn!("bad sync request from {peer}: {reason}");
+                wire::unknown_doc_response()
+            }
+        };
+        let _ = self.swarm.behaviour_mut().sync.send_response(channel, resp);
+    }
+
+    async fn answer(&mut self, peer: PeerId, request: &[u8]) -> Result<Vec<u8>, String> {
+        if self.offline {
+            return Ok(wire::unknown_doc_response());
+        }
+        let id = wire::request_doc(request).map_err(|e| e.to_string())?;
+        let Some(d) = self.docs.get(&id) else { return Ok(wire::unknown_doc_response()) };
+        let cipher = d.cipher.clone();
+        let clock = wire::open_request(&cipher, request).map_err(|e| e.to_string())?;
+        let all =
+            self.store.signed_changes_since(id, clock.clone()).get().await.map_err(|e| e.to_string())?;
+        let mut size = 0;
+        let mut chunk = Vec::new();
+        for c in &all {
+            if size > 0 && size + c.change.len() + c.envelope.len() > SYNC_CHUNK {
+                break;
+            }
+            size += c.change.len() + c.envelope.len() + 8;
+            chunk.push(c.clone());
+        }
+        let more = chunk.len() < all.len();
+        debug!("sync {id} to {peer}: {} of {} changes", chunk.len(), all.len());
+        // The peer has the document: remember where it was.
+        if !clock.is_empty()
+            && let Some(info) = self.connected.get(&peer)
+        {
+            let addr = with_peer(&info.addr, peer).to_string();
+            let _ = self.store.add_peer_addr(id, &addr).get().await;
+        }
+        Ok(wire::sync_response(&cipher, &chunk, more))
+    }
+
+    async fn on_sync_response(&mut self, rid: OutboundRequestId, response: Vec<u8>) {
+        let Some((peer, id)) = self.requests.remove(&rid) else { return };
+        let Some(d) = self.docs.get(&id) else { return };
+        let opened = wire::open_response(&d.cipher, &response);
+        let (changes, more) = match opened {
+            Ok(Some(x)) => x,
+            Ok(None) => return,
+            Err(e) => {
+                warn!("bad sync response from {peer} for {id}: {e}");
+                return;
+            }
+        };
+        let mut progress = false;
+        for sc in changes {
+            match self.receive(id, sc).await {
+                Ok(_) => progress = true,
+                Err(reason) => warn!("rejected change from {peer} for {id} in catch-up: {reason}"),
+            }
+        }
+        if let Some(info) = self.connected.get(&peer) {
+            let addr = with_peer(&info.addr, peer).to_string();
+            let _ = self.store.add_peer_addr(id, &addr).get().await;
+        }
+        if more && progress {
+            self.request_sync(peer, id);
+        }
+    }
+
+    // ----- swarm events --------------------------------------------------------------
+
+    async fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => info!("listening on {address}"),
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+                if self.offline {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                let addr = endpoint.get_remote_address().clone();
+                if endpoint.is_dialer() {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
+                }
+                if num_established.get() == 1 {
+                    let info = PeerInfo {
+                        peer: peer_id,
+                        addr: addr.clone(),
+                        kind: kind_of(&addr, self.lan.contains(&peer_id)),
+                    };
+                    self.connected.insert(peer_id, info.clone());
+                    self.swarm.behaviour_mut().gossipsub.add_explicit_peer(&peer_id);
+                    let _ = self.events.send(Event::PeerConnected(info));
+                    // Catch up both ways: each side asks for what it lacks.
+                    let ids: Vec<DocId> = self.docs.keys().copied().collect();
+                    for id in ids {
+                        self.request_sync(peer_id, id);
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
+                if self.connected.remove(&peer_id).is_some() =>
+            {
+                self.swarm.behaviour_mut().gossipsub.remove_explicit_peer(&peer_id);
+                let _ = self.events.send(Event::PeerDisconnected(peer_id));
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_gossip(propagation_source, message_id, message).await,
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                peer,
+                message,
+                ..
+            })) => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    self.on_sync_request(peer, request, channel).await
+                }
+                request_response::Message::Response { request_id, response } => {
+                    self.on_sync_response(request_id, response).await
+                }
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            })) => {
+                self.requests.remove(&request_id);
+                debug!("sync request to {peer} failed: {error}");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    self.lan.insert(peer);
+                    if !self.offline && !self.connected.contains_key(&peer) {
+                        self.dial(with_peer(&addr, peer));
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result:
+                    kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
+                ..
+            })) => {
+                for peer in providers {
+                    if peer != *self.swarm.local_peer_id()
+                        && !self.connected.contains_key(&peer)
+                        && !self.offline
+                    {
+                        let _ = self.swarm.dial(peer);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Tandem's peer-to-peer sync over libp2p: the engine actor ([`EngineHandle`]), tickets,
+//! end-to-end encryption with the document key, and the wire formats.
+//!
+//! Live edits travel by gossipsub (one topic per document, named by a hash of its key;
+//! every message sealed with the key, every change signed by its author, validated
+//! before it is forwarded). Catch-up uses request-response `/tandem/sync/1`: "here is
+//! my vector clock" answered by "here are the changes you lack", on every new
+//! connection, when a change arrives before its deps, and when a peer's beacon shows
+//! it has more. Peers are found through tickets, mDNS and the Kademlia DHT.
+//!
+//! **Invariants.** A local change is stored durably before it is published; a received
+//! change is decrypted, its seal verified and the CRDT has accepted it before it is
+//! stored, forwarded or shown.
+#![warn(missing_docs)]
+
+mod codec;
+pub mod crypto;
+mod engine;
+mod error;
+pub mod ticket;
+pub mod wire;
+
+pub use codec::SYNC_PROTOCOL;
+pub use engine::{EngineHandle, Event, NetConfig, PeerInfo, PeerKind, Status};
+pub use error::NetError;
+pub use libp2p::{Multiaddr, PeerId};
+pub use ticket::{Ticket, TicketError};
