@@ -3,4 +3,5 @@
 
 pub mod alloc;
 pub mod docs;
+pub mod node;
 pub mod trace;

@@ -38,6 +38,18 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
     },
+    /// Run a headless peer driven by JSON lines on stdin (see ARCHITECTURE.md).
+    Node {
+        /// Listen address (repeatable); default: all interfaces, random TCP and QUIC ports.
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<tandem_net::Multiaddr>,
+        /// A peer to dial at start (repeatable).
+        #[arg(long, value_name = "MULTIADDR")]
+        bootstrap: Vec<tandem_net::Multiaddr>,
+        /// Do not discover peers on the LAN with mDNS.
+        #[arg(long)]
+        no_mdns: bool,
+    },
     /// Write a document's text to FILE, or to standard output.
     Export {
         /// The document id (or its first hex digits, at least 4).
@@ -89,6 +101,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut store = docs::open_store(data_dir)?;
             let info = docs::import(&mut store, &file, title.as_deref())?;
             writeln!(std::io::stdout(), "{}", info.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Node { listen, bootstrap, no_mdns } => {
+            let dir = match data_dir {
+                Some(d) => d.to_owned(),
+                None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
+            };
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .init();
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(tandem::node::run(
+                &dir,
+                tandem::node::NodeOptions { listen, bootstrap, mdns: !no_mdns },
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { doc, file } => {

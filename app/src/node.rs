@@ -1,0 +1,170 @@
+//! `tandem node`: a headless peer driven by JSON lines on stdin; answers and events are
+//! JSON lines on stdout. Tests and scripts drive Tandem through it.
+
+use anyhow::{Context, Result};
+use serde_json::{Value as Json, json};
+use std::path::Path;
+use tandem_net::{EngineHandle, Event, Multiaddr, NetConfig, Ticket};
+use tandem_storage::{DocId, StoreHandle};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+/// How the node was started.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Addresses to listen on; empty means all interfaces on a random port.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Whether mDNS discovery is on.
+    pub mdns: bool,
+}
+
+/// Runs the node until `quit` or the end of stdin.
+pub async fn run(data_dir: &Path, opts: NodeOptions) -> Result<()> {
+    let store = StoreHandle::open(data_dir)?;
+    let listen = if opts.listen.is_empty() {
+        vec!["/ip4/0.0.0.0/tcp/0".parse()?, "/ip4/0.0.0.0/udp/0/quic-v1".parse()?]
+    } else {
+        opts.listen
+    };
+    let engine =
+        EngineHandle::start(store, NetConfig { listen, bootstrap: opts.bootstrap, mdns: opts.mdns }).await?;
+
+    // One writer, so lines never interleave.
+    let (out, mut lines) = mpsc::unbounded_channel::<String>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(line) = lines.recv().await {
+            if stdout.write_all(line.as_bytes()).await.is_err() || stdout.write_all(b"\n").await.is_err() {
+                break;
+            }
+            let _ = stdout.flush().await;
+        }
+    });
+
+    let (peer, addrs) = engine.info().await?;
+    let listen: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    let _ = out.send(json!({"event": "ready", "peer_id": peer.to_string(), "listen": listen}).to_string());
+
+    let mut events = engine.subscribe();
+    let ev_out = out.clone();
+    let ev_task = tokio::spawn(async move {
+        loop {
+            let ev = match events.recv().await {
+                Ok(ev) => ev,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let _ = ev_out.send(json!({"event": "lagged", "missed": n}).to_string());
+                    continue;
+                }
+                Err(_) => break,
+            };
+            let line = match ev {
+                Event::PeerConnected(p) => {
+                    json!({"event": "peer_connected", "peer_id": p.peer.to_string(), "addr": p.addr.to_string(), "kind": p.kind.as_str()})
+                }
+                Event::PeerDisconnected(p) => json!({"event": "peer_disconnected", "peer_id": p.to_string()}),
+                Event::RemoteChange { doc, author, ops } => {
+                    json!({"event": "remote_change", "doc": doc.to_string(), "author": author.to_string(), "ops": ops})
+                }
+            };
+            let _ = ev_out.send(line.to_string());
+        }
+    });
+
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = stdin.next_line().await.context("reading stdin")? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (reply, quit) = match handle(&engine, &line).await {
+            Ok((v, quit)) => (v, quit),
+            Err(e) => (json!({"ok": false, "error": format!("{e:#}")}), false),
+        };
+        let _ = out.send(reply.to_string());
+        if quit {
+            break;
+        }
+    }
+    engine.shutdown().await;
+    ev_task.abort();
+    drop(out);
+    let _ = writer.await;
+    Ok(())
+}
+
+fn field<'a>(v: &'a Json, name: &str) -> Result<&'a Json> {
+    v.get(name).with_context(|| format!("missing field {name:?}"))
+}
+
+fn str_field<'a>(v: &'a Json, name: &str) -> Result<&'a str> {
+    field(v, name)?.as_str().with_context(|| format!("field {name:?} must be a string"))
+}
+
+fn num_field(v: &Json, name: &str) -> Result<usize> {
+    let n =
+        field(v, name)?.as_u64().with_context(|| format!("field {name:?} must be a non-negative integer"))?;
+    usize::try_from(n).context("number too large")
+}
+
+fn doc_field(v: &Json) -> Result<DocId> {
+    Ok(str_field(v, "doc")?.parse()?)
+}
+
+/// Answers one command line: the reply and whether to quit.
+async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
+    let v: Json =
+        serde_json::from_str(line).context("malformed command (expected one JSON object per line)")?;
+    let cmd = str_field(&v, "cmd")?;
+    let ok = |extra: Json| {
+        let mut m = json!({"ok": true});
+        if let (Some(m), Json::Object(e)) = (m.as_object_mut(), extra) {
+            m.extend(e);
+        }
+        m
+    };
+    Ok(match cmd {
+        "create" => {
+            let title = v.get("title").and_then(Json::as_str).unwrap_or("Untitled");
+            let (doc, ticket) = engine.create(title).await?;
+            (ok(json!({"doc": doc.to_string(), "ticket": ticket.to_string()})), false)
+        }
+        "join" => {
+            let ticket: Ticket = str_field(&v, "ticket")?.parse().context("bad ticket")?;
+            let doc = engine.join(ticket).await?;
+            (ok(json!({"doc": doc.to_string()})), false)
+        }
+        "ticket" => (ok(json!({"ticket": engine.ticket(doc_field(&v)?).await?.to_string()})), false),
+        "insert" => {
+            engine.insert(doc_field(&v)?, num_field(&v, "pos")?, str_field(&v, "text")?).await?;
+            (ok(json!({})), false)
+        }
+        "delete" => {
+            engine.delete(doc_field(&v)?, num_field(&v, "pos")?, num_field(&v, "len")?).await?;
+            (ok(json!({})), false)
+        }
+        "text" => (ok(json!({"text": engine.text(doc_field(&v)?).await?})), false),
+        "status" => {
+            let s = engine.status(doc_field(&v)?).await?;
+            let version: serde_json::Map<String, Json> =
+                s.version.iter().map(|(r, n)| (r.to_string(), json!(n))).collect();
+            (ok(json!({"version": version, "peers": s.peers, "pending": s.pending})), false)
+        }
+        "peers" => {
+            let peers: Vec<Json> = engine
+                .peers()
+                .await?
+                .into_iter()
+                .map(|p| json!({"peer_id": p.peer.to_string(), "addr": p.addr.to_string(), "kind": p.kind.as_str()}))
+                .collect();
+            (ok(json!({"peers": peers})), false)
+        }
+        "offline" => {
+            let on = field(&v, "on")?.as_bool().context("field \"on\" must be true or false")?;
+            engine.set_offline(on).await?;
+            (ok(json!({})), false)
+        }
+        "quit" => (ok(json!({})), true),
+        other => anyhow::bail!("unknown command {other:?}"),
+    })
+}

@@ -1,0 +1,156 @@
+//! A `tandem node` child process driven over its stdin/stdout JSON lines.
+
+use serde_json::{Value as Json, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long any single wait may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub struct Node {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<Json>,
+    pub events: Vec<Json>,
+    pub peer_id: String,
+    pub listen: Vec<String>,
+}
+
+impl Node {
+    /// Starts a node on `dir`, listening on loopback only, mDNS off.
+    pub fn start(dir: &Path, extra: &[&str]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tandem node starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let v: Json =
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut node =
+            Node { child, stdin, lines, events: Vec::new(), peer_id: String::new(), listen: Vec::new() };
+        let ready = node.next_line();
+        assert_eq!(ready["event"], "ready", "{ready}");
+        node.peer_id = ready["peer_id"].as_str().unwrap().to_owned();
+        node.listen =
+            ready["listen"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+        node
+    }
+
+    fn next_line(&mut self) -> Json {
+        self.lines.recv_timeout(WAIT).expect("the node answered in time")
+    }
+
+    /// Sends one command and returns its reply (events seen meanwhile are kept).
+    pub fn send(&mut self, cmd: Json) -> Json {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{cmd}").unwrap();
+        stdin.flush().unwrap();
+        self.reply()
+    }
+
+    /// Sends a raw line (for malformed input) and returns the reply.
+    pub fn send_raw(&mut self, line: &str) -> Json {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        self.reply()
+    }
+
+    fn reply(&mut self) -> Json {
+        loop {
+            let v = self.next_line();
+            if v.get("event").is_some() {
+                self.events.push(v);
+            } else {
+                return v;
+            }
+        }
+    }
+
+    /// Sends a command that must succeed.
+    pub fn ok(&mut self, cmd: Json) -> Json {
+        let r = self.send(cmd.clone());
+        assert_eq!(r["ok"], true, "{cmd} failed: {r}");
+        r
+    }
+
+    pub fn text(&mut self, doc: &str) -> String {
+        self.ok(json!({"cmd": "text", "doc": doc}))["text"].as_str().unwrap().to_owned()
+    }
+
+    pub fn insert(&mut self, doc: &str, pos: usize, text: &str) {
+        self.ok(json!({"cmd": "insert", "doc": doc, "pos": pos, "text": text}));
+    }
+
+    /// Polls until the text satisfies `pred`; fails after [`WAIT`].
+    pub fn wait_text(&mut self, doc: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let t = self.text(doc);
+            if pred(&t) {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting; text is {t:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn version(&mut self, doc: &str) -> Json {
+        self.ok(json!({"cmd": "status", "doc": doc}))["version"].clone()
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// `quit`, then waits for the process to exit cleanly.
+    pub fn quit(mut self) {
+        let r = self.send(json!({"cmd": "quit"}));
+        assert_eq!(r["ok"], true);
+        drop(self.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "exit status {status}");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until every node shows the same text and version.
+pub fn converge(nodes: &mut [&mut Node], doc: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let texts: Vec<String> = nodes.iter_mut().map(|n| n.text(doc)).collect();
+        let versions: Vec<Json> = nodes.iter_mut().map(|n| n.version(doc)).collect();
+        if texts.iter().all(|t| *t == texts[0]) && versions.iter().all(|v| *v == versions[0]) {
+            return texts[0].clone();
+        }
+        assert!(Instant::now() < deadline, "no convergence: {texts:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,166 @@
+//! Two, three and more peers; offline; crashes; wrong keys.
+
+use super::node::{Node, converge};
+use serde_json::json;
+
+fn create(n: &mut Node, title: &str) -> (String, String) {
+    let r = n.ok(json!({"cmd": "create", "title": title}));
+    (r["doc"].as_str().unwrap().to_owned(), r["ticket"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn two_nodes_type_both_ways_and_converge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let (doc, ticket) = create(&mut a, "Shared");
+    a.insert(&doc, 0, "hello");
+    assert_eq!(b.ok(json!({"cmd": "join", "ticket": ticket}))["doc"], doc.as_str());
+    assert_eq!(b.wait_text(&doc, |t| t == "hello"), "hello", "catch-up on join");
+    // Live, both ways.
+    b.insert(&doc, 5, " world");
+    a.wait_text(&doc, |t| t == "hello world");
+    a.insert(&doc, 0, ">> ");
+    b.wait_text(&doc, |t| t == ">> hello world");
+    // Concurrent typing at the same place on both sides.
+    for i in 0..10 {
+        a.insert(&doc, 3, &format!("a{i}"));
+        b.insert(&doc, 3, &format!("b{i}"));
+    }
+    let text = converge(&mut [&mut a, &mut b], &doc);
+    assert_eq!(text.chars().count(), ">> hello world".len() + 40);
+    assert!(text.starts_with(">> ") && text.ends_with("hello world"), "{text}");
+    // Both saw each other and the remote changes.
+    assert!(a.events.iter().any(|e| e["event"] == "peer_connected" && e["peer_id"] == b.peer_id.as_str()));
+    assert!(b.events.iter().any(|e| e["event"] == "remote_change" && e["doc"] == doc.as_str()));
+    let peers = a.ok(json!({"cmd": "peers"}));
+    assert_eq!(peers["peers"][0]["peer_id"], b.peer_id.as_str());
+    assert_eq!(peers["peers"][0]["kind"], "direct");
+    a.quit();
+    b.quit();
+}
+
+#[test]
+fn three_nodes_in_a_line_and_a_late_joiner() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let mut c = Node::start(&tmp.path().join("c"), &[]);
+    let (doc, ticket_a) = create(&mut a, "Line");
+    a.insert(&doc, 0, "A1 ");
+    // B joins through A's ticket; C only through B's ticket (B's addresses).
+    b.ok(json!({"cmd": "join", "ticket": ticket_a}));
+    b.wait_text(&doc, |t| t == "A1 ");
+    let ticket_b = b.ok(json!({"cmd": "ticket", "doc": doc}))["ticket"].as_str().unwrap().to_owned();
+    c.ok(json!({"cmd": "join", "ticket": ticket_b}));
+    c.wait_text(&doc, |t| t == "A1 ");
+    a.insert(&doc, 3, "A2 ");
+    c.insert(&doc, 0, "C1 ");
+    b.insert(&doc, 0, "B1 ");
+    let text = converge(&mut [&mut a, &mut b, &mut c], &doc);
+    for w in ["A1 ", "A2 ", "B1 ", "C1 "] {
+        assert!(text.contains(w), "{w:?} in {text:?}");
+    }
+    // A late joiner gets the whole document by catch-up.
+    let mut d = Node::start(&tmp.path().join("d"), &[]);
+    d.ok(json!({"cmd": "join", "ticket": ticket_a}));
+    assert_eq!(d.wait_text(&doc, |t| t == text), text);
+    converge(&mut [&mut a, &mut b, &mut c, &mut d], &doc);
+}
+
+#[test]
+fn edits_made_offline_merge_on_reconnect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let (doc, ticket) = create(&mut a, "Train");
+    a.insert(&doc, 0, "base\n");
+    b.ok(json!({"cmd": "join", "ticket": ticket}));
+    b.wait_text(&doc, |t| t == "base\n");
+    a.ok(json!({"cmd": "offline", "on": true}));
+    b.ok(json!({"cmd": "offline", "on": true}));
+    for i in 0..20 {
+        a.insert(&doc, 0, &format!("a{i} "));
+        let end = b.text(&doc).chars().count();
+        b.insert(&doc, end, &format!("b{i} "));
+    }
+    assert!(!a.text(&doc).contains("b0"), "nothing crosses while offline");
+    assert!(!b.text(&doc).contains("a0"));
+    a.ok(json!({"cmd": "offline", "on": false}));
+    b.ok(json!({"cmd": "offline", "on": false}));
+    let text = converge(&mut [&mut a, &mut b], &doc);
+    for i in 0..20 {
+        assert!(text.contains(&format!("a{i} ")) && text.contains(&format!("b{i} ")), "{text}");
+    }
+    // A node that was stopped catches up when it comes back.
+    b.quit();
+    a.insert(&doc, 0, "while you were away ");
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let t = b.wait_text(&doc, |t| t.starts_with("while you were away "));
+    assert!(t.contains("b19 "), "its own edits survived the restart");
+    converge(&mut [&mut a, &mut b], &doc);
+}
+
+#[test]
+fn a_killed_node_keeps_what_it_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let (doc, ticket) = create(&mut a, "Crash");
+    b.ok(json!({"cmd": "join", "ticket": ticket}));
+    b.wait_text(&doc, |t| t.is_empty());
+    for i in 0..60 {
+        let w = format!("w{i} ");
+        let end = b.text(&doc).chars().count();
+        b.insert(&doc, end, &w);
+        if i % 10 == 0 {
+            a.insert(&doc, 0, "|");
+        }
+    }
+    // Every insert above was acknowledged (durable) before the kill.
+    b.kill9();
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let t = b.text(&doc);
+    let mut at = 0;
+    for i in 0..60 {
+        let w = format!("w{i} ");
+        let found = t[at..].find(&w).unwrap_or_else(|| panic!("{w:?} lost after kill -9: {t:?}"));
+        at += found + w.len();
+    }
+    converge(&mut [&mut a, &mut b], &doc);
+}
+
+#[test]
+fn a_wrong_key_reads_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let mut m = Node::start(&tmp.path().join("m"), &[]);
+    let (doc, ticket) = create(&mut a, "Secret");
+    a.insert(&doc, 0, "secret text");
+    // Same document id and addresses, another key: flip one key byte and re-encode.
+    let parsed: tandem_net::Ticket = ticket.parse().unwrap();
+    let mut key = parsed.key.0;
+    key[0] ^= 0xff;
+    let forged = tandem_net::Ticket { key: tandem_storage::DocKey(key), ..parsed };
+    m.ok(json!({"cmd": "join", "ticket": forged.to_string()}));
+    m.insert(&doc, 0, "forged ");
+    // Let them connect and try to sync for a while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        assert_eq!(m.text(&doc), "forged ", "the wrong key reads nothing");
+        assert_eq!(a.text(&doc), "secret text", "the wrong key writes nothing");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(a.events.iter().any(|e| e["event"] == "peer_connected"), "they did connect");
+    // Bad tickets and bad lines are errors; the node keeps running.
+    let r = a.send(json!({"cmd": "join", "ticket": "tandem1abc"}));
+    assert_eq!(r["ok"], false);
+    assert!(r["error"].as_str().unwrap().contains("ticket"), "{r}");
+    let r = a.send_raw("{not json");
+    assert_eq!(r["ok"], false);
+    let r = a.send(json!({"cmd": "insert", "doc": doc, "pos": 10_000, "text": "x"}));
+    assert!(r["error"].as_str().unwrap().contains("out of range"), "{r}");
+    let r = a.send(json!({"cmd": "launch"}));
+    assert!(r["error"].as_str().unwrap().contains("unknown command"), "{r}");
+    assert_eq!(a.text(&doc), "secret text");
+}
