@@ -8,6 +8,10 @@ use crate::map::{Entry, Map};
 use crate::text::{NONE, Text};
 use std::collections::{BTreeMap, VecDeque};
 
+/// Largest Lamport time accepted from a remote change (document encodings allow up to
+/// `u64::MAX / 2`; local edits add at most 2^32).
+pub const MAX_REMOTE_LAMPORT: u64 = u64::MAX / 4;
+
 /// Limits of one replica.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -590,11 +594,14 @@ impl Doc {
     /// by local index), for storage to keep across restarts.
     pub fn undo_state(&self) -> UndoState {
         let step = |s: &UndoStep| (self.id_of(s.lv), (s.end - s.lv) as u64);
-        let follow_ops = self
-            .redone
-            .iter()
-            .map(|(&k, &(len, new))| (self.id_of(k), len as u64, self.id_of(new)))
-            .collect();
+        // A re-created run's source items may come from several writers: one entry per
+        // run of one writer's consecutive ids (the re-created items are all local).
+        let mut follow_ops = Vec::new();
+        for (&k, &(len, new)) in &self.redone {
+            self.for_each_id_run(k, len, |lv, n, _, _| {
+                follow_ops.push((self.id_of(lv), n as u64, self.id_of(new + (lv - k))));
+            });
+        }
         let map_prev = self.map_prev.iter().map(|(&lv, v)| (self.id_of(lv), v.clone())).collect();
         UndoState {
             undo: self.undo.iter().map(step).collect(),
@@ -873,8 +880,12 @@ impl Doc {
             let mut progress = false;
             let mut i = 0;
             while i < self.pending.len() {
-                let known = self.version.get(self.pending[i].author);
-                let ready = self.pending[i].end_seq() - 1 <= known || self.is_ready(&self.pending[i]);
+                // Ready when fully known (to drop), or when it starts at or before the next
+                // expected seq (the known prefix is trimmed) and its deps are held.
+                let c = &self.pending[i];
+                let known = self.version.get(c.author);
+                let ready = c.end_seq() - 1 <= known
+                    || (c.start_seq <= known + 1 && c.deps.iter().all(|&d| self.version.contains(d)));
                 if !ready {
                     i += 1;
                     continue;
@@ -944,8 +955,13 @@ impl Doc {
             }
         }
         let n = c.n_seqs();
-        if c.start_seq.checked_add(n).is_none() || c.lamport.checked_add(n).is_none() {
-            return Err(bad("seq or lamport overflows"));
+        if c.start_seq.checked_add(n).is_none() {
+            return Err(bad("seq overflows"));
+        }
+        // Lamport times start at 1; a bound far below u64::MAX keeps every later local
+        // edit and every encoding of this document in range.
+        if c.lamport == 0 || c.lamport.checked_add(n).is_none_or(|e| e > MAX_REMOTE_LAMPORT) {
+            return Err(bad("lamport out of range"));
         }
         if c.deps.iter().any(|d| d.seq == 0 || (d.replica == c.author && d.seq >= c.start_seq)) {
             return Err(bad("a dep is not before the change"));

@@ -45,6 +45,6 @@ mod text;
 
 pub use change::{Change, Op, Value};
 pub use clock::VectorClock;
-pub use doc::{Anchor, ApplyOutcome, Bias, Config, Doc, UndoState};
+pub use doc::{Anchor, ApplyOutcome, Bias, Config, Doc, MAX_REMOTE_LAMPORT, UndoState};
 pub use error::Error;
 pub use id::{OpId, ReplicaId};

@@ -1,0 +1,442 @@
+//! Decoders fed random, mutated, truncated and hostile bytes return errors and never
+//! panic; whatever they accept is a usable replica or change. Valid values round trip.
+
+use crate::{doc, prop_config, varint};
+use proptest::prelude::*;
+use tandem_crdt::encoding::{self, CHANGE_VERSION, DOC_VERSION};
+use tandem_crdt::{Change, Doc, Error, Op, OpId, ReplicaId, Value};
+
+/// A document with inserts from two replicas, multi-byte text, deletes both ways, map
+/// writes of every value kind and an undo.
+fn sample_doc() -> Doc {
+    let mut a = doc(1);
+    a.insert(0, "hello wörld 漢字 👍🏽 e\u{301}").unwrap();
+    a.map_set("title", Value::Str("t".into())).unwrap();
+    a.map_set("n", Value::Int(-5)).unwrap();
+    a.commit();
+    a.delete(2, 4).unwrap();
+    for p in (3..6).rev() {
+        a.delete(p, 1).unwrap();
+    }
+    a.map_set("f", Value::Float(1.5)).unwrap();
+    a.map_set("b", Value::Bytes(vec![0, 255])).unwrap();
+    a.map_set("z", Value::Null).unwrap();
+    a.map_set("t", Value::Bool(true)).unwrap();
+    a.commit();
+    let mut b = doc(u64::MAX);
+    for c in a.all_changes() {
+        b.apply(c).unwrap();
+    }
+    b.insert(3, "XYZ").unwrap();
+    b.delete(0, 1).unwrap();
+    b.map_delete("n").unwrap();
+    b.commit();
+    b.undo().unwrap();
+    b
+}
+
+/// Everything a decoded document must support without panicking.
+fn exercise(d: &mut Doc) {
+    d.check();
+    let text = d.text();
+    assert_eq!(text.chars().count(), d.len_chars());
+    assert_eq!(d.text_at(d.version()).unwrap(), text);
+    let _ = d.text_at(&Default::default()).unwrap();
+    let changes = d.all_changes();
+    let bytes = encoding::encode_doc(d);
+    let again = encoding::decode_doc(&bytes, ReplicaId(5)).expect("a decoded doc re-encodes decodably");
+    assert_eq!(again.text(), text);
+    assert_eq!(encoding::encode_changes(&again.all_changes()), encoding::encode_changes(&changes));
+    let keys: Vec<String> = d.map_keys().map(str::to_owned).collect();
+    for k in &keys {
+        assert!(d.map_get(k).is_some());
+    }
+    // It still works as a replica.
+    let n = d.len_chars();
+    d.insert(n / 2, "¡new!").unwrap();
+    if n > 0 {
+        d.delete(0, 1).unwrap();
+    }
+    d.map_set("new", Value::Int(1)).unwrap();
+    let c = d.commit().unwrap();
+    d.check();
+    d.undo().unwrap();
+    d.check();
+    let mut fresh = doc(6);
+    for ch in changes {
+        let _ = fresh.apply(ch);
+    }
+    let _ = fresh.apply(c);
+    fresh.check();
+}
+
+/// Applying a decoded (possibly garbage) change: never panics; a refusal changes
+/// nothing; an acceptance keeps the invariants.
+fn apply_decoded(base: &[u8], c: Change) {
+    let mut d = encoding::decode_doc(base, ReplicaId(7)).unwrap();
+    let (text, version) = (d.text(), d.version().clone());
+    match d.apply(c) {
+        Ok(_) => {
+            d.check();
+            let mut e = encoding::decode_doc(&encoding::encode_doc(&d), ReplicaId(8))
+                .expect("a replica that accepted a change still saves and loads");
+            assert_eq!(e.text(), d.text());
+            exercise(&mut e);
+        }
+        Err(_) => {
+            assert_eq!(d.text(), text);
+            assert_eq!(d.version(), &version);
+            d.check();
+        }
+    }
+}
+
+/// Every decoder on the same bytes.
+fn decode_all(bytes: &[u8]) {
+    // Whatever decodes re-encodes to bytes that decode to the same thing (compared as
+    // bytes, since a float may be NaN).
+    if let Ok(c) = encoding::decode_change(bytes) {
+        let e = encoding::encode_change(&c);
+        assert_eq!(encoding::encode_change(&encoding::decode_change(&e).unwrap()), e);
+    }
+    if let Ok(cs) = encoding::decode_changes(bytes) {
+        let e = encoding::encode_changes(&cs);
+        assert_eq!(encoding::encode_changes(&encoding::decode_changes(&e).unwrap()), e);
+    }
+    let _ = encoding::decode_clock(bytes);
+    let _ = encoding::decode_undo(bytes);
+    if let Ok(mut d) = encoding::decode_doc(bytes, ReplicaId(3)) {
+        exercise(&mut d);
+    }
+}
+
+/// A document header followed by `body` compressed: reaches the column decoder.
+fn doc_with_body(body: &[u8]) -> Vec<u8> {
+    let mut out = b"TNDM".to_vec();
+    out.push(DOC_VERSION);
+    out.extend(varint(body.len() as u64));
+    out.extend(miniz_oxide::deflate::compress_to_vec(body, 1));
+    out
+}
+
+/// The decompressed body of an encoded document.
+fn body_of(doc_bytes: &[u8]) -> Vec<u8> {
+    let mut i = 5;
+    while doc_bytes[i] & 0x80 != 0 {
+        i += 1;
+    }
+    miniz_oxide::inflate::decompress_to_vec(&doc_bytes[i + 1..]).unwrap()
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip(usize, u8),
+    Insert(usize, u8),
+    Remove(usize),
+    Truncate(usize),
+    Set(usize, u8),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        3 => (any::<usize>(), 1..=255u8).prop_map(|(i, b)| Mutation::Flip(i, b)),
+        2 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        2 => any::<usize>().prop_map(Mutation::Remove),
+        1 => any::<usize>().prop_map(Mutation::Truncate),
+        2 => (any::<usize>(), prop::sample::select(vec![0u8, 1, 2, 0x7f, 0x80, 0xff])).prop_map(|(i, b)| Mutation::Set(i, b)),
+    ]
+}
+
+fn mutate(mut bytes: Vec<u8>, ms: &[Mutation]) -> Vec<u8> {
+    for m in ms {
+        let n = bytes.len().max(1);
+        match *m {
+            Mutation::Flip(i, b) if !bytes.is_empty() => bytes[i % n] ^= b,
+            Mutation::Set(i, b) if !bytes.is_empty() => bytes[i % n] = b,
+            Mutation::Insert(i, b) => bytes.insert(i % (bytes.len() + 1), b),
+            Mutation::Remove(i) if !bytes.is_empty() => {
+                bytes.remove(i % n);
+            }
+            Mutation::Truncate(i) => bytes.truncate(i % n),
+            _ => {}
+        }
+    }
+    bytes
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        any::<f64>().prop_filter("NaN", |f| !f.is_nan()).prop_map(Value::Float),
+        "\\PC{0,8}".prop_map(Value::Str),
+        prop::collection::vec(any::<u8>(), 0..8).prop_map(Value::Bytes),
+    ]
+}
+
+fn op_id() -> impl Strategy<Value = OpId> {
+    (prop::sample::select(vec![0u64, 1, 2, u64::MAX]), any::<u64>())
+        .prop_map(|(r, s)| OpId::new(ReplicaId(r), s))
+}
+
+/// Any change the encoding can carry (not necessarily one a replica would accept).
+fn change() -> impl Strategy<Value = Change> {
+    let op = prop_oneof![
+        (prop::option::of(op_id()), prop::option::of(op_id()), "\\PC{1,6}")
+            .prop_map(|(l, r, text)| Op::Insert { origin_left: l, origin_right: r, text }),
+        (op_id(), 1..u64::MAX, any::<bool>()).prop_map(|(start, len, reversed)| Op::Delete {
+            start,
+            len,
+            reversed
+        }),
+        ("\\PC{0,6}", prop::option::of(value())).prop_map(|(key, value)| Op::MapSet { key, value }),
+    ];
+    (
+        prop::sample::select(vec![0u64, 1, 2, u64::MAX]),
+        any::<u64>(),
+        prop::collection::vec(op_id(), 0..3),
+        any::<u64>(),
+        prop::collection::vec(op, 0..5),
+    )
+        .prop_map(|(a, start_seq, deps, lamport, ops)| Change {
+            author: ReplicaId(a),
+            start_seq,
+            deps,
+            lamport,
+            ops,
+        })
+}
+
+proptest! {
+    #![proptest_config(prop_config(2000, "proptest-regressions/it/decode.txt"))]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        decode_all(&bytes);
+        // Past the version byte and the document header, too.
+        let mut v = vec![CHANGE_VERSION];
+        v.extend_from_slice(&bytes);
+        decode_all(&v);
+        let mut d = b"TNDM".to_vec();
+        d.push(DOC_VERSION);
+        d.extend_from_slice(&bytes);
+        decode_all(&d);
+        decode_all(&doc_with_body(&bytes));
+    }
+
+    /// Random column contents in a well-formed body: the column decoder validates them.
+    #[test]
+    fn random_document_columns_never_panic(
+        cols in prop::collection::vec(prop::collection::vec(prop_oneof![0..4u8, any::<u8>()], 0..12), 14),
+    ) {
+        let mut body = Vec::new();
+        for c in &cols {
+            body.extend(varint(c.len() as u64));
+            body.extend_from_slice(c);
+        }
+        decode_all(&doc_with_body(&body));
+    }
+}
+
+proptest! {
+    #![proptest_config(prop_config(300, "proptest-regressions/it/decode.txt"))]
+
+    #[test]
+    fn mutated_encodings_never_panic(ms in prop::collection::vec(mutation(), 1..5)) {
+        let d = sample_doc();
+        let changes = d.all_changes();
+        let doc_bytes = encoding::encode_doc(&d);
+        let body = body_of(&doc_bytes);
+        for valid in [
+            encoding::encode_change(&changes[changes.len() - 1]),
+            encoding::encode_changes(&changes),
+            doc_bytes.clone(),
+            encoding::encode_undo(&d.undo_state()),
+            encoding::encode_clock(d.version()),
+        ] {
+            decode_all(&mutate(valid, &ms));
+        }
+        // The document body mutated before compression reaches the column decoder.
+        decode_all(&doc_with_body(&mutate(body, &ms)));
+    }
+
+    /// Mutated changes that still decode are applied to a replica holding their deps:
+    /// either refused without effect or applied with the invariants intact.
+    #[test]
+    fn mutated_changes_apply_or_are_refused(ms in prop::collection::vec(mutation(), 1..4), which in any::<usize>()) {
+        let d = sample_doc();
+        let changes = d.all_changes();
+        let i = which % changes.len();
+        // The replica holds everything before change `i`.
+        let mut base = doc(9);
+        for c in &changes[..i] {
+            base.apply(c.clone()).unwrap();
+        }
+        let base_bytes = encoding::encode_doc(&base);
+        if let Ok(c) = encoding::decode_change(&mutate(encoding::encode_change(&changes[i]), &ms)) {
+            apply_decoded(&base_bytes, c);
+        }
+        if let Ok(cs) = encoding::decode_changes(&mutate(encoding::encode_changes(&changes[i..]), &ms)) {
+            for c in cs {
+                apply_decoded(&base_bytes, c);
+            }
+        }
+    }
+
+    #[test]
+    fn any_change_round_trips(cs in prop::collection::vec(change(), 0..4)) {
+        for c in &cs {
+            let bytes = encoding::encode_change(c);
+            prop_assert_eq!(&encoding::decode_change(&bytes).unwrap(), c);
+            for cut in 0..bytes.len() {
+                prop_assert!(encoding::decode_change(&bytes[..cut]).is_err(), "a truncated change decodes");
+            }
+        }
+        let bytes = encoding::encode_changes(&cs);
+        prop_assert_eq!(encoding::decode_changes(&bytes).unwrap(), cs);
+        for cut in 0..bytes.len() {
+            prop_assert!(encoding::decode_changes(&bytes[..cut]).is_err(), "a truncated batch decodes");
+        }
+    }
+}
+
+#[test]
+fn truncated_encodings_are_errors() {
+    let d = sample_doc();
+    let bytes = encoding::encode_doc(&d);
+    let loaded = encoding::decode_doc(&bytes, ReplicaId(3)).unwrap();
+    assert_eq!(loaded.text(), d.text());
+    for cut in 0..bytes.len() {
+        assert!(encoding::decode_doc(&bytes[..cut], ReplicaId(3)).is_err(), "doc cut at {cut}");
+    }
+    // A truncated body (recompressed, so the DEFLATE layer is intact) is an error too.
+    let body = body_of(&bytes);
+    for cut in 0..body.len() {
+        let mut short = b"TNDM".to_vec();
+        short.push(DOC_VERSION);
+        short.extend(varint(cut as u64));
+        short.extend(miniz_oxide::deflate::compress_to_vec(&body[..cut], 1));
+        assert!(encoding::decode_doc(&short, ReplicaId(3)).is_err(), "body cut at {cut}");
+    }
+    let changes = d.all_changes();
+    let batch = encoding::encode_changes(&changes);
+    for cut in 0..batch.len() {
+        assert!(encoding::decode_changes(&batch[..cut]).is_err(), "batch cut at {cut}");
+    }
+    for c in &changes {
+        let one = encoding::encode_change(c);
+        for cut in 0..one.len() {
+            assert!(encoding::decode_change(&one[..cut]).is_err(), "change cut at {cut}");
+        }
+    }
+}
+
+/// A length or count of 2^60 in a few bytes is refused before anything is allocated.
+#[test]
+fn huge_counts_are_errors() {
+    let huge = varint(1 << 60);
+    let replica = 7u64.to_le_bytes();
+    let decode_err = |r: Result<Vec<Change>, Error>| matches!(r, Err(Error::Decode { .. }));
+
+    // A batch of 2^60 changes.
+    let mut b = vec![CHANGE_VERSION];
+    b.extend(&huge);
+    assert!(decode_err(encoding::decode_changes(&b)));
+
+    // Inside one change: header then 2^60 deps; 2^60 ops; a 2^60-byte string.
+    let header = |out: &mut Vec<u8>| {
+        out.push(CHANGE_VERSION);
+        out.extend(replica);
+        out.extend(varint(1)); // start seq
+        out.extend(varint(1)); // lamport
+    };
+    let mut c = Vec::new();
+    header(&mut c);
+    c.extend(&huge);
+    assert!(matches!(encoding::decode_change(&c), Err(Error::Decode { .. })), "2^60 deps");
+    let mut c = Vec::new();
+    header(&mut c);
+    c.extend(varint(0));
+    c.extend(&huge);
+    assert!(matches!(encoding::decode_change(&c), Err(Error::Decode { .. })), "2^60 ops");
+    let mut c = Vec::new();
+    header(&mut c);
+    c.extend(varint(0));
+    c.extend(varint(1));
+    c.push(0); // an insert with no origins
+    c.extend(&huge);
+    c.extend(b"abc");
+    assert!(matches!(encoding::decode_change(&c), Err(Error::Decode { .. })), "2^60-byte text");
+    let mut c = Vec::new();
+    header(&mut c);
+    c.extend(varint(0));
+    c.extend(varint(1));
+    c.push(0x20); // a map write
+    c.extend(varint(1));
+    c.push(b'k');
+    c.push(7); // bytes value
+    c.extend(&huge);
+    assert!(matches!(encoding::decode_change(&c), Err(Error::Decode { .. })), "2^60-byte value");
+
+    // Documents: a 2^60-byte body; a body whose first column claims 2^60 bytes; a
+    // column claiming 2^60 replicas.
+    let mut d = b"TNDM".to_vec();
+    d.push(DOC_VERSION);
+    d.extend(&huge);
+    d.extend([0u8; 16]);
+    assert!(encoding::decode_doc(&d, ReplicaId(1)).is_err(), "2^60-byte body");
+    let mut body = huge.clone();
+    body.extend([0u8; 16]);
+    assert!(encoding::decode_doc(&doc_with_body(&body), ReplicaId(1)).is_err(), "2^60-byte column");
+    let mut body = varint(huge.len() as u64);
+    body.extend(&huge);
+    body.extend([0u8; 13]); // 13 empty columns
+    assert!(encoding::decode_doc(&doc_with_body(&body), ReplicaId(1)).is_err(), "2^60 replicas");
+    // The body length claims more than the data inflates to.
+    let mut d = b"TNDM".to_vec();
+    d.push(DOC_VERSION);
+    d.extend(varint(1 << 29));
+    d.extend(miniz_oxide::deflate::compress_to_vec(&[0u8; 14], 1));
+    assert!(encoding::decode_doc(&d, ReplicaId(1)).is_err(), "short body");
+    // Varints longer than 64 bits.
+    let mut c = vec![CHANGE_VERSION];
+    c.extend(replica);
+    c.extend([0xff; 11]);
+    assert!(matches!(encoding::decode_change(&c), Err(Error::Decode { .. })), "overlong varint");
+}
+
+#[test]
+fn unknown_versions_are_named() {
+    let d = sample_doc();
+    let changes = d.all_changes();
+    let change = encoding::encode_change(&changes[0]);
+    let batch = encoding::encode_changes(&changes);
+    let doc_bytes = encoding::encode_doc(&d);
+    for v in (0..=255u8).filter(|&v| v != CHANGE_VERSION) {
+        let mut c = change.clone();
+        c[0] = v;
+        assert_eq!(
+            encoding::decode_change(&c),
+            Err(Error::UnknownVersion { what: "change", found: v, supported: CHANGE_VERSION })
+        );
+        let mut b = batch.clone();
+        b[0] = v;
+        assert!(matches!(
+            encoding::decode_changes(&b),
+            Err(Error::UnknownVersion { found, supported: CHANGE_VERSION, .. }) if found == v
+        ));
+    }
+    for v in (0..=255u8).filter(|&v| v != DOC_VERSION) {
+        let mut b = doc_bytes.clone();
+        b[4] = v;
+        assert!(matches!(
+            encoding::decode_doc(&b, ReplicaId(1)),
+            Err(Error::UnknownVersion { found, supported: DOC_VERSION, .. }) if found == v
+        ));
+    }
+    // Not a document at all.
+    assert!(matches!(encoding::decode_doc(b"\x89PNG\r\n", ReplicaId(1)), Err(Error::Decode { .. })));
+    assert!(matches!(encoding::decode_doc(b"", ReplicaId(1)), Err(Error::Decode { .. })));
+    assert!(matches!(encoding::decode_change(b""), Err(Error::Decode { .. })));
+}
