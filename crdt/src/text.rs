@@ -190,14 +190,22 @@ impl Text {
         if fl != NONE && pos >= fs && pos < fs + self.leaves[fl as usize].vis {
             return self.find_in_leaf(fl, pos - fs);
         }
+        let (node, rest) = self.descend(pos, false);
+        self.finger.set((node, pos - rest));
+        self.find_in_leaf(node, rest)
+    }
+
+    /// Walks from the root to the leaf holding position `pos`, counting visible
+    /// characters or all items (`total`); returns the leaf and the position within it.
+    fn descend(&self, mut pos: u32, total: bool) -> (u32, u32) {
         let mut node = self.root;
-        let mut rest = pos;
         if !self.root_is_leaf {
             loop {
                 let n = &self.nodes[node as usize];
+                let counts = if total { &n.total } else { &n.vis };
                 let mut i = 0;
-                while i + 1 < n.children.len() && rest >= n.vis[i] {
-                    rest -= n.vis[i];
+                while i + 1 < n.children.len() && pos >= counts[i] {
+                    pos -= counts[i];
                     i += 1;
                 }
                 node = n.children[i];
@@ -206,8 +214,7 @@ impl Text {
                 }
             }
         }
-        self.finger.set((node, pos - rest));
-        self.find_in_leaf(node, rest)
+        (node, pos)
     }
 
     fn find_in_leaf(&self, node: u32, mut pos: u32) -> Cursor {
@@ -359,23 +366,7 @@ impl Text {
         if pos == 0 {
             return NONE;
         }
-        // Descend by total counts to the item at `pos - 1`.
-        let mut rest = pos - 1;
-        let mut node = self.root;
-        if !self.root_is_leaf {
-            loop {
-                let n = &self.nodes[node as usize];
-                let mut i = 0;
-                while i + 1 < n.children.len() && rest >= n.total[i] {
-                    rest -= n.total[i];
-                    i += 1;
-                }
-                node = n.children[i];
-                if n.leaf_children {
-                    break;
-                }
-            }
-        }
+        let (node, mut rest) = self.descend(pos - 1, true);
         for s in &self.leaves[node as usize].spans {
             if rest < s.len {
                 return s.lv + rest;
