@@ -69,7 +69,7 @@ proptest! {
         if m != req && m.get(..16) == req.get(..16) {
             prop_assert!(wire::open_request(&c, &m).is_err());
         }
-        let resp = wire::sync_response(&c, &[sc.clone()], false);
+        let resp = wire::sync_response(&c, std::slice::from_ref(&sc), false);
         let m = mutate(resp.clone(), &ops);
         if m != resp && m != [0] {
             prop_assert!(wire::open_response(&c, &m).is_err());
