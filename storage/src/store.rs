@@ -408,16 +408,17 @@ impl Store {
         Ok(doc.with_config(Config::default()))
     }
 
-    /// The stored changes not covered by `version`, in a causal order (by Lamport time).
-    fn tail(
+    /// The stored changes not covered by `version`, in a causal order (by Lamport time):
+    /// `(lamport, author, record)`. A skip-scan: for each author it jumps past what the
+    /// version covers, so the cost follows what is missing, not the history.
+    fn tail_records(
         &self,
         tx: &redb::ReadTransaction,
         id: DocId,
         version: &VectorClock,
-    ) -> Result<Vec<Change>, Error> {
+    ) -> Result<Vec<(u64, u64, StoredChange)>, Error> {
         let t = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
-        let mut res: Vec<(u64, Change)> = Vec::new();
-        // Skip-scan: for each author, jump past what the version covers.
+        let mut res = Vec::new();
         let mut author = 0u64;
         loop {
             let mut first =
@@ -441,34 +442,39 @@ impl Store {
             for item in t.range((id.0, a, start)..=(id.0, a, u64::MAX)).map_err(|e| self.db_err(e))? {
                 let (_, v) = item.map_err(|e| self.db_err(e))?;
                 let sc = StoredChange::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?;
-                let c = encoding::decode_change(&sc.change).map_err(|e| self.corrupt_doc(id, e))?;
-                res.push((sc.lamport, c));
+                res.push((sc.lamport, a, sc));
             }
             if a == u64::MAX {
                 break;
             }
             author = a + 1;
         }
-        res.sort_by_key(|(l, c)| (*l, c.author));
-        Ok(res.into_iter().map(|(_, c)| c).collect())
+        res.sort_by_key(|r| (r.0, r.1));
+        Ok(res)
+    }
+
+    /// The stored changes not covered by `version`, decoded, in a causal order.
+    fn tail(
+        &self,
+        tx: &redb::ReadTransaction,
+        id: DocId,
+        version: &VectorClock,
+    ) -> Result<Vec<Change>, Error> {
+        self.tail_records(tx, id, version)?
+            .into_iter()
+            .map(|(_, _, sc)| encoding::decode_change(&sc.change).map_err(|e| self.corrupt_doc(id, e)))
+            .collect()
     }
 
     /// The stored signed changes of a document not covered by `version`: the encoded
     /// change and its signature envelope, in a causal order.
     pub fn signed_changes_since(&self, id: DocId, version: &VectorClock) -> Result<Vec<SignedChange>, Error> {
         let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
-        let t = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
-        let mut res = Vec::new();
-        for item in t.range((id.0, 0, 0)..=(id.0, u64::MAX, u64::MAX)).map_err(|e| self.db_err(e))? {
-            let (k, v) = item.map_err(|e| self.db_err(e))?;
-            let (_, author, _) = k.value();
-            let sc = StoredChange::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?;
-            if sc.end_seq - 1 > version.get(ReplicaId(author)) {
-                res.push((sc.lamport, author, sc.change, sc.signature));
-            }
-        }
-        res.sort_by_key(|r| (r.0, r.1));
-        Ok(res.into_iter().map(|r| SignedChange { change: r.2, envelope: r.3 }).collect())
+        Ok(self
+            .tail_records(&tx, id, version)?
+            .into_iter()
+            .map(|(_, _, sc)| SignedChange { change: sc.change, envelope: sc.signature })
+            .collect())
     }
 
     /// Rewrites a document's snapshot from its stored history, atomically.

@@ -83,6 +83,15 @@ fn snapshot_plus_tail_equals_full_replay() {
     }
     assert_eq!(replay.text(), doc.text());
     assert_eq!(replay.version(), doc.version());
+    // Catch-up returns exactly what a clock lacks: nothing for the full version, the
+    // last 500 changes for a clock 500 ops behind.
+    assert!(handle.signed_changes_since(info.id, doc.version().clone()).wait().unwrap().is_empty());
+    let mut behind = doc.version().clone();
+    behind.set(doc.replica(), doc.version().get(doc.replica()) - 500);
+    let late = handle.signed_changes_since(info.id, behind).wait().unwrap();
+    assert_eq!(late.len(), 500);
+    let first = encoding::decode_change(&late[0].change).unwrap();
+    assert_eq!(first.start_seq, doc.version().get(doc.replica()) - 499);
     // The snapshot really exists: the list shows the length it recorded.
     let listed = handle.docs().wait().unwrap();
     assert_eq!(listed.len(), 1);
