@@ -246,6 +246,7 @@ struct Engine {
     listen_count: usize,
     bootstrap: Vec<Multiaddr>,
     offline: bool,
+    last_announce: Option<tokio::time::Instant>,
 }
 
 fn device_keypair(store: &StoreHandle) -> Result<identity::Keypair, NetError> {
@@ -290,7 +291,10 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
             };
             let mut kad_config = kad::Config::new(StreamProtocol::new("/tandem/kad/1.0.0"));
             kad_config.set_query_timeout(Duration::from_secs(30));
-            let kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
+            let mut kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
+            // Every Tandem peer serves the private DHT (by default a peer stays a client
+            // until an external address is confirmed, which a LAN or loopback never is).
+            kad.set_mode(Some(kad::Mode::Server));
             Ok(Behaviour {
                 identify: identify::Behaviour::new(identify::Config::new(
                     "/tandem/1.0.0".into(),
@@ -359,6 +363,7 @@ impl Engine {
             listen_count: config.listen.len(),
             bootstrap: config.bootstrap,
             offline: false,
+            last_announce: None,
         };
         // Every stored document is open and synced.
         for info in engine.store.docs().get().await? {
@@ -556,10 +561,30 @@ impl Engine {
         }
     }
 
+    /// Announces every document in the DHT and looks up its providers, at most once a
+    /// second (a new connection may be the first peer that can store the records).
+    fn announce(&mut self, force: bool) {
+        let now = tokio::time::Instant::now();
+        if !force && self.last_announce.is_some_and(|t| now - t < Duration::from_secs(1)) {
+            return;
+        }
+        self.last_announce = Some(now);
+        let keys: Vec<kad::RecordKey> =
+            self.docs.values().map(|d| kad::RecordKey::new(&d.cipher.topic())).collect();
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        for key in keys {
+            if let Err(e) = kad.start_providing(key.clone()) {
+                debug!("cannot announce in the DHT: {e}");
+            }
+            kad.get_providers(key);
+        }
+    }
+
     fn send_beacons(&mut self) {
         if self.offline {
             return;
         }
+        self.announce(true);
         let msgs: Vec<(TopicHash, Vec<u8>)> = self
             .docs
             .values()
@@ -815,9 +840,10 @@ impl Engine {
                     let _ = self.events.send(Event::PeerConnected(info));
                     // Catch up both ways: each side asks for what it lacks.
                     let ids: Vec<DocId> = self.docs.keys().copied().collect();
-                    for id in ids {
-                        self.request_sync(peer_id, id);
+                    for id in &ids {
+                        self.request_sync(peer_id, *id);
                     }
+                    self.announce(false);
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
