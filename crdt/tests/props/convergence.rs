@@ -212,6 +212,15 @@ impl World {
     }
 }
 
+fn run_and_converge(actions: &[Action]) {
+    let mut w = World::new();
+    for a in actions {
+        w.run(a);
+    }
+    w.sync_all();
+    w.check_converged();
+}
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(96)
 }
@@ -221,22 +230,12 @@ proptest! {
 
     #[test]
     fn replicas_converge(actions in prop::collection::vec(action(false), 1..80)) {
-        let mut w = World::new();
-        for a in &actions {
-            w.run(a);
-        }
-        w.sync_all();
-        w.check_converged();
+        run_and_converge(&actions);
     }
 
     #[test]
     fn replicas_converge_with_undo_and_redo(actions in prop::collection::vec(action(true), 1..80)) {
-        let mut w = World::new();
-        for a in &actions {
-            w.run(a);
-        }
-        w.sync_all();
-        w.check_converged();
+        run_and_converge(&actions);
     }
 
     /// A single replica against a plain vector of chars.
