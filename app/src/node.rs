@@ -148,7 +148,12 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
             let s = engine.status(doc_field(&v)?).await?;
             let version: serde_json::Map<String, Json> =
                 s.version.iter().map(|(r, n)| (r.to_string(), json!(n))).collect();
-            (ok(json!({"version": version, "peers": s.peers, "pending": s.pending})), false)
+            (
+                ok(
+                    json!({"version": version, "peers": s.peers, "pending": s.pending, "sync_bytes_in": s.sync_bytes_in}),
+                ),
+                false,
+            )
         }
         "peers" => {
             let peers: Vec<Json> = engine

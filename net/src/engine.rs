@@ -89,6 +89,8 @@ pub struct Status {
     pub peers: usize,
     /// Changes waiting for missing deps.
     pub pending: usize,
+    /// Bytes of catch-up responses received for this document since start.
+    pub sync_bytes_in: u64,
 }
 
 /// What the engine reports.
@@ -231,6 +233,8 @@ struct OpenDoc {
     topic: TopicHash,
     /// Received changes not yet applied (waiting for deps), so not yet stored.
     unsaved: Vec<(Change, SignedChange)>,
+    /// Bytes of catch-up responses received.
+    sync_bytes_in: u64,
 }
 
 struct Engine {
@@ -397,7 +401,10 @@ impl Engine {
         if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key_record) {
             debug!("cannot announce {id} in the DHT: {e}");
         }
-        self.docs.insert(id, OpenDoc { doc, key, cipher, topic: topic.hash(), unsaved: Vec::new() });
+        self.docs.insert(
+            id,
+            OpenDoc { doc, key, cipher, topic: topic.hash(), unsaved: Vec::new(), sync_bytes_in: 0 },
+        );
         Ok(())
     }
 
@@ -486,7 +493,12 @@ impl Engine {
             .all_peers()
             .filter(|(p, topics)| self.connected.contains_key(p) && topics.contains(&&d.topic))
             .count();
-        Ok(Status { version: d.doc.version().clone(), peers, pending: d.doc.pending_changes() })
+        Ok(Status {
+            version: d.doc.version().clone(),
+            peers,
+            pending: d.doc.pending_changes(),
+            sync_bytes_in: d.sync_bytes_in,
+        })
     }
 
     async fn create(&mut self, title: &str) -> Result<(DocId, Ticket), NetError> {
@@ -789,7 +801,8 @@ impl Engine {
 
     async fn on_sync_response(&mut self, rid: OutboundRequestId, response: Vec<u8>) {
         let Some((peer, id)) = self.requests.remove(&rid) else { return };
-        let Some(d) = self.docs.get(&id) else { return };
+        let Some(d) = self.docs.get_mut(&id) else { return };
+        d.sync_bytes_in += response.len() as u64;
         let opened = wire::open_response(&d.cipher, &response);
         let (changes, more) = match opened {
             Ok(Some(x)) => x,

@@ -185,3 +185,31 @@ fn a_node_finds_document_peers_through_the_dht() {
         "B connected to A: {peers}"
     );
 }
+
+#[test]
+fn catch_up_costs_the_missed_edits_not_the_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let (doc, ticket) = create(&mut a, "Big");
+    let big: String = (0..10_000).map(|i| format!("line {i:04}\n")).collect();
+    assert_eq!(big.len(), 100_000);
+    a.insert(&doc, 0, &big);
+    b.ok(json!({"cmd": "join", "ticket": ticket}));
+    b.wait_text(&doc, |t| t.len() == big.len());
+    let bytes = |n: &mut Node| n.ok(json!({"cmd": "status", "doc": doc}))["sync_bytes_in"].as_u64().unwrap();
+    let first = bytes(&mut b);
+    assert!(first > 100_000 / 3, "the first catch-up carried the document ({first} bytes)");
+    a.ok(json!({"cmd": "offline", "on": true}));
+    b.ok(json!({"cmd": "offline", "on": true}));
+    for i in 0..20 {
+        a.insert(&doc, i * 11, "x");
+    }
+    a.ok(json!({"cmd": "offline", "on": false}));
+    b.ok(json!({"cmd": "offline", "on": false}));
+    converge(&mut [&mut a, &mut b], &doc);
+    let missed = bytes(&mut b) - first;
+    eprintln!("catch-up bytes: whole document {first}, after 20 missed edits {missed}");
+    // Twenty one-char changes, each sealed and signed: a few hundred bytes apiece.
+    assert!(missed > 0 && missed < 20 * 600, "catch-up after 20 edits took {missed} bytes");
+}
