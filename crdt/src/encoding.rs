@@ -568,6 +568,10 @@ pub fn decode_doc(bytes: &[u8], replica: ReplicaId) -> Result<Doc, Error> {
         return Err(r.err("body too large"));
     }
     let rest = &bytes[r.pos..];
+    // DEFLATE expands at most ~1032x: a longer body than that is a lie (or a bomb).
+    if body_len > (rest.len() as u64).saturating_mul(1040).saturating_add(64) {
+        return Err(r.err("body length impossible for the input size"));
+    }
     let body = miniz_oxide::inflate::decompress_to_vec_with_limit(rest, body_len as usize)
         .map_err(|_| r.err("corrupt compressed body"))?;
     if body.len() as u64 != body_len {

@@ -137,6 +137,20 @@ fn huge_counts_fail_fast() {
     }
     b.push(n as u8);
     assert!(matches!(encoding::decode_changes(&b), Err(Error::Decode { .. })));
+    // A short document claiming a 1 MiB body (under the absolute cap, impossible for
+    // its input size) is refused before anything is inflated.
+    let mut small = b"TNDM\x01".to_vec();
+    let mut n: u64 = 1 << 20;
+    while n >= 0x80 {
+        small.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    small.push(n as u8);
+    small.extend_from_slice(&[0u8; 16]);
+    match encoding::decode_doc(&small, ReplicaId(1)) {
+        Err(Error::Decode { reason, .. }) => assert!(reason.contains("impossible"), "{reason}"),
+        other => panic!("expected a decode error, got {other:?}"),
+    }
     // A document claiming a 2^40-byte body.
     let mut d = b"TNDM\x01".to_vec();
     let mut n: u64 = 1 << 40;
