@@ -67,6 +67,9 @@ pub async fn run(data_dir: &Path, opts: NodeOptions) -> Result<()> {
                 Event::RemoteChange { doc, author, ops } => {
                     json!({"event": "remote_change", "doc": doc.to_string(), "author": author.to_string(), "ops": ops})
                 }
+                Event::Presence { doc, peer } => {
+                    json!({"event": "presence", "doc": doc.to_string(), "peer_id": peer.to_string()})
+                }
             };
             let _ = ev_out.send(line.to_string());
         }
@@ -168,6 +171,30 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
             let on = field(&v, "on")?.as_bool().context("field \"on\" must be true or false")?;
             engine.set_offline(on).await?;
             (ok(json!({})), false)
+        }
+        "presence" => {
+            let colour = match v.get("colour").and_then(Json::as_str) {
+                Some(c) => {
+                    u32::from_str_radix(c.trim_start_matches('#'), 16).context("colour must be #rrggbb")?
+                }
+                None => 0x3366cc,
+            };
+            let name = v.get("name").and_then(Json::as_str).unwrap_or("");
+            let selection = match v.get("selection") {
+                None | Some(Json::Null) => None,
+                Some(_) => Some(num_field(&v, "selection")?),
+            };
+            engine.set_presence(doc_field(&v)?, name, colour, num_field(&v, "cursor")?, selection).await?;
+            (ok(json!({})), false)
+        }
+        "presences" => {
+            let list: Vec<Json> = engine
+                .presences(doc_field(&v)?)
+                .await?
+                .into_iter()
+                .map(|p| json!({"peer_id": p.peer.to_string(), "name": p.name, "colour": format!("#{:06x}", p.colour), "cursor": p.cursor, "selection": p.selection}))
+                .collect();
+            (ok(json!({"presences": list})), false)
         }
         "quit" => (ok(json!({})), true),
         other => anyhow::bail!("unknown command {other:?}"),

@@ -33,6 +33,12 @@ pub const MAX_GOSSIP: usize = 64 * 1024;
 pub const BEACON_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a quiet connection stays open.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A peer's presence is forgotten after this long without an update.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
+/// Own presence is sent at most this often...
+const PRESENCE_MIN_GAP: Duration = Duration::from_millis(100);
+/// ...and re-sent this often while unchanged, so peers do not expire it.
+const PRESENCE_KEEPALIVE: Duration = Duration::from_secs(10);
 /// Bytes of changes per catch-up response (under [`MAX_RESPONSE`]).
 const SYNC_CHUNK: usize = MAX_RESPONSE / 4;
 
@@ -93,6 +99,21 @@ pub struct Status {
     pub sync_bytes_in: u64,
 }
 
+/// A peer's presence in a document, resolved against this replica's text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerPresence {
+    /// The peer.
+    pub peer: PeerId,
+    /// Its display name.
+    pub name: String,
+    /// Its colour, 0xRRGGBB.
+    pub colour: u32,
+    /// Its cursor as a char position here (`None` if it points at text not yet here).
+    pub cursor: Option<usize>,
+    /// The other end of its selection.
+    pub selection: Option<usize>,
+}
+
 /// What the engine reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -109,6 +130,13 @@ pub enum Event {
         /// How many ops it carried.
         ops: u64,
     },
+    /// A peer's presence in a document changed.
+    Presence {
+        /// The document.
+        doc: DocId,
+        /// The peer.
+        peer: PeerId,
+    },
 }
 
 type Reply<T> = oneshot::Sender<Result<T, NetError>>;
@@ -124,6 +152,8 @@ enum Command {
     Status(DocId, Reply<Status>),
     Peers(Reply<Vec<PeerInfo>>),
     Offline(bool, Reply<()>),
+    SetPresence(DocId, String, u32, usize, Option<usize>, Reply<()>),
+    Presences(DocId, Reply<Vec<PeerPresence>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -202,6 +232,24 @@ impl EngineHandle {
         self.ask(Command::Peers).await
     }
 
+    /// Sets this peer's presence in a document: display name, colour (0xRRGGBB), cursor
+    /// and optional selection end as char positions. Sent rate-limited, never stored.
+    pub async fn set_presence(
+        &self,
+        doc: DocId,
+        name: &str,
+        colour: u32,
+        cursor: usize,
+        selection: Option<usize>,
+    ) -> Result<(), NetError> {
+        self.ask(|r| Command::SetPresence(doc, name.to_owned(), colour, cursor, selection, r)).await
+    }
+
+    /// The presences of other peers in a document (quiet ones expire).
+    pub async fn presences(&self, doc: DocId) -> Result<Vec<PeerPresence>, NetError> {
+        self.ask(|r| Command::Presences(doc, r)).await
+    }
+
     /// Stops (or resumes) all network traffic; editing and storing go on.
     pub async fn set_offline(&self, on: bool) -> Result<(), NetError> {
         self.ask(|r| Command::Offline(on, r)).await
@@ -251,6 +299,10 @@ struct Engine {
     bootstrap: Vec<Multiaddr>,
     offline: bool,
     last_announce: Option<tokio::time::Instant>,
+    /// Own presence per document: what, when last sent, whether changed since.
+    own_presence: HashMap<DocId, (wire::Presence, Option<tokio::time::Instant>, bool)>,
+    /// Others' presence: `(doc, peer) -> (presence, when received)`.
+    presence: HashMap<(DocId, PeerId), (wire::Presence, tokio::time::Instant)>,
 }
 
 fn device_keypair(store: &StoreHandle) -> Result<identity::Keypair, NetError> {
@@ -368,6 +420,8 @@ impl Engine {
             bootstrap: config.bootstrap,
             offline: false,
             last_announce: None,
+            own_presence: HashMap::new(),
+            presence: HashMap::new(),
         };
         // Every stored document is open and synced.
         for info in engine.store.docs().get().await? {
@@ -411,6 +465,8 @@ impl Engine {
     async fn run(mut self) {
         let mut beacon = tokio::time::interval(BEACON_INTERVAL);
         beacon.tick().await;
+        let mut presence_tick = tokio::time::interval(PRESENCE_MIN_GAP);
+        presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
@@ -423,6 +479,7 @@ impl Engine {
                 },
                 ev = self.swarm.select_next_some() => self.on_swarm(ev).await,
                 _ = beacon.tick() => self.send_beacons(),
+                _ = presence_tick.tick() => self.send_presence(),
             }
         }
         info!("engine stopped");
@@ -467,6 +524,27 @@ impl Engine {
             Command::Offline(on, r) => {
                 self.set_offline(on).await;
                 let _ = r.send(Ok(()));
+            }
+            Command::SetPresence(doc, name, colour, cursor, selection, r) => {
+                let res = match self.docs.get(&doc) {
+                    None => Err(NetError::UnknownDoc(doc)),
+                    Some(d) => {
+                        let p = wire::Presence {
+                            name,
+                            colour: colour & 0xff_ffff,
+                            cursor: d.doc.anchor(cursor, tandem_crdt::Bias::After),
+                            selection: selection.map(|s| d.doc.anchor(s, tandem_crdt::Bias::After)),
+                        };
+                        let last = self.own_presence.get(&doc).and_then(|e| e.1);
+                        self.own_presence.insert(doc, (p, last, true));
+                        Ok(())
+                    }
+                };
+                self.send_presence();
+                let _ = r.send(res);
+            }
+            Command::Presences(doc, r) => {
+                let _ = r.send(self.presences(doc));
             }
             Command::Shutdown(_) => unreachable!("handled in run"),
         }
@@ -590,6 +668,50 @@ impl Engine {
             }
             kad.get_providers(key);
         }
+    }
+
+    /// Sends changed own presences (at most every [`PRESENCE_MIN_GAP`]) and keepalives;
+    /// forgets others' presences that went quiet.
+    fn send_presence(&mut self) {
+        let now = tokio::time::Instant::now();
+        self.presence.retain(|_, (_, at)| now - *at < PRESENCE_TTL);
+        if self.offline {
+            return;
+        }
+        let mut msgs = Vec::new();
+        for (doc, (p, last, dirty)) in &mut self.own_presence {
+            let due = match *last {
+                None => true,
+                Some(t) => (*dirty && now - t >= PRESENCE_MIN_GAP) || now - t >= PRESENCE_KEEPALIVE,
+            };
+            if due && let Some(d) = self.docs.get(doc) {
+                msgs.push((d.topic.clone(), wire::presence_message(&d.cipher, p)));
+                *last = Some(now);
+                *dirty = false;
+            }
+        }
+        for (topic, msg) in msgs {
+            let _ = self.swarm.behaviour_mut().gossipsub.publish(topic, msg);
+        }
+    }
+
+    fn presences(&self, doc: DocId) -> Result<Vec<PeerPresence>, NetError> {
+        let d = self.docs.get(&doc).ok_or(NetError::UnknownDoc(doc))?;
+        let now = tokio::time::Instant::now();
+        let mut res: Vec<PeerPresence> = self
+            .presence
+            .iter()
+            .filter(|((id, _), (_, at))| *id == doc && now - *at < PRESENCE_TTL)
+            .map(|((_, peer), (p, _))| PeerPresence {
+                peer: *peer,
+                name: p.name.clone(),
+                colour: p.colour,
+                cursor: d.doc.resolve(&p.cursor),
+                selection: p.selection.as_ref().and_then(|a| d.doc.resolve(a)),
+            })
+            .collect();
+        res.sort_by_key(|p| p.peer);
+        Ok(res)
     }
 
     fn send_beacons(&mut self) {
@@ -716,6 +838,17 @@ impl Engine {
             Err(e) => {
                 warn!("rejected gossip from {source} for {id}: {e}");
                 self.report(&msg_id, &source, MessageAcceptance::Reject);
+            }
+            Ok(Gossip::Presence(p)) => {
+                let peer = msg.source.unwrap_or(source);
+                let now = tokio::time::Instant::now();
+                // A peer flooding presence updates is not forwarded (still shown).
+                let flooding =
+                    self.presence.get(&(id, peer)).is_some_and(|(_, at)| now - *at < PRESENCE_MIN_GAP / 2);
+                self.presence.insert((id, peer), (p, now));
+                let verdict = if flooding { MessageAcceptance::Ignore } else { MessageAcceptance::Accept };
+                self.report(&msg_id, &source, verdict);
+                let _ = self.events.send(Event::Presence { doc: id, peer });
             }
             Ok(Gossip::Beacon(clock)) => {
                 self.report(&msg_id, &source, MessageAcceptance::Accept);

@@ -11,13 +11,114 @@
 //! `1 | sealed (more (1) | count | count x (change, envelope))`.
 
 use crate::crypto::{DocCipher, OpenError};
-use tandem_crdt::{VectorClock, encoding};
+use tandem_crdt::{Anchor, Bias, OpId, ReplicaId, VectorClock, encoding};
 use tandem_storage::{DocId, SignedChange};
 
 /// Gossip kinds.
 pub const KIND_CHANGE: u8 = 1;
 /// A vector-clock beacon for anti-entropy.
 pub const KIND_BEACON: u8 = 2;
+/// Ephemeral presence: name, colour, cursor and selection.
+pub const KIND_PRESENCE: u8 = 3;
+/// Longest display name carried, in bytes.
+pub const MAX_NAME: usize = 64;
+
+/// Where a peer is in a document: never stored, expires when the peer goes quiet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Presence {
+    /// Display name.
+    pub name: String,
+    /// Colour as 0xRRGGBB.
+    pub colour: u32,
+    /// The cursor.
+    pub cursor: Anchor,
+    /// The other end of the selection, if any.
+    pub selection: Option<Anchor>,
+}
+
+fn put_anchor(out: &mut Vec<u8>, a: &Anchor) {
+    let bias = matches!(a.bias, Bias::After) as u8;
+    match a.id {
+        None => out.push(bias),
+        Some(id) => {
+            out.push(2 | bias);
+            out.extend_from_slice(&id.replica.0.to_le_bytes());
+            put_varint(out, id.seq);
+        }
+    }
+}
+
+fn take_anchor(b: &mut &[u8]) -> Result<Anchor, WireError> {
+    let (&tag, rest) = b.split_first().ok_or(WireError::Malformed("truncated anchor"))?;
+    *b = rest;
+    let bias = if tag & 1 == 1 { Bias::After } else { Bias::Before };
+    let id = match tag >> 1 {
+        0 => None,
+        1 => {
+            if b.len() < 8 {
+                return Err(WireError::Malformed("truncated anchor"));
+            }
+            let (r, rest) = b.split_at(8);
+            *b = rest;
+            let replica = ReplicaId(u64::from_le_bytes(r.try_into().expect("8 bytes")));
+            Some(OpId::new(replica, take_varint(b)?))
+        }
+        _ => return Err(WireError::Malformed("bad anchor")),
+    };
+    Ok(Anchor { id, bias })
+}
+
+/// Builds a presence message.
+pub fn presence_message(cipher: &DocCipher, p: &Presence) -> Vec<u8> {
+    let mut plain = Vec::new();
+    let mut name = p.name.as_str();
+    while name.len() > MAX_NAME {
+        let mut cut = MAX_NAME;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name = &name[..cut];
+    }
+    put_varint(&mut plain, name.len() as u64);
+    plain.extend_from_slice(name.as_bytes());
+    put_varint(&mut plain, (p.colour & 0xff_ffff) as u64);
+    put_anchor(&mut plain, &p.cursor);
+    match &p.selection {
+        None => plain.push(0),
+        Some(a) => {
+            plain.push(1);
+            put_anchor(&mut plain, a);
+        }
+    }
+    let mut out = vec![KIND_PRESENCE];
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).expect("the system random number generator works");
+    out.extend_from_slice(&id);
+    out.extend_from_slice(&cipher.seal(&[KIND_PRESENCE], &plain));
+    out
+}
+
+fn take_presence(mut b: &[u8]) -> Result<Presence, WireError> {
+    let name = take_bytes(&mut b)?;
+    if name.len() > MAX_NAME {
+        return Err(WireError::Malformed("name too long"));
+    }
+    let name = std::str::from_utf8(name).map_err(|_| WireError::Malformed("name is not UTF-8"))?.to_owned();
+    let colour =
+        u32::try_from(take_varint(&mut b)?).map_err(|_| WireError::Malformed("bad colour"))? & 0xff_ffff;
+    let cursor = take_anchor(&mut b)?;
+    let (&has_sel, rest) = b.split_first().ok_or(WireError::Malformed("truncated presence"))?;
+    b = rest;
+    let selection = match has_sel {
+        0 => None,
+        1 => Some(take_anchor(&mut b)?),
+        _ => return Err(WireError::Malformed("bad selection flag")),
+    };
+    if !b.is_empty() {
+        return Err(WireError::Malformed("trailing bytes"));
+    }
+    Ok(Presence { name, colour, cursor, selection })
+}
 const HEADER: usize = 17;
 
 /// Why an incoming message was refused.
@@ -41,6 +142,8 @@ pub enum Gossip {
     Change(SignedChange),
     /// The sender's version.
     Beacon(VectorClock),
+    /// Where the sender is.
+    Presence(Presence),
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -131,6 +234,7 @@ pub fn open_gossip(cipher: &DocCipher, data: &[u8]) -> Result<Gossip, WireError>
         KIND_BEACON => {
             Ok(Gossip::Beacon(encoding::decode_clock(&plain).map_err(|e| WireError::Payload(e.to_string()))?))
         }
+        KIND_PRESENCE => Ok(Gossip::Presence(take_presence(&plain)?)),
         _ => Err(WireError::Malformed("unknown kind")),
     }
 }
@@ -208,7 +312,6 @@ pub fn open_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tandem_crdt::ReplicaId;
     use tandem_storage::DocKey;
 
     fn cipher(k: u8) -> DocCipher {
@@ -234,6 +337,17 @@ mod tests {
         let mut swapped = m.clone();
         swapped[0] = KIND_BEACON;
         assert!(open_gossip(&c, &swapped).is_err());
+
+        let p = Presence {
+            name: "Ada ✍".into(),
+            colour: 0x3366cc,
+            cursor: Anchor { id: Some(OpId::new(ReplicaId(9), 4)), bias: Bias::After },
+            selection: Some(Anchor { id: None, bias: Bias::Before }),
+        };
+        assert_eq!(open_gossip(&c, &presence_message(&c, &p)).unwrap(), Gossip::Presence(p.clone()));
+        let long = Presence { name: "é".repeat(100), ..p };
+        let Gossip::Presence(got) = open_gossip(&c, &presence_message(&c, &long)).unwrap() else { panic!() };
+        assert!(got.name.len() <= MAX_NAME && got.name.chars().all(|ch| ch == 'é'));
 
         let req = sync_request(&c, &clock);
         assert_eq!(request_doc(&req).unwrap(), DocId([3; 16]));

@@ -213,3 +213,36 @@ fn catch_up_costs_the_missed_edits_not_the_document() {
     // Twenty one-char changes, each sealed and signed: a few hundred bytes apiece.
     assert!(missed > 0 && missed < 20 * 600, "catch-up after 20 edits took {missed} bytes");
 }
+
+#[test]
+fn presence_shows_where_peers_are_and_follows_the_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let (doc, ticket) = create(&mut a, "Cursors");
+    a.insert(&doc, 0, "hello world");
+    b.ok(json!({"cmd": "join", "ticket": ticket}));
+    b.wait_text(&doc, |t| t == "hello world");
+    // Alice's cursor before "world", selecting it.
+    a.ok(json!({"cmd": "presence", "doc": doc, "name": "Alice", "colour": "#e0457b", "cursor": 6, "selection": 11}));
+    let deadline = std::time::Instant::now() + super::node::WAIT;
+    let seen = loop {
+        let r = b.ok(json!({"cmd": "presences", "doc": doc}));
+        if let Some(p) = r["presences"].as_array().unwrap().iter().find(|p| p["name"] == "Alice") {
+            break p.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "Alice's presence never arrived: {r}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(seen["peer_id"], a.peer_id.as_str());
+    assert_eq!(seen["colour"], "#e0457b");
+    assert_eq!((seen["cursor"].as_u64(), seen["selection"].as_u64()), (Some(6), Some(11)));
+    // B types in front: Alice's cursor and selection move with "world" (anchors).
+    b.insert(&doc, 0, ">> ");
+    let r = b.ok(json!({"cmd": "presences", "doc": doc}));
+    let p = &r["presences"][0];
+    assert_eq!((p["cursor"].as_u64(), p["selection"].as_u64()), (Some(9), Some(14)), "{r}");
+    // A peer does not list its own presence.
+    assert!(a.ok(json!({"cmd": "presences", "doc": doc}))["presences"].as_array().unwrap().is_empty());
+    assert!(b.events.iter().any(|e| e["event"] == "presence"));
+}
