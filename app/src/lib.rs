@@ -5,3 +5,4 @@ pub mod alloc;
 pub mod docs;
 pub mod node;
 pub mod trace;
+pub mod ui;

@@ -18,8 +18,18 @@ struct Cli {
     /// Where documents are stored (default: the platform's data directory).
     #[arg(long, global = true, env = "TANDEM_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The window's listen address (repeatable); default: all interfaces, random ports.
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<tandem_net::Multiaddr>,
+    /// A peer the window dials at start (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<tandem_net::Multiaddr>,
+    /// Do not discover peers on the LAN with mDNS.
+    #[arg(long)]
+    no_mdns: bool,
+    /// Without a command: open the desktop window.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +93,16 @@ fn main() -> ExitCode {
     }
 }
 
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
@@ -91,7 +111,18 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = cli.data_dir.as_deref();
-    match cli.command {
+    let Some(command) = cli.command else {
+        let dir = match data_dir {
+            Some(d) => d.to_owned(),
+            None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
+        };
+        init_logging();
+        let listen = if cli.listen.is_empty() { tandem::node::default_listen() } else { cli.listen };
+        let net = tandem_net::NetConfig { listen, bootstrap: cli.bootstrap, mdns: !cli.no_mdns };
+        tandem::ui::run(&dir, net)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
         Command::List { json } => {
             let store = docs::open_store(data_dir)?;
             docs::list(&store, json, &mut std::io::stdout().lock())?;
@@ -108,13 +139,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(d) => d.to_owned(),
                 None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
             };
-            tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-                )
-                .init();
+            init_logging();
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(tandem::node::run(
                 &dir,

@@ -20,14 +20,18 @@ pub struct NodeOptions {
     pub mdns: bool,
 }
 
+/// All interfaces, random TCP and QUIC ports.
+pub fn default_listen() -> Vec<Multiaddr> {
+    ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
+        .iter()
+        .map(|a| a.parse().expect("a valid multiaddr"))
+        .collect()
+}
+
 /// Runs the node until `quit` or the end of stdin.
 pub async fn run(data_dir: &Path, opts: NodeOptions) -> Result<()> {
     let store = StoreHandle::open(data_dir)?;
-    let listen = if opts.listen.is_empty() {
-        vec!["/ip4/0.0.0.0/tcp/0".parse()?, "/ip4/0.0.0.0/udp/0/quic-v1".parse()?]
-    } else {
-        opts.listen
-    };
+    let listen = if opts.listen.is_empty() { default_listen() } else { opts.listen };
     let engine =
         EngineHandle::start(store, NetConfig { listen, bootstrap: opts.bootstrap, mdns: opts.mdns }).await?;
 
@@ -70,6 +74,8 @@ pub async fn run(data_dir: &Path, opts: NodeOptions) -> Result<()> {
                 Event::Presence { doc, peer } => {
                     json!({"event": "presence", "doc": doc.to_string(), "peer_id": peer.to_string()})
                 }
+                // Replies already say when an edit is durable; `list` shows documents.
+                Event::Saved { .. } | Event::DocsChanged => continue,
             };
             let _ = ev_out.send(line.to_string());
         }

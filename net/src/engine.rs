@@ -23,6 +23,9 @@ use tandem_storage::{Append, DocId, DocKey, SignedChange, StoreHandle, check_sea
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{Instrument, debug, info, warn};
 
+mod view;
+pub use view::{DocPeer, DocSummary, DocView, PeerSync, Waker};
+
 /// Commands that may queue before callers wait.
 pub const COMMAND_CAPACITY: usize = 256;
 /// Events kept for a slow subscriber before the oldest are dropped.
@@ -112,6 +115,10 @@ pub struct PeerPresence {
     pub cursor: Option<usize>,
     /// The other end of its selection.
     pub selection: Option<usize>,
+    /// The cursor as an anchor, to resolve against another replica (a window's view).
+    pub cursor_anchor: tandem_crdt::Anchor,
+    /// The selection end as an anchor.
+    pub selection_anchor: Option<tandem_crdt::Anchor>,
 }
 
 /// What the engine reports.
@@ -130,6 +137,15 @@ pub enum Event {
         /// How many ops it carried.
         ops: u64,
     },
+    /// Own changes up to `seq` (by this device's replica) are stored durably.
+    Saved {
+        /// The document.
+        doc: DocId,
+        /// The last stored seq.
+        seq: u64,
+    },
+    /// A document was created, joined or removed.
+    DocsChanged,
     /// A peer's presence in a document changed.
     Presence {
         /// The document.
@@ -154,6 +170,12 @@ enum Command {
     Offline(bool, Reply<()>),
     SetPresence(DocId, String, u32, usize, Option<usize>, Reply<()>),
     Presences(DocId, Reply<Vec<PeerPresence>>),
+    Attach(DocId, Waker, Reply<DocView>),
+    Remove(DocId, Reply<bool>),
+    Docs(Reply<Vec<DocSummary>>),
+    DocPeers(DocId, Reply<Vec<DocPeer>>),
+    PresenceAt(DocId, wire::Presence),
+    SaveUndo(DocId, tandem_crdt::UndoState),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -169,7 +191,9 @@ impl EngineHandle {
     pub async fn start(store: StoreHandle, config: NetConfig) -> Result<EngineHandle, NetError> {
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let mut engine = Engine::new(store, config, rx, events.clone()).await?;
+        let (local, local_rx) = mpsc::unbounded_channel();
+        let mut engine = Engine::new(store, config, rx, events.clone(), local).await?;
+        engine.local = Some(local_rx);
         let span = tracing::error_span!("net", me = %engine.swarm.local_peer_id());
         engine.wait_listening().await;
         tokio::spawn(async move { engine.run().await }.instrument(span));
@@ -250,6 +274,47 @@ impl EngineHandle {
         self.ask(|r| Command::Presences(doc, r)).await
     }
 
+    /// Attaches a view (a window's own replica) to a document; `wake` is called whenever
+    /// the view has changes to pull. A later attach replaces the earlier view.
+    pub async fn attach(&self, doc: DocId, wake: Waker) -> Result<DocView, NetError> {
+        self.ask(|r| Command::Attach(doc, wake, r)).await
+    }
+
+    /// Removes a document from this device; returns whether it was there.
+    pub async fn remove(&self, doc: DocId) -> Result<bool, NetError> {
+        self.ask(|r| Command::Remove(doc, r)).await
+    }
+
+    /// Every document on this device, by title.
+    pub async fn docs(&self) -> Result<Vec<DocSummary>, NetError> {
+        self.ask(Command::Docs).await
+    }
+
+    /// The connected peers that share a document, with how far each is from this replica.
+    pub async fn doc_peers(&self, doc: DocId) -> Result<Vec<DocPeer>, NetError> {
+        self.ask(|r| Command::DocPeers(doc, r)).await
+    }
+
+    /// Sets this peer's presence with the cursor and selection as anchors in a view's
+    /// replica. Never waits: when the engine is busy the update is skipped (presence is
+    /// re-sent as it changes).
+    pub fn set_presence_anchors(
+        &self,
+        doc: DocId,
+        name: &str,
+        colour: u32,
+        cursor: tandem_crdt::Anchor,
+        selection: Option<tandem_crdt::Anchor>,
+    ) {
+        let p = wire::Presence { name: name.to_owned(), colour: colour & 0xff_ffff, cursor, selection };
+        let _ = self.tx.try_send(Command::PresenceAt(doc, p));
+    }
+
+    /// Keeps a view's undo history on disk, so undo works after a restart. Never waits.
+    pub fn save_undo(&self, doc: DocId, state: tandem_crdt::UndoState) {
+        let _ = self.tx.try_send(Command::SaveUndo(doc, state));
+    }
+
     /// Stops (or resumes) all network traffic; editing and storing go on.
     pub async fn set_offline(&self, on: bool) -> Result<(), NetError> {
         self.ask(|r| Command::Offline(on, r)).await
@@ -281,6 +346,8 @@ struct OpenDoc {
     topic: TopicHash,
     /// Received changes not yet applied (waiting for deps), so not yet stored.
     unsaved: Vec<(Change, SignedChange)>,
+    /// The attached view, if a UI has the document open.
+    view: Option<view::ViewSink>,
     /// Bytes of catch-up responses received.
     sync_bytes_in: u64,
 }
@@ -303,6 +370,12 @@ struct Engine {
     own_presence: HashMap<DocId, (wire::Presence, Option<tokio::time::Instant>, bool)>,
     /// Others' presence: `(doc, peer) -> (presence, when received)`.
     presence: HashMap<(DocId, PeerId), (wire::Presence, tokio::time::Instant)>,
+    /// Changes made in attached views.
+    local: Option<mpsc::UnboundedReceiver<(DocId, Change)>>,
+    /// Handed to views.
+    local_tx: mpsc::UnboundedSender<(DocId, Change)>,
+    /// The last version each peer told us it holds, per document.
+    peer_versions: HashMap<(DocId, PeerId), VectorClock>,
 }
 
 fn device_keypair(store: &StoreHandle) -> Result<identity::Keypair, NetError> {
@@ -400,6 +473,7 @@ impl Engine {
         config: NetConfig,
         commands: mpsc::Receiver<Command>,
         events: broadcast::Sender<Event>,
+        local_tx: mpsc::UnboundedSender<(DocId, Change)>,
     ) -> Result<Engine, NetError> {
         let mut swarm = build_swarm(device_keypair(&store)?, &config)?;
         for addr in &config.listen {
@@ -422,6 +496,9 @@ impl Engine {
             last_announce: None,
             own_presence: HashMap::new(),
             presence: HashMap::new(),
+            local: None,
+            local_tx,
+            peer_versions: HashMap::new(),
         };
         // Every stored document is open and synced.
         for info in engine.store.docs().get().await? {
@@ -457,7 +534,15 @@ impl Engine {
         }
         self.docs.insert(
             id,
-            OpenDoc { doc, key, cipher, topic: topic.hash(), unsaved: Vec::new(), sync_bytes_in: 0 },
+            OpenDoc {
+                doc,
+                key,
+                cipher,
+                topic: topic.hash(),
+                unsaved: Vec::new(),
+                view: None,
+                sync_bytes_in: 0,
+            },
         );
         Ok(())
     }
@@ -477,6 +562,9 @@ impl Engine {
                     }
                     Some(c) => self.on_command(c).await,
                 },
+                Some((doc, change)) = view::next_local(&mut self.local) => {
+                    self.on_view_change(doc, change).await;
+                }
                 ev = self.swarm.select_next_some() => self.on_swarm(ev).await,
                 _ = beacon.tick() => self.send_beacons(),
                 _ = presence_tick.tick() => self.send_presence(),
@@ -546,6 +634,33 @@ impl Engine {
             Command::Presences(doc, r) => {
                 let _ = r.send(self.presences(doc));
             }
+            Command::Attach(doc, wake, r) => {
+                let res = self.attach(doc, wake).await;
+                let _ = r.send(res);
+            }
+            Command::Remove(doc, r) => {
+                let res = self.remove(doc).await;
+                let _ = r.send(res);
+            }
+            Command::Docs(r) => {
+                let _ = r.send(Ok(self.summaries()));
+            }
+            Command::DocPeers(doc, r) => {
+                let _ = r.send(self.doc_peers(doc));
+            }
+            Command::PresenceAt(doc, p) => {
+                if self.docs.contains_key(&doc) {
+                    let last = self.own_presence.get(&doc).and_then(|e| e.1);
+                    self.own_presence.insert(doc, (p, last, true));
+                    self.send_presence();
+                }
+            }
+            Command::SaveUndo(doc, state) => {
+                if let Some(d) = self.docs.get_mut(&doc) {
+                    d.doc.restore_undo_state(&state);
+                    let _ = self.store.save_undo(doc, &d.doc).get().await;
+                }
+            }
             Command::Shutdown(_) => unreachable!("handled in run"),
         }
     }
@@ -584,6 +699,7 @@ impl Engine {
         let doc = self.store.load(info.id).get().await?;
         self.open(info.id, info.key, doc)?;
         self.local_edit(info.id, |d| d.map_set("title", Value::Str(title.to_owned()))).await?;
+        let _ = self.events.send(Event::DocsChanged);
         Ok((info.id, self.ticket(info.id)?))
     }
 
@@ -592,6 +708,7 @@ impl Engine {
             let info = self.store.add_doc(t.doc, t.key.clone(), "").get().await?;
             let doc = self.store.load(info.id).get().await?;
             self.open(info.id, t.key.clone(), doc)?;
+            let _ = self.events.send(Event::DocsChanged);
         }
         for addr in &t.addrs {
             let _ = self.store.add_peer_addr(t.doc, &addr.to_string()).get().await;
@@ -621,6 +738,16 @@ impl Engine {
         let d = self.docs.get_mut(&id).ok_or(NetError::UnknownDoc(id))?;
         edit(&mut d.doc)?;
         let Some(change) = d.doc.commit() else { return Ok(()) };
+        if let Some(v) = &d.view {
+            v.send([change.clone()]);
+        }
+        self.persist_local(id, change).await
+    }
+
+    /// Signs and stores a change this device made (already in the engine's replica),
+    /// then publishes it: stored before published.
+    async fn persist_local(&mut self, id: DocId, change: Change) -> Result<(), NetError> {
+        let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
         let bytes = encoding::encode_change(&change);
         let envelope = self.store.identity().seal(&id, &bytes);
         let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
@@ -629,6 +756,7 @@ impl Engine {
             .append(Append { doc: id, change: change.clone(), signature: envelope, summary })
             .get()
             .await?;
+        let _ = self.events.send(Event::Saved { doc: id, seq: change.end_seq() - 1 });
         self.publish_change(id, &change, &signed);
         Ok(())
     }
@@ -708,6 +836,8 @@ impl Engine {
                 colour: p.colour,
                 cursor: d.doc.resolve(&p.cursor),
                 selection: p.selection.as_ref().and_then(|a| d.doc.resolve(a)),
+                cursor_anchor: p.cursor,
+                selection_anchor: p.selection,
             })
             .collect();
         res.sort_by_key(|p| p.peer);
@@ -818,6 +948,9 @@ impl Engine {
         for r in replies {
             r.get().await.map_err(|e| e.to_string())?;
         }
+        if let Some(v) = self.docs.get(&id).and_then(|d| d.view.as_ref()) {
+            v.send(ready.iter().map(|(c, _)| c.clone()));
+        }
         for (c, _) in ready {
             let _ = self.events.send(Event::RemoteChange { doc: id, author: c.author, ops: c.n_seqs() });
         }
@@ -852,6 +985,7 @@ impl Engine {
             }
             Ok(Gossip::Beacon(clock)) => {
                 self.report(&msg_id, &source, MessageAcceptance::Accept);
+                self.peer_versions.insert((id, msg.source.unwrap_or(source)), clock.clone());
                 if !clock.le(self.docs[&id].doc.version()) {
                     self.request_sync(source, id);
                 }
@@ -865,9 +999,16 @@ impl Engine {
                     self.report(&msg_id, &source, MessageAcceptance::Reject);
                     return;
                 }
+                let origin = msg.source.unwrap_or(source);
+                let last = encoding::decode_change(&sc.change).ok().map(|c| (c.author, c.end_seq() - 1));
                 match self.receive(id, sc).await {
                     Ok(buffered) => {
                         self.report(&msg_id, &source, MessageAcceptance::Accept);
+                        if let (Some(v), Some((author, seq))) =
+                            (self.peer_versions.get_mut(&(id, origin)), last)
+                        {
+                            v.observe(author, seq);
+                        }
                         if buffered {
                             self.request_sync(source, id);
                         }
@@ -909,6 +1050,7 @@ impl Engine {
         let Some(d) = self.docs.get(&id) else { return Ok(wire::unknown_doc_response()) };
         let cipher = d.cipher.clone();
         let clock = wire::open_request(&cipher, request).map_err(|e| e.to_string())?;
+        self.peer_versions.insert((id, peer), clock.clone());
         let all =
             self.store.signed_changes_since(id, clock.clone()).get().await.map_err(|e| e.to_string())?;
         let mut size = 0;

@@ -21,7 +21,10 @@ pub mod ticket;
 pub mod wire;
 
 pub use codec::SYNC_PROTOCOL;
-pub use engine::{EngineHandle, Event, NetConfig, PRESENCE_TTL, PeerInfo, PeerKind, PeerPresence, Status};
+pub use engine::{
+    DocPeer, DocSummary, DocView, EngineHandle, Event, NetConfig, PRESENCE_TTL, PeerInfo, PeerKind,
+    PeerPresence, PeerSync, Status, Waker,
+};
 pub use error::NetError;
 pub use libp2p::{Multiaddr, PeerId};
 pub use ticket::{Ticket, TicketError};

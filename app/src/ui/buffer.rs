@@ -1,0 +1,124 @@
+//! The editor's text buffer: every keystroke, paste, cut and IME commit that the text
+//! widget makes becomes a CRDT op at its char position, and the widget reads a mirror
+//! string that the same edit updates. Whole strings are never diffed.
+
+use egui::TextBuffer;
+use egui::text::CharIndex;
+use std::any::TypeId;
+use std::ops::Range;
+use tandem_net::DocView;
+
+/// A document view and the mirror of its text that the widget shows.
+#[derive(Debug)]
+pub struct CrdtBuffer<'a> {
+    view: &'a mut DocView,
+    mirror: &'a mut String,
+    /// Whether anything changed (the caller commits and refreshes).
+    pub changed: bool,
+}
+
+impl<'a> CrdtBuffer<'a> {
+    /// Wraps a view whose text `mirror` holds.
+    pub fn new(view: &'a mut DocView, mirror: &'a mut String) -> CrdtBuffer<'a> {
+        debug_assert_eq!(view.doc().len_chars(), mirror.chars().count());
+        CrdtBuffer { view, mirror, changed: false }
+    }
+}
+
+fn byte_of(s: &str, char_idx: usize) -> usize {
+    s.char_indices().nth(char_idx).map_or(s.len(), |(b, _)| b)
+}
+
+impl TextBuffer for CrdtBuffer<'_> {
+    fn is_mutable(&self) -> bool {
+        true
+    }
+
+    fn as_str(&self) -> &str {
+        self.mirror
+    }
+
+    fn insert_text(&mut self, text: &str, char_index: CharIndex) -> usize {
+        let len = self.view.doc().len_chars();
+        let pos = char_index.0.min(len);
+        if text.is_empty() || self.view.doc_mut().insert(pos, text).is_err() {
+            return 0;
+        }
+        let at = byte_of(self.mirror, pos);
+        self.mirror.insert_str(at, text);
+        self.changed = true;
+        text.chars().count()
+    }
+
+    fn delete_char_range(&mut self, char_range: Range<CharIndex>) {
+        let len = self.view.doc().len_chars();
+        let (start, end) = (char_range.start.0.min(len), char_range.end.0.min(len));
+        if start >= end || self.view.doc_mut().delete(start, end - start).is_err() {
+            return;
+        }
+        let (a, b) = (byte_of(self.mirror, start), byte_of(self.mirror, end));
+        self.mirror.replace_range(a..b, "");
+        self.changed = true;
+    }
+
+    fn type_id(&self) -> TypeId {
+        TypeId::of::<CrdtBuffer<'static>>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Insert(usize, String),
+        Delete(usize, usize),
+        Replace(usize, usize, String),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let text = proptest::string::string_regex("[a-zé😀日本\n ]{0,6}").unwrap();
+        prop_oneof![
+            (any::<usize>(), text.clone()).prop_map(|(p, t)| Edit::Insert(p, t)),
+            (any::<usize>(), 0usize..8).prop_map(|(p, n)| Edit::Delete(p, n)),
+            (any::<usize>(), 0usize..8, text).prop_map(|(p, n, t)| Edit::Replace(p, n, t)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Random edits through the buffer (as the widget makes them: inserts, deletes,
+        /// a selection replaced by typing) leave the CRDT's text equal to the mirror.
+        #[test]
+        fn buffer_and_crdt_agree(edits in proptest::collection::vec(edit(), 1..40)) {
+            let mut view = DocView::detached(tandem_crdt::ReplicaId(7));
+            let mut mirror = String::new();
+            for e in edits {
+                let mut buf = CrdtBuffer::new(&mut view, &mut mirror);
+                let n = buf.as_str().chars().count();
+                match e {
+                    Edit::Insert(p, t) => {
+                        let got = buf.insert_text(&t, CharIndex(p % (n + 1)));
+                        prop_assert_eq!(got, t.chars().count());
+                    }
+                    Edit::Delete(p, k) => {
+                        let s = p % (n + 1);
+                        buf.delete_char_range(CharIndex(s)..CharIndex((s + k).min(n)));
+                    }
+                    Edit::Replace(p, k, t) => {
+                        let s = p % (n + 1);
+                        let mut c = egui::text::CCursor::new(s);
+                        buf.delete_char_range(CharIndex(s)..CharIndex((s + k).min(n)));
+                        buf.insert_text_at(&mut c, &t, usize::MAX);
+                        prop_assert_eq!(c.index.0, s + t.chars().count());
+                    }
+                }
+                view.commit();
+                prop_assert_eq!(view.doc().text(), mirror.clone());
+            }
+        }
+    }
+}

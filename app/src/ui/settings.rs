@@ -1,0 +1,78 @@
+//! The window's own settings (display name, colour, editor options), kept as JSON
+//! beside the database. A missing or unreadable file gives the defaults.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What the user set in the settings dialog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Shown to peers beside this user's cursor.
+    pub name: String,
+    /// This user's colour, 0xRRGGBB.
+    pub colour: u32,
+    /// Monospace font in the editor.
+    pub monospace: bool,
+    /// Wrap long lines.
+    pub wrap: bool,
+    /// Show the peers panel.
+    pub show_peers: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        let name = std::env::var("USER").ok().filter(|u| !u.is_empty() && u != "root");
+        Settings {
+            name: name.unwrap_or_else(|| "Anonymous".into()),
+            colour: 0x2f80ed,
+            monospace: false,
+            wrap: true,
+            show_peers: true,
+        }
+    }
+}
+
+impl Settings {
+    /// Where the settings of the data dir `dir` live.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join("settings.json")
+    }
+
+    /// Reads the settings; defaults when there are none or they cannot be read.
+    pub fn load(dir: &Path) -> Settings {
+        std::fs::read(Settings::path(dir))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes the settings (atomically: a temporary file renamed over the old one).
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let path = Settings::path(dir);
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        std::fs::rename(tmp, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_survive_a_restart_and_garbage_gives_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings {
+            name: "Ada".into(),
+            colour: 0x123456,
+            monospace: true,
+            wrap: false,
+            show_peers: false,
+        };
+        s.save(dir.path()).unwrap();
+        assert_eq!(Settings::load(dir.path()), s);
+        std::fs::write(Settings::path(dir.path()), b"\xff not json").unwrap();
+        assert_eq!(Settings::load(dir.path()), Settings::default());
+    }
+}

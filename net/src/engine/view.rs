@@ -1,0 +1,284 @@
+//! Views: a desktop window's own replica of an open document, kept in step with the
+//! engine's replica.
+//!
+//! The window edits its replica synchronously (a keystroke never waits for the engine)
+//! and hands each committed [`Change`] to the engine, which applies it to its replica,
+//! signs it, stores it and publishes it. Changes the engine receives from peers are
+//! forwarded to the view in the order the engine applied them, and the view's waker is
+//! called so the window repaints. Both replicas hold the same changes, so they hold the
+//! same text. Only the view writes as this device while it is attached.
+
+use super::{Engine, Event, NetError, PeerKind};
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use tandem_crdt::{Change, Doc, Value, VectorClock};
+use tandem_storage::DocId;
+use tokio::sync::mpsc;
+use tracing::warn;
+
+/// Called (from the engine's task) when a view has something new; a window passes a
+/// closure that requests a repaint.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// The engine's end of a view.
+pub(super) struct ViewSink {
+    tx: std_mpsc::Sender<Change>,
+    wake: Waker,
+}
+
+impl ViewSink {
+    /// Forwards changes the engine applied, then wakes the view.
+    pub(super) fn send(&self, changes: impl IntoIterator<Item = Change>) {
+        for c in changes {
+            let _ = self.tx.send(c);
+        }
+        (self.wake)();
+    }
+}
+
+/// A window's replica of one document. Edit it through [`DocView::doc_mut`], then
+/// [`DocView::commit`]; call [`DocView::pull`] at the start of each frame.
+#[derive(Debug)]
+pub struct DocView {
+    id: DocId,
+    doc: Doc,
+    remote: std_mpsc::Receiver<Change>,
+    local: mpsc::UnboundedSender<(DocId, Change)>,
+}
+
+impl DocView {
+    /// A view that belongs to no engine: edits stay in it (for tests and previews).
+    pub fn detached(replica: tandem_crdt::ReplicaId) -> DocView {
+        let (_, remote) = std_mpsc::channel();
+        let (local, _) = mpsc::unbounded_channel();
+        DocView { id: DocId([0; 16]), doc: Doc::new(replica), remote, local }
+    }
+
+    /// The document.
+    pub fn id(&self) -> DocId {
+        self.id
+    }
+
+    /// The replica, to read.
+    pub fn doc(&self) -> &Doc {
+        &self.doc
+    }
+
+    /// The replica, to edit; [`DocView::commit`] ships the edits.
+    pub fn doc_mut(&mut self) -> &mut Doc {
+        &mut self.doc
+    }
+
+    /// Commits the open transaction and hands it to the engine (which stores it, then
+    /// publishes it). Returns whether there was anything to commit.
+    pub fn commit(&mut self) -> bool {
+        match self.doc.commit() {
+            Some(change) => {
+                self.submit(change);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Undoes this device's latest own edit (remote edits are never undone).
+    pub fn undo(&mut self) -> Result<bool, NetError> {
+        self.commit();
+        let change = self.doc.undo()?;
+        Ok(change.map(|c| self.submit(c)).is_some())
+    }
+
+    /// Redoes the latest undone edit.
+    pub fn redo(&mut self) -> Result<bool, NetError> {
+        self.commit();
+        let change = self.doc.redo()?;
+        Ok(change.map(|c| self.submit(c)).is_some())
+    }
+
+    fn submit(&self, change: Change) {
+        // A closed channel means the engine stopped; the window is closing too.
+        let _ = self.local.send((self.id, change));
+    }
+
+    /// Applies the changes the engine has forwarded since the last call (committing any
+    /// open local edit first). Returns how many arrived.
+    pub fn pull(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(change) = self.remote.try_recv() {
+            self.commit();
+            if let Err(e) = self.doc.apply(change) {
+                // The engine applied this change to an identical replica; failing here
+                // means the two diverged, which the next attach repairs.
+                warn!("view of {} refused a change: {e}", self.id);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// The undo history, for the engine to keep across restarts.
+    pub fn undo_state(&self) -> tandem_crdt::UndoState {
+        self.doc.undo_state()
+    }
+}
+
+/// A document on this device, for a documents list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocSummary {
+    /// Its id.
+    pub id: DocId,
+    /// Its title (the winning value of the map's `title`).
+    pub title: String,
+    /// Every concurrent value of the title (more than one is a conflict to resolve).
+    pub titles: Vec<String>,
+    /// Its length in chars.
+    pub len_chars: usize,
+}
+
+/// How far a peer that shares a document is from this replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerSync {
+    /// It holds everything this replica holds, and nothing more.
+    InSync,
+    /// It lacks changes this replica holds.
+    Behind,
+    /// It holds changes this replica lacks (they are on their way).
+    Ahead,
+    /// It has not told its version yet.
+    Unknown,
+}
+
+/// A connected peer that shares a document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocPeer {
+    /// Its id.
+    pub peer: libp2p::PeerId,
+    /// How it is connected.
+    pub kind: PeerKind,
+    /// Its display name and colour, if it sent its presence.
+    pub name: Option<(String, u32)>,
+    /// How far it is from this replica.
+    pub sync: PeerSync,
+}
+
+/// The next change from an attached view (pending forever without a receiver).
+pub(super) async fn next_local(
+    rx: &mut Option<mpsc::UnboundedReceiver<(DocId, Change)>>,
+) -> Option<(DocId, Change)> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn titles_of(doc: &Doc) -> Vec<String> {
+    let mut res: Vec<String> = doc
+        .map_values("title")
+        .into_iter()
+        .filter_map(|v| match v {
+            Value::Str(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    res.sort();
+    res.dedup();
+    res
+}
+
+fn sync_of(theirs: Option<&VectorClock>, ours: &VectorClock) -> PeerSync {
+    match theirs {
+        None => PeerSync::Unknown,
+        Some(v) if !v.le(ours) => PeerSync::Ahead,
+        Some(v) if ours.le(v) => PeerSync::InSync,
+        Some(_) => PeerSync::Behind,
+    }
+}
+
+impl Engine {
+    /// Attaches a view to a document: its own replica, loaded from disk (with the undo
+    /// history), and from now on every change the engine applies.
+    pub(super) async fn attach(&mut self, id: DocId, wake: Waker) -> Result<DocView, NetError> {
+        if !self.docs.contains_key(&id) {
+            return Err(NetError::UnknownDoc(id));
+        }
+        let doc = self.store.load(id).get().await?;
+        let (tx, remote) = std_mpsc::channel();
+        let local = self.local_tx.clone();
+        if let Some(d) = self.docs.get_mut(&id) {
+            d.view = Some(ViewSink { tx, wake });
+        }
+        Ok(DocView { id, doc, remote, local })
+    }
+
+    /// A change made in a view: apply to the engine's replica, store, publish.
+    pub(super) async fn on_view_change(&mut self, id: DocId, change: Change) {
+        let Some(d) = self.docs.get_mut(&id) else { return };
+        if let Err(e) = d.doc.apply(change.clone()) {
+            warn!("refused a change from the window for {id}: {e}");
+            return;
+        }
+        // Peers that held its deps receive it by gossip (flood publish).
+        let last = change.end_seq() - 1;
+        for ((doc, _), v) in self.peer_versions.iter_mut() {
+            if *doc == id && change.deps.iter().all(|dep| v.contains(*dep)) {
+                v.observe(change.author, last);
+            }
+        }
+        if let Err(e) = self.persist_local(id, change).await {
+            warn!("cannot store an edit of {id}: {e}");
+        }
+    }
+
+    /// Forgets a document on this device: stops syncing it and removes it from disk.
+    pub(super) async fn remove(&mut self, id: DocId) -> Result<bool, NetError> {
+        let Some(d) = self.docs.remove(&id) else { return Ok(false) };
+        let topic = libp2p::gossipsub::IdentTopic::new(d.cipher.topic());
+        let _ = self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
+        self.swarm.behaviour_mut().kad.stop_providing(&libp2p::kad::RecordKey::new(&d.cipher.topic()));
+        self.own_presence.remove(&id);
+        self.presence.retain(|(doc, _), _| *doc != id);
+        self.peer_versions.retain(|(doc, _), _| *doc != id);
+        let removed = self.store.remove_doc(id).get().await?;
+        let _ = self.events.send(Event::DocsChanged);
+        Ok(removed)
+    }
+
+    /// Every document on this device, by title.
+    pub(super) fn summaries(&self) -> Vec<DocSummary> {
+        let mut res: Vec<DocSummary> = self
+            .docs
+            .iter()
+            .map(|(id, d)| DocSummary {
+                id: *id,
+                title: super::title_of(&d.doc),
+                titles: titles_of(&d.doc),
+                len_chars: d.doc.len_chars(),
+            })
+            .collect();
+        res.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()).then(a.id.cmp(&b.id)));
+        res
+    }
+
+    /// The connected peers that share a document.
+    pub(super) fn doc_peers(&self, id: DocId) -> Result<Vec<DocPeer>, NetError> {
+        let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
+        let mut res: Vec<DocPeer> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&d.topic))
+            .filter_map(|(p, _)| {
+                let info = self.connected.get(p)?;
+                Some(DocPeer {
+                    peer: *p,
+                    kind: info.kind,
+                    name: self.presence.get(&(id, *p)).map(|(pr, _)| (pr.name.clone(), pr.colour)),
+                    sync: sync_of(self.peer_versions.get(&(id, *p)), d.doc.version()),
+                })
+            })
+            .collect();
+        res.sort_by_key(|p| p.peer);
+        Ok(res)
+    }
+}
