@@ -554,17 +554,25 @@ impl Engine {
         presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
+                // A window's edits go first: a command after them sees them applied.
+                biased;
+                Some((doc, change)) = view::next_local(&mut self.local) => {
+                    self.on_view_change(doc, change).await;
+                }
                 cmd = self.commands.recv() => match cmd {
                     None => break,
                     Some(Command::Shutdown(done)) => {
+                        // Edits a window made before it asked to stop are stored first.
+                        while let Some((doc, change)) = self.local.as_mut().and_then(|rx| rx.try_recv().ok()) {
+                            self.on_view_change(doc, change).await;
+                        }
+                        // The data dir is free for the next process when the caller hears back.
+                        let _ = self.store.close().get().await;
                         let _ = done.send(());
                         break;
                     }
                     Some(c) => self.on_command(c).await,
                 },
-                Some((doc, change)) = view::next_local(&mut self.local) => {
-                    self.on_view_change(doc, change).await;
-                }
                 ev = self.swarm.select_next_some() => self.on_swarm(ev).await,
                 _ = beacon.tick() => self.send_beacons(),
                 _ = presence_tick.tick() => self.send_presence(),

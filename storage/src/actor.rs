@@ -33,6 +33,7 @@ enum Command {
     AddPeer(DocId, String, Tx<()>),
     SaveUndo(DocId, Box<tandem_crdt::UndoState>, Tx<()>),
     Peers(DocId, Tx<Vec<String>>),
+    Close(Tx<()>),
 }
 
 /// An answer on its way from the storage thread.
@@ -150,6 +151,12 @@ impl StoreHandle {
     pub fn peer_addrs(&self, id: DocId) -> Reply<Vec<String>> {
         self.send(|tx| Command::Peers(id, tx))
     }
+
+    /// Closes the database after the commands queued before this one; the reply comes
+    /// once the file is closed (another process or handle may then open it).
+    pub fn close(&self) -> Reply<()> {
+        self.send(Command::Close)
+    }
 }
 
 fn run(mut store: Store, rx: mpsc::Receiver<Command>) {
@@ -210,6 +217,13 @@ fn run(mut store: Store, rx: mpsc::Receiver<Command>) {
             Command::AddPeer(id, addr, tx) => drop(tx.send(store.add_peer_addr(id, &addr))),
             Command::SaveUndo(id, state, tx) => drop(tx.send(store.save_undo_state(id, &state))),
             Command::Peers(id, tx) => drop(tx.send(store.peer_addrs(id))),
+            Command::Close(tx) => {
+                // Later commands from other handles get `Stopped`.
+                drop(rx);
+                drop(store);
+                let _ = tx.send(Ok(()));
+                return;
+            }
         }
     }
 }

@@ -79,11 +79,11 @@ mod tests {
     }
 
     fn edit() -> impl Strategy<Value = Edit> {
-        let text = proptest::string::string_regex("[a-zé😀日本\n ]{0,6}").unwrap();
+        let text = || proptest::string::string_regex("[a-zé😀日本\n ]{0,6}").unwrap();
         prop_oneof![
-            (any::<usize>(), text.clone()).prop_map(|(p, t)| Edit::Insert(p, t)),
+            (any::<usize>(), text()).prop_map(|(p, t)| Edit::Insert(p, t)),
             (any::<usize>(), 0usize..8).prop_map(|(p, n)| Edit::Delete(p, n)),
-            (any::<usize>(), 0usize..8, text).prop_map(|(p, n, t)| Edit::Replace(p, n, t)),
+            (any::<usize>(), 0usize..8, text()).prop_map(|(p, n, t)| Edit::Replace(p, n, t)),
         ]
     }
 

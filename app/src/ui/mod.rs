@@ -36,7 +36,7 @@ const REDO_Y: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::
 enum Msg {
     Event(Event),
     Docs(Vec<DocSummary>),
-    Opened(Result<DocView, String>),
+    Opened(Result<Box<DocView>, String>),
     Created(Result<DocId, String>),
     Joined(Result<DocId, String>),
     Ticket(DocId, String),
@@ -85,6 +85,8 @@ struct Open {
     sent: Option<(Anchor, Option<Anchor>)>,
     /// Line and column of the cursor (1-based), for the status bar.
     line_col: (usize, usize),
+    /// Put the keyboard focus in the editor on the next frame.
+    focus: bool,
 }
 
 /// The history view: the document as it was after the first `pos` ops.
@@ -133,13 +135,8 @@ impl std::fmt::Debug for TandemApp {
 /// gets an error that says so.
 pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let store = StoreHandle::open(data_dir).map_err(|e| match e {
-        tandem_storage::Error::Db { .. } if is_locked(&e) => anyhow::anyhow!(
-            "Tandem is already running on {} (close the other window, or start this one with --data-dir)",
-            data_dir.display()
-        ),
-        e => anyhow::Error::new(e),
-    })?;
+    // A second instance on the same data dir gets the store's "another Tandem is using".
+    let store = StoreHandle::open(data_dir)?;
     let engine = rt.block_on(EngineHandle::start(store, net)).context("starting the sync engine")?;
     let (tx, rx) = channel();
     let repaint = Repaint::default();
@@ -163,11 +160,6 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
     app.forward_events();
     app.refresh_docs();
     Ok(app)
-}
-
-fn is_locked(e: &tandem_storage::Error) -> bool {
-    let s = e.to_string();
-    s.contains("already open") || s.contains("lock")
 }
 
 fn colour32(rgb: u32) -> Color32 {
@@ -282,7 +274,10 @@ impl TandemApp {
         let e = self.engine.clone();
         let repaint = self.repaint.clone();
         let wake: tandem_net::Waker = Arc::new(move || repaint.request());
-        self.spawn(async move { e.attach(id, wake).await.map_err(|e| e.to_string()) }, Msg::Opened);
+        self.spawn(
+            async move { e.attach(id, wake).await.map(Box::new).map_err(|e| e.to_string()) },
+            Msg::Opened,
+        );
     }
 
     fn close_doc(&mut self) {
@@ -318,6 +313,7 @@ impl TandemApp {
                     if let Some(o) = self.open.as_mut().filter(|o| o.view.id() == doc) {
                         o.saved = o.saved.max(seq);
                     }
+                    self.refresh_title();
                 }
                 Event::RemoteChange { doc, .. } => {
                     if self.open.as_ref().is_none_or(|o| o.view.id() != doc) {
@@ -341,7 +337,7 @@ impl TandemApp {
                     let mirror = view.doc().text();
                     let saved = view.doc().version().get(view.doc().replica());
                     self.open = Some(Open {
-                        view,
+                        view: *view,
                         mirror,
                         saved,
                         ticket: None,
@@ -352,6 +348,7 @@ impl TandemApp {
                         history: None,
                         sent: None,
                         line_col: (1, 1),
+                        focus: true,
                     });
                     self.last_refresh = None;
                 }
@@ -521,12 +518,11 @@ impl TandemApp {
                         .open
                         .as_ref()
                         .map_or((false, false), |o| (o.view.doc().can_undo(), o.view.doc().can_redo()));
-                    if ui.add_enabled(can_undo, egui::Button::new("↶ Undo")).on_hover_text("Ctrl+Z").clicked()
-                    {
+                    if ui.add_enabled(can_undo, egui::Button::new("Undo")).on_hover_text("Ctrl+Z").clicked() {
                         self.undo(false);
                     }
                     if ui
-                        .add_enabled(can_redo, egui::Button::new("↷ Redo"))
+                        .add_enabled(can_redo, egui::Button::new("Redo"))
                         .on_hover_text("Ctrl+Shift+Z")
                         .clicked()
                     {
@@ -597,11 +593,13 @@ impl TandemApp {
                     ui.label(sync);
                     ui.separator();
                 }
-                if self.offline {
-                    ui.colored_label(Color32::from_rgb(0xc0, 0x40, 0x40), "● Offline");
+                let (c, label) = if self.offline {
+                    (Color32::from_rgb(0xc0, 0x40, 0x40), "Offline")
                 } else {
-                    ui.colored_label(Color32::from_rgb(0x30, 0xa0, 0x50), "● Online");
-                }
+                    (Color32::from_rgb(0x30, 0xa0, 0x50), "Online")
+                };
+                dot_ui(ui, c);
+                ui.colored_label(c, label);
                 ui.label(format!(
                     "{} peer{}",
                     self.online_peers,
@@ -630,7 +628,7 @@ impl TandemApp {
             ui.label(RichText::new("Documents").strong());
             ui.add_space(4.0);
             ui.horizontal_wrapped(|ui| {
-                if ui.button("＋ New").clicked() {
+                if ui.button("New").clicked() {
                     self.new_doc("Untitled");
                 }
                 if ui.button("Join…").clicked() {
@@ -698,8 +696,7 @@ impl TandemApp {
             ui.add_space(4.0);
             let Some(o) = &self.open else { return };
             ui.horizontal(|ui| {
-                let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
-                ui.painter().circle_filled(rect.center(), 5.0, colour32(self.settings.colour));
+                dot_ui(ui, colour32(self.settings.colour));
                 ui.label(format!("{} (you)", self.settings.name));
             });
             if o.peers.is_empty() {
@@ -717,8 +714,7 @@ impl TandemApp {
                         let id = p.peer.to_string();
                         (format!("peer …{}", &id[id.len().saturating_sub(6)..]), 0x888888)
                     });
-                    let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
-                    ui.painter().circle_filled(rect.center(), 5.0, colour32(colour));
+                    dot_ui(ui, colour32(colour));
                     ui.label(name);
                 });
                 let sync = match p.sync {
@@ -749,7 +745,7 @@ impl TandemApp {
                 ui.add_space(8.0);
                 ui.label("Create a document, or join one with a ticket someone shared with you.");
                 ui.add_space(12.0);
-                if ui.button("＋ New document").clicked() {
+                if ui.button("New document").clicked() {
                     self.new_doc("Untitled");
                 }
                 if ui.button("Join with a ticket…").clicked() {
@@ -764,6 +760,9 @@ impl TandemApp {
                 o.history = None;
             }
             return;
+        }
+        if std::mem::take(&mut o.focus) {
+            ui.memory_mut(|m| m.request_focus(editor_id()));
         }
         let font = if self.settings.monospace { egui::TextStyle::Monospace } else { egui::TextStyle::Body };
         let wrap = self.settings.wrap;
@@ -913,7 +912,7 @@ impl TandemApp {
                                     o.view.commit();
                                 }
                             }
-                            self.refresh_docs_soon();
+                            self.refresh_title();
                             keep = false;
                         }
                         if ui.button("Cancel").clicked() {
@@ -1061,8 +1060,15 @@ impl TandemApp {
         }
     }
 
-    fn refresh_docs_soon(&self) {
-        self.refresh_docs();
+    /// Shows the open document's title in the list (the engine's list follows when the
+    /// rename is stored).
+    fn refresh_title(&mut self) {
+        let Some(o) = &self.open else { return };
+        let (id, title) = (o.view.id(), self.title());
+        if let Some(d) = self.docs.iter_mut().find(|d| d.id == id && d.title != title) {
+            d.title = title;
+            self.refresh_docs();
+        }
     }
 
     /// Creates a document from a UTF-8 text file (its name is the title).
@@ -1101,6 +1107,11 @@ impl TandemApp {
         self.open.as_ref().map(|o| o.view.id())
     }
 
+    /// The read-only text the history view shows.
+    pub fn history_text(&self) -> Option<&str> {
+        self.open.as_ref()?.history.as_ref()?.shown.as_ref().map(|(_, t)| t.as_str())
+    }
+
     /// The ticket shown in the share dialog, once it is there.
     pub fn shown_ticket(&self) -> Option<&str> {
         self.open.as_ref().and_then(|o| o.ticket.as_deref())
@@ -1127,6 +1138,12 @@ impl TandemApp {
         let e = self.engine.clone();
         self.rt.block_on(async move { e.shutdown().await });
     }
+}
+
+/// A small filled circle, as a colour key.
+fn dot_ui(ui: &mut egui::Ui, c: Color32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+    ui.painter().circle_filled(rect.center(), 4.5, c);
 }
 
 /// Where a peer's cursor is in the open text, if it is in it.

@@ -1,0 +1,215 @@
+//! The desktop app driven headless by egui_kittest: real engine, real data dir on disk,
+//! real `tandem node` processes on loopback.
+
+#[path = "sync/node.rs"]
+#[allow(dead_code)]
+mod node;
+
+use egui::accesskit::Role;
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use node::Node;
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tandem::ui::TandemApp;
+use tandem_net::NetConfig;
+
+fn start(dir: &Path) -> TandemApp {
+    let net = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: Vec::new(),
+        mdns: false,
+    };
+    tandem::ui::start(dir, net).expect("the app starts")
+}
+
+fn harness(app: TandemApp) -> Harness<'static, TandemApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .build_ui_state(|ui, app: &mut TandemApp| app.ui(ui), app)
+}
+
+/// Steps frames until `cond` holds (the engine answers asynchronously).
+fn wait(h: &mut Harness<'_, TandemApp>, what: &str, cond: impl Fn(&TandemApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        h.step();
+        if cond(h.state()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn type_in_editor(h: &mut Harness<'_, TandemApp>, text: &str) {
+    h.get_by_role(Role::MultilineTextInput).focus();
+    h.step();
+    h.get_by_role(Role::MultilineTextInput).type_text(text);
+    h.step();
+    h.step();
+}
+
+fn new_doc(h: &mut Harness<'_, TandemApp>) {
+    h.get_by_label("New").click();
+    wait(h, "the new document to open", |a| a.text().is_some());
+    h.step();
+}
+
+#[test]
+fn create_type_undo_redo_rename_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(start(dir.path()));
+    new_doc(&mut h);
+    type_in_editor(&mut h, "Hello wörld 😀");
+    assert_eq!(h.state().text(), Some("Hello wörld 😀"));
+    type_in_editor(&mut h, "!");
+    assert_eq!(h.state().text(), Some("Hello wörld 😀!"));
+
+    // Undo is the CRDT's: one step per edit, own edits only.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.step();
+    assert_eq!(h.state().text(), Some("Hello wörld 😀"));
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
+    h.step();
+    assert_eq!(h.state().text(), Some("Hello wörld 😀!"));
+    h.get_by_label("Undo").click();
+    h.step();
+    assert_eq!(h.state().text(), Some("Hello wörld 😀"));
+    h.get_by_label("Redo").click();
+    h.step();
+    assert_eq!(h.state().text(), Some("Hello wörld 😀!"));
+
+    // Rename: the title is the document map's.
+    h.get_by_label("Rename").click();
+    h.step();
+    let field = h.get_by_role(Role::TextInput);
+    field.focus();
+    h.step();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_role(Role::TextInput).type_text("Plans");
+    h.step();
+    h.get_all_by_label("Rename").last().unwrap().click();
+    wait(&mut h, "the list to show the new title", |a| a.docs().iter().any(|d| d.title == "Plans"));
+
+    // History: the slider starts at the newest version, read-only; moving it back shows
+    // an earlier text, and "Restore this version" makes that the text, as a new edit.
+    h.get_by_label("History").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().history_text(), Some("Hello wörld 😀!"));
+    // Click near the slider's left end: an early version.
+    let r = h.get_by_role(Role::Slider).rect();
+    let at = egui::pos2(r.left() + 3.0, r.center().y);
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerMoved(at));
+        h.event(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+        h.step();
+    }
+    h.step();
+    let old = h.state().history_text().unwrap().to_owned();
+    assert_ne!(old, "Hello wörld 😀!");
+    assert!("Hello wörld 😀!".starts_with(&old), "{old:?} is an earlier state of the typing");
+    h.get_by_label("Restore this version").click();
+    h.step();
+    assert_eq!(h.state().text(), Some(old.as_str()));
+    h.get_by_label("Undo").click();
+    h.step();
+    assert_eq!(h.state().text(), Some("Hello wörld 😀!"), "a restore is undone like any edit");
+
+    // Everything typed is on disk: a restarted app shows it.
+    let id = h.state().open_id().unwrap();
+    h.state_mut().shutdown();
+    drop(h);
+    let mut h = harness(start(dir.path()));
+    wait(&mut h, "the list", |a| !a.docs().is_empty());
+    h.state_mut().open_doc(id);
+    wait(&mut h, "the document to open", |a| a.text().is_some());
+    assert_eq!(h.state().text(), Some("Hello wörld 😀!"));
+    assert_eq!(h.state().docs()[0].title, "Plans");
+    // The undo history survived the restart too: the rename is undone, then the "!".
+    h.get_by_label("Undo").click();
+    wait(&mut h, "the old title", |a| a.docs().first().is_some_and(|d| d.title == "Untitled"));
+    assert_eq!(h.state().text(), Some("Hello wörld 😀!"));
+    h.get_by_label("Undo").click();
+    h.step();
+    assert_eq!(h.state().text(), Some("Hello wörld 😀"));
+    h.state_mut().shutdown();
+}
+
+#[test]
+fn a_bad_ticket_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(start(dir.path()));
+    h.step();
+    h.get_by_label("Join…").click();
+    h.step();
+    h.get_by_role(Role::MultilineTextInput).focus();
+    h.step();
+    h.get_by_role(Role::MultilineTextInput).type_text("tandem1notaticket");
+    h.step();
+    h.get_by_label("Join").click();
+    h.step();
+    h.step();
+    assert!(
+        h.query_by_label_contains("This ticket is not valid").is_some(),
+        "the dialog explains the bad ticket"
+    );
+    assert!(h.state().docs().is_empty());
+    h.state_mut().shutdown();
+}
+
+#[test]
+fn a_second_window_on_the_same_data_dir_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = start(dir.path());
+    let err = tandem::ui::start(dir.path(), NetConfig::default()).unwrap_err();
+    assert!(format!("{err:#}").contains("another Tandem is using"), "{err:#}");
+    first.shutdown();
+}
+
+/// The share dialog's ticket lets a `tandem node` join; edits flow both ways and the
+/// node's cursor is drawn with its name.
+#[test]
+fn share_with_a_node_and_see_its_edits_and_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(start(dir.path()));
+    new_doc(&mut h);
+    type_in_editor(&mut h, "from the app");
+    h.get_by_label("Share").click();
+    wait(&mut h, "the ticket", |a| a.shown_ticket().is_some_and(|t| t.starts_with("tandem1")));
+    let ticket = h.state().shown_ticket().unwrap().to_owned();
+    h.get_by_label("Close").click();
+    h.step();
+
+    let node_dir = tempfile::tempdir().unwrap();
+    let mut node = Node::start(node_dir.path(), &[]);
+    let doc = node.ok(json!({"cmd": "join", "ticket": ticket}))["doc"].as_str().unwrap().to_owned();
+    // The app's frames keep running while the node catches up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.text(&doc) != "from the app" {
+        assert!(Instant::now() < deadline, "the node never got the app's text");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    node.insert(&doc, 0, "node says hi, ");
+    wait(&mut h, "the node's edit", |a| a.text() == Some("node says hi, from the app"));
+
+    node.ok(json!({"cmd": "presence", "doc": doc, "name": "Nodey", "colour": "#cc3366", "cursor": 4}));
+    wait(&mut h, "the node's presence", |a| a.presences().iter().any(|p| p.name == "Nodey"));
+    h.step();
+    let drawn = h.output().shapes.iter().any(|s| match &s.shape {
+        egui::Shape::Text(t) => t.galley.job.text == "Nodey",
+        _ => false,
+    });
+    assert!(drawn, "the remote cursor's name tag is painted");
+    node.quit();
+    h.state_mut().shutdown();
+}
