@@ -27,6 +27,9 @@ struct Cli {
     /// Do not discover peers on the LAN with mDNS.
     #[arg(long)]
     no_mdns: bool,
+    /// The document the window opens (its id or first hex digits; default: the last one).
+    #[arg(long, value_name = "DOC")]
+    open: Option<String>,
     /// Without a command: open the desktop window.
     #[command(subcommand)]
     command: Option<Command>,
@@ -119,7 +122,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         init_logging();
         let listen = if cli.listen.is_empty() { tandem::node::default_listen() } else { cli.listen };
         let net = tandem_net::NetConfig { listen, bootstrap: cli.bootstrap, mdns: !cli.no_mdns };
-        tandem::ui::run(&dir, net)?;
+        if let Some(doc) = &cli.open {
+            docs::check_doc_arg(doc)?;
+        }
+        tandem::ui::run(&dir, net, cli.open.as_deref())?;
         return Ok(ExitCode::SUCCESS);
     };
     match command {

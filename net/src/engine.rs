@@ -1071,6 +1071,13 @@ impl Engine {
             chunk.push(c.clone());
         }
         let more = chunk.len() < all.len();
+        if !more
+            && let Some(ours) = self.docs.get(&id).map(|d| d.doc.version().clone())
+            && let Some(v) = self.peer_versions.get_mut(&(id, peer))
+        {
+            // It is sent everything this replica holds.
+            v.merge(&ours);
+        }
         debug!("sync {id} to {peer}: {} of {} changes", chunk.len(), all.len());
         // The peer has the document: remember where it was.
         if !clock.is_empty()

@@ -123,6 +123,8 @@ pub struct TandemApp {
     online_peers: usize,
     notice: Option<(String, bool)>,
     last_refresh: Option<Instant>,
+    /// A document to open once the list arrives (an id or its first hex digits).
+    pending_open: Option<String>,
 }
 
 impl std::fmt::Debug for TandemApp {
@@ -155,6 +157,7 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
         online_peers: 0,
         notice: None,
         last_refresh: None,
+        pending_open: None,
         rt,
     };
     app.forward_events();
@@ -264,10 +267,22 @@ impl TandemApp {
         self.spawn(async move { e.peers().await.map(|p| p.len()).unwrap_or(0) }, Msg::Online);
     }
 
+    /// Opens a document (an id or its first hex digits) once the documents list is
+    /// known: the one given on the command line, or the one open when the app closed.
+    pub fn open_when_listed(&mut self, prefix: &str) {
+        self.pending_open = Some(prefix.to_ascii_lowercase());
+        self.refresh_docs();
+    }
+
     /// Opens a document in the editor (the view loads in the background).
     pub fn open_doc(&mut self, id: DocId) {
         if self.open.as_ref().is_some_and(|o| o.view.id() == id) || self.opening == Some(id) {
             return;
+        }
+        let last = Some(id.to_string());
+        if self.settings.last_doc != last {
+            self.settings.last_doc = last;
+            let _ = self.settings.save(&self.data_dir);
         }
         self.close_doc();
         self.opening = Some(id);
@@ -330,7 +345,15 @@ impl TandemApp {
                 }
                 Event::PeerConnected(_) | Event::PeerDisconnected(_) => self.last_refresh = None,
             },
-            Msg::Docs(d) => self.docs = d,
+            Msg::Docs(d) => {
+                self.docs = d;
+                if let Some(want) = self.pending_open.take() {
+                    match self.docs.iter().find(|d| d.id.to_string().starts_with(&want)) {
+                        Some(d) => self.open_doc(d.id),
+                        None => self.notice = Some((format!("No document {want} on this device"), true)),
+                    }
+                }
+            }
             Msg::Opened(Ok(view)) => {
                 if self.opening == Some(view.id()) {
                     self.opening = None;
@@ -479,7 +502,10 @@ impl TandemApp {
         if self.settings.show_peers && self.open.is_some() {
             self.peers_panel_ui(ui);
         }
-        egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+        let page = egui::Frame::new()
+            .fill(ui.visuals().extreme_bg_color)
+            .inner_margin(egui::Margin::symmetric(28, 18));
+        egui::CentralPanel::default().frame(page).show(ui, |ui| self.central_ui(ui));
         self.dialog_ui(&ctx);
     }
 
@@ -766,8 +792,23 @@ impl TandemApp {
         }
         let font = if self.settings.monospace { egui::TextStyle::Monospace } else { egui::TextStyle::Body };
         let wrap = self.settings.wrap;
-        let presences = &o.presences;
-        let moved = &o.moved;
+        // Peers' cursors, resolved in this replica (they follow the text they point at).
+        let doc = o.view.doc();
+        let cursors: Vec<(String, Color32, usize, Option<usize>)> = o
+            .presences
+            .iter()
+            .filter_map(|p| {
+                let at = doc.resolve(&p.cursor_anchor)?;
+                let sel = p.selection_anchor.as_ref().and_then(|a| doc.resolve(a));
+                let quiet = o.moved.get(&p.peer.to_string()).map_or(Duration::ZERO, |(_, t)| t.elapsed());
+                let fade = if quiet <= FADE_AFTER {
+                    1.0
+                } else {
+                    (1.0 - (quiet - FADE_AFTER).as_secs_f32() / 20.0).max(0.25)
+                };
+                Some((p.name.clone(), colour32(p.colour).gamma_multiply(fade), at, sel))
+            })
+            .collect();
         let mut buffer = CrdtBuffer::new(&mut o.view, &mut o.mirror);
         let output = egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
             let edit = egui::TextEdit::multiline(&mut buffer)
@@ -778,43 +819,7 @@ impl TandemApp {
                 .desired_rows(30)
                 .desired_width(if wrap { ui.available_width() } else { f32::INFINITY });
             let out = edit.show(ui);
-            // Peers' cursors and selections, in their colours, with their names.
-            let painter = ui.painter_at(out.text_clip_rect);
-            for p in presences {
-                let Some(at) = buffer_doc_pos(p, &out) else { continue };
-                let quiet = moved.get(&p.peer.to_string()).map_or(Duration::ZERO, |(_, t)| t.elapsed());
-                let fade = if quiet <= FADE_AFTER {
-                    1.0
-                } else {
-                    (1.0 - (quiet - FADE_AFTER).as_secs_f32() / 20.0).max(0.25)
-                };
-                let c = colour32(p.colour).gamma_multiply(fade);
-                if let Some(sel) = p.selection.filter(|s| *s != at) {
-                    let (a, b) = (at.min(sel), at.max(sel));
-                    for r in selection_rects(&out.galley, a, b) {
-                        painter.rect_filled(
-                            r.translate(out.galley_pos.to_vec2()),
-                            2.0,
-                            c.gamma_multiply(0.25),
-                        );
-                    }
-                }
-                let r = out.galley.pos_from_cursor(CCursor::new(at)).translate(out.galley_pos.to_vec2());
-                painter.line_segment([r.left_top(), r.left_bottom()], egui::Stroke::new(2.0, c));
-                let label = egui::WidgetText::from(RichText::new(&p.name).small().color(Color32::WHITE));
-                let galley = label.into_galley(
-                    ui,
-                    Some(egui::TextWrapMode::Extend),
-                    f32::INFINITY,
-                    egui::TextStyle::Small,
-                );
-                let tag = egui::Rect::from_min_size(
-                    r.left_top() - egui::vec2(0.0, galley.size().y + 2.0),
-                    galley.size() + egui::vec2(6.0, 2.0),
-                );
-                painter.rect_filled(tag, 3.0, c);
-                painter.galley(tag.min + egui::vec2(3.0, 1.0), galley, Color32::WHITE);
-            }
+            remote_cursors_ui(ui, &out, &cursors);
             out
         });
         let changed = buffer.changed;
@@ -1146,10 +1151,35 @@ fn dot_ui(ui: &mut egui::Ui, c: Color32) {
     ui.painter().circle_filled(rect.center(), 4.5, c);
 }
 
-/// Where a peer's cursor is in the open text, if it is in it.
-fn buffer_doc_pos(p: &PeerPresence, out: &egui::text_edit::TextEditOutput) -> Option<usize> {
-    let at = p.cursor?;
-    (at <= out.galley.end().index.0).then_some(at)
+/// Draws peers' cursors and selections in their colours, each with a name tag.
+fn remote_cursors_ui(
+    ui: &egui::Ui,
+    out: &egui::text_edit::TextEditOutput,
+    cursors: &[(String, Color32, usize, Option<usize>)],
+) {
+    // Clipped to the visible editor, not to the text (a tag may stick out past a line).
+    let painter = ui.painter_at(ui.clip_rect());
+    let end = out.galley.end().index.0;
+    let offset = out.galley_pos.to_vec2();
+    for (name, c, at, sel) in cursors {
+        let at = (*at).min(end);
+        if let Some(sel) = sel.map(|s| s.min(end)).filter(|s| *s != at) {
+            for r in selection_rects(&out.galley, at.min(sel), at.max(sel)) {
+                painter.rect_filled(r.translate(offset), 2.0, c.gamma_multiply(0.25));
+            }
+        }
+        let r = out.galley.pos_from_cursor(CCursor::new(at)).translate(offset);
+        painter.line_segment([r.left_top(), r.left_bottom()], egui::Stroke::new(2.0, *c));
+        let label = egui::WidgetText::from(RichText::new(name).small().color(Color32::WHITE));
+        let galley =
+            label.into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Small);
+        let size = galley.size() + egui::vec2(8.0, 2.0);
+        // Above the line, or below it on the first visible line.
+        let top = if r.top() - size.y >= ui.clip_rect().top() { r.top() - size.y } else { r.bottom() };
+        let tag = egui::Rect::from_min_size(egui::pos2(r.left(), top), size);
+        painter.rect_filled(tag, 3.0, *c);
+        painter.galley(tag.min + egui::vec2(4.0, 1.0), galley, Color32::WHITE);
+    }
 }
 
 /// Rectangles covering the chars `a..b` of a laid-out text, one per row.
@@ -1263,8 +1293,9 @@ impl eframe::App for ErrorWindow {
     }
 }
 
-/// Opens the desktop window on `data_dir` and runs until it is closed.
-pub fn run(data_dir: &Path, net: NetConfig) -> Result<()> {
+/// Opens the desktop window on `data_dir` (with the document `open`, or the one open
+/// when it was last closed) and runs until it is closed.
+pub fn run(data_dir: &Path, net: NetConfig, open: Option<&str>) -> Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Tandem")
@@ -1274,15 +1305,20 @@ pub fn run(data_dir: &Path, net: NetConfig) -> Result<()> {
         ..Default::default()
     };
     match start(data_dir, net) {
-        Ok(app) => eframe::run_native(
-            "Tandem",
-            options,
-            Box::new(move |cc| {
-                style(&cc.egui_ctx);
-                Ok(Box::new(Window(app)))
-            }),
-        )
-        .map_err(|e| anyhow::anyhow!("cannot open the window: {e}")),
+        Ok(mut app) => {
+            if let Some(doc) = open.map(str::to_owned).or_else(|| app.settings.last_doc.clone()) {
+                app.open_when_listed(&doc);
+            }
+            eframe::run_native(
+                "Tandem",
+                options,
+                Box::new(move |cc| {
+                    style(&cc.egui_ctx);
+                    Ok(Box::new(Window(app)))
+                }),
+            )
+            .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+        }
         Err(e) => {
             let msg = format!("{e:#}");
             eprintln!("tandem: {msg}");

@@ -18,6 +18,8 @@ pub struct Settings {
     pub wrap: bool,
     /// Show the peers panel.
     pub show_peers: bool,
+    /// The document open when the app last closed.
+    pub last_doc: Option<String>,
 }
 
 impl Default for Settings {
@@ -29,6 +31,7 @@ impl Default for Settings {
             monospace: false,
             wrap: true,
             show_peers: true,
+            last_doc: None,
         }
     }
 }
@@ -69,6 +72,7 @@ mod tests {
             monospace: true,
             wrap: false,
             show_peers: false,
+            last_doc: Some("ab12".into()),
         };
         s.save(dir.path()).unwrap();
         assert_eq!(Settings::load(dir.path()), s);
