@@ -1,0 +1,93 @@
+//! Frame time while typing in a large document, and time from launch to an editable
+//! document: `cargo run --release --example bench_frame -- [KEYSTROKES]`.
+//!
+//! The real app state (engine, store in a temp dir) runs headless in egui_kittest. The
+//! document is the final text of the automerge-paper trace (about 100,000 chars),
+//! imported as one edit. Each sample is one frame that handles one typed character:
+//! egui's layout of the window (the editor lays out the whole text when it changes) and
+//! the tessellation into triangles; drawing on the GPU is not included.
+
+use anyhow::{Context, Result};
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tandem::ui::TandemApp;
+use tandem_net::NetConfig;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn wait(h: &mut Harness<'_, TandemApp>, cond: impl Fn(&TandemApp) -> bool) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond(h.state()) {
+        anyhow::ensure!(Instant::now() < deadline, "timed out");
+        h.step();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let n: usize = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/sequential/automerge-paper.json.gz");
+    let text = tandem::trace::Trace::load(&trace)?.end_content;
+    let tmp = tempfile::tempdir()?;
+    let file = tmp.path().join("paper.txt");
+    std::fs::write(&file, &text)?;
+    let net = || NetConfig { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()], ..NetConfig::default() };
+
+    // Import once; the measured launch opens the stored document.
+    let dir = tmp.path().join("data");
+    let app = tandem::ui::start(&dir, net())?;
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .build_ui_state(|ui, app: &mut TandemApp| app.ui(ui), app);
+    h.state().import(&file).map_err(anyhow::Error::msg)?;
+    wait(&mut h, |a| a.text().is_some_and(|t| t.len() == text.len()))?;
+    let id = h.state().open_id().context("the imported document is open")?;
+    h.state_mut().shutdown();
+    drop(h);
+
+    let launch = Instant::now();
+    let mut app = tandem::ui::start(&dir, net())?;
+    app.open_when_listed(&id.to_string());
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .build_ui_state(|ui, app: &mut TandemApp| app.ui(ui), app);
+    wait(&mut h, |a| a.text().is_some())?;
+    h.step();
+    let launch_ms = launch.elapsed().as_secs_f64() * 1e3;
+
+    h.get_by_role(Role::MultilineTextInput).focus();
+    h.step();
+    h.event(egui::Event::Text("x".into()));
+    h.step();
+    let before = h.state().text().map_or(0, |t| t.chars().count());
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        if i % 40 == 39 {
+            h.key_press(egui::Key::Enter);
+        } else {
+            h.event(egui::Event::Text("x".into()));
+        }
+        let t = Instant::now();
+        h.step();
+        let shapes = h.output().shapes.clone();
+        let _mesh = h.ctx.tessellate(shapes, 1.0);
+        samples.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let chars = h.state().text().map_or(0, |t| t.chars().count());
+    anyhow::ensure!(chars == before + n, "every keystroke landed ({chars} chars, {before} before)");
+    samples.sort_by(f64::total_cmp);
+    println!("document_chars   {}", text.chars().count());
+    println!("launch_to_editable_ms {launch_ms:.1}");
+    println!("frames           {n}");
+    println!("frame_p50_ms     {:.2}", percentile(&samples, 0.5));
+    println!("frame_p99_ms     {:.2}", percentile(&samples, 0.99));
+    println!("frame_max_ms     {:.2}", samples[samples.len() - 1]);
+    h.state_mut().shutdown();
+    Ok(())
+}
