@@ -1,16 +1,14 @@
 //! Frame time while typing in a large document, and time from launch to an editable
 //! document: `cargo run --release --example bench_frame -- [KEYSTROKES]`.
 //!
-//! The real app state (engine, store in a temp dir) runs headless in egui_kittest. The
+//! The real app state (engine, store in a temp dir) runs headless on an egui context. The
 //! document is the final text of the automerge-paper trace (about 100,000 chars),
 //! imported as one edit. Each sample is one frame that handles one typed character:
 //! egui's layout of the window (the editor lays out the whole text when it changes) and
 //! the tessellation into triangles; drawing on the GPU is not included.
 
 use anyhow::{Context, Result};
-use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tandem::ui::TandemApp;
@@ -32,7 +30,8 @@ fn wait(h: &mut Harness<'_, TandemApp>, cond: impl Fn(&TandemApp) -> bool) -> Re
 
 fn main() -> Result<()> {
     let n: usize = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
-    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/sequential/automerge-paper.json.gz");
+    let trace =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/sequential/automerge-paper.json.gz");
     let text = tandem::trace::Trace::load(&trace)?.end_content;
     let tmp = tempfile::tempdir()?;
     let file = tmp.path().join("paper.txt");
@@ -51,35 +50,50 @@ fn main() -> Result<()> {
     h.state_mut().shutdown();
     drop(h);
 
+    // The window's own path: a plain egui context (no accessibility tree, as in the
+    // app), one frame per keystroke, then tessellation.
     let launch = Instant::now();
     let mut app = tandem::ui::start(&dir, net())?;
     app.open_when_listed(&id.to_string());
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1100.0, 720.0))
-        .build_ui_state(|ui, app: &mut TandemApp| app.ui(ui), app);
-    wait(&mut h, |a| a.text().is_some())?;
-    h.step();
+    let ctx = egui::Context::default();
+    tandem::ui::style(&ctx);
+    let screen = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1100.0, 720.0));
+    let frame = |app: &mut TandemApp, events: Vec<egui::Event>| {
+        let input = egui::RawInput { screen_rect: Some(screen), events, ..Default::default() };
+        let out = ctx.run_ui(input, |ui| app.ui(ui));
+        ctx.tessellate(out.shapes, out.pixels_per_point).len()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.text().is_none() {
+        anyhow::ensure!(Instant::now() < deadline, "the document did not open");
+        frame(&mut app, Vec::new());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    frame(&mut app, Vec::new());
     let launch_ms = launch.elapsed().as_secs_f64() * 1e3;
 
-    h.get_by_role(Role::MultilineTextInput).focus();
-    h.step();
-    h.event(egui::Event::Text("x".into()));
-    h.step();
-    let before = h.state().text().map_or(0, |t| t.chars().count());
+    // The editor has the focus once the document is open.
+    frame(&mut app, vec![egui::Event::Text("x".into())]);
+    let before = app.text().map_or(0, |t| t.chars().count());
+    anyhow::ensure!(before == text.chars().count() + 1, "the editor takes keystrokes");
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
-        if i % 40 == 39 {
-            h.key_press(egui::Key::Enter);
+        let ev = if i % 40 == 39 {
+            egui::Event::Key {
+                key: egui::Key::Enter,
+                physical_key: None,
+                pressed: true,
+                repeat: false,
+                modifiers: egui::Modifiers::NONE,
+            }
         } else {
-            h.event(egui::Event::Text("x".into()));
-        }
+            egui::Event::Text("x".into())
+        };
         let t = Instant::now();
-        h.step();
-        let shapes = h.output().shapes.clone();
-        let _mesh = h.ctx.tessellate(shapes, 1.0);
+        frame(&mut app, vec![ev]);
         samples.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let chars = h.state().text().map_or(0, |t| t.chars().count());
+    let chars = app.text().map_or(0, |t| t.chars().count());
     anyhow::ensure!(chars == before + n, "every keystroke landed ({chars} chars, {before} before)");
     samples.sort_by(f64::total_cmp);
     println!("document_chars   {}", text.chars().count());
@@ -88,6 +102,6 @@ fn main() -> Result<()> {
     println!("frame_p50_ms     {:.2}", percentile(&samples, 0.5));
     println!("frame_p99_ms     {:.2}", percentile(&samples, 0.99));
     println!("frame_max_ms     {:.2}", samples[samples.len() - 1]);
-    h.state_mut().shutdown();
+    app.shutdown();
     Ok(())
 }

@@ -201,6 +201,10 @@ fn share_with_a_node_and_see_its_edits_and_cursor() {
     }
     node.insert(&doc, 0, "node says hi, ");
     wait(&mut h, "the node's edit", |a| a.text() == Some("node says hi, from the app"));
+    // The local cursor stayed after "app", where the user left it.
+    let state = egui::text_edit::TextEditState::load(&h.ctx, tandem::ui::editor_id()).unwrap();
+    let cursor = state.cursor.char_range().unwrap();
+    assert_eq!(cursor.primary.index.0, "node says hi, from the app".chars().count());
 
     node.ok(json!({"cmd": "presence", "doc": doc, "name": "Nodey", "colour": "#cc3366", "cursor": 4}));
     wait(&mut h, "the node's presence", |a| a.presences().iter().any(|p| p.name == "Nodey"));
