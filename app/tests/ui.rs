@@ -84,7 +84,7 @@ fn create_type_undo_redo_rename_and_history() {
 
     // Rename: the title is the document map's.
     h.get_by_label("Rename").click();
-    h.step();
+    h.run_steps(3);
     let field = h.get_by_role(Role::TextInput);
     field.focus();
     h.step();
@@ -150,7 +150,7 @@ fn a_bad_ticket_says_why() {
     let mut h = harness(start(dir.path()));
     h.step();
     h.get_by_label("Join…").click();
-    h.step();
+    h.run_steps(3);
     h.get_by_role(Role::MultilineTextInput).focus();
     h.step();
     h.get_by_role(Role::MultilineTextInput).type_text("tandem1notaticket");
@@ -216,4 +216,75 @@ fn share_with_a_node_and_see_its_edits_and_cursor() {
     assert!(drawn, "the remote cursor's name tag is painted");
     node.quit();
     h.state_mut().shutdown();
+}
+
+/// Two windows on loopback: typing in one shows in the other; renames made while both
+/// are offline show as a conflict, and picking one title resolves it on both.
+#[test]
+fn two_windows_sync_text_and_resolve_a_rename_conflict() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = harness(start(da.path()));
+    let mut b = harness(start(db.path()));
+    new_doc(&mut a);
+    type_in_editor(&mut a, "shared words");
+    a.get_by_label("Share").click();
+    wait(&mut a, "the ticket", |x| x.shown_ticket().is_some());
+    let ticket = a.state().shown_ticket().unwrap().to_owned();
+    a.get_by_label("Close").click();
+    a.step();
+    b.state_mut().join(&ticket).unwrap();
+    let both = |a: &mut Harness<'_, TandemApp>,
+                b: &mut Harness<'_, TandemApp>,
+                what: &str,
+                f: &dyn Fn(&TandemApp) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !(f(a.state()) && f(b.state())) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?} / {:?}",
+                a.state().docs(),
+                b.state().docs()
+            );
+            a.step();
+            b.step();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    both(&mut a, &mut b, "the text on both", &|x| x.text() == Some("shared words"));
+    type_in_editor(&mut b, " and more");
+    both(&mut a, &mut b, "B's typing on A", &|x| x.text() == Some("shared words and more"));
+
+    for (h, title) in [(&mut a, "Alpha"), (&mut b, "Beta")] {
+        h.get_by_label("Work offline").click();
+        h.step();
+        h.get_by_label("Rename").click();
+        h.run_steps(3);
+        h.get_by_role(Role::TextInput).focus();
+        h.step();
+        h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+        h.get_by_role(Role::TextInput).type_text(title);
+        h.step();
+        h.get_all_by_label("Rename").last().unwrap().click();
+        h.step();
+    }
+    for h in [&mut a, &mut b] {
+        h.get_by_label("Work offline").click();
+        h.step();
+    }
+    both(&mut a, &mut b, "the conflict on both", &|x| x.docs().first().is_some_and(|d| d.titles.len() == 2));
+    a.step();
+    assert!(a.query_by_label_contains("title conflict").is_some(), "the conflict is shown");
+
+    // A keeps B's title; both end with it alone.
+    a.get_by_label("Rename").click();
+    a.run_steps(3);
+    a.get_by_label("Keep “Beta”").click();
+    a.step();
+    a.get_all_by_label("Rename").last().unwrap().click();
+    a.step();
+    both(&mut a, &mut b, "the resolved title", &|x| {
+        x.docs().first().is_some_and(|d| d.titles == ["Beta"] && d.title == "Beta")
+    });
+    a.state_mut().shutdown();
+    b.state_mut().shutdown();
 }

@@ -442,6 +442,8 @@ impl TandemApp {
         if o.view.pull() == 0 {
             return;
         }
+        self.refresh_title();
+        let Some(o) = &mut self.open else { return };
         o.mirror = o.view.doc().text();
         if let Some(h) = &mut o.history {
             h.total = o.view.doc().n_ops();
@@ -1069,9 +1071,22 @@ impl TandemApp {
     /// rename is stored).
     fn refresh_title(&mut self) {
         let Some(o) = &self.open else { return };
-        let (id, title) = (o.view.id(), self.title());
-        if let Some(d) = self.docs.iter_mut().find(|d| d.id == id && d.title != title) {
-            d.title = title;
+        let doc = o.view.doc();
+        let title = match doc.map_get("title") {
+            Some(Value::Str(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let mut titles: Vec<String> = doc
+            .map_values("title")
+            .into_iter()
+            .filter_map(|v| if let Value::Str(s) = v { Some(s.clone()) } else { None })
+            .collect();
+        titles.sort();
+        titles.dedup();
+        let id = o.view.id();
+        if let Some(d) = self.docs.iter_mut().find(|d| d.id == id && (d.title != title || d.titles != titles))
+        {
+            (d.title, d.titles) = (title, titles);
             self.refresh_docs();
         }
     }
