@@ -18,6 +18,8 @@ pub struct NodeOptions {
     pub bootstrap: Vec<Multiaddr>,
     /// Whether mDNS discovery is on.
     pub mdns: bool,
+    /// Whether to serve as a relay for other peers.
+    pub relay: bool,
 }
 
 /// Runs the node until `quit` or the end of stdin.
@@ -28,8 +30,11 @@ pub async fn run(data_dir: &Path, opts: NodeOptions) -> Result<()> {
     } else {
         opts.listen
     };
-    let engine =
-        EngineHandle::start(store, NetConfig { listen, bootstrap: opts.bootstrap, mdns: opts.mdns }).await?;
+    let engine = EngineHandle::start(
+        store,
+        NetConfig { listen, bootstrap: opts.bootstrap, mdns: opts.mdns, relay: opts.relay },
+    )
+    .await?;
 
     // One writer, so lines never interleave.
     let (out, mut lines) = mpsc::unbounded_channel::<String>();

@@ -14,7 +14,8 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, identify, identity, kad, mdns, noise, ping, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, dcutr, identify, identity, kad, mdns, noise, ping,
+    relay as p2p_relay, tcp, yamux,
 };
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -22,6 +23,8 @@ use tandem_crdt::{Change, Doc, ReplicaId, Value, VectorClock, encoding};
 use tandem_storage::{Append, DocId, DocKey, SignedChange, StoreHandle, check_seal};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{Instrument, debug, info, warn};
+
+mod relay;
 
 /// Commands that may queue before callers wait.
 pub const COMMAND_CAPACITY: usize = 256;
@@ -51,6 +54,8 @@ pub struct NetConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Discover peers on the LAN with mDNS.
     pub mdns: bool,
+    /// Also serve as a relay for peers that cannot reach each other directly.
+    pub relay: bool,
 }
 
 /// How a peer is connected.
@@ -272,6 +277,10 @@ struct Behaviour {
     sync: request_response::Behaviour<BytesCodec>,
     mdns: Toggle<mdns::tokio::Behaviour>,
     kad: kad::Behaviour<kad::store::MemoryStore>,
+    relay_client: p2p_relay::client::Behaviour,
+    relay: Toggle<p2p_relay::Behaviour>,
+    dcutr: dcutr::Behaviour,
+    autonat: autonat::Behaviour,
 }
 
 struct OpenDoc {
@@ -303,6 +312,8 @@ struct Engine {
     own_presence: HashMap<DocId, (wire::Presence, Option<tokio::time::Instant>, bool)>,
     /// Others' presence: `(doc, peer) -> (presence, when received)`.
     presence: HashMap<(DocId, PeerId), (wire::Presence, tokio::time::Instant)>,
+    /// Relay reservations (see `relay.rs`).
+    relays: relay::Relays,
 }
 
 fn device_keypair(store: &StoreHandle) -> Result<identity::Keypair, NetError> {
@@ -320,7 +331,9 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
         .with_quic()
         .with_dns()
         .map_err(|e| transport(&e))?
-        .with_behaviour(|key| {
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| transport(&e))?
+        .with_behaviour(|key, relay_client| {
             let peer = key.public().to_peer_id();
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .validation_mode(gossipsub::ValidationMode::Strict)
@@ -361,6 +374,10 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
                 sync,
                 mdns: Toggle::from(mdns),
                 kad,
+                relay_client,
+                relay: Toggle::from(config.relay.then(|| relay::server(peer))),
+                dcutr: dcutr::Behaviour::new(peer),
+                autonat: autonat::Behaviour::new(peer, relay::autonat_config()),
             })
         })
         .map_err(|e| transport(&e))?
@@ -370,7 +387,8 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
 }
 
 fn with_peer(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
-    if addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+    // A circuit address names the relay before `/p2p-circuit`; the peer comes last.
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
         addr.clone()
     } else {
         addr.clone().with(Protocol::P2p(peer))
@@ -407,6 +425,7 @@ impl Engine {
                 .listen_on(addr.clone())
                 .map_err(|e| NetError::Transport(format!("cannot listen on {addr}: {e}")))?;
         }
+        let relays = relay::Relays::new(&config);
         let mut engine = Engine {
             swarm,
             store,
@@ -422,6 +441,7 @@ impl Engine {
             last_announce: None,
             own_presence: HashMap::new(),
             presence: HashMap::new(),
+            relays,
         };
         // Every stored document is open and synced.
         for info in engine.store.docs().get().await? {
@@ -559,6 +579,7 @@ impl Engine {
         let d = self.docs.get(&doc).ok_or(NetError::UnknownDoc(doc))?;
         let mut addrs = self.listen_addrs();
         addrs.retain(|a| !a.iter().any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())));
+        let addrs = relay::ticket_addrs(addrs);
         Ok(Ticket { doc, key: d.key.clone(), addrs })
     }
 
@@ -965,12 +986,16 @@ impl Engine {
 
     async fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
-            SwarmEvent::NewListenAddr { address, .. } => info!("listening on {address}"),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!("listening on {address}");
+                self.on_new_listen_addr(&address);
+            }
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
                 if self.offline {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
+                self.note_connection(peer_id, &endpoint);
                 let addr = endpoint.get_remote_address().clone();
                 if endpoint.is_dialer() {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
@@ -979,7 +1004,7 @@ impl Engine {
                     let info = PeerInfo {
                         peer: peer_id,
                         addr: addr.clone(),
-                        kind: kind_of(&addr, self.lan.contains(&peer_id)),
+                        kind: self.connection_kind(peer_id, &endpoint),
                     };
                     self.connected.insert(peer_id, info.clone());
                     self.swarm.behaviour_mut().gossipsub.add_explicit_peer(&peer_id);
@@ -990,6 +1015,8 @@ impl Engine {
                         self.request_sync(peer_id, *id);
                     }
                     self.announce(false);
+                } else {
+                    self.on_extra_connection(peer_id, &endpoint);
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
@@ -1037,6 +1064,7 @@ impl Engine {
                 info,
                 ..
             })) => {
+                self.on_identified(peer_id, &info);
                 for addr in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
@@ -1055,6 +1083,11 @@ impl Engine {
                     }
                 }
             }
+            SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(ev)) => self.on_relay_client(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(ev)) => self.on_relay_server(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(ev)) => self.on_dcutr(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(ev)) => self.on_autonat(ev),
             _ => {}
         }
     }
