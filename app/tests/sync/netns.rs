@@ -22,11 +22,12 @@ fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 impl Namespaces {
-    /// Creates one namespace per tag (with `lo` up), or says why it cannot.
-    fn new(tags: &[&str]) -> Result<Namespaces, String> {
+    /// Creates one namespace per tag (with `lo` up), named after the test, or says why
+    /// it cannot.
+    fn new(test: &str, tags: &[&str]) -> Result<Namespaces, String> {
         let mut ns = Namespaces { names: Vec::new() };
         for tag in tags {
-            let name = format!("tandem-{}-{tag}", std::process::id());
+            let name = format!("tandem-{}-{test}-{tag}", std::process::id());
             ip(&["netns", "add", &name])?;
             ns.names.push(name.clone());
             ip(&["-n", &name, "link", "set", "lo", "up"])?;
@@ -69,20 +70,32 @@ impl Drop for Namespaces {
     }
 }
 
-/// Namespaces for a test, or `None` after printing why the test is skipped.
-fn namespaces(tags: &[&str]) -> Option<Namespaces> {
-    match Namespaces::new(tags) {
+/// Namespaces for a test, or `None` after printing why the test is skipped: no `ip`,
+/// not root, or not permitted. Any other failure fails the test.
+fn namespaces(test: &str, tags: &[&str]) -> Option<Namespaces> {
+    let uid =
+        Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if uid.as_deref().is_ok_and(|u| u != "0") {
+        eprintln!("SKIPPED: network namespaces need root (uid {})", uid.unwrap());
+        return None;
+    }
+    match Namespaces::new(test, tags) {
         Ok(ns) => Some(ns),
-        Err(e) => {
+        Err(e)
+            if e.starts_with("cannot run")
+                || e.contains("not permitted")
+                || e.contains("Permission denied") =>
+        {
             eprintln!("SKIPPED: cannot create network namespaces (needs root and iproute2): {e}");
             None
         }
+        Err(e) => panic!("{e}"),
     }
 }
 
 #[test]
 fn two_nodes_on_one_lan_find_each_other_by_mdns_alone() {
-    let Some(ns) = namespaces(&["lan", "a", "b"]) else { return };
+    let Some(ns) = namespaces("mdns", &["lan", "a", "b"]) else { return };
     // One bridge (in its own namespace) is the LAN switch; A and B each have a port.
     let setup = || -> Result<(), String> {
         ip(&["-n", ns.name(0), "link", "add", "br0", "type", "bridge"])?;
@@ -121,7 +134,7 @@ fn two_nodes_on_one_lan_find_each_other_by_mdns_alone() {
 
 #[test]
 fn nodes_on_separate_networks_sync_through_a_relay() {
-    let Some(ns) = namespaces(&["relay", "a", "b"]) else { return };
+    let Some(ns) = namespaces("relay", &["relay", "a", "b"]) else { return };
     // Two networks, 10.78.1.0/24 (A) and 10.78.2.0/24 (B); the relay has a leg in each
     // and does not forward, so A and B cannot route to each other.
     let setup = || -> Result<(), String> {
