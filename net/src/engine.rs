@@ -24,6 +24,7 @@ use tandem_storage::{Append, DocId, DocKey, SignedChange, StoreHandle, check_sea
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{Instrument, debug, info, warn};
 
+mod catchup;
 mod relay;
 
 /// Commands that may queue before callers wait.
@@ -966,13 +967,7 @@ impl Engine {
                 return;
             }
         };
-        let mut progress = false;
-        for sc in changes {
-            match self.receive(id, sc).await {
-                Ok(_) => progress = true,
-                Err(reason) => warn!("rejected change from {peer} for {id} in catch-up: {reason}"),
-            }
-        }
+        let progress = self.receive_batch(peer, id, changes).await;
         if let Some(info) = self.connected.get(&peer) {
             let addr = with_peer(&info.addr, peer).to_string();
             let _ = self.store.add_peer_addr(id, &addr).get().await;
