@@ -221,3 +221,43 @@ pub(super) fn ticket_addrs(addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
     res.extend(circuits.into_iter().take(max - res.len()));
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RELAY: &str = "12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw6";
+    const PEER: &str = "12D3KooWR2QfH9JoNSUoU918ZSr6HG1VUELNy4tKDES2YJvDzY34";
+
+    fn addr(s: &str) -> Multiaddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_circuit_address_names_its_relay_and_gets_the_peer_appended() {
+        let circuit = addr(&format!("/ip4/10.0.0.1/tcp/4001/p2p/{RELAY}/p2p-circuit"));
+        assert_eq!(relay_of(&circuit), Some(RELAY.parse().unwrap()));
+        assert!(is_circuit(&circuit));
+        let full = super::super::with_peer(&circuit, PEER.parse().unwrap());
+        assert_eq!(full.to_string(), format!("{circuit}/p2p/{PEER}"));
+        // A full circuit address, and a direct one, are left as they are.
+        assert_eq!(super::super::with_peer(&full, PEER.parse().unwrap()), full);
+        let direct = addr(&format!("/ip4/10.0.0.2/tcp/1/p2p/{PEER}"));
+        assert_eq!(relay_of(&direct), None);
+        assert_eq!(super::super::with_peer(&direct, PEER.parse().unwrap()), direct);
+    }
+
+    #[test]
+    fn tickets_keep_room_for_relayed_addresses() {
+        let direct: Vec<Multiaddr> = (0..12).map(|i| addr(&format!("/ip4/10.0.0.{i}/tcp/1"))).collect();
+        let circuit = addr(&format!("/ip4/10.0.0.1/tcp/4001/p2p/{RELAY}/p2p-circuit/p2p/{PEER}"));
+        let mut all = direct.clone();
+        all.push(circuit.clone());
+        let kept = ticket_addrs(all);
+        assert_eq!(kept.len(), crate::ticket::MAX_ADDRS);
+        assert!(kept.contains(&circuit));
+        assert_eq!(kept[0], direct[0], "direct addresses first");
+        // With few addresses, all are kept.
+        assert_eq!(ticket_addrs(vec![direct[0].clone(), circuit.clone()]), vec![direct[0].clone(), circuit]);
+    }
+}
