@@ -25,6 +25,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{Instrument, debug, info, warn};
 
 mod catchup;
+mod lan;
 mod relay;
 
 /// Commands that may queue before callers wait.
@@ -1050,7 +1051,7 @@ impl Engine {
                 for (peer, addr) in found {
                     self.lan.insert(peer);
                     if !self.offline && !self.connected.contains_key(&peer) {
-                        self.dial(with_peer(&addr, peer));
+                        self.dial_lan(peer, addr);
                     }
                 }
             }

@@ -3,7 +3,7 @@
 //! drop, also when it fails. Where namespaces cannot be made, the test prints
 //! `SKIPPED: ...` and passes; CI runs as root, so there they run.
 
-use super::node::{Node, Spawn, converge, is_circuit};
+use super::node::{DumpLogsOnFailure, Node, Spawn, converge, is_circuit};
 use serde_json::json;
 use std::process::Command;
 
@@ -110,12 +110,18 @@ fn two_nodes_on_one_lan_find_each_other_by_mdns_alone() {
     };
     setup().unwrap();
     let tmp = tempfile::tempdir().unwrap();
+    let logs: Vec<_> = (1..=2).map(|i| tmp.path().join(format!("n{i}.log"))).collect();
     let start = |i: usize, addr: &str| {
         let listen = format!("/ip4/{addr}/tcp/0");
-        let spawn = Spawn { netns: Some(ns.name(i)), log: None };
+        let spawn = Spawn {
+            netns: Some(ns.name(i)),
+            log: Some(&logs[i - 1]),
+            rust_log: Some("warn,tandem_net=debug,libp2p_mdns=debug"),
+        };
         // mDNS on (the default), no bootstrap.
         Node::start_with(&tmp.path().join(format!("n{i}")), &["--listen", &listen], &spawn)
     };
+    let _dump = DumpLogsOnFailure(logs.clone());
     let mut a = start(1, "10.77.0.1");
     let mut b = start(2, "10.77.0.2");
     let r = a.ok(json!({"cmd": "create", "title": "LAN"}));
@@ -148,7 +154,7 @@ fn nodes_on_separate_networks_sync_through_a_relay() {
     };
     setup().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let spawn = |i: usize| Spawn { netns: Some(ns.name(i)), log: None };
+    let spawn = |i: usize| Spawn { netns: Some(ns.name(i)), ..Spawn::default() };
     let r = Node::start_with(
         &tmp.path().join("r"),
         &["--relay", "--no-mdns", "--listen", "/ip4/10.78.1.1/tcp/0", "--listen", "/ip4/10.78.2.1/tcp/0"],

@@ -17,6 +17,8 @@ pub struct Spawn<'a> {
     pub netns: Option<&'a str>,
     /// Write the node's log (stderr) to this file instead of the test's stderr.
     pub log: Option<&'a Path>,
+    /// `RUST_LOG` for the node (default: the test's).
+    pub rust_log: Option<&'a str>,
 }
 
 pub struct Node {
@@ -48,6 +50,9 @@ impl Node {
             None => Command::new(env!("CARGO_BIN_EXE_tandem")),
         };
         cmd.arg("--data-dir").arg(dir).arg("node").args(args);
+        if let Some(filter) = spawn.rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
         let stderr = match spawn.log {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
             None => Stdio::inherit(),
@@ -209,4 +214,17 @@ impl Node {
 /// Whether an address goes through a relay.
 pub fn is_circuit(addr: &tandem_net::Multiaddr) -> bool {
     addr.to_string().contains("/p2p-circuit")
+}
+
+/// Prints these log files if the test fails (is panicking when this is dropped).
+pub struct DumpLogsOnFailure(pub Vec<std::path::PathBuf>);
+
+impl Drop for DumpLogsOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for p in &self.0 {
+                eprintln!("==== {}\n{}", p.display(), std::fs::read_to_string(p).unwrap_or_default());
+            }
+        }
+    }
 }

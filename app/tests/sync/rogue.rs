@@ -116,7 +116,7 @@ fn a_rogue_peer_changes_nothing_and_stops_nothing() {
     let mut a = Node::start_with(
         &tmp.path().join("a"),
         &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"],
-        &Spawn { netns: None, log: Some(&log) },
+        &Spawn { log: Some(&log), ..Spawn::default() },
     );
     let r = a.ok(json!({"cmd": "create", "title": "Guarded"}));
     let doc = r["doc"].as_str().unwrap().to_owned();
