@@ -422,7 +422,8 @@ impl Engine {
         events: broadcast::Sender<Event>,
     ) -> Result<Engine, NetError> {
         let mut swarm = build_swarm(device_keypair(&store)?, &config)?;
-        for addr in &config.listen {
+        // Circuit addresses are listened on by `reserve_configured` below.
+        for addr in config.listen.iter().filter(|a| !relay::is_circuit(a)) {
             swarm
                 .listen_on(addr.clone())
                 .map_err(|e| NetError::Transport(format!("cannot listen on {addr}: {e}")))?;
@@ -450,6 +451,7 @@ impl Engine {
             let doc = engine.store.load(info.id).get().await?;
             engine.open(info.id, info.key, doc)?;
         }
+        engine.reserve_configured();
         Ok(engine)
     }
 

@@ -59,3 +59,52 @@ fn a_node_reserves_on_a_relay_and_puts_it_in_its_tickets() {
     b.insert(&doc, 8, "!");
     a.wait_text(&doc, |t| t == "reserved!");
 }
+
+#[test]
+fn a_reservation_is_renewed_after_going_offline_and_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Node::start(&tmp.path().join("r"), &["--relay"]);
+    let relay = r.listen[0].clone();
+    let log = tmp.path().join("a.log");
+    let accepted = || {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        log.lines().filter(|l| l.contains("accepted a reservation")).count()
+    };
+    let mut a = Node::start_with(
+        &tmp.path().join("a"),
+        &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--bootstrap", &relay],
+        &Spawn { log: Some(&log), rust_log: Some("warn,tandem_net=info"), ..Spawn::default() },
+    );
+    let res = a.ok(json!({"cmd": "create", "title": "Again"}));
+    let doc = res["doc"].as_str().unwrap().to_owned();
+    a.wait_for("a relayed address in A's ticket", |a| {
+        a.ticket(&doc).addrs.iter().any(is_circuit).then_some(())
+    });
+    assert_eq!(accepted(), 1);
+    // Offline drops every connection, the relay's too, and with it the reservation;
+    // back online, A dials its bootstrap relay and reserves again.
+    a.ok(json!({"cmd": "offline", "on": true}));
+    a.ok(json!({"cmd": "offline", "on": false}));
+    a.wait_for("a second reservation", |_| (accepted() == 2).then_some(()));
+    assert!(a.ticket(&doc).addrs.iter().any(is_circuit));
+}
+
+#[test]
+fn a_configured_relay_listener_comes_back_after_going_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Node::start(&tmp.path().join("r"), &["--relay"]);
+    let circuit = format!("{}/p2p-circuit", r.listen[0]);
+    let only_relayed = ["--no-mdns", "--listen", circuit.as_str()];
+    let mut a = Node::start_with(&tmp.path().join("a"), &only_relayed, &Spawn::default());
+    let res = a.ok(json!({"cmd": "create", "title": "Again"}));
+    let doc = res["doc"].as_str().unwrap().to_owned();
+    let ticket = a.ticket(&doc);
+    a.ok(json!({"cmd": "offline", "on": true}));
+    a.insert(&doc, 0, "written offline");
+    a.ok(json!({"cmd": "offline", "on": false}));
+    let mut b = Node::start_with(&tmp.path().join("b"), &only_relayed, &Spawn::default());
+    b.ok(json!({"cmd": "join", "ticket": ticket.to_string()}));
+    b.wait_text(&doc, |t| t == "written offline");
+    let a_id = a.peer_id.clone();
+    assert_eq!(b.peer_kind(&a_id).as_deref(), Some("\"relayed\""));
+}

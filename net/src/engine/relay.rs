@@ -78,8 +78,10 @@ pub(super) fn is_circuit(addr: &Multiaddr) -> bool {
 pub(super) struct Relays {
     /// Whether this peer is a relay server itself (then it reserves nowhere).
     pub(super) serving: bool,
-    /// Relay -> the listener of its reservation (`None`: asked for in the config).
-    pub(super) reserving: HashMap<PeerId, Option<ListenerId>>,
+    /// Relay -> the listener of its reservation.
+    pub(super) reserving: HashMap<PeerId, ListenerId>,
+    /// Circuit addresses the config asks to listen on, by relay.
+    configured: HashMap<PeerId, Multiaddr>,
     /// The address each peer was dialled at (a relay is reserved on at that address).
     dialled: HashMap<PeerId, Multiaddr>,
     /// Bootstrap addresses by peer.
@@ -91,7 +93,7 @@ impl Relays {
         let mut relays = Relays { serving: config.relay, ..Relays::default() };
         for a in &config.listen {
             if let Some(r) = relay_of(a) {
-                relays.reserving.insert(r, None);
+                relays.configured.insert(r, a.clone());
             }
         }
         for a in &config.bootstrap {
@@ -104,6 +106,31 @@ impl Relays {
 }
 
 impl Engine {
+    /// Listens on the circuit addresses of the config, and dials their relays whenever
+    /// it dials its bootstrap peers (so a reservation lost while offline comes back).
+    pub(super) fn reserve_configured(&mut self) {
+        let configured: Vec<(PeerId, Multiaddr)> =
+            self.relays.configured.iter().map(|(p, a)| (*p, a.clone())).collect();
+        for (relay, circuit) in configured {
+            let relay_addr: Multiaddr =
+                circuit.iter().take_while(|p| !matches!(p, Protocol::P2pCircuit)).collect();
+            if !self.bootstrap.contains(&relay_addr) {
+                self.bootstrap.push(relay_addr);
+            }
+            self.listen_circuit(relay, circuit);
+        }
+    }
+
+    fn listen_circuit(&mut self, relay: PeerId, circuit: Multiaddr) {
+        match self.swarm.listen_on(circuit.clone()) {
+            Ok(id) => {
+                debug!("asking {relay} for a relay reservation at {circuit}");
+                self.relays.reserving.insert(relay, id);
+            }
+            Err(e) => debug!("cannot reserve on relay {relay}: {e}"),
+        }
+    }
+
     /// Remembers how a connection was made (called for every new connection).
     pub(super) fn note_connection(&mut self, peer: PeerId, endpoint: &ConnectedPoint) {
         if let ConnectedPoint::Dialer { address, .. } = endpoint
@@ -145,6 +172,10 @@ impl Engine {
         {
             return;
         }
+        if let Some(circuit) = self.relays.configured.get(&peer).cloned() {
+            self.listen_circuit(peer, circuit);
+            return;
+        }
         // Where to reach the relay: the bootstrap address, else the address we dialled,
         // else the first address it listens on that is not itself a circuit.
         let addr = self
@@ -159,13 +190,7 @@ impl Engine {
             addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect::<Multiaddr>();
         circuit.push(Protocol::P2p(peer));
         circuit.push(Protocol::P2pCircuit);
-        match self.swarm.listen_on(circuit.clone()) {
-            Ok(id) => {
-                debug!("asking {peer} for a relay reservation at {circuit}");
-                self.relays.reserving.insert(peer, Some(id));
-            }
-            Err(e) => debug!("cannot reserve on relay {peer}: {e}"),
-        }
+        self.listen_circuit(peer, circuit);
     }
 
     /// A relay vouches for the addresses it listens on: a reservation carries the
@@ -178,7 +203,7 @@ impl Engine {
 
     /// A listener closed: if it was a reservation, a later identify may renew it.
     pub(super) fn on_listener_closed(&mut self, id: ListenerId) {
-        self.relays.reserving.retain(|_, l| *l != Some(id));
+        self.relays.reserving.retain(|_, l| *l != id);
     }
 
     /// Relay, DCUtR and AutoNAT events: logged for diagnosis.
