@@ -62,6 +62,10 @@ enum Command {
         /// Do not discover peers on the LAN with mDNS.
         #[arg(long)]
         no_mdns: bool,
+        /// Also serve as a relay (raised limits for document traffic) for peers that
+        /// cannot reach each other directly.
+        #[arg(long)]
+        relay: bool,
     },
     /// Write a document's text to FILE, or to standard output.
     Export {
@@ -121,7 +125,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         };
         init_logging();
         let listen = if cli.listen.is_empty() { tandem::node::default_listen() } else { cli.listen };
-        let net = tandem_net::NetConfig { listen, bootstrap: cli.bootstrap, mdns: !cli.no_mdns };
+        let net =
+            tandem_net::NetConfig { listen, bootstrap: cli.bootstrap, mdns: !cli.no_mdns, relay: false };
         if let Some(doc) = &cli.open {
             docs::check_doc_arg(doc)?;
         }
@@ -140,7 +145,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             writeln!(std::io::stdout(), "{}", info.id)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node { listen, bootstrap, no_mdns } => {
+        Command::Node { listen, bootstrap, no_mdns, relay } => {
             let dir = match data_dir {
                 Some(d) => d.to_owned(),
                 None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
@@ -149,7 +154,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(tandem::node::run(
                 &dir,
-                tandem::node::NodeOptions { listen, bootstrap, mdns: !no_mdns },
+                tandem::node::NodeOptions { listen, bootstrap, mdns: !no_mdns, relay },
             ))?;
             Ok(ExitCode::SUCCESS)
         }

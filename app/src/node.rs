@@ -18,6 +18,8 @@ pub struct NodeOptions {
     pub bootstrap: Vec<Multiaddr>,
     /// Whether mDNS discovery is on.
     pub mdns: bool,
+    /// Whether to serve as a relay for other peers.
+    pub relay: bool,
 }
 
 /// All interfaces, random TCP and QUIC ports.
@@ -32,8 +34,11 @@ pub fn default_listen() -> Vec<Multiaddr> {
 pub async fn run(data_dir: &Path, opts: NodeOptions) -> Result<()> {
     let store = StoreHandle::open(data_dir)?;
     let listen = if opts.listen.is_empty() { default_listen() } else { opts.listen };
-    let engine =
-        EngineHandle::start(store, NetConfig { listen, bootstrap: opts.bootstrap, mdns: opts.mdns }).await?;
+    let engine = EngineHandle::start(
+        store,
+        NetConfig { listen, bootstrap: opts.bootstrap, mdns: opts.mdns, relay: opts.relay },
+    )
+    .await?;
 
     // One writer, so lines never interleave.
     let (out, mut lines) = mpsc::unbounded_channel::<String>();

@@ -21,6 +21,7 @@ fn start(dir: &Path) -> TandemApp {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         bootstrap: Vec::new(),
         mdns: false,
+        relay: false,
     };
     tandem::ui::start(dir, net).expect("the app starts")
 }

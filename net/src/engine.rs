@@ -14,17 +14,21 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, identify, identity, kad, mdns, noise, ping, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, dcutr, identify, identity, kad, mdns, noise, ping,
+    relay as p2p_relay, tcp, yamux,
 };
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tandem_crdt::{Change, Doc, ReplicaId, Value, VectorClock, encoding};
-use tandem_storage::{Append, DocId, DocKey, SignedChange, StoreHandle, check_seal};
+use tandem_storage::{Append, DocId, DocKey, SignedChange, StoreHandle};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{Instrument, debug, info, warn};
 
 mod view;
 pub use view::{DocPeer, DocSummary, DocView, PeerSync, Waker};
+mod catchup;
+mod lan;
+mod relay;
 
 /// Commands that may queue before callers wait.
 pub const COMMAND_CAPACITY: usize = 256;
@@ -54,6 +58,8 @@ pub struct NetConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Discover peers on the LAN with mDNS.
     pub mdns: bool,
+    /// Also serve as a relay for peers that cannot reach each other directly.
+    pub relay: bool,
 }
 
 /// How a peer is connected.
@@ -337,6 +343,10 @@ struct Behaviour {
     sync: request_response::Behaviour<BytesCodec>,
     mdns: Toggle<mdns::tokio::Behaviour>,
     kad: kad::Behaviour<kad::store::MemoryStore>,
+    relay_client: p2p_relay::client::Behaviour,
+    relay: Toggle<p2p_relay::Behaviour>,
+    dcutr: dcutr::Behaviour,
+    autonat: autonat::Behaviour,
 }
 
 struct OpenDoc {
@@ -376,6 +386,8 @@ struct Engine {
     local_tx: mpsc::UnboundedSender<(DocId, Change)>,
     /// The last version each peer told us it holds, per document.
     peer_versions: HashMap<(DocId, PeerId), VectorClock>,
+    /// Relay reservations (see `relay.rs`).
+    relays: relay::Relays,
 }
 
 fn device_keypair(store: &StoreHandle) -> Result<identity::Keypair, NetError> {
@@ -393,7 +405,9 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
         .with_quic()
         .with_dns()
         .map_err(|e| transport(&e))?
-        .with_behaviour(|key| {
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| transport(&e))?
+        .with_behaviour(|key, relay_client| {
             let peer = key.public().to_peer_id();
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .validation_mode(gossipsub::ValidationMode::Strict)
@@ -434,6 +448,10 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
                 sync,
                 mdns: Toggle::from(mdns),
                 kad,
+                relay_client,
+                relay: Toggle::from(config.relay.then(|| relay::server(peer))),
+                dcutr: dcutr::Behaviour::new(peer),
+                autonat: autonat::Behaviour::new(peer, relay::autonat_config()),
             })
         })
         .map_err(|e| transport(&e))?
@@ -443,7 +461,8 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
 }
 
 fn with_peer(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
-    if addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+    // A circuit address names the relay before `/p2p-circuit`; the peer comes last.
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
         addr.clone()
     } else {
         addr.clone().with(Protocol::P2p(peer))
@@ -476,11 +495,13 @@ impl Engine {
         local_tx: mpsc::UnboundedSender<(DocId, Change)>,
     ) -> Result<Engine, NetError> {
         let mut swarm = build_swarm(device_keypair(&store)?, &config)?;
-        for addr in &config.listen {
+        // Circuit addresses are listened on by `reserve_configured` below.
+        for addr in config.listen.iter().filter(|a| !relay::is_circuit(a)) {
             swarm
                 .listen_on(addr.clone())
                 .map_err(|e| NetError::Transport(format!("cannot listen on {addr}: {e}")))?;
         }
+        let relays = relay::Relays::new(&config);
         let mut engine = Engine {
             swarm,
             store,
@@ -499,12 +520,14 @@ impl Engine {
             local: None,
             local_tx,
             peer_versions: HashMap::new(),
+            relays,
         };
         // Every stored document is open and synced.
         for info in engine.store.docs().get().await? {
             let doc = engine.store.load(info.id).get().await?;
             engine.open(info.id, info.key, doc)?;
         }
+        engine.reserve_configured();
         Ok(engine)
     }
 
@@ -682,6 +705,7 @@ impl Engine {
         let d = self.docs.get(&doc).ok_or(NetError::UnknownDoc(doc))?;
         let mut addrs = self.listen_addrs();
         addrs.retain(|a| !a.iter().any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())));
+        let addrs = relay::ticket_addrs(addrs);
         Ok(Ticket { doc, key: d.key.clone(), addrs })
     }
 
@@ -921,48 +945,9 @@ impl Engine {
 
     /// Verifies, applies and stores a received change. `Err` names why it was refused.
     async fn receive(&mut self, id: DocId, sc: SignedChange) -> Result<bool, String> {
-        let change = encoding::decode_change(&sc.change).map_err(|e| e.to_string())?;
-        check_seal(&id, &sc.change, change.author, &sc.envelope).map_err(|e| e.to_string())?;
-        let d = self.docs.get_mut(&id).ok_or("unknown document")?;
-        let out = match d.doc.apply(change.clone()) {
-            Ok(out) => out,
-            Err(e @ tandem_crdt::Error::BufferFull { .. }) => {
-                debug!("{e}");
-                return Ok(false);
-            }
-            Err(e) => return Err(e.to_string()),
-        };
-        if out.duplicate {
-            return Ok(false);
-        }
-        d.unsaved.push((change, sc));
-        // Store every received change the document now holds (in arrival order, which
-        // respects causality for the ones that waited).
-        let version = d.doc.version().clone();
-        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut d.unsaved)
-            .into_iter()
-            .partition(|(c, _)| c.end_seq() - 1 <= version.get(c.author));
-        d.unsaved = waiting;
-        let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
-        let mut replies = Vec::new();
-        for (c, sc) in &ready {
-            replies.push(self.store.append(Append {
-                doc: id,
-                change: c.clone(),
-                signature: sc.envelope.clone(),
-                summary: summary.clone(),
-            }));
-        }
-        for r in replies {
-            r.get().await.map_err(|e| e.to_string())?;
-        }
-        if let Some(v) = self.docs.get(&id).and_then(|d| d.view.as_ref()) {
-            v.send(ready.iter().map(|(c, _)| c.clone()));
-        }
-        for (c, _) in ready {
-            let _ = self.events.send(Event::RemoteChange { doc: id, author: c.author, ops: c.n_seqs() });
-        }
-        Ok(out.buffered)
+        let (ready, buffered) = self.accept(id, sc)?;
+        self.store_received(id, ready).await?;
+        Ok(buffered)
     }
 
     async fn on_gossip(&mut self, source: PeerId, msg_id: gossipsub::MessageId, msg: gossipsub::Message) {
@@ -1102,13 +1087,7 @@ impl Engine {
                 return;
             }
         };
-        let mut progress = false;
-        for sc in changes {
-            match self.receive(id, sc).await {
-                Ok(_) => progress = true,
-                Err(reason) => warn!("rejected change from {peer} for {id} in catch-up: {reason}"),
-            }
-        }
+        let progress = self.receive_batch(peer, id, changes).await;
         if let Some(info) = self.connected.get(&peer) {
             let addr = with_peer(&info.addr, peer).to_string();
             let _ = self.store.add_peer_addr(id, &addr).get().await;
@@ -1122,12 +1101,16 @@ impl Engine {
 
     async fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
-            SwarmEvent::NewListenAddr { address, .. } => info!("listening on {address}"),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!("listening on {address}");
+                self.on_new_listen_addr(&address);
+            }
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
                 if self.offline {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
+                self.note_connection(peer_id, &endpoint);
                 let addr = endpoint.get_remote_address().clone();
                 if endpoint.is_dialer() {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
@@ -1136,7 +1119,7 @@ impl Engine {
                     let info = PeerInfo {
                         peer: peer_id,
                         addr: addr.clone(),
-                        kind: kind_of(&addr, self.lan.contains(&peer_id)),
+                        kind: self.connection_kind(peer_id, &endpoint),
                     };
                     self.connected.insert(peer_id, info.clone());
                     self.swarm.behaviour_mut().gossipsub.add_explicit_peer(&peer_id);
@@ -1147,6 +1130,8 @@ impl Engine {
                         self.request_sync(peer_id, *id);
                     }
                     self.announce(false);
+                } else {
+                    self.on_extra_connection(peer_id, &endpoint);
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
@@ -1185,7 +1170,7 @@ impl Engine {
                 for (peer, addr) in found {
                     self.lan.insert(peer);
                     if !self.offline && !self.connected.contains_key(&peer) {
-                        self.dial(with_peer(&addr, peer));
+                        self.dial_lan(peer, addr);
                     }
                 }
             }
@@ -1194,6 +1179,7 @@ impl Engine {
                 info,
                 ..
             })) => {
+                self.on_identified(peer_id, &info);
                 for addr in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
@@ -1212,6 +1198,11 @@ impl Engine {
                     }
                 }
             }
+            SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(ev)) => self.on_relay_client(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(ev)) => self.on_relay_server(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(ev)) => self.on_dcutr(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(ev)) => self.on_autonat(ev),
             _ => {}
         }
     }

@@ -6,7 +6,9 @@
 //! before it is forwarded). Catch-up uses request-response `/tandem/sync/1`: "here is
 //! my vector clock" answered by "here are the changes you lack", on every new
 //! connection, when a change arrives before its deps, and when a peer's beacon shows
-//! it has more. Peers are found through tickets, mDNS and the Kademlia DHT.
+//! it has more. Peers are found through tickets, mDNS and the Kademlia DHT, and reach
+//! each other through relays (circuit relay v2, with DCUtR hole punching and AutoNAT)
+//! when they cannot dial each other.
 //!
 //! **Invariants.** A local change is stored durably before it is published; a received
 //! change is decrypted, its seal verified and the CRDT has accepted it before it is

@@ -10,6 +10,17 @@ use std::time::{Duration, Instant};
 /// How long any single wait may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// Where and how a node process runs.
+#[derive(Debug, Default)]
+pub struct Spawn<'a> {
+    /// Run inside this network namespace (`ip netns exec`).
+    pub netns: Option<&'a str>,
+    /// Write the node's log (stderr) to this file instead of the test's stderr.
+    pub log: Option<&'a Path>,
+    /// `RUST_LOG` for the node (default: the test's).
+    pub rust_log: Option<&'a str>,
+}
+
 pub struct Node {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -22,14 +33,34 @@ pub struct Node {
 impl Node {
     /// Starts a node on `dir`, listening on loopback only, mDNS off.
     pub fn start(dir: &Path, extra: &[&str]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
-            .args(extra)
+        let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
+        args.extend_from_slice(extra);
+        Node::start_with(dir, &args, &Spawn::default())
+    }
+
+    /// Starts `tandem --data-dir DIR node ARGS` with exactly these arguments (no default
+    /// listen address, mDNS as the arguments say), as `spawn` says.
+    pub fn start_with(dir: &Path, args: &[&str], spawn: &Spawn<'_>) -> Node {
+        let mut cmd = match spawn.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_tandem")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_tandem")),
+        };
+        cmd.arg("--data-dir").arg(dir).arg("node").args(args);
+        if let Some(filter) = spawn.rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        let stderr = match spawn.log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => Stdio::inherit(),
+        };
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("tandem node starts");
         let stdout = child.stdout.take().unwrap();
@@ -152,5 +183,48 @@ pub fn converge(nodes: &mut [&mut Node], doc: &str) -> String {
         }
         assert!(Instant::now() < deadline, "no convergence: {texts:?}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Node {
+    /// How this node is connected to `peer_id` (`lan`, `direct`, `relayed`), if it is.
+    pub fn peer_kind(&mut self, peer_id: &str) -> Option<String> {
+        let r = self.ok(json!({"cmd": "peers"}));
+        r["peers"].as_array().unwrap().iter().find(|p| p["peer_id"] == peer_id).map(|p| p["kind"].to_string())
+    }
+
+    /// Polls `f` until it returns `Some`; fails after [`WAIT`] with `what`.
+    pub fn wait_for<T>(&mut self, what: &str, mut f: impl FnMut(&mut Node) -> Option<T>) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(v) = f(self) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The document's ticket, parsed.
+    pub fn ticket(&mut self, doc: &str) -> tandem_net::Ticket {
+        self.ok(json!({"cmd": "ticket", "doc": doc}))["ticket"].as_str().unwrap().parse().unwrap()
+    }
+}
+
+/// Whether an address goes through a relay.
+pub fn is_circuit(addr: &tandem_net::Multiaddr) -> bool {
+    addr.to_string().contains("/p2p-circuit")
+}
+
+/// Prints these log files if the test fails (is panicking when this is dropped).
+pub struct DumpLogsOnFailure(pub Vec<std::path::PathBuf>);
+
+impl Drop for DumpLogsOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for p in &self.0 {
+                eprintln!("==== {}\n{}", p.display(), std::fs::read_to_string(p).unwrap_or_default());
+            }
+        }
     }
 }

@@ -1,0 +1,288 @@
+//! NAT traversal: every peer runs the circuit relay v2 client, DCUtR (hole punching
+//! over a relayed connection) and AutoNAT; a peer started with [`NetConfig::relay`]
+//! (`tandem node --relay`) also serves as a relay with limits raised for document
+//! traffic.
+//!
+//! A peer that is not a relay itself makes a reservation on every relay it connects
+//! to (a peer whose identify info lists the relay hop protocol) by listening on
+//! `<relay addr>/p2p/<relay>/p2p-circuit`. Once the relay accepts, that circuit
+//! address is one of the peer's listen addresses, so it goes into tickets and a joiner
+//! that cannot reach the peer directly dials it through the relay. DCUtR then tries to
+//! replace the relayed connection with a direct one.
+
+use super::{Engine, NetConfig, PeerInfo, PeerKind};
+use libp2p::core::ConnectedPoint;
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, relay};
+use std::collections::HashMap;
+use std::time::Duration;
+use tracing::{debug, info};
+
+/// How long one relayed connection may last (a writing session, not a page load).
+pub const RELAY_CIRCUIT_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Bytes one relayed connection may carry each way before the relay closes it.
+pub const RELAY_CIRCUIT_BYTES: u64 = 1 << 30;
+
+/// The relay server's limits: far above libp2p's defaults (2 minutes, 128 KiB, 16
+/// circuits), which suit a hole-punching rendezvous but not a document kept open for
+/// hours with a catch-up of megabytes.
+fn server_config() -> relay::Config {
+    relay::Config {
+        max_reservations: 1024,
+        max_reservations_per_peer: 8,
+        reservation_duration: Duration::from_secs(60 * 60),
+        max_circuits: 1024,
+        max_circuits_per_peer: 64,
+        max_circuit_duration: RELAY_CIRCUIT_DURATION,
+        max_circuit_bytes: RELAY_CIRCUIT_BYTES,
+        ..relay::Config::default()
+    }
+}
+
+/// The relay server. It serves at once: by default libp2p only advertises the hop
+/// protocol once an external address is confirmed, which a relay on a LAN, a private
+/// network or loopback never gets; `--relay` is the operator saying it is reachable.
+pub(super) fn server(peer: PeerId) -> relay::Behaviour {
+    let mut server = relay::Behaviour::new(peer, server_config());
+    server.set_status(Some(relay::Status::Enable));
+    server
+}
+
+/// AutoNAT tells whether this peer is reachable from outside; it probes through
+/// connected peers and serves probes for them.
+pub(super) fn autonat_config() -> autonat::Config {
+    autonat::Config { boot_delay: Duration::from_secs(5), ..autonat::Config::default() }
+}
+
+/// The relay a circuit address goes through: the peer id just before `/p2p-circuit`.
+pub(super) fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
+    let mut last = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::P2p(peer) => last = Some(peer),
+            Protocol::P2pCircuit => return last,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether an address goes through a relay.
+pub(super) fn is_circuit(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// Reservations this peer holds or asked for.
+#[derive(Debug, Default)]
+pub(super) struct Relays {
+    /// Whether this peer is a relay server itself (then it reserves nowhere).
+    pub(super) serving: bool,
+    /// Relay -> the listener of its reservation.
+    pub(super) reserving: HashMap<PeerId, ListenerId>,
+    /// Circuit addresses the config asks to listen on, by relay.
+    configured: HashMap<PeerId, Multiaddr>,
+    /// The address each peer was dialled at (a relay is reserved on at that address).
+    dialled: HashMap<PeerId, Multiaddr>,
+    /// Bootstrap addresses by peer.
+    bootstrap: HashMap<PeerId, Multiaddr>,
+}
+
+impl Relays {
+    pub(super) fn new(config: &NetConfig) -> Relays {
+        let mut relays = Relays { serving: config.relay, ..Relays::default() };
+        for a in &config.listen {
+            if let Some(r) = relay_of(a) {
+                relays.configured.insert(r, a.clone());
+            }
+        }
+        for a in &config.bootstrap {
+            if let Some(Protocol::P2p(peer)) = a.iter().last() {
+                relays.bootstrap.insert(peer, a.clone());
+            }
+        }
+        relays
+    }
+}
+
+impl Engine {
+    /// Listens on the circuit addresses of the config, and dials their relays whenever
+    /// it dials its bootstrap peers (so a reservation lost while offline comes back).
+    pub(super) fn reserve_configured(&mut self) {
+        let configured: Vec<(PeerId, Multiaddr)> =
+            self.relays.configured.iter().map(|(p, a)| (*p, a.clone())).collect();
+        for (relay, circuit) in configured {
+            let relay_addr: Multiaddr =
+                circuit.iter().take_while(|p| !matches!(p, Protocol::P2pCircuit)).collect();
+            if !self.bootstrap.contains(&relay_addr) {
+                self.bootstrap.push(relay_addr);
+            }
+            self.listen_circuit(relay, circuit);
+        }
+    }
+
+    fn listen_circuit(&mut self, relay: PeerId, circuit: Multiaddr) {
+        match self.swarm.listen_on(circuit.clone()) {
+            Ok(id) => {
+                debug!("asking {relay} for a relay reservation at {circuit}");
+                self.relays.reserving.insert(relay, id);
+            }
+            Err(e) => debug!("cannot reserve on relay {relay}: {e}"),
+        }
+    }
+
+    /// Remembers how a connection was made (called for every new connection).
+    pub(super) fn note_connection(&mut self, peer: PeerId, endpoint: &ConnectedPoint) {
+        if let ConnectedPoint::Dialer { address, .. } = endpoint
+            && !endpoint.is_relayed()
+        {
+            self.relays.dialled.insert(peer, address.clone());
+        }
+    }
+
+    /// The kind of a new connection: relayed if it runs over a circuit (on the
+    /// listening side only the local address shows it).
+    pub(super) fn connection_kind(&self, peer: PeerId, endpoint: &ConnectedPoint) -> PeerKind {
+        if endpoint.is_relayed() {
+            PeerKind::Relayed
+        } else {
+            super::kind_of(endpoint.get_remote_address(), self.lan.contains(&peer))
+        }
+    }
+
+    /// A further connection to a connected peer: a direct one (e.g. after a DCUtR hole
+    /// punch) supersedes a relayed one in what `peers` reports.
+    pub(super) fn on_extra_connection(&mut self, peer: PeerId, endpoint: &ConnectedPoint) {
+        let kind = self.connection_kind(peer, endpoint);
+        if let Some(info) = self.connected.get_mut(&peer)
+            && info.kind == PeerKind::Relayed
+            && kind != PeerKind::Relayed
+        {
+            *info = PeerInfo { peer, addr: endpoint.get_remote_address().clone(), kind };
+            info!("direct connection to {peer} replaces the relayed one");
+        }
+    }
+
+    /// Identify told us what a peer supports: reserve a slot on it if it is a relay.
+    pub(super) fn on_identified(&mut self, peer: PeerId, info: &identify::Info) {
+        if self.relays.serving
+            || self.offline
+            || self.relays.reserving.contains_key(&peer)
+            || !info.protocols.contains(&relay::HOP_PROTOCOL_NAME)
+        {
+            return;
+        }
+        if let Some(circuit) = self.relays.configured.get(&peer).cloned() {
+            self.listen_circuit(peer, circuit);
+            return;
+        }
+        // Where to reach the relay: the bootstrap address, else the address we dialled,
+        // else the first address it listens on that is not itself a circuit.
+        let addr = self
+            .relays
+            .bootstrap
+            .get(&peer)
+            .or_else(|| self.relays.dialled.get(&peer))
+            .cloned()
+            .or_else(|| info.listen_addrs.iter().find(|a| !is_circuit(a)).cloned());
+        let Some(addr) = addr else { return };
+        let mut circuit: Multiaddr =
+            addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect::<Multiaddr>();
+        circuit.push(Protocol::P2p(peer));
+        circuit.push(Protocol::P2pCircuit);
+        self.listen_circuit(peer, circuit);
+    }
+
+    /// A relay vouches for the addresses it listens on: a reservation carries the
+    /// relay's external addresses, and libp2p refuses one that carries none.
+    pub(super) fn on_new_listen_addr(&mut self, addr: &Multiaddr) {
+        if self.relays.serving && !is_circuit(addr) {
+            self.swarm.add_external_address(addr.clone());
+        }
+    }
+
+    /// A listener closed: if it was a reservation, a later identify may renew it.
+    pub(super) fn on_listener_closed(&mut self, id: ListenerId) {
+        self.relays.reserving.retain(|_, l| *l != id);
+    }
+
+    /// Relay, DCUtR and AutoNAT events: logged for diagnosis.
+    pub(super) fn on_relay_client(&mut self, ev: relay::client::Event) {
+        match ev {
+            relay::client::Event::ReservationReqAccepted { relay_peer_id, renewal, .. } => {
+                if !renewal {
+                    info!("relay {relay_peer_id} accepted a reservation");
+                }
+            }
+            other => debug!("relay client: {other:?}"),
+        }
+    }
+
+    pub(super) fn on_relay_server(&mut self, ev: relay::Event) {
+        debug!("relay server: {ev:?}");
+    }
+
+    pub(super) fn on_dcutr(&mut self, ev: dcutr::Event) {
+        match ev.result {
+            Ok(_) => info!("hole punched to {}", ev.remote_peer_id),
+            Err(e) => debug!("hole punch to {} failed: {e}", ev.remote_peer_id),
+        }
+    }
+
+    pub(super) fn on_autonat(&mut self, ev: autonat::Event) {
+        if let autonat::Event::StatusChanged { old, new } = ev {
+            debug!("reachability: {old:?} -> {new:?}");
+        }
+    }
+}
+
+/// A ticket's addresses: direct ones first, but never so many that the relayed ones
+/// (up to half of [`crate::ticket::MAX_ADDRS`]) are cut off.
+pub(super) fn ticket_addrs(addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
+    let max = crate::ticket::MAX_ADDRS;
+    let (circuits, direct): (Vec<_>, Vec<_>) = addrs.into_iter().partition(is_circuit);
+    let n_circuits = circuits.len().min(max / 2);
+    let mut res: Vec<Multiaddr> = direct.into_iter().take(max - n_circuits).collect();
+    res.extend(circuits.into_iter().take(max - res.len()));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RELAY: &str = "12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw6";
+    const PEER: &str = "12D3KooWR2QfH9JoNSUoU918ZSr6HG1VUELNy4tKDES2YJvDzY34";
+
+    fn addr(s: &str) -> Multiaddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_circuit_address_names_its_relay_and_gets_the_peer_appended() {
+        let circuit = addr(&format!("/ip4/10.0.0.1/tcp/4001/p2p/{RELAY}/p2p-circuit"));
+        assert_eq!(relay_of(&circuit), Some(RELAY.parse().unwrap()));
+        assert!(is_circuit(&circuit));
+        let full = super::super::with_peer(&circuit, PEER.parse().unwrap());
+        assert_eq!(full.to_string(), format!("{circuit}/p2p/{PEER}"));
+        // A full circuit address, and a direct one, are left as they are.
+        assert_eq!(super::super::with_peer(&full, PEER.parse().unwrap()), full);
+        let direct = addr(&format!("/ip4/10.0.0.2/tcp/1/p2p/{PEER}"));
+        assert_eq!(relay_of(&direct), None);
+        assert_eq!(super::super::with_peer(&direct, PEER.parse().unwrap()), direct);
+    }
+
+    #[test]
+    fn tickets_keep_room_for_relayed_addresses() {
+        let direct: Vec<Multiaddr> = (0..12).map(|i| addr(&format!("/ip4/10.0.0.{i}/tcp/1"))).collect();
+        let circuit = addr(&format!("/ip4/10.0.0.1/tcp/4001/p2p/{RELAY}/p2p-circuit/p2p/{PEER}"));
+        let mut all = direct.clone();
+        all.push(circuit.clone());
+        let kept = ticket_addrs(all);
+        assert_eq!(kept.len(), crate::ticket::MAX_ADDRS);
+        assert!(kept.contains(&circuit));
+        assert_eq!(kept[0], direct[0], "direct addresses first");
+        // With few addresses, all are kept.
+        assert_eq!(ticket_addrs(vec![direct[0].clone(), circuit.clone()]), vec![direct[0].clone(), circuit]);
+    }
+}
