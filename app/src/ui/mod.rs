@@ -1300,6 +1300,9 @@ impl eframe::App for ErrorWindow {
             ui.heading("Tandem cannot start");
             ui.add_space(8.0);
             ui.label(&self.0);
+            if self.0.contains("another Tandem") {
+                ui.label("Use the window that is already open, or start this one with --data-dir DIR.");
+            }
             ui.add_space(8.0);
             if ui.button("Close").clicked() {
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
@@ -1344,8 +1347,15 @@ pub fn run(data_dir: &Path, net: NetConfig, open: Option<&str>) -> Result<()> {
                 renderer: eframe::Renderer::Glow,
                 ..Default::default()
             };
-            eframe::run_native("Tandem", options, Box::new(move |_| Ok(Box::new(ErrorWindow(msg)))))
-                .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+            eframe::run_native(
+                "Tandem",
+                options,
+                Box::new(move |cc| {
+                    style(&cc.egui_ctx);
+                    Ok(Box::new(ErrorWindow(msg)))
+                }),
+            )
+            .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
             Err(e)
         }
     }
