@@ -18,21 +18,35 @@ struct Cli {
     /// Where documents are stored (default: the platform's data directory).
     #[arg(long, global = true, env = "TANDEM_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The window's listen address (repeatable); default: all interfaces, random ports.
-    #[arg(long, value_name = "MULTIADDR")]
-    listen: Vec<tandem_net::Multiaddr>,
-    /// A peer the window dials at start (repeatable).
-    #[arg(long, value_name = "MULTIADDR")]
-    bootstrap: Vec<tandem_net::Multiaddr>,
-    /// Do not discover peers on the LAN with mDNS.
-    #[arg(long)]
-    no_mdns: bool,
+    #[command(flatten)]
+    net: NetArgs,
     /// The document the window opens (its id or first hex digits; default: the last one).
     #[arg(long, value_name = "DOC")]
     open: Option<String>,
     /// Without a command: open the desktop window.
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// How a peer (the window or `tandem node`) meets others.
+#[derive(Debug, clap::Args)]
+struct NetArgs {
+    /// Listen address (repeatable); default: all interfaces, random TCP and QUIC ports.
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<tandem_net::Multiaddr>,
+    /// A peer to dial at start (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<tandem_net::Multiaddr>,
+    /// Do not discover peers on the LAN with mDNS.
+    #[arg(long)]
+    no_mdns: bool,
+}
+
+impl NetArgs {
+    fn config(self, relay: bool) -> tandem_net::NetConfig {
+        let listen = if self.listen.is_empty() { tandem::node::default_listen() } else { self.listen };
+        tandem_net::NetConfig { listen, bootstrap: self.bootstrap, mdns: !self.no_mdns, relay }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,15 +67,8 @@ enum Command {
     },
     /// Run a headless peer driven by JSON lines on stdin (see ARCHITECTURE.md).
     Node {
-        /// Listen address (repeatable); default: all interfaces, random TCP and QUIC ports.
-        #[arg(long, value_name = "MULTIADDR")]
-        listen: Vec<tandem_net::Multiaddr>,
-        /// A peer to dial at start (repeatable).
-        #[arg(long, value_name = "MULTIADDR")]
-        bootstrap: Vec<tandem_net::Multiaddr>,
-        /// Do not discover peers on the LAN with mDNS.
-        #[arg(long)]
-        no_mdns: bool,
+        #[command(flatten)]
+        net: NetArgs,
         /// Also serve as a relay (raised limits for document traffic) for peers that
         /// cannot reach each other directly.
         #[arg(long)]
@@ -124,9 +131,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
         };
         init_logging();
-        let listen = if cli.listen.is_empty() { tandem::node::default_listen() } else { cli.listen };
-        let net =
-            tandem_net::NetConfig { listen, bootstrap: cli.bootstrap, mdns: !cli.no_mdns, relay: false };
+        let net = cli.net.config(false);
         if let Some(doc) = &cli.open {
             docs::check_doc_arg(doc)?;
         }
@@ -145,17 +150,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             writeln!(std::io::stdout(), "{}", info.id)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node { listen, bootstrap, no_mdns, relay } => {
+        Command::Node { net, relay } => {
             let dir = match data_dir {
                 Some(d) => d.to_owned(),
                 None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
             };
             init_logging();
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(tandem::node::run(
-                &dir,
-                tandem::node::NodeOptions { listen, bootstrap, mdns: !no_mdns, relay },
-            ))?;
+            rt.block_on(tandem::node::run(&dir, net.config(relay)))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { doc, file } => {

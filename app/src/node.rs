@@ -9,19 +9,6 @@ use tandem_storage::{DocId, StoreHandle};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-/// How the node was started.
-#[derive(Debug, Clone)]
-pub struct NodeOptions {
-    /// Addresses to listen on; empty means all interfaces on a random port.
-    pub listen: Vec<Multiaddr>,
-    /// Peers to dial at start.
-    pub bootstrap: Vec<Multiaddr>,
-    /// Whether mDNS discovery is on.
-    pub mdns: bool,
-    /// Whether to serve as a relay for other peers.
-    pub relay: bool,
-}
-
 /// All interfaces, random TCP and QUIC ports.
 pub fn default_listen() -> Vec<Multiaddr> {
     ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
@@ -31,14 +18,9 @@ pub fn default_listen() -> Vec<Multiaddr> {
 }
 
 /// Runs the node until `quit` or the end of stdin.
-pub async fn run(data_dir: &Path, opts: NodeOptions) -> Result<()> {
+pub async fn run(data_dir: &Path, config: NetConfig) -> Result<()> {
     let store = StoreHandle::open(data_dir)?;
-    let listen = if opts.listen.is_empty() { default_listen() } else { opts.listen };
-    let engine = EngineHandle::start(
-        store,
-        NetConfig { listen, bootstrap: opts.bootstrap, mdns: opts.mdns, relay: opts.relay },
-    )
-    .await?;
+    let engine = EngineHandle::start(store, config).await?;
 
     // One writer, so lines never interleave.
     let (out, mut lines) = mpsc::unbounded_channel::<String>();

@@ -289,3 +289,43 @@ fn two_windows_sync_text_and_resolve_a_rename_conflict() {
     a.state_mut().shutdown();
     b.state_mut().shutdown();
 }
+
+#[test]
+fn export_and_import_text_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(start(dir.path()));
+    new_doc(&mut h);
+    type_in_editor(&mut h, "Zeile eins\nzweite Zeile ✓");
+    let out = dir.path().join("out.md");
+
+    h.get_by_label("Export…").click();
+    h.run_steps(3);
+    h.get_by_role(Role::TextInput).focus();
+    h.step();
+    h.get_by_role(Role::TextInput).type_text(out.to_str().unwrap());
+    h.step();
+    h.get_by_role_and_label(Role::Button, "Export").click();
+    h.step();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "Zeile eins\nzweite Zeile ✓");
+
+    // A missing file says so in the dialog and imports nothing.
+    h.get_by_label("Import…").click();
+    h.run_steps(3);
+    h.get_by_role(Role::TextInput).focus();
+    h.step();
+    h.get_by_role(Role::TextInput).type_text("/no/such/file.txt");
+    h.step();
+    h.get_by_label("Import").click();
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Cannot read /no/such/file.txt").is_some());
+    h.get_by_label("Cancel").click();
+    h.step();
+
+    std::fs::write(dir.path().join("notes.txt"), "imported ünïcode\n").unwrap();
+    h.state().import(&dir.path().join("notes.txt")).unwrap();
+    wait(&mut h, "the imported document", |a| a.text() == Some("imported ünïcode\n"));
+    wait(&mut h, "both documents listed", |a| {
+        a.docs().len() == 2 && a.docs().iter().any(|d| d.title == "notes")
+    });
+    h.state_mut().shutdown();
+}

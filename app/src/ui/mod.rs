@@ -975,50 +975,26 @@ impl TandemApp {
                     }
                 }
                 Dialog::Import { path, error } => {
-                    ui.heading("Import a text file");
-                    ui.label("Path of a .txt or .md file:");
-                    ui.add(
-                        egui::TextEdit::singleline(path)
-                            .desired_width(f32::INFINITY)
-                            .id(Id::new("import-path")),
-                    );
-                    if let Some(e) = error {
-                        ui.colored_label(Color32::from_rgb(0xd0, 0x40, 0x40), e.as_str());
+                    let form = ("Import a text file", "Path of a .txt or .md file:", "import-path", "Import");
+                    match path_form_ui(ui, form, path, error.as_deref()) {
+                        Some(true) => match self.import(Path::new(path.trim())) {
+                            Ok(()) => keep = false,
+                            Err(e) => *error = Some(e),
+                        },
+                        Some(false) => keep = false,
+                        None => {}
                     }
-                    ui.horizontal(|ui| {
-                        if ui.button("Import").clicked() {
-                            match self.import(Path::new(path.trim())) {
-                                Ok(()) => keep = false,
-                                Err(e) => *error = Some(e),
-                            }
-                        }
-                        if ui.button("Cancel").clicked() {
-                            keep = false;
-                        }
-                    });
                 }
                 Dialog::Export { path, error } => {
-                    ui.heading("Export");
-                    ui.label("Save the text to (a .txt or .md path):");
-                    ui.add(
-                        egui::TextEdit::singleline(path)
-                            .desired_width(f32::INFINITY)
-                            .id(Id::new("export-path")),
-                    );
-                    if let Some(e) = error {
-                        ui.colored_label(Color32::from_rgb(0xd0, 0x40, 0x40), e.as_str());
+                    let form = ("Export", "Save the text to (a .txt or .md path):", "export-path", "Export");
+                    match path_form_ui(ui, form, path, error.as_deref()) {
+                        Some(true) => match self.export(Path::new(path.trim())) {
+                            Ok(()) => keep = false,
+                            Err(e) => *error = Some(e),
+                        },
+                        Some(false) => keep = false,
+                        None => {}
                     }
-                    ui.horizontal(|ui| {
-                        if ui.button("Export").clicked() {
-                            match self.export(Path::new(path.trim())) {
-                                Ok(()) => keep = false,
-                                Err(e) => *error = Some(e),
-                            }
-                        }
-                        if ui.button("Cancel").clicked() {
-                            keep = false;
-                        }
-                    });
                 }
                 Dialog::Settings(s) => {
                     ui.heading("Settings");
@@ -1158,6 +1134,32 @@ impl TandemApp {
         let e = self.engine.clone();
         self.rt.block_on(async move { e.shutdown().await });
     }
+}
+
+/// A dialog asking for a file path: `(heading, prompt, field id, button)`. Returns
+/// `Some(true)` when the button is pressed, `Some(false)` on Cancel.
+fn path_form_ui(
+    ui: &mut egui::Ui,
+    (heading, prompt, id, button): (&str, &str, &str, &str),
+    path: &mut String,
+    error: Option<&str>,
+) -> Option<bool> {
+    ui.heading(heading);
+    ui.label(prompt);
+    ui.add(egui::TextEdit::singleline(path).desired_width(f32::INFINITY).id(Id::new(id)));
+    if let Some(e) = error {
+        ui.colored_label(Color32::from_rgb(0xd0, 0x40, 0x40), e);
+    }
+    ui.horizontal(|ui| {
+        if ui.button(button).clicked() {
+            Some(true)
+        } else if ui.button("Cancel").clicked() {
+            Some(false)
+        } else {
+            None
+        }
+    })
+    .inner
 }
 
 /// A small filled circle, as a colour key.
