@@ -13,7 +13,12 @@ static ALLOC: tandem::alloc::Counting = tandem::alloc::Counting;
 
 /// Tandem: a local-first, peer-to-peer collaborative text editor.
 #[derive(Debug, Parser)]
-#[command(name = "tandem", version, about)]
+#[command(
+    name = "tandem",
+    version,
+    about,
+    after_help = "Without a command, tandem opens the desktop window."
+)]
 struct Cli {
     /// Where documents are stored (default: the platform's data directory).
     #[arg(long, global = true, env = "TANDEM_DATA_DIR", value_name = "DIR")]
