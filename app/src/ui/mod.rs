@@ -1187,7 +1187,7 @@ fn remote_cursors_ui(
         }
         let r = out.galley.pos_from_cursor(CCursor::new(at)).translate(offset);
         painter.line_segment([r.left_top(), r.left_bottom()], egui::Stroke::new(2.0, *c));
-        let label = egui::WidgetText::from(RichText::new(name).small().color(Color32::WHITE));
+        let label = egui::WidgetText::from(RichText::new(name).size(12.0).color(Color32::WHITE));
         let galley =
             label.into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Small);
         let size = galley.size() + egui::vec2(8.0, 2.0);
