@@ -73,6 +73,9 @@ pub(super) fn is_circuit(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }
 
+/// Relays a peer reserves on by itself (configured circuit addresses come on top).
+pub(super) const MAX_RESERVATIONS: usize = 3;
+
 /// Reservations this peer holds or asked for.
 #[derive(Debug, Default)]
 pub(super) struct Relays {
@@ -174,6 +177,11 @@ impl Engine {
         }
         if let Some(circuit) = self.relays.configured.get(&peer).cloned() {
             self.listen_circuit(peer, circuit);
+            return;
+        }
+        // A few reservations are enough to be reachable; more only cost the relays.
+        if self.relays.reserving.len() >= MAX_RESERVATIONS {
+            debug!("not reserving on relay {peer}: already on {MAX_RESERVATIONS}");
             return;
         }
         // Where to reach the relay: the bootstrap address, else the address we dialled,
