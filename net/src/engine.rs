@@ -25,7 +25,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{Instrument, debug, info, warn};
 
 mod view;
-pub use view::{DocPeer, DocSummary, DocView, PeerSync, Waker};
+pub use view::{DocPeer, DocSummary, DocView, PeerSync, Waker, titles_of};
 mod catchup;
 mod lan;
 mod relay;
@@ -479,7 +479,8 @@ fn kind_of(addr: &Multiaddr, lan: bool) -> PeerKind {
     }
 }
 
-fn title_of(doc: &Doc) -> String {
+/// A document's title: the winning value of its map's `title` (empty if none).
+pub fn title_of(doc: &Doc) -> String {
     match doc.map_get("title") {
         Some(Value::Str(s)) => s.clone(),
         _ => String::new(),
@@ -654,12 +655,10 @@ impl Engine {
                             cursor: d.doc.anchor(cursor, tandem_crdt::Bias::After),
                             selection: selection.map(|s| d.doc.anchor(s, tandem_crdt::Bias::After)),
                         };
-                        let last = self.own_presence.get(&doc).and_then(|e| e.1);
-                        self.own_presence.insert(doc, (p, last, true));
+                        self.set_own_presence(doc, p);
                         Ok(())
                     }
                 };
-                self.send_presence();
                 let _ = r.send(res);
             }
             Command::Presences(doc, r) => {
@@ -681,15 +680,12 @@ impl Engine {
             }
             Command::PresenceAt(doc, p) => {
                 if self.docs.contains_key(&doc) {
-                    let last = self.own_presence.get(&doc).and_then(|e| e.1);
-                    self.own_presence.insert(doc, (p, last, true));
-                    self.send_presence();
+                    self.set_own_presence(doc, p);
                 }
             }
             Command::SaveUndo(doc, state) => {
-                if let Some(d) = self.docs.get_mut(&doc) {
-                    d.doc.restore_undo_state(&state);
-                    let _ = self.store.save_undo(doc, &d.doc).get().await;
+                if self.docs.contains_key(&doc) {
+                    let _ = self.store.save_undo_state(doc, state).get().await;
                 }
             }
             Command::Shutdown(_) => unreachable!("handled in run"),
@@ -830,6 +826,13 @@ impl Engine {
         }
     }
 
+    /// Replaces this peer's presence in a document and sends it (rate limited).
+    fn set_own_presence(&mut self, doc: DocId, p: wire::Presence) {
+        let last = self.own_presence.get(&doc).and_then(|e| e.1);
+        self.own_presence.insert(doc, (p, last, true));
+        self.send_presence();
+    }
+
     /// Sends changed own presences (at most every [`PRESENCE_MIN_GAP`]) and keepalives;
     /// forgets others' presences that went quiet.
     fn send_presence(&mut self) {
@@ -944,8 +947,8 @@ impl Engine {
     }
 
     /// Verifies, applies and stores a received change. `Err` names why it was refused.
-    async fn receive(&mut self, id: DocId, sc: SignedChange) -> Result<bool, String> {
-        let (ready, buffered) = self.accept(id, sc)?;
+    async fn receive(&mut self, id: DocId, change: Change, sc: SignedChange) -> Result<bool, String> {
+        let (ready, buffered) = self.accept(id, change, sc)?;
         self.store_received(id, ready).await?;
         Ok(buffered)
     }
@@ -984,23 +987,36 @@ impl Engine {
                 }
             }
             Ok(Gossip::Change(sc)) => {
-                let id_ok = encoding::decode_change(&sc.change).is_ok_and(|c| {
-                    wire::expected_change_id(&self.docs[&id].cipher, &msg.data, c.author.0, c.start_seq)
-                });
-                if !id_ok {
-                    warn!("rejected gossip from {source} for {id}: message id does not match the change");
-                    self.report(&msg_id, &source, MessageAcceptance::Reject);
-                    return;
-                }
+                let change = match encoding::decode_change(&sc.change) {
+                    Ok(c)
+                        if wire::expected_change_id(
+                            &self.docs[&id].cipher,
+                            &msg.data,
+                            c.author.0,
+                            c.start_seq,
+                        ) =>
+                    {
+                        c
+                    }
+                    Ok(_) => {
+                        warn!("rejected gossip from {source} for {id}: message id does not match the change");
+                        self.report(&msg_id, &source, MessageAcceptance::Reject);
+                        return;
+                    }
+                    Err(e) => {
+                        warn!("rejected change from {source} for {id}: {e}");
+                        self.report(&msg_id, &source, MessageAcceptance::Reject);
+                        return;
+                    }
+                };
                 let origin = msg.source.unwrap_or(source);
-                let last = encoding::decode_change(&sc.change).ok().map(|c| (c.author, c.end_seq() - 1));
-                match self.receive(id, sc).await {
+                let (author, last) = (change.author, change.end_seq() - 1);
+                match self.receive(id, change, sc).await {
                     Ok(buffered) => {
                         self.report(&msg_id, &source, MessageAcceptance::Accept);
-                        if let (Some(v), Some((author, seq))) =
-                            (self.peer_versions.get_mut(&(id, origin)), last)
-                        {
-                            v.observe(author, seq);
+                        // The peer that wrote it holds it.
+                        if let Some(v) = self.peer_versions.get_mut(&(id, origin)) {
+                            v.observe(author, last);
                         }
                         if buffered {
                             self.request_sync(source, id);

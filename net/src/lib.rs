@@ -25,7 +25,7 @@ pub mod wire;
 pub use codec::SYNC_PROTOCOL;
 pub use engine::{
     DocPeer, DocSummary, DocView, EngineHandle, Event, NetConfig, PRESENCE_TTL, PeerInfo, PeerKind,
-    PeerPresence, PeerSync, Status, Waker,
+    PeerPresence, PeerSync, Status, Waker, title_of, titles_of,
 };
 pub use error::NetError;
 pub use libp2p::{Multiaddr, PeerId};

@@ -138,7 +138,12 @@ impl StoreHandle {
 
     /// Keeps a document's undo/redo history.
     pub fn save_undo(&self, id: DocId, doc: &Doc) -> Reply<()> {
-        let state = Box::new(doc.undo_state());
+        self.save_undo_state(id, doc.undo_state())
+    }
+
+    /// Keeps an undo history taken from a replica with [`Doc::undo_state`].
+    pub fn save_undo_state(&self, id: DocId, state: tandem_crdt::UndoState) -> Reply<()> {
+        let state = Box::new(state);
         self.send(|tx| Command::SaveUndo(id, state, tx))
     }
 

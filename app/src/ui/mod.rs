@@ -85,6 +85,8 @@ struct Open {
     sent: Option<(Anchor, Option<Anchor>)>,
     /// Line and column of the cursor (1-based), for the status bar.
     line_col: (usize, usize),
+    /// The cursor position and op count `line_col` was computed for.
+    line_col_at: Option<(usize, usize)>,
     /// Put the keyboard focus in the editor on the next frame.
     focus: bool,
 }
@@ -371,6 +373,7 @@ impl TandemApp {
                         history: None,
                         sent: None,
                         line_col: (1, 1),
+                        line_col_at: None,
                         focus: true,
                     });
                     self.last_refresh = None;
@@ -433,6 +436,9 @@ impl TandemApp {
     /// on the characters they were at.
     fn pull_remote(&mut self, ctx: &egui::Context) {
         let Some(o) = &mut self.open else { return };
+        if !o.view.has_incoming() {
+            return;
+        }
         let mut state = TextEditState::load(ctx, editor_id());
         let range = state.as_ref().and_then(|s| s.cursor.char_range());
         let doc = o.view.doc();
@@ -513,10 +519,10 @@ impl TandemApp {
 
     fn title(&self) -> String {
         match &self.open {
-            Some(o) => match o.view.doc().map_get("title") {
-                Some(Value::Str(s)) if !s.is_empty() => s.clone(),
-                _ => "Untitled".into(),
-            },
+            Some(o) => {
+                let title = tandem_net::title_of(o.view.doc());
+                if title.is_empty() { "Untitled".into() } else { title }
+            }
             None => String::new(),
         }
     }
@@ -831,7 +837,12 @@ impl TandemApp {
         }
         let cursor = out.cursor_range.map(|r| (r.primary.index.0, r.secondary.index.0));
         if let Some((p, q)) = cursor {
-            o.line_col = line_col(&o.mirror, p);
+            // Counting lines is a scan of the text: only when the cursor or text moved.
+            let key = (p, o.view.doc().n_ops());
+            if o.line_col_at != Some(key) {
+                o.line_col_at = Some(key);
+                o.line_col = line_col(&o.mirror, p);
+            }
             let doc = o.view.doc();
             let anchors = (doc.anchor(p, Bias::Before), (p != q).then(|| doc.anchor(q, Bias::Before)));
             if o.sent != Some(anchors) {
@@ -887,17 +898,8 @@ impl TandemApp {
                             .desired_width(f32::INFINITY)
                             .id(Id::new("rename-title")),
                     );
-                    let values: Vec<String> = self.open.as_ref().map_or(Vec::new(), |o| {
-                        o.view
-                            .doc()
-                            .map_values("title")
-                            .into_iter()
-                            .filter_map(|v| match v {
-                                Value::Str(s) => Some(s.clone()),
-                                _ => None,
-                            })
-                            .collect()
-                    });
+                    let values =
+                        self.open.as_ref().map_or(Vec::new(), |o| tandem_net::titles_of(o.view.doc()));
                     if values.len() > 1 {
                         ui.add_space(6.0);
                         ui.label("Peers renamed it at the same time. Keep one:");
@@ -1047,18 +1049,7 @@ impl TandemApp {
     /// rename is stored).
     fn refresh_title(&mut self) {
         let Some(o) = &self.open else { return };
-        let doc = o.view.doc();
-        let title = match doc.map_get("title") {
-            Some(Value::Str(s)) => s.clone(),
-            _ => String::new(),
-        };
-        let mut titles: Vec<String> = doc
-            .map_values("title")
-            .into_iter()
-            .filter_map(|v| if let Value::Str(s) = v { Some(s.clone()) } else { None })
-            .collect();
-        titles.sort();
-        titles.dedup();
+        let (title, titles) = (tandem_net::title_of(o.view.doc()), tandem_net::titles_of(o.view.doc()));
         let id = o.view.id();
         if let Some(d) = self.docs.iter_mut().find(|d| d.id == id && (d.title != title || d.titles != titles))
         {

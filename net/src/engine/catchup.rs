@@ -15,13 +15,17 @@ use tracing::{debug, warn};
 pub(super) type Ready = Vec<(Change, SignedChange)>;
 
 impl Engine {
-    /// Verifies a received change's seal and applies it. Returns the received changes
-    /// that are now applied (this one and any that waited for it, in arrival order, which
-    /// respects causality) and whether this one waits for deps. `Err` names why it was
-    /// refused. A duplicate, or one the causal buffer has no room for, is `Ok` with
-    /// nothing ready.
-    pub(super) fn accept(&mut self, id: DocId, sc: SignedChange) -> Result<(Ready, bool), String> {
-        let change = encoding::decode_change(&sc.change).map_err(|e| e.to_string())?;
+    /// Verifies a received change's seal (`change` is `sc.change` decoded) and applies
+    /// it. Returns the received changes that are now applied (this one and any that
+    /// waited for it, in arrival order, which respects causality) and whether this one
+    /// waits for deps. `Err` names why it was refused. A duplicate, or one the causal
+    /// buffer has no room for, is `Ok` with nothing ready.
+    pub(super) fn accept(
+        &mut self,
+        id: DocId,
+        change: Change,
+        sc: SignedChange,
+    ) -> Result<(Ready, bool), String> {
         check_seal(&id, &sc.change, change.author, &sc.envelope).map_err(|e| e.to_string())?;
         let d = self.docs.get_mut(&id).ok_or("unknown document")?;
         let out = match d.doc.apply(change.clone()) {
@@ -87,7 +91,10 @@ impl Engine {
         let mut progress = false;
         let mut all = Vec::new();
         for sc in changes {
-            match self.accept(id, sc) {
+            let accepted = encoding::decode_change(&sc.change)
+                .map_err(|e| e.to_string())
+                .and_then(|change| self.accept(id, change, sc));
+            match accepted {
                 Ok((ready, _)) => {
                     progress = true;
                     all.extend(ready);

@@ -43,6 +43,8 @@ pub struct DocView {
     id: DocId,
     doc: Doc,
     remote: std_mpsc::Receiver<Change>,
+    /// A change taken off `remote` by [`DocView::has_incoming`], applied first.
+    incoming: Option<Change>,
     local: mpsc::UnboundedSender<(DocId, Change)>,
 }
 
@@ -51,7 +53,7 @@ impl DocView {
     pub fn detached(replica: tandem_crdt::ReplicaId) -> DocView {
         let (_, remote) = std_mpsc::channel();
         let (local, _) = mpsc::unbounded_channel();
-        DocView { id: DocId([0; 16]), doc: Doc::new(replica), remote, local }
+        DocView { id: DocId([0; 16]), doc: Doc::new(replica), remote, incoming: None, local }
     }
 
     /// The document.
@@ -100,11 +102,19 @@ impl DocView {
         let _ = self.local.send((self.id, change));
     }
 
+    /// Whether the engine has forwarded changes that [`DocView::pull`] would apply.
+    pub fn has_incoming(&mut self) -> bool {
+        if self.incoming.is_none() {
+            self.incoming = self.remote.try_recv().ok();
+        }
+        self.incoming.is_some()
+    }
+
     /// Applies the changes the engine has forwarded since the last call (committing any
     /// open local edit first). Returns how many arrived.
     pub fn pull(&mut self) -> usize {
         let mut n = 0;
-        while let Ok(change) = self.remote.try_recv() {
+        while let Some(change) = self.incoming.take().or_else(|| self.remote.try_recv().ok()) {
             self.commit();
             if let Err(e) = self.doc.apply(change) {
                 // The engine applied this change to an identical replica; failing here
@@ -171,7 +181,8 @@ pub(super) async fn next_local(
     }
 }
 
-fn titles_of(doc: &Doc) -> Vec<String> {
+/// Every concurrent value of a document's title, sorted (more than one is a conflict).
+pub fn titles_of(doc: &Doc) -> Vec<String> {
     let mut res: Vec<String> = doc
         .map_values("title")
         .into_iter()
@@ -207,7 +218,7 @@ impl Engine {
         if let Some(d) = self.docs.get_mut(&id) {
             d.view = Some(ViewSink { tx, wake });
         }
-        Ok(DocView { id, doc, remote, local })
+        Ok(DocView { id, doc, remote, incoming: None, local })
     }
 
     /// A change made in a view: apply to the engine's replica, store, publish.
