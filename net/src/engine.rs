@@ -1161,6 +1161,24 @@ impl Engine {
                 message_id,
                 message,
             })) => self.on_gossip(propagation_source, message_id, message).await,
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
+                peer_id,
+                topic,
+            })) => {
+                // Changes either side published before it knew of the other's subscription
+                // reached no one: catch up both ways now rather than at the next beacon
+                // (the beacon tells the peer this replica's version; it asks for the rest).
+                let doc = self.docs.iter().find(|(_, d)| d.topic == topic).map(|(id, _)| *id);
+                if let Some(id) = doc
+                    && !self.offline
+                    && self.connected.contains_key(&peer_id)
+                {
+                    self.request_sync(peer_id, id);
+                    let d = &self.docs[&id];
+                    let beacon = wire::beacon_message(&d.cipher, d.doc.version());
+                    let _ = self.swarm.behaviour_mut().gossipsub.publish(topic, beacon);
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
                 peer,
                 message,
