@@ -370,6 +370,8 @@ struct Engine {
     events: broadcast::Sender<Event>,
     /// Outstanding catch-up requests.
     requests: HashMap<OutboundRequestId, (PeerId, DocId)>,
+    /// Catch-ups to ask for again once the outstanding request for them is answered.
+    sync_again: HashSet<(PeerId, DocId)>,
     connected: HashMap<PeerId, PeerInfo>,
     lan: HashSet<PeerId>,
     listen_count: usize,
@@ -510,6 +512,7 @@ impl Engine {
             commands,
             events,
             requests: HashMap::new(),
+            sync_again: HashSet::new(),
             connected: HashMap::new(),
             lan: HashSet::new(),
             listen_count: config.listen.len(),
@@ -940,6 +943,12 @@ impl Engine {
     // ----- remote changes ------------------------------------------------------------
 
     fn request_sync(&mut self, peer: PeerId, id: DocId) {
+        // One request per peer and document at a time: two would fetch the same changes
+        // twice. A second reason to ask is served when the first answer is in.
+        if self.requests.values().any(|r| *r == (peer, id)) {
+            self.sync_again.insert((peer, id));
+            return;
+        }
         let Some(d) = self.docs.get(&id) else { return };
         let req = wire::sync_request(&d.cipher, d.doc.version());
         let rid = self.swarm.behaviour_mut().sync.send_request(&peer, req);
@@ -1092,6 +1101,7 @@ impl Engine {
 
     async fn on_sync_response(&mut self, rid: OutboundRequestId, response: Vec<u8>) {
         let Some((peer, id)) = self.requests.remove(&rid) else { return };
+        let again = self.sync_again.remove(&(peer, id));
         let Some(d) = self.docs.get_mut(&id) else { return };
         d.sync_bytes_in += response.len() as u64;
         let opened = wire::open_response(&d.cipher, &response);
@@ -1108,7 +1118,7 @@ impl Engine {
             let addr = with_peer(&info.addr, peer).to_string();
             let _ = self.store.add_peer_addr(id, &addr).get().await;
         }
-        if more && progress {
+        if (more && progress) || again {
             self.request_sync(peer, id);
         }
     }
@@ -1197,7 +1207,9 @@ impl Engine {
                 peer,
                 ..
             })) => {
-                self.requests.remove(&request_id);
+                if let Some(key) = self.requests.remove(&request_id) {
+                    self.sync_again.remove(&key);
+                }
                 debug!("sync request to {peer} failed: {error}");
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
