@@ -1164,6 +1164,9 @@ impl Engine {
                 if self.connected.remove(&peer_id).is_some() =>
             {
                 self.swarm.behaviour_mut().gossipsub.remove_explicit_peer(&peer_id);
+                // Its answers cannot come any more; the next connection catches up afresh.
+                self.requests.retain(|_, (p, _)| *p != peer_id);
+                self.sync_again.retain(|(p, _)| *p != peer_id);
                 let _ = self.events.send(Event::PeerDisconnected(peer_id));
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -1207,10 +1210,16 @@ impl Engine {
                 peer,
                 ..
             })) => {
-                if let Some(key) = self.requests.remove(&request_id) {
-                    self.sync_again.remove(&key);
-                }
                 debug!("sync request to {peer} failed: {error}");
+                // A request on a connection that closed while another one to the peer
+                // stays open (both dialled at once) is asked again on that one.
+                let closed = matches!(error, request_response::OutboundFailure::ConnectionClosed);
+                if let Some(key) = self.requests.remove(&request_id)
+                    && (self.sync_again.remove(&key) || closed)
+                    && self.connected.contains_key(&key.0)
+                {
+                    self.request_sync(key.0, key.1);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
