@@ -31,7 +31,7 @@ fn wait(h: &mut Harness<'_, TandemApp>, cond: impl Fn(&TandemApp) -> bool) -> Re
 fn main() -> Result<()> {
     let n: usize = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
     let trace =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/sequential/automerge-paper.json.gz");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/traces/sequential/automerge-paper.json.gz");
     let text = tandem::trace::Trace::load(&trace)?.end_content;
     let tmp = tempfile::tempdir()?;
     let file = tmp.path().join("paper.txt");

@@ -1,6 +1,6 @@
 //! `tandem trace`: replays a recorded editing trace through the CRDT and measures it.
 //!
-//! Trace format: `../shared/traces/README.md` (sequential and concurrent). Positions
+//! Trace format: `tests/data/traces/README.md` (sequential and concurrent). Positions
 //! are Unicode chars.
 
 use anyhow::{Context, Result, bail};

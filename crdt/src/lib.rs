@@ -42,6 +42,7 @@ mod error;
 mod id;
 mod map;
 mod text;
+pub mod varint;
 
 pub use change::{Change, Op, Value};
 pub use clock::VectorClock;

@@ -1,4 +1,4 @@
-//! `tandem trace` and the trace replays behind it, on every real trace in ../shared.
+//! `tandem trace` and the trace replays behind it, on every real trace in `tests/data/traces`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,18 +7,18 @@ use tandem::trace::{Trace, replay};
 use tandem_crdt::{Doc, ReplicaId, encoding};
 
 fn traces_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/traces")
 }
 
 fn all_traces() -> Vec<PathBuf> {
     let mut res = Vec::new();
     for kind in ["sequential", "concurrent"] {
-        for e in std::fs::read_dir(traces_dir().join(kind)).expect("shared traces") {
+        for e in std::fs::read_dir(traces_dir().join(kind)).expect("the traces in tests/data/traces") {
             res.push(e.unwrap().path());
         }
     }
     res.sort();
-    assert_eq!(res.len(), 8, "the eight shared traces");
+    assert_eq!(res.len(), 8, "the eight traces");
     res
 }
 
