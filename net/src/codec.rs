@@ -8,13 +8,13 @@ use std::io;
 /// The catch-up protocol.
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/tandem/sync/1");
 /// Largest request accepted.
-pub const MAX_REQUEST: usize = 64 * 1024;
+pub(crate) const MAX_REQUEST: usize = 64 * 1024;
 /// Largest response accepted; responses are chunked under it.
-pub const MAX_RESPONSE: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
 /// Length-prefixed bytes.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BytesCodec;
+pub(crate) struct BytesCodec;
 
 async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];

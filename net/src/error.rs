@@ -1,5 +1,8 @@
-//! The network error type.
+//! The network errors: [`NetError`], what the engine reports to a caller, and
+//! [`Refused`], why the engine refused something a peer sent (logged, never returned to
+//! a caller).
 
+use crate::wire::WireError;
 use tandem_storage::DocId;
 
 /// Everything the engine can report to a caller.
@@ -20,4 +23,37 @@ pub enum NetError {
     /// The edit was refused.
     #[error(transparent)]
     Crdt(#[from] tandem_crdt::Error),
+}
+
+// A closed channel to or from the engine task means it stopped.
+impl<T> From<tokio::sync::mpsc::error::SendError<T>> for NetError {
+    fn from(_: tokio::sync::mpsc::error::SendError<T>) -> NetError {
+        NetError::Stopped
+    }
+}
+
+impl From<tokio::sync::oneshot::error::RecvError> for NetError {
+    fn from(_: tokio::sync::oneshot::error::RecvError) -> NetError {
+        NetError::Stopped
+    }
+}
+
+/// Why a change or a catch-up request from a peer was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refused {
+    /// The message does not open or decode.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The change's seal does not check out against its author.
+    #[error("bad seal: {0}")]
+    Seal(#[from] tandem_storage::SealError),
+    /// The CRDT refused the change (or it does not decode).
+    #[error(transparent)]
+    Crdt(#[from] tandem_crdt::Error),
+    /// The store failed.
+    #[error("cannot store: {0}")]
+    Storage(#[from] tandem_storage::Error),
+    /// The document is not here (any more).
+    #[error("no document {0}")]
+    UnknownDoc(DocId),
 }

@@ -1,32 +1,37 @@
-//! Tandem's peer-to-peer sync over libp2p: the engine actor ([`EngineHandle`]), tickets,
-//! end-to-end encryption with the document key, and the wire formats.
+//! Tandem's peer-to-peer sync over libp2p: the engine actor ([`EngineHandle`]), the sync
+//! protocol's decisions as a state machine without IO ([`sync`]), tickets, end-to-end
+//! encryption with the document key, and the wire formats.
 //!
 //! Live edits travel by gossipsub (one topic per document, named by a hash of its key;
 //! every message sealed with the key, every change signed by its author, validated
 //! before it is forwarded). Catch-up uses request-response `/tandem/sync/1`: "here is
 //! my vector clock" answered by "here are the changes you lack", on every new
-//! connection, when a change arrives before its deps, and when a peer's beacon shows
-//! it has more. Peers are found through tickets, mDNS and the Kademlia DHT, and reach
-//! each other through relays (circuit relay v2, with DCUtR hole punching and AutoNAT)
-//! when they cannot dial each other.
+//! connection, when a peer's subscription becomes known, when a change arrives before
+//! its deps, and when a peer's beacon shows it has more. Peers are found through
+//! tickets, mDNS and the Kademlia DHT, and reach each other through relays (circuit
+//! relay v2, with DCUtR hole punching and AutoNAT) when they cannot dial each other.
 //!
 //! **Invariants.** A local change is stored durably before it is published; a received
 //! change is decrypted, its seal verified and the CRDT has accepted it before it is
-//! stored, forwarded or shown.
+//! stored, forwarded or shown. At most one catch-up request per peer and document is
+//! outstanding ([`sync::State`]).
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod codec;
 pub mod crypto;
 mod engine;
 mod error;
+pub mod sync;
 pub mod ticket;
 pub mod wire;
 
 pub use codec::SYNC_PROTOCOL;
 pub use engine::{
-    DocPeer, DocSummary, DocView, EngineHandle, Event, NetConfig, PRESENCE_TTL, PeerInfo, PeerKind,
-    PeerPresence, PeerSync, Status, Waker, title_of, titles_of,
+    DocPeer, DocSummary, DocView, EngineHandle, Event, NetConfig, PeerInfo, PeerKind, PeerPresence, Status,
+    Waker, title_of, titles_of,
 };
 pub use error::NetError;
 pub use libp2p::{Multiaddr, PeerId};
+pub use sync::{PRESENCE_TTL, PeerSync};
 pub use ticket::{Ticket, TicketError};

@@ -1,17 +1,28 @@
-//! A seeded simulation of the sync protocol, without sockets: peers with real CRDT
-//! replicas exchange the real wire messages (gossiped changes, beacons, catch-up
-//! requests and chunked responses, all sealed with the document key) through a network
-//! that reorders, duplicates and drops messages and splits into partitions. After the
-//! partitions heal, anti-entropy (beacons answered by catch-up) must bring every replica
-//! to the same text and version, with nothing left waiting for deps.
+//! A seeded simulation of the sync protocol, without sockets. Each peer is a real CRDT
+//! replica driven by the same sync state machine the engine runs
+//! ([`tandem_net::sync::State`]); the simulator only carries out what the state
+//! machines ask (send a catch-up request, publish a beacon) with the real sealed wire
+//! messages, and moves messages through a network that reorders, duplicates and drops
+//! gossip, loses catch-up requests and answers (the sender hears of the loss, as after a
+//! timeout), opens and closes connections (sometimes two to one peer) and splits into
+//! partitions. After the partitions heal, anti-entropy must bring every replica to the
+//! same text and version, with nothing left waiting for deps.
+//!
+//! Throughout, the network checks that no peer ever has two catch-up requests to one
+//! peer outstanding and that no peer is sent the same change twice by one peer.
 //!
 //! Seals (signatures) are checked by the storage crate's tests and the multi-process
 //! tests; here every envelope is empty.
 
-use tandem_crdt::{Change, Doc, ReplicaId, VectorClock, encoding};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use tandem_crdt::{Change, Doc, OpId, ReplicaId, VectorClock, encoding};
 use tandem_net::crypto::DocCipher;
+use tandem_net::sync::{self, Lost, Out, Reply, Request, State};
 use tandem_net::wire::{self, Gossip};
 use tandem_storage::{DocId, DocKey, SignedChange};
+
+const DOC: DocId = DocId([7; 16]);
 
 /// A small deterministic generator (xorshift64*), so a failing seed replays exactly.
 struct Rng(u64);
@@ -33,30 +44,75 @@ impl Rng {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Kind {
-    Gossip,
-    Request,
-    Response,
+/// What is in flight. Catch-up requests and answers travel on one connection; gossip
+/// between any two connected peers.
+#[derive(Clone, Debug)]
+enum Msg {
+    Gossip {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+    Request {
+        conn: u64,
+        from: usize,
+        to: usize,
+        req: Request<usize>,
+        bytes: Vec<u8>,
+    },
+    Response {
+        conn: u64,
+        from: usize,
+        to: usize,
+        req: Request<usize>,
+        bytes: Vec<u8>,
+    },
+    /// A request's loss, reported to the peer that sent it.
+    Failed {
+        to: usize,
+        req: Request<usize>,
+        lost: Lost,
+    },
+    /// `to` learns that `peer` subscribes to the document.
+    Subscribed {
+        to: usize,
+        peer: usize,
+    },
 }
 
-#[derive(Clone)]
-struct Msg {
-    from: usize,
-    to: usize,
-    kind: Kind,
-    bytes: Vec<u8>,
+impl Msg {
+    /// The requester and the peer asked, for a request or its answer.
+    fn catch_up(&self) -> Option<(usize, usize)> {
+        match self {
+            Msg::Request { from, to, .. } => Some((*from, *to)),
+            Msg::Response { from, to, .. } => Some((*to, *from)),
+            _ => None,
+        }
+    }
+}
+
+struct Peer {
+    doc: Doc,
+    sync: State<usize>,
+    /// Changes received in catch-up answers, by the peer that sent them.
+    fetched: HashSet<(usize, OpId)>,
 }
 
 struct Sim {
     cipher: DocCipher,
-    docs: Vec<Doc>,
+    peers: Vec<Peer>,
+    /// Open connections: id and the two ends.
+    conns: Vec<(u64, usize, usize)>,
+    next_conn: u64,
     /// `side[i]`: which side of the partition peer `i` is on (all equal: no partition).
     side: Vec<u8>,
     net: Vec<Msg>,
     rng: Rng,
-    /// Changes per catch-up response (one, so continuations happen).
-    chunk: usize,
+    now: Instant,
+    /// Changes some peer was sent twice by the same peer.
+    fetched_twice: usize,
+    /// Requests sent to a peer with no connection (the dial fails).
+    dials: usize,
 }
 
 fn signed(c: &Change) -> SignedChange {
@@ -64,38 +120,160 @@ fn signed(c: &Change) -> SignedChange {
 }
 
 impl Sim {
+    /// `n` peers, not connected; one change per catch-up answer, so continuations happen.
     fn new(seed: u64, n: usize) -> Sim {
-        let cipher = DocCipher::new(DocId([7; 16]), &DocKey([9; 32]));
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let now = Instant::now();
+        let config = sync::Config { chunk_bytes: 1, ..sync::Config::default() };
+        let peers = (0..n)
+            .map(|i| {
+                // Peers started at different times beacon at different times.
+                let started = now + Duration::from_millis(rng.below(30_000));
+                let mut sync = State::new(config.clone(), started);
+                sync.open(DOC);
+                Peer { doc: Doc::new(ReplicaId(100 + i as u64)), sync, fetched: HashSet::new() }
+            })
+            .collect();
         Sim {
-            cipher,
-            docs: (0..n).map(|i| Doc::new(ReplicaId(100 + i as u64))).collect(),
+            cipher: DocCipher::new(DOC, &DocKey([9; 32])),
+            peers,
+            conns: Vec::new(),
+            next_conn: 0,
             side: vec![0; n],
             net: Vec::new(),
-            rng: Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
-            chunk: 1,
+            rng,
+            now,
+            fetched_twice: 0,
+            dials: 0,
         }
     }
 
-    fn send(&mut self, from: usize, to: usize, kind: Kind, bytes: Vec<u8>) {
-        self.net.push(Msg { from, to, kind, bytes });
+    /// `n` peers, each connected to every other, with the first catch-ups done.
+    fn connected(seed: u64, n: usize) -> Sim {
+        let mut sim = Sim::new(seed, n);
+        sim.heal();
+        sim.deliver_all();
+        sim
     }
 
-    fn broadcast(&mut self, from: usize, bytes: &[u8]) {
-        for to in 0..self.docs.len() {
-            if to != from {
-                self.send(from, to, Kind::Gossip, bytes.to_vec());
+    fn is_connected(&self, a: usize, b: usize) -> bool {
+        self.conns.iter().any(|&(_, x, y)| (x, y) == (a, b) || (x, y) == (b, a))
+    }
+
+    /// Opens a connection between `a` and `b`; the first one tells both state machines,
+    /// and each learns the other's subscription a little later.
+    fn connect(&mut self, a: usize, b: usize) -> u64 {
+        let first = !self.is_connected(a, b);
+        self.next_conn += 1;
+        self.conns.push((self.next_conn, a, b));
+        if first {
+            let out = self.peers[a].sync.peer_connected(b);
+            self.carry_out(a, out);
+            let out = self.peers[b].sync.peer_connected(a);
+            self.carry_out(b, out);
+            self.net.push(Msg::Subscribed { to: a, peer: b });
+            self.net.push(Msg::Subscribed { to: b, peer: a });
+        }
+        self.next_conn
+    }
+
+    /// Closes a connection: what travelled on it is lost (its senders hear of it), and
+    /// if it was the last one between its ends, both state machines are told.
+    fn close(&mut self, conn: u64) {
+        let Some(i) = self.conns.iter().position(|c| c.0 == conn) else { return };
+        let (_, a, b) = self.conns.swap_remove(i);
+        let mut lost = Vec::new();
+        self.net.retain(|m| match m {
+            Msg::Request { conn: c, from: requester, req, .. }
+            | Msg::Response { conn: c, to: requester, req, .. }
+                if *c == conn =>
+            {
+                lost.push(Msg::Failed { to: *requester, req: req.clone(), lost: Lost::ConnectionClosed });
+                false
+            }
+            _ => true,
+        });
+        if !self.is_connected(a, b) {
+            self.peers[a].sync.peer_disconnected(&b);
+            self.peers[b].sync.peer_disconnected(&a);
+            self.net.retain(|m| {
+                !matches!(m, Msg::Gossip { from, to, .. } | Msg::Subscribed { to: from, peer: to }
+                if (*from, *to) == (a, b) || (*from, *to) == (b, a))
+            });
+        }
+        self.net.extend(lost);
+    }
+
+    /// Connects every two peers on the same side that are not connected.
+    fn heal(&mut self) {
+        self.side.fill(0);
+        let n = self.peers.len();
+        for a in 0..n {
+            for b in a + 1..n {
+                if !self.is_connected(a, b) {
+                    self.connect(a, b);
+                }
             }
         }
     }
 
-    fn request(&mut self, from: usize, to: usize) {
-        let req = wire::sync_request(&self.cipher, self.docs[from].version());
-        self.send(from, to, Kind::Request, req);
+    /// Splits the peers into two random sides: connections across close.
+    fn split(&mut self) {
+        self.side = (0..self.peers.len()).map(|_| self.rng.below(2) as u8).collect();
+        let across: Vec<u64> =
+            self.conns.iter().filter(|&&(_, a, b)| self.side[a] != self.side[b]).map(|c| c.0).collect();
+        for conn in across {
+            self.close(conn);
+        }
+    }
+
+    /// Carries out what peer `at`'s state machine asks, as the engine does.
+    fn carry_out(&mut self, at: usize, out: Vec<Out<usize>>) {
+        for o in out {
+            match o {
+                Out::Request(req) => self.send_request(at, req),
+                Out::Beacon(_) => {
+                    let msg = wire::beacon_message(&self.cipher, self.peers[at].doc.version());
+                    self.gossip(at, &msg);
+                }
+                Out::Presence(..) => unreachable!("no presence is set in the simulation"),
+            }
+        }
+    }
+
+    fn send_request(&mut self, at: usize, req: Request<usize>) {
+        let to = req.peer;
+        assert!(
+            !self.net.iter().any(|m| m.catch_up() == Some((at, to))),
+            "peer {at} has two catch-up requests to {to} outstanding"
+        );
+        let bytes = wire::sync_request(&self.cipher, self.peers[at].doc.version());
+        let conns: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|&&(_, x, y)| (x, y) == (at, to) || (x, y) == (to, at))
+            .map(|c| c.0)
+            .collect();
+        if conns.is_empty() {
+            self.dials += 1;
+            self.net.push(Msg::Failed { to: at, req, lost: Lost::Other });
+        } else {
+            let conn = conns[self.rng.below(conns.len() as u64) as usize];
+            self.net.push(Msg::Request { conn, from: at, to, req, bytes });
+        }
+    }
+
+    fn gossip(&mut self, from: usize, bytes: &[u8]) {
+        for to in 0..self.peers.len() {
+            if to != from && self.is_connected(from, to) {
+                self.net.push(Msg::Gossip { from, to, bytes: bytes.to_vec() });
+            }
+        }
     }
 
     fn edit(&mut self, at: usize) {
-        let len = self.docs[at].len_chars() as u64;
-        let d = &mut self.docs[at];
+        let len = self.peers[at].doc.len_chars() as u64;
+        let d = &mut self.peers[at].doc;
         if len > 0 && self.rng.chance(30) {
             let pos = self.rng.below(len);
             let n = 1 + self.rng.below((len - pos).min(4));
@@ -106,106 +284,184 @@ impl Sim {
             d.insert(pos, text).unwrap();
         }
         let c = d.commit().expect("an edit commits a change");
+        self.peers[at].sync.local_change(DOC, &c);
         let msg = wire::change_message(&self.cipher, c.author.0, c.start_seq, &signed(&c));
-        self.broadcast(at, &msg);
+        self.gossip(at, &msg);
     }
 
-    /// Delivers (or drops, or duplicates) one message chosen at random.
-    fn deliver_one(&mut self, lossy: bool) {
-        if self.net.is_empty() {
-            return;
+    /// Lets time pass for peer `at`: its state machine beacons when due.
+    fn tick(&mut self, at: usize) {
+        let out = self.peers[at].sync.tick(self.now);
+        self.carry_out(at, out);
+    }
+
+    /// Lets time pass until peer `at`'s state machine beacons (and no other peer's).
+    fn beacon(&mut self, at: usize) {
+        self.now += 2 * sync::BEACON_INTERVAL;
+        self.tick(at);
+    }
+
+    /// Lets `by` pass for every peer.
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+        for at in 0..self.peers.len() {
+            self.tick(at);
         }
-        let i = self.rng.below(self.net.len() as u64) as usize;
+    }
+
+    /// Delivers message `i`, or drops or duplicates it when `lossy`.
+    fn deliver(&mut self, i: usize, lossy: bool) {
         let m = self.net.swap_remove(i);
-        if self.side[m.from] != self.side[m.to] || (lossy && self.rng.chance(10)) {
-            return;
-        }
         if lossy && self.rng.chance(10) {
+            // Gossip vanishes; a lost request or answer is reported to its sender (as
+            // after a timeout). Loss reports and subscriptions are not lost.
+            match &m {
+                Msg::Gossip { .. } => return,
+                Msg::Request { from: requester, req, .. } | Msg::Response { to: requester, req, .. } => {
+                    self.net.push(Msg::Failed { to: *requester, req: req.clone(), lost: Lost::Other });
+                    return;
+                }
+                Msg::Failed { .. } | Msg::Subscribed { .. } => {}
+            }
+        }
+        if lossy && matches!(m, Msg::Gossip { .. }) && self.rng.chance(10) {
             self.net.push(m.clone());
         }
-        match m.kind {
-            Kind::Gossip => {
-                match wire::open_gossip(&self.cipher, &m.bytes).expect("a gossip message opens") {
+        match m {
+            Msg::Gossip { from, to, bytes } => {
+                match wire::open_gossip(&self.cipher, &bytes).expect("a gossip message opens") {
                     Gossip::Change(sc) => {
                         let c = encoding::decode_change(&sc.change).expect("a change decodes");
-                        let out = self.docs[m.to].apply(c).expect("a change applies");
-                        if out.buffered {
-                            // Missing deps: ask the sender for what this replica lacks.
-                            self.request(m.to, m.from);
-                        }
+                        let last = OpId::new(c.author, c.end_seq() - 1);
+                        let applied = self.peers[to].doc.apply(c).expect("a change applies");
+                        let out =
+                            self.peers[to].sync.change_received(from, from, DOC, last, applied.buffered);
+                        self.carry_out(to, out);
                     }
                     Gossip::Beacon(clock) => {
-                        if !clock.le(self.docs[m.to].version()) {
-                            self.request(m.to, m.from);
-                        }
+                        let p = &mut self.peers[to];
+                        let out = p.sync.beacon(from, from, DOC, clock, p.doc.version());
+                        self.carry_out(to, out);
                     }
-                    Gossip::Presence(_) => {}
+                    Gossip::Presence(_) => unreachable!("no presence is set in the simulation"),
                 }
             }
-            Kind::Request => {
-                let clock = wire::open_request(&self.cipher, &m.bytes).expect("a request opens");
-                let all = self.docs[m.to].changes_since(&clock);
-                let more = all.len() > self.chunk;
-                let chunk: Vec<SignedChange> = all.iter().take(self.chunk).map(signed).collect();
-                let resp = wire::sync_response(&self.cipher, &chunk, more);
-                self.send(m.to, m.from, Kind::Response, resp);
+            Msg::Request { conn, from, to, req, bytes } => {
+                let clock = wire::open_request(&self.cipher, &bytes).expect("a request opens");
+                let p = &mut self.peers[to];
+                let all: Vec<SignedChange> = p.doc.changes_since(&clock).iter().map(signed).collect();
+                let sizes = all.iter().map(|c| c.change.len() + c.envelope.len());
+                let resp = match p.sync.answer(from, DOC, clock, sizes, p.doc.version()) {
+                    Some(chunk) => wire::sync_response(&self.cipher, &all[..chunk.len], chunk.more),
+                    None => wire::unknown_doc_response(),
+                };
+                self.net.push(Msg::Response { conn, from: to, to: from, req, bytes: resp });
             }
-            Kind::Response => {
-                let (changes, more) = wire::open_response(&self.cipher, &m.bytes)
-                    .expect("a response opens")
-                    .expect("known doc");
-                for sc in changes {
-                    let c = encoding::decode_change(&sc.change).expect("a change decodes");
-                    self.docs[m.to].apply(c).expect("a change applies");
-                }
-                if more {
-                    self.request(m.to, m.from);
-                }
+            Msg::Response { from, to, req, bytes, .. } => {
+                let reply = match wire::open_response(&self.cipher, &bytes).expect("a response opens") {
+                    None => Reply::Refused,
+                    Some((changes, more)) => {
+                        let mut progress = false;
+                        for sc in changes {
+                            let c = encoding::decode_change(&sc.change).expect("a change decodes");
+                            if !self.peers[to].fetched.insert((from, c.id())) {
+                                self.fetched_twice += 1;
+                            }
+                            progress |= self.peers[to].doc.apply(c).is_ok();
+                        }
+                        Reply::Changes { more, progress }
+                    }
+                };
+                let out = self.peers[to].sync.response(&req, reply);
+                self.carry_out(to, out);
+            }
+            Msg::Failed { to, req, lost } => {
+                let out = self.peers[to].sync.request_failed(&req, lost);
+                self.carry_out(to, out);
+            }
+            Msg::Subscribed { to, peer } => {
+                let out = self.peers[to].sync.subscribed(peer, DOC);
+                self.carry_out(to, out);
             }
         }
     }
 
-    fn beacon(&mut self, at: usize) {
-        let msg = wire::beacon_message(&self.cipher, self.docs[at].version());
-        self.broadcast(at, &msg);
+    /// Delivers one message chosen at random (or drops or duplicates it).
+    fn deliver_one(&mut self, lossy: bool) {
+        if !self.net.is_empty() {
+            let i = self.rng.below(self.net.len() as u64) as usize;
+            self.deliver(i, lossy);
+        }
+    }
+
+    /// Delivers every message, in random order and without loss, until none is left.
+    fn deliver_all(&mut self) {
+        let mut budget = 100_000;
+        while !self.net.is_empty() {
+            self.deliver_one(false);
+            budget -= 1;
+            assert!(budget > 0, "messages keep coming");
+        }
+    }
+
+    /// Delivers (without loss) every message that `pick` chooses, until none is left.
+    fn deliver_where(&mut self, pick: impl Fn(&Msg) -> bool) {
+        while let Some(i) = self.net.iter().position(&pick) {
+            self.deliver(i, false);
+        }
+    }
+
+    fn drop_gossip(&mut self) {
+        self.net.retain(|m| !matches!(m, Msg::Gossip { .. }));
     }
 
     fn run(&mut self, steps: usize) {
-        let n = self.docs.len() as u64;
+        let n = self.peers.len() as u64;
         for _ in 0..steps {
             let peer = self.rng.below(n) as usize;
             match self.rng.below(100) {
                 0..=29 => self.edit(peer),
                 30..=84 => self.deliver_one(true),
-                85..=92 => self.beacon(peer),
+                85..=93 => {
+                    let by = Duration::from_millis(self.rng.below(10_000));
+                    self.advance(by);
+                }
+                94..=96 => {
+                    // A second connection (both dialled at once), or one closes.
+                    let other = self.rng.below(n) as usize;
+                    if self.rng.chance(50) && other != peer && self.is_connected(peer, other) {
+                        self.connect(peer, other);
+                    } else if !self.conns.is_empty() {
+                        let c = self.conns[self.rng.below(self.conns.len() as u64) as usize].0;
+                        self.close(c);
+                    }
+                }
                 _ => {
-                    // Split into two random sides, or heal.
                     if self.rng.chance(50) {
-                        self.side = (0..n).map(|_| self.rng.below(2) as u8).collect();
+                        self.split();
                     } else {
-                        self.side.fill(0);
+                        self.heal();
                     }
                 }
             }
         }
     }
 
-    /// Heals the network and runs anti-entropy rounds (beacons, everything delivered)
-    /// until no message is left. Returns the rounds it took.
+    fn converged(&self) -> bool {
+        let v = self.peers[0].doc.version();
+        self.peers.iter().all(|p| p.doc.version() == v && p.doc.pending_changes() == 0)
+    }
+
+    /// Heals the network and runs anti-entropy rounds (one beacon interval passes,
+    /// everything is delivered) until every replica holds the same. Returns the rounds it
+    /// took.
     fn settle(&mut self) -> usize {
-        self.side.fill(0);
+        self.heal();
+        self.deliver_all();
         for round in 1..=50 {
-            for at in 0..self.docs.len() {
-                self.beacon(at);
-            }
-            let mut budget = 100_000;
-            while !self.net.is_empty() {
-                self.deliver_one(false);
-                budget -= 1;
-                assert!(budget > 0, "messages keep coming");
-            }
-            let v = self.docs[0].version().clone();
-            if self.docs.iter().all(|d| d.version() == &v && d.pending_changes() == 0) {
+            self.advance(sync::BEACON_INTERVAL);
+            self.deliver_all();
+            if self.converged() {
                 return round;
             }
         }
@@ -217,38 +473,166 @@ impl Sim {
 fn partitions_reordering_loss_and_duplicates_converge_after_healing() {
     for seed in 0..48 {
         let mut sim = Sim::new(seed, 4);
+        sim.heal();
         sim.run(600);
         let rounds = sim.settle();
-        let text = sim.docs[0].text();
-        for (i, d) in sim.docs.iter().enumerate() {
-            assert_eq!(d.text(), text, "seed {seed}: peer {i} differs");
-            d.check();
+        let text = sim.peers[0].doc.text();
+        for (i, p) in sim.peers.iter().enumerate() {
+            assert_eq!(p.doc.text(), text, "seed {seed}: peer {i} differs");
+            p.doc.check();
         }
         // Every edit made anywhere is held everywhere.
         let mut all = VectorClock::new();
-        for d in &sim.docs {
-            all.merge(d.version());
+        for p in &sim.peers {
+            all.merge(p.doc.version());
         }
-        assert_eq!(sim.docs[0].version(), &all, "seed {seed}");
+        assert_eq!(sim.peers[0].doc.version(), &all, "seed {seed}");
         assert!(rounds <= 3, "seed {seed}: {rounds} rounds of anti-entropy");
+        assert_eq!(sim.fetched_twice, 0, "seed {seed}: changes fetched twice");
     }
 }
 
 #[test]
 fn without_gossip_catch_up_alone_delivers_everything() {
     // Every gossiped change is lost; only beacons and chunked catch-up carry history.
-    let mut sim = Sim::new(99, 3);
+    let mut sim = Sim::connected(99, 3);
     for i in 0..60 {
         sim.edit(i % 3);
     }
-    sim.net.clear();
+    sim.drop_gossip();
     let rounds = sim.settle();
-    let text = sim.docs[0].text();
-    assert!(sim.docs.iter().all(|d| d.text() == text));
+    let text = sim.peers[0].doc.text();
+    assert!(sim.peers.iter().all(|p| p.doc.text() == text));
     // Each peer holds all 60 edits: its own 20 and the others' 40.
-    for d in &sim.docs {
-        assert_eq!(d.version().len(), 3);
-        assert_eq!(d.version(), sim.docs[0].version());
+    for p in &sim.peers {
+        assert_eq!(p.doc.version().len(), 3);
+        assert_eq!(p.doc.version(), sim.peers[0].doc.version());
     }
     assert!(rounds <= 2, "{rounds}");
+    assert_eq!(sim.fetched_twice, 0);
+}
+
+/// Regression: two reasons to ask one peer at once sent two requests, and its answer
+/// carried the same changes twice. Now the second reason waits for the first answer,
+/// and is then served without waiting for the next beacon.
+#[test]
+fn one_request_at_a_time_and_a_second_reason_is_served_after_the_answer() {
+    for seed in 0..8 {
+        let mut sim = Sim::connected(seed, 2);
+        // Peer 1 writes; the gossip is lost and its beacon makes peer 0 ask.
+        sim.edit(1);
+        sim.drop_gossip();
+        sim.beacon(1);
+        sim.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        assert!(sim.net.iter().any(|m| matches!(m, Msg::Request { from: 0, .. })));
+        // The request is answered; while the answer travels, peer 1 writes again and a
+        // second beacon shows peer 0 is behind once more.
+        sim.deliver_where(|m| matches!(m, Msg::Request { .. }));
+        sim.edit(1);
+        sim.drop_gossip();
+        sim.beacon(1);
+        sim.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        // No time passes from here: the answer, then the remembered reason, catch up.
+        sim.deliver_all();
+        assert!(sim.converged(), "seed {seed}: peer 0 did not ask again after the answer");
+        // Connecting again asks twice (new connection, subscription), one at a time.
+        sim.edit(1);
+        sim.drop_gossip();
+        let c = sim.conns[0].0;
+        sim.close(c);
+        sim.connect(0, 1);
+        sim.deliver_all();
+        assert!(sim.converged(), "seed {seed}");
+        assert_eq!(sim.fetched_twice, 0, "seed {seed}: changes fetched twice");
+    }
+}
+
+/// Regression: a catch-up request lost with a closed connection was not asked again,
+/// though another connection to the peer stayed open, so the changes waited for the
+/// next beacon.
+#[test]
+fn a_request_lost_with_a_closed_connection_is_asked_again_on_the_other_one() {
+    for seed in 0..8 {
+        let mut sim = Sim::connected(seed, 2);
+        sim.connect(0, 1);
+        sim.edit(1);
+        sim.drop_gossip();
+        sim.beacon(1);
+        sim.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        let Some(conn) = sim.net.iter().find_map(|m| match m {
+            Msg::Request { conn, from: 0, .. } => Some(*conn),
+            _ => None,
+        }) else {
+            panic!("seed {seed}: peer 0 did not ask")
+        };
+        sim.close(conn);
+        assert!(sim.is_connected(0, 1));
+        sim.deliver_all();
+        assert!(sim.converged(), "seed {seed}: the lost request was not asked again");
+        assert_eq!(sim.dials, 0);
+    }
+}
+
+/// Regression: outstanding requests outlived the peer's last connection, so the next
+/// connection's catch-up waited for an answer that could not come (or a lost request
+/// was asked again of a peer no longer connected).
+#[test]
+fn requests_die_with_the_last_connection() {
+    for seed in 0..8 {
+        let mut sim = Sim::connected(seed, 2);
+        sim.edit(1);
+        sim.drop_gossip();
+        sim.beacon(1);
+        sim.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        let c = sim.conns[0].0;
+        sim.close(c);
+        // Its loss, reported after the connection closed, asks nobody.
+        sim.deliver_all();
+        assert_eq!(sim.dials, 0, "seed {seed}: asked a peer that is not connected");
+        assert!(!sim.converged());
+        // The same again, but the peer reconnects before the loss is reported: the new
+        // connection asks at once.
+        sim.connect(0, 1);
+        sim.deliver_all();
+        assert!(sim.converged(), "seed {seed}");
+        sim.edit(1);
+        sim.drop_gossip();
+        sim.beacon(1);
+        sim.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        let c = sim.conns[0].0;
+        sim.close(c);
+        sim.connect(0, 1);
+        assert!(
+            sim.net.iter().any(|m| matches!(m, Msg::Request { from: 0, to: 1, .. })),
+            "seed {seed}: the new connection did not ask at once"
+        );
+        sim.deliver_all();
+        assert!(sim.converged(), "seed {seed}");
+        assert_eq!(sim.dials, 0);
+    }
+}
+
+/// Regression: changes published before a peer's subscription was known reached no one
+/// and waited for the next beacon (30 s). When one side learns of the other's
+/// subscription, both catch up at once.
+#[test]
+fn a_known_subscription_catches_up_both_ways_at_once() {
+    for seed in 0..8 {
+        let mut sim = Sim::new(seed, 2);
+        sim.connect(0, 1);
+        // Neither knows the other subscribes yet; both write, and the gossip reaches no one.
+        let subscriptions: Vec<Msg> =
+            sim.net.iter().filter(|m| matches!(m, Msg::Subscribed { .. })).cloned().collect();
+        sim.net.retain(|m| !matches!(m, Msg::Subscribed { .. }));
+        sim.deliver_all();
+        sim.edit(0);
+        sim.edit(1);
+        sim.drop_gossip();
+        // Peer 0 learns of peer 1's subscription; no time passes.
+        sim.net.extend(subscriptions.into_iter().filter(|m| matches!(m, Msg::Subscribed { to: 0, .. })));
+        sim.deliver_all();
+        assert_eq!(sim.peers[0].doc.version().len(), 2, "seed {seed}: peer 0 did not catch up");
+        assert_eq!(sim.peers[1].doc.version().len(), 2, "seed {seed}: peer 1 did not catch up");
+        assert!(sim.converged());
+    }
 }

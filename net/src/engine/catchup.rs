@@ -1,40 +1,145 @@
-//! Receiving changes: each is verified and applied ([`Engine::accept`]), then the ones
+//! Catch-up over `/tandem/sync/1` and receiving changes.
+//!
+//! Requests: the sync state decides when to ask and how much of an answer to send
+//! ([`crate::sync::State::answer`]); this module reads the store, seals the answer and
+//! reports outcomes (an answer, a lost request) back to the sync state.
+//!
+//! Receiving: each change is verified and applied ([`Engine::accept`]), then the ones
 //! the document now holds are stored, forwarded to an attached view and announced
 //! ([`Engine::store_received`]). A catch-up response stores all its changes in one
 //! group commit: storing them one at a time (as a gossiped change is) cost one fsync
 //! per change, and 10,000 missed keystrokes took 12 s to catch up, nearly all of it
 //! waiting on disk.
 
-use super::{Engine, Event, title_of};
+use super::handle::Event;
+use super::swarm::with_peer;
+use super::{Engine, title_of};
+use crate::codec::MAX_RESPONSE;
+use crate::error::Refused;
+use crate::sync::{self, Lost, Reply};
+use crate::wire;
 use libp2p::PeerId;
+use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
 use tandem_crdt::{Change, encoding};
 use tandem_storage::{Append, DocId, SignedChange, check_seal};
 use tracing::{debug, warn};
 
+// A full chunk and its framing fit in one response.
+const _: () = assert!(sync::CHUNK_BYTES <= MAX_RESPONSE / 4);
+
 /// Received changes the document holds, in the order to store them.
-pub(super) type Ready = Vec<(Change, SignedChange)>;
+type Ready = Vec<(Change, SignedChange)>;
 
 impl Engine {
-    /// Verifies a received change's seal (`change` is `sc.change` decoded) and applies
-    /// it. Returns the received changes that are now applied (this one and any that
-    /// waited for it, in arrival order, which respects causality) and whether this one
-    /// waits for deps. `Err` names why it was refused. A duplicate, or one the causal
-    /// buffer has no room for, is `Ok` with nothing ready.
-    pub(super) fn accept(
+    pub(super) async fn on_sync_request(
+        &mut self,
+        peer: PeerId,
+        request: Vec<u8>,
+        channel: request_response::ResponseChannel<Vec<u8>>,
+    ) {
+        let resp = match self.answer(peer, &request).await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("bad sync request from {peer}: {e}");
+                wire::unknown_doc_response()
+            }
+        };
+        self.swarm.behaviour_mut().sync.send_response(channel, resp).ok();
+    }
+
+    async fn answer(&mut self, peer: PeerId, request: &[u8]) -> Result<Vec<u8>, Refused> {
+        if self.offline {
+            return Ok(wire::unknown_doc_response());
+        }
+        let id = wire::request_doc(request)?;
+        let Some(d) = self.docs.get(&id) else { return Ok(wire::unknown_doc_response()) };
+        let cipher = d.cipher.clone();
+        let clock = wire::open_request(&cipher, request)?;
+        let all = self.store.signed_changes_since(id, clock.clone()).get().await?;
+        let sizes = all.iter().map(|c| c.change.len() + c.envelope.len());
+        let ours = self.docs[&id].doc.version();
+        let Some(chunk) = self.sync.answer(peer, id, clock.clone(), sizes, ours) else {
+            return Ok(wire::unknown_doc_response());
+        };
+        debug!("sync {id} to {peer}: {} of {} changes", chunk.len, all.len());
+        // The peer has the document: remember where it was.
+        if !clock.is_empty() {
+            self.remember_addr(peer, id).await;
+        }
+        Ok(wire::sync_response(&cipher, &all[..chunk.len], chunk.more))
+    }
+
+    /// Stores the address of the connection to `peer` as one where `id` can be found.
+    async fn remember_addr(&mut self, peer: PeerId, id: DocId) {
+        if let Some(info) = self.connected.get(&peer) {
+            let addr = with_peer(&info.addr, peer).to_string();
+            self.store.add_peer_addr(id, &addr).get().await.ok();
+        }
+    }
+
+    pub(super) async fn on_sync_response(&mut self, rid: OutboundRequestId, response: Vec<u8>) {
+        let Some(req) = self.requests.remove(&rid) else { return };
+        let (peer, id) = (req.peer, req.doc);
+        let opened = self.docs.get_mut(&id).map(|d| {
+            d.sync_bytes_in += response.len() as u64;
+            wire::open_response(&d.cipher, &response)
+        });
+        let reply = match opened {
+            Some(Ok(Some((changes, more)))) => {
+                let progress = self.receive_batch(peer, id, changes).await;
+                self.remember_addr(peer, id).await;
+                Reply::Changes { more, progress }
+            }
+            Some(Err(e)) => {
+                warn!("bad sync response from {peer} for {id}: {e}");
+                Reply::Refused
+            }
+            // The peer does not have the document, or this device removed it.
+            Some(Ok(None)) | None => Reply::Refused,
+        };
+        let out = self.sync.response(&req, reply);
+        self.carry_out(out);
+    }
+
+    pub(super) fn on_sync_failure(&mut self, rid: OutboundRequestId, peer: PeerId, error: &OutboundFailure) {
+        debug!("sync request to {peer} failed: {error}");
+        let Some(req) = self.requests.remove(&rid) else { return };
+        let lost = match error {
+            OutboundFailure::ConnectionClosed => Lost::ConnectionClosed,
+            _ => Lost::Other,
+        };
+        let out = self.sync.request_failed(&req, lost);
+        self.carry_out(out);
+    }
+
+    /// Verifies, applies and stores a received change; returns whether it waits for
+    /// deps.
+    pub(super) async fn receive(
         &mut self,
         id: DocId,
         change: Change,
         sc: SignedChange,
-    ) -> Result<(Ready, bool), String> {
-        check_seal(&id, &sc.change, change.author, &sc.envelope).map_err(|e| e.to_string())?;
-        let d = self.docs.get_mut(&id).ok_or("unknown document")?;
+    ) -> Result<bool, Refused> {
+        let (ready, buffered) = self.accept(id, change, sc)?;
+        self.store_received(id, ready).await?;
+        Ok(buffered)
+    }
+
+    /// Verifies a received change's seal (`change` is `sc.change` decoded) and applies
+    /// it. Returns the received changes that are now applied (this one and any that
+    /// waited for it, in arrival order, which respects causality) and whether this one
+    /// waits for deps. A duplicate, or one the causal buffer has no room for, is `Ok`
+    /// with nothing ready.
+    fn accept(&mut self, id: DocId, change: Change, sc: SignedChange) -> Result<(Ready, bool), Refused> {
+        check_seal(&id, &sc.change, change.author, &sc.envelope)?;
+        let d = self.docs.get_mut(&id).ok_or(Refused::UnknownDoc(id))?;
         let out = match d.doc.apply(change.clone()) {
             Ok(out) => out,
             Err(e @ tandem_crdt::Error::BufferFull { .. }) => {
                 debug!("{e}");
                 return Ok((Vec::new(), false));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         if out.duplicate {
             return Ok((Vec::new(), false));
@@ -50,11 +155,11 @@ impl Engine {
 
     /// Stores accepted changes (one group commit), then forwards them to the attached
     /// view and announces them.
-    pub(super) async fn store_received(&mut self, id: DocId, ready: Ready) -> Result<(), String> {
+    async fn store_received(&mut self, id: DocId, ready: Ready) -> Result<(), Refused> {
         if ready.is_empty() {
             return Ok(());
         }
-        let d = self.docs.get(&id).ok_or("unknown document")?;
+        let d = self.docs.get(&id).ok_or(Refused::UnknownDoc(id))?;
         let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
         let replies: Vec<_> = ready
             .iter()
@@ -68,13 +173,13 @@ impl Engine {
             })
             .collect();
         for r in replies {
-            r.get().await.map_err(|e| e.to_string())?;
+            r.get().await?;
         }
         if let Some(v) = self.docs.get(&id).and_then(|d| d.view.as_ref()) {
             v.send(ready.iter().map(|(c, _)| c.clone()));
         }
         for (c, _) in ready {
-            let _ = self.events.send(Event::RemoteChange { doc: id, author: c.author, ops: c.n_seqs() });
+            self.events.send(Event::RemoteChange { doc: id, author: c.author, ops: c.n_seqs() }).ok();
         }
         Ok(())
     }
@@ -82,24 +187,19 @@ impl Engine {
     /// Accepts a catch-up response's changes and stores them together, answering after
     /// they are durable. Returns whether any change was accepted (so asking for the next
     /// chunk makes progress).
-    pub(super) async fn receive_batch(
-        &mut self,
-        peer: PeerId,
-        id: DocId,
-        changes: Vec<SignedChange>,
-    ) -> bool {
+    async fn receive_batch(&mut self, peer: PeerId, id: DocId, changes: Vec<SignedChange>) -> bool {
         let mut progress = false;
         let mut all = Vec::new();
         for sc in changes {
             let accepted = encoding::decode_change(&sc.change)
-                .map_err(|e| e.to_string())
+                .map_err(Refused::from)
                 .and_then(|change| self.accept(id, change, sc));
             match accepted {
                 Ok((ready, _)) => {
                     progress = true;
                     all.extend(ready);
                 }
-                Err(reason) => warn!("rejected change from {peer} for {id} in catch-up: {reason}"),
+                Err(e) => warn!("rejected change from {peer} for {id} in catch-up: {e}"),
             }
         }
         if let Err(e) = self.store_received(id, all).await {

@@ -20,9 +20,9 @@ use std::time::Duration;
 use tracing::{debug, info};
 
 /// How long one relayed connection may last (a writing session, not a page load).
-pub const RELAY_CIRCUIT_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+const RELAY_CIRCUIT_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Bytes one relayed connection may carry each way before the relay closes it.
-pub const RELAY_CIRCUIT_BYTES: u64 = 1 << 30;
+const RELAY_CIRCUIT_BYTES: u64 = 1 << 30;
 
 /// The relay server's limits: far above libp2p's defaults (2 minutes, 128 KiB, 16
 /// circuits), which suit a hole-punching rendezvous but not a document kept open for
@@ -149,7 +149,7 @@ impl Engine {
         if endpoint.is_relayed() {
             PeerKind::Relayed
         } else {
-            super::kind_of(endpoint.get_remote_address(), self.lan.contains(&peer))
+            super::swarm::kind_of(endpoint.get_remote_address(), self.lan.contains(&peer))
         }
     }
 
@@ -271,13 +271,13 @@ mod tests {
         let circuit = addr(&format!("/ip4/10.0.0.1/tcp/4001/p2p/{RELAY}/p2p-circuit"));
         assert_eq!(relay_of(&circuit), Some(RELAY.parse().unwrap()));
         assert!(is_circuit(&circuit));
-        let full = super::super::with_peer(&circuit, PEER.parse().unwrap());
+        let full = crate::engine::swarm::with_peer(&circuit, PEER.parse().unwrap());
         assert_eq!(full.to_string(), format!("{circuit}/p2p/{PEER}"));
         // A full circuit address, and a direct one, are left as they are.
-        assert_eq!(super::super::with_peer(&full, PEER.parse().unwrap()), full);
+        assert_eq!(crate::engine::swarm::with_peer(&full, PEER.parse().unwrap()), full);
         let direct = addr(&format!("/ip4/10.0.0.2/tcp/1/p2p/{PEER}"));
         assert_eq!(relay_of(&direct), None);
-        assert_eq!(super::super::with_peer(&direct, PEER.parse().unwrap()), direct);
+        assert_eq!(crate::engine::swarm::with_peer(&direct, PEER.parse().unwrap()), direct);
     }
 
     #[test]

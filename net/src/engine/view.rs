@@ -8,10 +8,11 @@
 //! called so the window repaints. Both replicas hold the same changes, so they hold the
 //! same text. Only the view writes as this device while it is attached.
 
-use super::{Engine, Event, NetError, PeerKind};
+use super::Engine;
+use crate::error::NetError;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
-use tandem_crdt::{Change, Doc, Value, VectorClock};
+use tandem_crdt::{Change, Doc};
 use tandem_storage::DocId;
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -132,45 +133,6 @@ impl DocView {
     }
 }
 
-/// A document on this device, for a documents list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DocSummary {
-    /// Its id.
-    pub id: DocId,
-    /// Its title (the winning value of the map's `title`).
-    pub title: String,
-    /// Every concurrent value of the title (more than one is a conflict to resolve).
-    pub titles: Vec<String>,
-    /// Its length in chars.
-    pub len_chars: usize,
-}
-
-/// How far a peer that shares a document is from this replica.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerSync {
-    /// It holds everything this replica holds, and nothing more.
-    InSync,
-    /// It lacks changes this replica holds.
-    Behind,
-    /// It holds changes this replica lacks (they are on their way).
-    Ahead,
-    /// It has not told its version yet.
-    Unknown,
-}
-
-/// A connected peer that shares a document.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DocPeer {
-    /// Its id.
-    pub peer: libp2p::PeerId,
-    /// How it is connected.
-    pub kind: PeerKind,
-    /// Its display name and colour, if it sent its presence.
-    pub name: Option<(String, u32)>,
-    /// How far it is from this replica.
-    pub sync: PeerSync,
-}
-
 /// The next change from an attached view (pending forever without a receiver).
 pub(super) async fn next_local(
     rx: &mut Option<mpsc::UnboundedReceiver<(DocId, Change)>>,
@@ -178,30 +140,6 @@ pub(super) async fn next_local(
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Every concurrent value of a document's title, sorted (more than one is a conflict).
-pub fn titles_of(doc: &Doc) -> Vec<String> {
-    let mut res: Vec<String> = doc
-        .map_values("title")
-        .into_iter()
-        .filter_map(|v| match v {
-            Value::Str(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect();
-    res.sort();
-    res.dedup();
-    res
-}
-
-fn sync_of(theirs: Option<&VectorClock>, ours: &VectorClock) -> PeerSync {
-    match theirs {
-        None => PeerSync::Unknown,
-        Some(v) if !v.le(ours) => PeerSync::Ahead,
-        Some(v) if ours.le(v) => PeerSync::InSync,
-        Some(_) => PeerSync::Behind,
     }
 }
 
@@ -228,68 +166,9 @@ impl Engine {
             warn!("refused a change from the window for {id}: {e}");
             return;
         }
-        // Peers that held its deps receive it by gossip (flood publish).
-        let last = change.end_seq() - 1;
-        for ((doc, _), v) in self.peer_versions.iter_mut() {
-            if *doc == id && change.deps.iter().all(|dep| v.contains(*dep)) {
-                v.observe(change.author, last);
-            }
-        }
+        self.sync.local_change(id, &change);
         if let Err(e) = self.persist_local(id, change).await {
             warn!("cannot store an edit of {id}: {e}");
         }
-    }
-
-    /// Forgets a document on this device: stops syncing it and removes it from disk.
-    pub(super) async fn remove(&mut self, id: DocId) -> Result<bool, NetError> {
-        let Some(d) = self.docs.remove(&id) else { return Ok(false) };
-        let topic = libp2p::gossipsub::IdentTopic::new(d.cipher.topic());
-        let _ = self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
-        self.swarm.behaviour_mut().kad.stop_providing(&libp2p::kad::RecordKey::new(&d.cipher.topic()));
-        self.own_presence.remove(&id);
-        self.presence.retain(|(doc, _), _| *doc != id);
-        self.peer_versions.retain(|(doc, _), _| *doc != id);
-        let removed = self.store.remove_doc(id).get().await?;
-        let _ = self.events.send(Event::DocsChanged);
-        Ok(removed)
-    }
-
-    /// Every document on this device, by title.
-    pub(super) fn summaries(&self) -> Vec<DocSummary> {
-        let mut res: Vec<DocSummary> = self
-            .docs
-            .iter()
-            .map(|(id, d)| DocSummary {
-                id: *id,
-                title: super::title_of(&d.doc),
-                titles: titles_of(&d.doc),
-                len_chars: d.doc.len_chars(),
-            })
-            .collect();
-        res.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()).then(a.id.cmp(&b.id)));
-        res
-    }
-
-    /// The connected peers that share a document.
-    pub(super) fn doc_peers(&self, id: DocId) -> Result<Vec<DocPeer>, NetError> {
-        let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
-        let mut res: Vec<DocPeer> = self
-            .swarm
-            .behaviour()
-            .gossipsub
-            .all_peers()
-            .filter(|(_, topics)| topics.contains(&&d.topic))
-            .filter_map(|(p, _)| {
-                let info = self.connected.get(p)?;
-                Some(DocPeer {
-                    peer: *p,
-                    kind: info.kind,
-                    name: self.presence.get(&(id, *p)).map(|(pr, _)| (pr.name.clone(), pr.colour)),
-                    sync: sync_of(self.peer_versions.get(&(id, *p)), d.doc.version()),
-                })
-            })
-            .collect();
-        res.sort_by_key(|p| p.peer);
-        Ok(res)
     }
 }

@@ -1,0 +1,230 @@
+//! The documents the engine syncs: opening one (subscribing to its topic, announcing it
+//! in the DHT), creating, joining and removing, local edits (stored before published),
+//! and what the handle asks about them (ticket, status, list, peers, presences).
+
+use super::handle::{DocPeer, DocSummary, Event, PeerPresence, Status};
+use super::{Engine, OpenDoc, now, relay};
+use crate::crypto::DocCipher;
+use crate::error::NetError;
+use crate::ticket::Ticket;
+use libp2p::gossipsub::IdentTopic;
+use libp2p::kad;
+use libp2p::multiaddr::Protocol;
+use tandem_crdt::{Change, Doc, Value, encoding};
+use tandem_storage::{Append, DocId, DocKey, SignedChange};
+use tracing::debug;
+
+/// A document's title: the winning value of its map's `title` (empty if none).
+pub fn title_of(doc: &Doc) -> String {
+    match doc.map_get("title") {
+        Some(Value::Str(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Every concurrent value of a document's title, sorted (more than one is a conflict).
+pub fn titles_of(doc: &Doc) -> Vec<String> {
+    let mut res: Vec<String> = doc
+        .map_values("title")
+        .into_iter()
+        .filter_map(|v| match v {
+            Value::Str(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    res.sort();
+    res.dedup();
+    res
+}
+
+impl Engine {
+    /// Starts syncing a document: subscribes to its topic and announces it in the DHT.
+    pub(super) fn open(&mut self, id: DocId, key: DocKey, doc: Doc) -> Result<(), NetError> {
+        let cipher = DocCipher::new(id, &key);
+        let topic = IdentTopic::new(cipher.topic());
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| NetError::Transport(e.to_string()))?;
+        let key_record = kad::RecordKey::new(&cipher.topic());
+        if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key_record) {
+            debug!("cannot announce {id} in the DHT: {e}");
+        }
+        self.docs.insert(
+            id,
+            OpenDoc {
+                doc,
+                key,
+                cipher,
+                topic: topic.hash(),
+                unsaved: Vec::new(),
+                view: None,
+                sync_bytes_in: 0,
+            },
+        );
+        self.sync.open(id);
+        Ok(())
+    }
+
+    pub(super) fn ticket(&self, doc: DocId) -> Result<Ticket, NetError> {
+        let d = self.docs.get(&doc).ok_or(NetError::UnknownDoc(doc))?;
+        let mut addrs = self.listen_addrs();
+        addrs.retain(|a| !a.iter().any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())));
+        let addrs = relay::ticket_addrs(addrs);
+        Ok(Ticket { doc, key: d.key.clone(), addrs })
+    }
+
+    pub(super) fn status(&self, doc: DocId) -> Result<Status, NetError> {
+        let d = self.docs.get(&doc).ok_or(NetError::UnknownDoc(doc))?;
+        let peers = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(p, topics)| self.connected.contains_key(p) && topics.contains(&&d.topic))
+            .count();
+        Ok(Status {
+            version: d.doc.version().clone(),
+            peers,
+            pending: d.doc.pending_changes(),
+            sync_bytes_in: d.sync_bytes_in,
+        })
+    }
+
+    pub(super) async fn create(&mut self, title: &str) -> Result<(DocId, Ticket), NetError> {
+        let info = self.store.create_doc(title).get().await?;
+        let doc = self.store.load(info.id).get().await?;
+        self.open(info.id, info.key, doc)?;
+        self.local_edit(info.id, |d| d.map_set("title", Value::Str(title.to_owned()))).await?;
+        self.events.send(Event::DocsChanged).ok();
+        Ok((info.id, self.ticket(info.id)?))
+    }
+
+    pub(super) async fn join(&mut self, t: Ticket) -> Result<DocId, NetError> {
+        if !self.docs.contains_key(&t.doc) {
+            let info = self.store.add_doc(t.doc, t.key.clone(), "").get().await?;
+            let doc = self.store.load(info.id).get().await?;
+            self.open(info.id, t.key.clone(), doc)?;
+            self.events.send(Event::DocsChanged).ok();
+        }
+        for addr in &t.addrs {
+            self.store.add_peer_addr(t.doc, &addr.to_string()).get().await.ok();
+            if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            }
+            if !self.offline {
+                self.dial(addr.clone());
+            }
+        }
+        // Peers already connected may have it too.
+        let out = self.sync.join(t.doc);
+        self.carry_out(out);
+        let key = kad::RecordKey::new(&self.docs[&t.doc].cipher.topic());
+        self.swarm.behaviour_mut().kad.get_providers(key);
+        Ok(t.doc)
+    }
+
+    /// Forgets a document on this device: stops syncing it and removes it from disk.
+    pub(super) async fn remove(&mut self, id: DocId) -> Result<bool, NetError> {
+        let Some(d) = self.docs.remove(&id) else { return Ok(false) };
+        let topic = IdentTopic::new(d.cipher.topic());
+        self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
+        self.swarm.behaviour_mut().kad.stop_providing(&kad::RecordKey::new(&d.cipher.topic()));
+        self.sync.remove(id);
+        let removed = self.store.remove_doc(id).get().await?;
+        self.events.send(Event::DocsChanged).ok();
+        Ok(removed)
+    }
+
+    /// Applies a local edit, commits it, stores it durably, then publishes it.
+    pub(super) async fn local_edit(
+        &mut self,
+        id: DocId,
+        edit: impl FnOnce(&mut Doc) -> Result<(), tandem_crdt::Error>,
+    ) -> Result<(), NetError> {
+        let d = self.docs.get_mut(&id).ok_or(NetError::UnknownDoc(id))?;
+        edit(&mut d.doc)?;
+        let Some(change) = d.doc.commit() else { return Ok(()) };
+        if let Some(v) = &d.view {
+            v.send([change.clone()]);
+        }
+        self.persist_local(id, change).await
+    }
+
+    /// Signs and stores a change this device made (already in the engine's replica),
+    /// then publishes it: stored before published.
+    pub(super) async fn persist_local(&mut self, id: DocId, change: Change) -> Result<(), NetError> {
+        let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
+        let bytes = encoding::encode_change(&change);
+        let envelope = self.store.identity().seal(&id, &bytes);
+        let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
+        let signed = SignedChange { change: bytes, envelope: envelope.clone() };
+        self.store
+            .append(Append { doc: id, change: change.clone(), signature: envelope, summary })
+            .get()
+            .await?;
+        self.events.send(Event::Saved { doc: id, seq: change.end_seq() - 1 }).ok();
+        self.publish_change(id, &change, &signed);
+        Ok(())
+    }
+
+    /// Every document on this device, by title.
+    pub(super) fn summaries(&self) -> Vec<DocSummary> {
+        let mut res: Vec<DocSummary> = self
+            .docs
+            .iter()
+            .map(|(id, d)| DocSummary {
+                id: *id,
+                title: title_of(&d.doc),
+                titles: titles_of(&d.doc),
+                len_chars: d.doc.len_chars(),
+            })
+            .collect();
+        res.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()).then(a.id.cmp(&b.id)));
+        res
+    }
+
+    /// The connected peers that share a document.
+    pub(super) fn doc_peers(&self, id: DocId) -> Result<Vec<DocPeer>, NetError> {
+        let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
+        let mut res: Vec<DocPeer> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&d.topic))
+            .filter_map(|(p, _)| {
+                let info = self.connected.get(p)?;
+                Some(DocPeer {
+                    peer: *p,
+                    kind: info.kind,
+                    name: self.sync.presence_of(id, p).map(|pr| (pr.name.clone(), pr.colour)),
+                    sync: self.sync.peer_sync(id, p, d.doc.version()),
+                })
+            })
+            .collect();
+        res.sort_by_key(|p| p.peer);
+        Ok(res)
+    }
+
+    /// Others' presences in a document, resolved against this replica.
+    pub(super) fn presences(&self, doc: DocId) -> Result<Vec<PeerPresence>, NetError> {
+        let d = self.docs.get(&doc).ok_or(NetError::UnknownDoc(doc))?;
+        let mut res: Vec<PeerPresence> = self
+            .sync
+            .presences(doc, now())
+            .map(|(peer, p)| PeerPresence {
+                peer: *peer,
+                name: p.name.clone(),
+                colour: p.colour,
+                cursor: d.doc.resolve(&p.cursor),
+                selection: p.selection.as_ref().and_then(|a| d.doc.resolve(a)),
+                cursor_anchor: p.cursor,
+                selection_anchor: p.selection,
+            })
+            .collect();
+        res.sort_by_key(|p| p.peer);
+        Ok(res)
+    }
+}

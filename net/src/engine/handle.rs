@@ -1,0 +1,332 @@
+//! The engine's public face: [`EngineHandle`], which sends the engine task a [`Command`]
+//! with a one-shot reply for each call, and the types its answers and [`Event`]s carry.
+
+use super::Engine;
+use super::view::{DocView, Waker};
+use crate::error::NetError;
+use crate::sync::PeerSync;
+use crate::ticket::Ticket;
+use crate::wire;
+use libp2p::{Multiaddr, PeerId};
+use tandem_crdt::{ReplicaId, VectorClock};
+use tandem_storage::{DocId, StoreHandle};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::Instrument;
+
+/// Commands that may queue before callers wait.
+const COMMAND_CAPACITY: usize = 256;
+/// Events kept for a slow subscriber before the oldest are dropped.
+const EVENT_CAPACITY: usize = 4096;
+
+/// How the engine runs.
+#[derive(Debug, Clone, Default)]
+pub struct NetConfig {
+    /// Addresses to listen on (e.g. `/ip4/127.0.0.1/tcp/0`).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the LAN with mDNS.
+    pub mdns: bool,
+    /// Also serve as a relay for peers that cannot reach each other directly.
+    pub relay: bool,
+}
+
+/// How a peer is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerKind {
+    /// Found on the local network.
+    Lan,
+    /// A direct connection.
+    Direct,
+    /// Through a relay.
+    Relayed,
+}
+
+impl PeerKind {
+    /// `lan`, `direct` or `relayed`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PeerKind::Lan => "lan",
+            PeerKind::Direct => "direct",
+            PeerKind::Relayed => "relayed",
+        }
+    }
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its id.
+    pub peer: PeerId,
+    /// The address of the connection.
+    pub addr: Multiaddr,
+    /// How it is connected.
+    pub kind: PeerKind,
+}
+
+/// A document's sync state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// What this replica holds.
+    pub version: VectorClock,
+    /// Connected peers that share the document.
+    pub peers: usize,
+    /// Changes waiting for missing deps.
+    pub pending: usize,
+    /// Bytes of catch-up responses received for this document since start.
+    pub sync_bytes_in: u64,
+}
+
+/// A peer's presence in a document, resolved against this replica's text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerPresence {
+    /// The peer.
+    pub peer: PeerId,
+    /// Its display name.
+    pub name: String,
+    /// Its colour, 0xRRGGBB.
+    pub colour: u32,
+    /// Its cursor as a char position here (`None` if it points at text not yet here).
+    pub cursor: Option<usize>,
+    /// The other end of its selection.
+    pub selection: Option<usize>,
+    /// The cursor as an anchor, to resolve against another replica (a window's view).
+    pub cursor_anchor: tandem_crdt::Anchor,
+    /// The selection end as an anchor.
+    pub selection_anchor: Option<tandem_crdt::Anchor>,
+}
+
+/// A document on this device, for a documents list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocSummary {
+    /// Its id.
+    pub id: DocId,
+    /// Its title (the winning value of the map's `title`).
+    pub title: String,
+    /// Every concurrent value of the title (more than one is a conflict to resolve).
+    pub titles: Vec<String>,
+    /// Its length in chars.
+    pub len_chars: usize,
+}
+
+/// A connected peer that shares a document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocPeer {
+    /// Its id.
+    pub peer: PeerId,
+    /// How it is connected.
+    pub kind: PeerKind,
+    /// Its display name and colour, if it sent its presence.
+    pub name: Option<(String, u32)>,
+    /// How far it is from this replica.
+    pub sync: PeerSync,
+}
+
+/// What the engine reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A peer connected.
+    PeerConnected(PeerInfo),
+    /// A peer's last connection closed.
+    PeerDisconnected(PeerId),
+    /// A remote change was applied (and stored).
+    RemoteChange {
+        /// The document.
+        doc: DocId,
+        /// Who wrote it.
+        author: ReplicaId,
+        /// How many ops it carried.
+        ops: u64,
+    },
+    /// Own changes up to `seq` (by this device's replica) are stored durably.
+    Saved {
+        /// The document.
+        doc: DocId,
+        /// The last stored seq.
+        seq: u64,
+    },
+    /// A document was created, joined or removed.
+    DocsChanged,
+    /// A peer's presence in a document changed.
+    Presence {
+        /// The document.
+        doc: DocId,
+        /// The peer.
+        peer: PeerId,
+    },
+}
+
+pub(super) type Reply<T> = oneshot::Sender<Result<T, NetError>>;
+
+/// What a handle asks the engine task to do.
+pub(super) enum Command {
+    Info(Reply<(PeerId, Vec<Multiaddr>)>),
+    Create(String, Reply<(DocId, Ticket)>),
+    Join(Ticket, Reply<DocId>),
+    Ticket(DocId, Reply<Ticket>),
+    Insert(DocId, usize, String, Reply<()>),
+    Delete(DocId, usize, usize, Reply<()>),
+    Text(DocId, Reply<String>),
+    Status(DocId, Reply<Status>),
+    Peers(Reply<Vec<PeerInfo>>),
+    Offline(bool, Reply<()>),
+    SetPresence(DocId, String, u32, usize, Option<usize>, Reply<()>),
+    Presences(DocId, Reply<Vec<PeerPresence>>),
+    Attach(DocId, Waker, Reply<DocView>),
+    Remove(DocId, Reply<bool>),
+    Docs(Reply<Vec<DocSummary>>),
+    DocPeers(DocId, Reply<Vec<DocPeer>>),
+    PresenceAt(DocId, wire::Presence),
+    SaveUndo(DocId, tandem_crdt::UndoState),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A cloneable handle to the engine.
+#[derive(Clone, Debug)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+}
+
+impl EngineHandle {
+    /// Starts the engine on `store` and returns once it listens.
+    pub async fn start(store: StoreHandle, config: NetConfig) -> Result<EngineHandle, NetError> {
+        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (local, local_rx) = mpsc::unbounded_channel();
+        let mut engine = Engine::new(store, config, rx, events.clone(), local).await?;
+        engine.local = Some(local_rx);
+        let span = tracing::error_span!("net", me = %engine.swarm.local_peer_id());
+        engine.wait_listening().await;
+        tokio::spawn(async move { engine.run().await }.instrument(span));
+        Ok(EngineHandle { tx, events })
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await?;
+        rx.await?
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// This peer's id and listen addresses.
+    pub async fn info(&self) -> Result<(PeerId, Vec<Multiaddr>), NetError> {
+        self.ask(Command::Info).await
+    }
+
+    /// Creates a document; returns it and its ticket.
+    pub async fn create(&self, title: &str) -> Result<(DocId, Ticket), NetError> {
+        self.ask(|r| Command::Create(title.to_owned(), r)).await
+    }
+
+    /// Joins a shared document.
+    pub async fn join(&self, ticket: Ticket) -> Result<DocId, NetError> {
+        self.ask(|r| Command::Join(ticket, r)).await
+    }
+
+    /// A ticket for a document, with this peer's current addresses.
+    pub async fn ticket(&self, doc: DocId) -> Result<Ticket, NetError> {
+        self.ask(|r| Command::Ticket(doc, r)).await
+    }
+
+    /// Inserts text; returns once the change is durable.
+    pub async fn insert(&self, doc: DocId, pos: usize, text: &str) -> Result<(), NetError> {
+        self.ask(|r| Command::Insert(doc, pos, text.to_owned(), r)).await
+    }
+
+    /// Deletes text; returns once the change is durable.
+    pub async fn delete(&self, doc: DocId, pos: usize, len: usize) -> Result<(), NetError> {
+        self.ask(|r| Command::Delete(doc, pos, len, r)).await
+    }
+
+    /// The document's text.
+    pub async fn text(&self, doc: DocId) -> Result<String, NetError> {
+        self.ask(|r| Command::Text(doc, r)).await
+    }
+
+    /// The document's sync state.
+    pub async fn status(&self, doc: DocId) -> Result<Status, NetError> {
+        self.ask(|r| Command::Status(doc, r)).await
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        self.ask(Command::Peers).await
+    }
+
+    /// Sets this peer's presence in a document: display name, colour (0xRRGGBB), cursor
+    /// and optional selection end as char positions. Sent rate-limited, never stored.
+    pub async fn set_presence(
+        &self,
+        doc: DocId,
+        name: &str,
+        colour: u32,
+        cursor: usize,
+        selection: Option<usize>,
+    ) -> Result<(), NetError> {
+        self.ask(|r| Command::SetPresence(doc, name.to_owned(), colour, cursor, selection, r)).await
+    }
+
+    /// The presences of other peers in a document (quiet ones expire).
+    pub async fn presences(&self, doc: DocId) -> Result<Vec<PeerPresence>, NetError> {
+        self.ask(|r| Command::Presences(doc, r)).await
+    }
+
+    /// Attaches a view (a window's own replica) to a document; `wake` is called whenever
+    /// the view has changes to pull. A later attach replaces the earlier view.
+    pub async fn attach(&self, doc: DocId, wake: Waker) -> Result<DocView, NetError> {
+        self.ask(|r| Command::Attach(doc, wake, r)).await
+    }
+
+    /// Removes a document from this device; returns whether it was there.
+    pub async fn remove(&self, doc: DocId) -> Result<bool, NetError> {
+        self.ask(|r| Command::Remove(doc, r)).await
+    }
+
+    /// Every document on this device, by title.
+    pub async fn docs(&self) -> Result<Vec<DocSummary>, NetError> {
+        self.ask(Command::Docs).await
+    }
+
+    /// The connected peers that share a document, with how far each is from this replica.
+    pub async fn doc_peers(&self, doc: DocId) -> Result<Vec<DocPeer>, NetError> {
+        self.ask(|r| Command::DocPeers(doc, r)).await
+    }
+
+    /// Sets this peer's presence with the cursor and selection as anchors in a view's
+    /// replica. Never waits: when the engine is busy the update is skipped (presence is
+    /// re-sent as it changes).
+    pub fn set_presence_anchors(
+        &self,
+        doc: DocId,
+        name: &str,
+        colour: u32,
+        cursor: tandem_crdt::Anchor,
+        selection: Option<tandem_crdt::Anchor>,
+    ) {
+        let p = wire::Presence { name: name.to_owned(), colour: colour & 0xff_ffff, cursor, selection };
+        self.tx.try_send(Command::PresenceAt(doc, p)).ok();
+    }
+
+    /// Keeps a view's undo history on disk, so undo works after a restart. Never waits.
+    pub fn save_undo(&self, doc: DocId, state: tandem_crdt::UndoState) {
+        self.tx.try_send(Command::SaveUndo(doc, state)).ok();
+    }
+
+    /// Stops (or resumes) all network traffic; editing and storing go on.
+    pub async fn set_offline(&self, on: bool) -> Result<(), NetError> {
+        self.ask(|r| Command::Offline(on, r)).await
+    }
+
+    /// Stops the engine and waits until it has.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
+            rx.await.ok();
+        }
+    }
+}

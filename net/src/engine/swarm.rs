@@ -1,0 +1,135 @@
+//! Building the libp2p swarm: transports (TCP and QUIC with noise and yamux, DNS, the
+//! relay client), the behaviours the engine drives, and the peer identity derived from
+//! the device key; plus the address helpers the engine shares.
+
+use super::handle::{NetConfig, PeerKind};
+use super::relay;
+use crate::codec::{BytesCodec, SYNC_PROTOCOL};
+use crate::error::NetError;
+use crate::wire;
+use libp2p::gossipsub;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, dcutr, identify, identity, kad, mdns, noise, ping,
+    relay as p2p_relay, tcp, yamux,
+};
+use std::time::Duration;
+use tandem_storage::StoreHandle;
+
+/// Changes larger than this are not gossiped; catch-up delivers them.
+pub(super) const MAX_GOSSIP: usize = 64 * 1024;
+/// How long a quiet connection stays open.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a catch-up request may wait for its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every protocol a Tandem peer speaks.
+#[derive(NetworkBehaviour)]
+pub(super) struct Behaviour {
+    pub(super) identify: identify::Behaviour,
+    pub(super) ping: ping::Behaviour,
+    pub(super) gossipsub: gossipsub::Behaviour,
+    pub(super) sync: request_response::Behaviour<BytesCodec>,
+    pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(super) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(super) relay_client: p2p_relay::client::Behaviour,
+    pub(super) relay: Toggle<p2p_relay::Behaviour>,
+    pub(super) dcutr: dcutr::Behaviour,
+    pub(super) autonat: autonat::Behaviour,
+}
+
+/// The libp2p identity, derived from the device key so the peer id is stable.
+pub(super) fn device_keypair(store: &StoreHandle) -> Result<identity::Keypair, NetError> {
+    let mut secret = store.identity().sign(b"tandem libp2p identity v1")[..32].to_vec();
+    identity::Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NetError::Transport(e.to_string()))
+}
+
+pub(super) fn build_swarm(
+    keypair: identity::Keypair,
+    config: &NetConfig,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let transport = |e: &dyn std::fmt::Display| NetError::Transport(e.to_string());
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| transport(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| transport(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| transport(&e))?
+        .with_behaviour(|key, relay_client| {
+            let peer = key.public().to_peer_id();
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .validate_messages()
+                .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(wire::message_id(&m.data)))
+                .max_transmit_size(MAX_GOSSIP + 1024)
+                .flood_publish(true)
+                .heartbeat_interval(Duration::from_millis(500))
+                .build()?;
+            let gossipsub = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+            )?;
+            let sync = request_response::Behaviour::with_codec(
+                BytesCodec,
+                [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
+            );
+            let mdns = if config.mdns {
+                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer)?)
+            } else {
+                None
+            };
+            let mut kad_config = kad::Config::new(StreamProtocol::new("/tandem/kad/1.0.0"));
+            kad_config.set_query_timeout(Duration::from_secs(30));
+            let mut kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
+            // Every Tandem peer serves the private DHT (by default a peer stays a client
+            // until an external address is confirmed, which a LAN or loopback never is).
+            kad.set_mode(Some(kad::Mode::Server));
+            Ok(Behaviour {
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/tandem/1.0.0".into(),
+                    key.public(),
+                )),
+                ping: ping::Behaviour::default(),
+                gossipsub,
+                sync,
+                mdns: Toggle::from(mdns),
+                kad,
+                relay_client,
+                relay: Toggle::from(config.relay.then(|| relay::server(peer))),
+                dcutr: dcutr::Behaviour::new(peer),
+                autonat: autonat::Behaviour::new(peer, relay::autonat_config()),
+            })
+        })
+        .map_err(|e| transport(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build();
+    Ok(swarm)
+}
+
+/// `addr` ending in `/p2p/<peer>`.
+pub(super) fn with_peer(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
+    // A circuit address names the relay before `/p2p-circuit`; the peer comes last.
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr.clone()
+    } else {
+        addr.clone().with(Protocol::P2p(peer))
+    }
+}
+
+/// How a connection at `addr` counts: over a circuit, on the LAN, or direct.
+pub(super) fn kind_of(addr: &Multiaddr, lan: bool) -> PeerKind {
+    if addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+        PeerKind::Relayed
+    } else if lan {
+        PeerKind::Lan
+    } else {
+        PeerKind::Direct
+    }
+}

@@ -1,0 +1,746 @@
+//! The sync protocol's decisions as a state machine without IO: when to ask a peer for
+//! catch-up and why, how much of a catch-up to send at once, what a lost request or a
+//! closed connection does, each peer's last known version of each document, when to
+//! beacon for anti-entropy, and the bookkeeping of presence (rate limits and expiry).
+//!
+//! The engine feeds [`State`] what happened (a peer connected, a beacon arrived, a
+//! request was answered or lost, time passed) and carries out the [`Out`]puts it returns
+//! (send a catch-up request, publish a beacon or a presence). The seeded simulator in
+//! `net/tests/sim.rs` drives the same state machine over a simulated network. Nothing
+//! here knows libp2p, tokio or the clock: the peer id is a type parameter, and every
+//! method that depends on time takes `now`.
+//!
+//! **Invariants.**
+//! - At most one catch-up request per peer and document is outstanding: two would fetch
+//!   the same changes twice. A reason to ask that comes up while one is outstanding is
+//!   remembered and served once the answer is in.
+//! - An outstanding request dies with the peer's last connection; an answer or a loss
+//!   reported for it later is ignored, and the next connection catches up afresh.
+//!
+//! ```
+//! use std::time::Instant;
+//! use tandem_crdt::VectorClock;
+//! use tandem_net::sync::{Config, Out, Reason, Reply, State};
+//! use tandem_storage::DocId;
+//!
+//! let now = Instant::now();
+//! let doc = DocId([1; 16]);
+//! let mut state: State<u32> = State::new(Config::default(), now);
+//! state.open(doc);
+//! // A new connection asks the peer for what this replica lacks.
+//! let out = state.peer_connected(7);
+//! let [Out::Request(req)] = &out[..] else { panic!("one request") };
+//! assert_eq!((req.peer, req.reason), (7, Reason::Connected));
+//! // A beacon showing more while the request is outstanding asks again after the answer.
+//! let theirs: VectorClock = [(tandem_crdt::ReplicaId(2), 5)].into_iter().collect();
+//! assert!(state.beacon(7, 7, doc, theirs, &VectorClock::new()).is_empty());
+//! let out = state.response(req, Reply::Changes { more: false, progress: true });
+//! assert!(matches!(&out[..], [Out::Request(r)] if r.reason == Reason::BeaconAhead));
+//! ```
+
+use crate::wire::Presence;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::time::{Duration, Instant};
+use tandem_crdt::{Change, OpId, VectorClock};
+use tandem_storage::DocId;
+
+/// How often each document's version is beaconed (anti-entropy).
+pub const BEACON_INTERVAL: Duration = Duration::from_secs(30);
+/// Bytes of changes per catch-up response, by default.
+pub const CHUNK_BYTES: usize = 1024 * 1024;
+/// A peer's presence is forgotten after this long without an update.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
+/// Own presence is sent at most this often...
+pub const PRESENCE_MIN_GAP: Duration = Duration::from_millis(100);
+/// ...and re-sent this often while unchanged, so peers do not expire it.
+pub const PRESENCE_KEEPALIVE: Duration = Duration::from_secs(10);
+/// Bytes a change counts for on top of its own in a catch-up response (its framing).
+const CHANGE_OVERHEAD: usize = 8;
+
+/// The protocol's tunables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How often every document's version is beaconed.
+    pub beacon_interval: Duration,
+    /// Bytes of changes per catch-up response (a larger first change still goes alone).
+    pub chunk_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { beacon_interval: BEACON_INTERVAL, chunk_bytes: CHUNK_BYTES }
+    }
+}
+
+/// Why a catch-up request is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A new connection: each side asks for what it lacks.
+    Connected,
+    /// The peer's subscription to the document became known.
+    Subscribed,
+    /// This device joined the document while connected to the peer.
+    Joined,
+    /// A change from the peer arrived before its deps.
+    MissingDeps,
+    /// The peer's beacon shows changes this replica lacks.
+    BeaconAhead,
+    /// The last answer said more follows.
+    More,
+    /// The request was lost with a closed connection while another one stays open.
+    ConnectionLost,
+}
+
+/// A catch-up request to send: this replica's version of `doc`, to `peer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request<P> {
+    /// Whom to ask.
+    pub peer: P,
+    /// The document.
+    pub doc: DocId,
+    /// Why.
+    pub reason: Reason,
+    /// Tells this request from earlier ones to the same peer for the same document.
+    n: u64,
+}
+
+/// What the state machine asks its driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Out<P> {
+    /// Send a catch-up request carrying this replica's version of the document. Report
+    /// the outcome with [`State::response`] or [`State::request_failed`].
+    Request(Request<P>),
+    /// Publish this replica's version of the document as a beacon.
+    Beacon(DocId),
+    /// Publish own presence in the document.
+    Presence(DocId, Presence),
+}
+
+/// The answer to a catch-up request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Changes arrived: whether more follow, and whether any was accepted.
+    Changes {
+        /// The peer has more to send.
+        more: bool,
+        /// At least one change was accepted (asking for more makes progress).
+        progress: bool,
+    },
+    /// The peer does not have the document, or the answer could not be read.
+    Refused,
+}
+
+/// How a catch-up request was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost {
+    /// The connection it travelled on closed.
+    ConnectionClosed,
+    /// Anything else (a timeout, a failed dial, a protocol error).
+    Other,
+}
+
+/// How much of what a peer lacks goes into one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    /// How many changes, from the front, to send.
+    pub len: usize,
+    /// Whether more follow.
+    pub more: bool,
+}
+
+/// How far a peer that shares a document is from this replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerSync {
+    /// It holds everything this replica holds, and nothing more.
+    InSync,
+    /// It lacks changes this replica holds.
+    Behind,
+    /// It holds changes this replica lacks (they are on their way).
+    Ahead,
+    /// It has not told its version yet.
+    Unknown,
+}
+
+/// An outstanding request; a document with none for a peer is idle.
+#[derive(Debug, Clone)]
+struct Running {
+    n: u64,
+    /// A reason to ask that came up meanwhile, served once the answer is in.
+    again: Option<Reason>,
+}
+
+#[derive(Debug, Clone)]
+struct OwnPresence {
+    presence: Presence,
+    /// When it was last sent.
+    sent: Option<Instant>,
+    /// Whether it changed since.
+    dirty: bool,
+}
+
+/// The sync protocol's state for every open document and every connected peer.
+#[derive(Debug, Clone)]
+pub struct State<P> {
+    config: Config,
+    docs: BTreeSet<DocId>,
+    connected: BTreeSet<P>,
+    offline: bool,
+    running: BTreeMap<(P, DocId), Running>,
+    next_n: u64,
+    /// The last version each peer is known to hold, per document.
+    versions: BTreeMap<(DocId, P), VectorClock>,
+    next_beacon: Instant,
+    own_presence: BTreeMap<DocId, OwnPresence>,
+    /// Others' presence and when it arrived.
+    presence: BTreeMap<(DocId, P), (Presence, Instant)>,
+}
+
+impl<P: Clone + Eq + Ord + Debug> State<P> {
+    /// A state with no documents and no peers; the first beacon is due one interval
+    /// after `now`.
+    pub fn new(config: Config, now: Instant) -> State<P> {
+        let next_beacon = now + config.beacon_interval;
+        State {
+            config,
+            docs: BTreeSet::new(),
+            connected: BTreeSet::new(),
+            offline: false,
+            running: BTreeMap::new(),
+            next_n: 0,
+            versions: BTreeMap::new(),
+            next_beacon,
+            own_presence: BTreeMap::new(),
+            presence: BTreeMap::new(),
+        }
+    }
+
+    // ----- documents and peers -------------------------------------------------------
+
+    /// Starts syncing a document (at start, or one just created).
+    pub fn open(&mut self, doc: DocId) {
+        self.docs.insert(doc);
+    }
+
+    /// Starts syncing a document this device joins: the peers already connected may
+    /// have it too, so each is asked.
+    pub fn join(&mut self, doc: DocId) -> Vec<Out<P>> {
+        self.docs.insert(doc);
+        let peers: Vec<P> = self.connected.iter().cloned().collect();
+        peers.into_iter().filter_map(|p| self.ask(p, doc, Reason::Joined)).collect()
+    }
+
+    /// Stops syncing a document and forgets everything about it.
+    pub fn remove(&mut self, doc: DocId) {
+        self.docs.remove(&doc);
+        self.running.retain(|(_, d), _| *d != doc);
+        self.versions.retain(|(d, _), _| *d != doc);
+        self.own_presence.remove(&doc);
+        self.presence.retain(|(d, _), _| *d != doc);
+    }
+
+    /// Stops (or resumes) all traffic: offline, nothing is beaconed or sent as presence,
+    /// subscriptions are not acted on and requests are not answered.
+    pub fn set_offline(&mut self, on: bool) {
+        self.offline = on;
+    }
+
+    /// A peer's first connection opened: catch up both ways, each side asking for what
+    /// it lacks of every document.
+    pub fn peer_connected(&mut self, peer: P) -> Vec<Out<P>> {
+        self.connected.insert(peer.clone());
+        let docs: Vec<DocId> = self.docs.iter().copied().collect();
+        docs.into_iter().filter_map(|d| self.ask(peer.clone(), d, Reason::Connected)).collect()
+    }
+
+    /// A peer's last connection closed: its answers cannot come any more, so its
+    /// outstanding requests die (the next connection catches up afresh).
+    pub fn peer_disconnected(&mut self, peer: &P) {
+        self.connected.remove(peer);
+        self.running.retain(|(p, _), _| p != peer);
+    }
+
+    /// A connected peer's subscription to a document became known. Changes either side
+    /// published before reached no one, so catch up both ways now rather than at the
+    /// next beacon: ask the peer, and beacon this replica's version so that it asks for
+    /// the rest.
+    pub fn subscribed(&mut self, peer: P, doc: DocId) -> Vec<Out<P>> {
+        if self.offline || !self.connected.contains(&peer) || !self.docs.contains(&doc) {
+            return Vec::new();
+        }
+        let mut out: Vec<Out<P>> = self.ask(peer, doc, Reason::Subscribed).into_iter().collect();
+        out.push(Out::Beacon(doc));
+        out
+    }
+
+    // ----- gossip --------------------------------------------------------------------
+
+    /// A beacon from `origin` (relayed by `from`) tells its version of a document; if it
+    /// holds changes this replica (at `ours`) lacks, `from` is asked for them.
+    pub fn beacon(
+        &mut self,
+        from: P,
+        origin: P,
+        doc: DocId,
+        clock: VectorClock,
+        ours: &VectorClock,
+    ) -> Vec<Out<P>> {
+        if !self.docs.contains(&doc) {
+            return Vec::new();
+        }
+        let ahead = !clock.le(ours);
+        self.versions.insert((doc, origin), clock);
+        if ahead { self.ask(from, doc, Reason::BeaconAhead).into_iter().collect() } else { Vec::new() }
+    }
+
+    /// A gossiped change written by `origin` (relayed by `from`) was accepted; `last` is
+    /// its last op. The author holds it; if it waits for deps, `from` is asked for them.
+    pub fn change_received(
+        &mut self,
+        from: P,
+        origin: P,
+        doc: DocId,
+        last: OpId,
+        missing_deps: bool,
+    ) -> Vec<Out<P>> {
+        if let Some(v) = self.versions.get_mut(&(doc, origin)) {
+            v.observe(last.replica, last.seq);
+        }
+        if missing_deps { self.ask(from, doc, Reason::MissingDeps).into_iter().collect() } else { Vec::new() }
+    }
+
+    /// A change made on this device was published: every peer known to hold its deps
+    /// receives it by gossip (flood publish).
+    pub fn local_change(&mut self, doc: DocId, change: &Change) {
+        let last = change.end_seq() - 1;
+        for ((d, _), v) in self.versions.iter_mut() {
+            if *d == doc && change.deps.iter().all(|dep| v.contains(*dep)) {
+                v.observe(change.author, last);
+            }
+        }
+    }
+
+    // ----- catch-up ------------------------------------------------------------------
+
+    /// Asks `peer` for what this replica lacks of `doc`, unless a request is already
+    /// outstanding: then the reason is remembered and served after the answer.
+    fn ask(&mut self, peer: P, doc: DocId, reason: Reason) -> Option<Out<P>> {
+        if !self.docs.contains(&doc) {
+            return None;
+        }
+        let key = (peer, doc);
+        if let Some(r) = self.running.get_mut(&key) {
+            r.again.get_or_insert(reason);
+            return None;
+        }
+        self.next_n += 1;
+        let n = self.next_n;
+        self.running.insert(key.clone(), Running { n, again: None });
+        Some(Out::Request(Request { peer: key.0, doc, reason, n }))
+    }
+
+    /// Ends `req` if it is the outstanding one; returns the reason to ask again, if any.
+    /// `None` for a request that is not outstanding any more (it died with the
+    /// connection or the document).
+    fn finish(&mut self, req: &Request<P>) -> Option<Option<Reason>> {
+        let key = (req.peer.clone(), req.doc);
+        match self.running.get(&key) {
+            Some(r) if r.n == req.n => self.running.remove(&key).map(|r| r.again),
+            _ => None,
+        }
+    }
+
+    /// The answer to `req` arrived (and its changes were applied). More to come is
+    /// asked for at once, as long as the last chunk made progress; a reason to ask that
+    /// came up meanwhile is served now.
+    pub fn response(&mut self, req: &Request<P>, reply: Reply) -> Vec<Out<P>> {
+        let Some(again) = self.finish(req) else { return Vec::new() };
+        let reason = match reply {
+            Reply::Changes { more: true, progress: true } => Some(Reason::More),
+            Reply::Changes { .. } => again,
+            // The peer does not have the document: asking again would get the same.
+            Reply::Refused => None,
+        };
+        reason.and_then(|r| self.ask(req.peer.clone(), req.doc, r)).into_iter().collect()
+    }
+
+    /// `req` was lost. It is asked again while the peer stays connected if its
+    /// connection closed (another connection to the peer, e.g. when both dialled at
+    /// once, carries it) or if another reason to ask came up meanwhile.
+    pub fn request_failed(&mut self, req: &Request<P>, lost: Lost) -> Vec<Out<P>> {
+        let Some(again) = self.finish(req) else { return Vec::new() };
+        let reason = match (again, lost) {
+            (Some(r), _) => Some(r),
+            (None, Lost::ConnectionClosed) => Some(Reason::ConnectionLost),
+            (None, Lost::Other) => None,
+        };
+        match reason {
+            Some(r) if self.connected.contains(&req.peer) => {
+                self.ask(req.peer.clone(), req.doc, r).into_iter().collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A peer asks for what it lacks of `doc`, holding `clock`; `sizes` are the byte
+    /// sizes of the changes it lacks, in the order they would be sent, and `ours` is
+    /// this replica's version. Returns how many to send now, or `None` if the request
+    /// is refused (the document is not here, or this device is offline).
+    pub fn answer(
+        &mut self,
+        peer: P,
+        doc: DocId,
+        clock: VectorClock,
+        sizes: impl IntoIterator<Item = usize>,
+        ours: &VectorClock,
+    ) -> Option<Chunk> {
+        if self.offline || !self.docs.contains(&doc) {
+            return None;
+        }
+        let mut version = clock;
+        let (mut len, mut more, mut size) = (0, false, 0);
+        for s in sizes {
+            // The first change always goes, so that a change larger than a chunk passes.
+            if size > 0 && size + s > self.config.chunk_bytes {
+                more = true;
+                break;
+            }
+            size += s + CHANGE_OVERHEAD;
+            len += 1;
+        }
+        if !more {
+            // It is sent everything this replica holds.
+            version.merge(ours);
+        }
+        self.versions.insert((doc, peer), version);
+        Some(Chunk { len, more })
+    }
+
+    // ----- versions ------------------------------------------------------------------
+
+    /// How far a peer is from this replica (at `ours`) in a document.
+    pub fn peer_sync(&self, doc: DocId, peer: &P, ours: &VectorClock) -> PeerSync {
+        match self.versions.get(&(doc, peer.clone())) {
+            None => PeerSync::Unknown,
+            Some(v) if !v.le(ours) => PeerSync::Ahead,
+            Some(v) if ours.le(v) => PeerSync::InSync,
+            Some(_) => PeerSync::Behind,
+        }
+    }
+
+    // ----- time ----------------------------------------------------------------------
+
+    /// Time passed: forgets presences that went quiet, and beacons every document once
+    /// an interval has passed since the last beacons (anti-entropy), and sends own
+    /// presences that changed or need a keepalive. Call it often (every
+    /// [`PRESENCE_MIN_GAP`]).
+    pub fn tick(&mut self, now: Instant) -> Vec<Out<P>> {
+        self.presence.retain(|_, (_, at)| now.saturating_duration_since(*at) < PRESENCE_TTL);
+        let mut out = Vec::new();
+        if now >= self.next_beacon {
+            while self.next_beacon <= now {
+                self.next_beacon += self.config.beacon_interval;
+            }
+            if !self.offline {
+                out.extend(self.docs.iter().map(|d| Out::Beacon(*d)));
+            }
+        }
+        out.extend(self.presence_due(now));
+        out
+    }
+
+    // ----- presence ------------------------------------------------------------------
+
+    /// Replaces own presence in a document; it is sent now unless one was sent less
+    /// than [`PRESENCE_MIN_GAP`] ago (then a later tick sends it).
+    pub fn set_presence(&mut self, doc: DocId, presence: Presence, now: Instant) -> Vec<Out<P>> {
+        if !self.docs.contains(&doc) {
+            return Vec::new();
+        }
+        let sent = self.own_presence.get(&doc).and_then(|p| p.sent);
+        self.own_presence.insert(doc, OwnPresence { presence, sent, dirty: true });
+        self.presence.retain(|_, (_, at)| now.saturating_duration_since(*at) < PRESENCE_TTL);
+        self.presence_due(now)
+    }
+
+    fn presence_due(&mut self, now: Instant) -> Vec<Out<P>> {
+        if self.offline {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (doc, p) in &mut self.own_presence {
+            let due = match p.sent {
+                None => true,
+                Some(t) => {
+                    let since = now.saturating_duration_since(t);
+                    (p.dirty && since >= PRESENCE_MIN_GAP) || since >= PRESENCE_KEEPALIVE
+                }
+            };
+            if due && self.docs.contains(doc) {
+                out.push(Out::Presence(*doc, p.presence.clone()));
+                p.sent = Some(now);
+                p.dirty = false;
+            }
+        }
+        out
+    }
+
+    /// A peer's presence arrived. Returns whether to forward it: a peer flooding
+    /// updates (faster than half of [`PRESENCE_MIN_GAP`]) is still shown, not forwarded.
+    pub fn presence_received(&mut self, doc: DocId, peer: P, presence: Presence, now: Instant) -> bool {
+        let key = (doc, peer);
+        let flooding = self
+            .presence
+            .get(&key)
+            .is_some_and(|(_, at)| now.saturating_duration_since(*at) < PRESENCE_MIN_GAP / 2);
+        self.presence.insert(key, (presence, now));
+        !flooding
+    }
+
+    /// Others' presences in a document that have not gone quiet, by peer.
+    pub fn presences(&self, doc: DocId, now: Instant) -> impl Iterator<Item = (&P, &Presence)> + '_ {
+        self.presence
+            .iter()
+            .filter(move |((d, _), (_, at))| *d == doc && now.saturating_duration_since(*at) < PRESENCE_TTL)
+            .map(|((_, peer), (p, _))| (peer, p))
+    }
+
+    /// A peer's last presence in a document.
+    pub fn presence_of(&self, doc: DocId, peer: &P) -> Option<&Presence> {
+        self.presence.get(&(doc, peer.clone())).map(|(p, _)| p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_crdt::{Anchor, Bias, ReplicaId};
+
+    const DOC: DocId = DocId([1; 16]);
+    const OTHER: DocId = DocId([2; 16]);
+
+    fn clock(entries: &[(u64, u64)]) -> VectorClock {
+        entries.iter().map(|&(r, s)| (ReplicaId(r), s)).collect()
+    }
+
+    fn presence(name: &str) -> Presence {
+        Presence {
+            name: name.into(),
+            colour: 1,
+            cursor: Anchor { id: None, bias: Bias::Before },
+            selection: None,
+        }
+    }
+
+    /// A state at `t0` with `DOC` open and peer 1 connected, its first request answered.
+    fn connected(t0: Instant) -> State<u32> {
+        let mut s = State::new(Config::default(), t0);
+        s.open(DOC);
+        let out = s.peer_connected(1);
+        let req = request(&out[0]);
+        assert!(s.response(&req, Reply::Changes { more: false, progress: false }).is_empty());
+        s
+    }
+
+    fn request(out: &Out<u32>) -> Request<u32> {
+        match out {
+            Out::Request(r) => r.clone(),
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    /// Checks outputs against `(kind, peer, reason)` triples: kind `r` (request),
+    /// `b` (beacon) or `p` (presence).
+    fn check(out: &[Out<u32>], expected: &[(char, u32, Option<Reason>)]) {
+        let got: Vec<(char, u32, Option<Reason>)> = out
+            .iter()
+            .map(|o| match o {
+                Out::Request(r) => ('r', r.peer, Some(r.reason)),
+                Out::Beacon(_) => ('b', 0, None),
+                Out::Presence(..) => ('p', 0, None),
+            })
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn one_request_per_peer_and_document_and_ask_again_after_the_answer() {
+        let t0 = Instant::now();
+        let mut s = connected(t0);
+        s.open(OTHER);
+        let ahead = clock(&[(5, 3)]);
+        let first = s.beacon(1, 1, DOC, ahead.clone(), &VectorClock::new());
+        check(&first, &[('r', 1, Some(Reason::BeaconAhead))]);
+        // More reasons while it is outstanding: none sends a second request.
+        check(&s.beacon(1, 1, DOC, ahead, &VectorClock::new()), &[]);
+        check(&s.change_received(1, 2, DOC, OpId::new(ReplicaId(5), 4), true), &[]);
+        check(&s.subscribed(1, DOC), &[('b', 0, None)]);
+        // Another document is asked for on its own.
+        check(&s.subscribed(1, OTHER), &[('r', 1, Some(Reason::Subscribed)), ('b', 0, None)]);
+        // The answer serves the first remembered reason, once.
+        let again = s.response(&request(&first[0]), Reply::Changes { more: false, progress: true });
+        check(&again, &[('r', 1, Some(Reason::BeaconAhead))]);
+        check(&s.response(&request(&again[0]), Reply::Changes { more: false, progress: true }), &[]);
+        // Another peer is asked independently.
+        check(&s.peer_connected(2), &[('r', 2, Some(Reason::Connected)), ('r', 2, Some(Reason::Connected))]);
+    }
+
+    #[test]
+    fn more_is_asked_for_at_once_while_it_makes_progress() {
+        let mut s = connected(Instant::now());
+        let out = s.join(DOC);
+        check(&out, &[('r', 1, Some(Reason::Joined))]);
+        let more = s.response(&request(&out[0]), Reply::Changes { more: true, progress: true });
+        check(&more, &[('r', 1, Some(Reason::More))]);
+        // A chunk that made no progress stops the continuation...
+        check(&s.response(&request(&more[0]), Reply::Changes { more: true, progress: false }), &[]);
+        // ...and a refusal drops a remembered reason too.
+        let out = s.join(DOC);
+        check(&s.change_received(1, 1, DOC, OpId::new(ReplicaId(5), 1), true), &[]);
+        check(&s.response(&request(&out[0]), Reply::Refused), &[]);
+    }
+
+    #[test]
+    fn a_request_lost_with_a_closed_connection_is_asked_again_while_the_peer_stays_connected() {
+        let mut s = connected(Instant::now());
+        let out = s.join(DOC);
+        let again = s.request_failed(&request(&out[0]), Lost::ConnectionClosed);
+        check(&again, &[('r', 1, Some(Reason::ConnectionLost))]);
+        // A timeout is not retried by itself...
+        check(&s.request_failed(&request(&again[0]), Lost::Other), &[]);
+        // ...but a reason that came up meanwhile is.
+        let out = s.join(DOC);
+        check(&s.beacon(1, 1, DOC, clock(&[(5, 1)]), &VectorClock::new()), &[]);
+        check(&s.request_failed(&request(&out[0]), Lost::Other), &[('r', 1, Some(Reason::BeaconAhead))]);
+    }
+
+    #[test]
+    fn requests_die_with_the_last_connection() {
+        let mut s = connected(Instant::now());
+        let out = s.join(DOC);
+        check(&s.beacon(1, 1, DOC, clock(&[(5, 1)]), &VectorClock::new()), &[]);
+        s.peer_disconnected(&1);
+        // What arrives for the dead request later does nothing.
+        check(&s.request_failed(&request(&out[0]), Lost::ConnectionClosed), &[]);
+        // The next connection asks afresh at once.
+        let fresh = s.peer_connected(1);
+        check(&fresh, &[('r', 1, Some(Reason::Connected))]);
+        check(&s.response(&request(&out[0]), Reply::Changes { more: true, progress: true }), &[]);
+        check(&s.request_failed(&request(&out[0]), Lost::ConnectionClosed), &[]);
+        check(&s.response(&request(&fresh[0]), Reply::Changes { more: false, progress: true }), &[]);
+        // Disconnected, nothing is asked of the peer.
+        s.peer_disconnected(&1);
+        check(&s.subscribed(1, DOC), &[]);
+        check(&s.join(DOC), &[]);
+    }
+
+    #[test]
+    fn a_known_subscription_catches_up_both_ways_unless_offline() {
+        let mut s = connected(Instant::now());
+        check(&s.subscribed(1, DOC), &[('r', 1, Some(Reason::Subscribed)), ('b', 0, None)]);
+        check(&s.subscribed(2, DOC), &[]);
+        check(&s.subscribed(1, OTHER), &[]);
+        let mut s = connected(Instant::now());
+        s.set_offline(true);
+        check(&s.subscribed(1, DOC), &[]);
+    }
+
+    #[test]
+    fn answers_are_chunked_and_a_full_answer_brings_the_peer_in_sync() {
+        let mut s: State<u32> = State::new(Config { chunk_bytes: 100, ..Config::default() }, Instant::now());
+        assert_eq!(s.answer(1, DOC, VectorClock::new(), [10], &VectorClock::new()), None);
+        s.open(DOC);
+        let ours = clock(&[(5, 9)]);
+        let theirs = clock(&[(5, 2), (6, 1)]);
+        let chunk = s.answer(1, DOC, theirs.clone(), [40, 40, 40], &ours);
+        assert_eq!(chunk, Some(Chunk { len: 2, more: true }));
+        assert_eq!(s.peer_sync(DOC, &1, &ours), PeerSync::Ahead);
+        // The first change goes even when it alone is over the chunk.
+        assert_eq!(s.answer(1, DOC, theirs.clone(), [500, 1], &ours), Some(Chunk { len: 1, more: true }));
+        assert_eq!(s.answer(1, DOC, theirs, [40], &ours), Some(Chunk { len: 1, more: false }));
+        // The peer was sent everything: it holds what this replica holds, and its own.
+        assert_eq!(s.peer_sync(DOC, &1, &ours), PeerSync::Ahead);
+        assert_eq!(s.peer_sync(DOC, &1, &clock(&[(5, 9), (6, 1)])), PeerSync::InSync);
+        assert_eq!(s.peer_sync(DOC, &2, &ours), PeerSync::Unknown);
+        s.set_offline(true);
+        assert_eq!(s.answer(1, DOC, VectorClock::new(), [1], &ours), None);
+    }
+
+    #[test]
+    fn peer_versions_follow_beacons_received_and_sent_changes() {
+        let mut s = connected(Instant::now());
+        let ours = clock(&[(5, 3)]);
+        s.beacon(1, 1, DOC, clock(&[(5, 3)]), &ours);
+        assert_eq!(s.peer_sync(DOC, &1, &ours), PeerSync::InSync);
+        // A local change on top of what the peer holds reaches it by gossip.
+        let mut doc = tandem_crdt::Doc::new(ReplicaId(5));
+        doc.insert(0, "abc").unwrap();
+        let first = doc.commit().unwrap();
+        doc.insert(0, "d").unwrap();
+        let second = doc.commit().unwrap();
+        s.beacon(1, 1, DOC, first.deps.iter().map(|d| (d.replica, d.seq)).collect(), &ours);
+        s.local_change(DOC, &first);
+        assert_eq!(s.peer_sync(DOC, &1, doc.version()), PeerSync::Behind);
+        s.local_change(DOC, &second);
+        assert_eq!(s.peer_sync(DOC, &1, doc.version()), PeerSync::InSync);
+        // A change the peer wrote: it holds it.
+        let theirs = clock(&[(5, 4), (7, 2)]);
+        s.change_received(1, 1, DOC, OpId::new(ReplicaId(7), 2), false);
+        assert_eq!(s.peer_sync(DOC, &1, &theirs), PeerSync::InSync);
+        s.remove(DOC);
+        assert_eq!(s.peer_sync(DOC, &1, &theirs), PeerSync::Unknown);
+    }
+
+    #[test]
+    fn beacons_every_interval_but_not_offline() {
+        let t0 = Instant::now();
+        let mut s = connected(t0);
+        let mut out = s.tick(t0 + Duration::from_secs(29));
+        assert!(out.is_empty());
+        out = s.tick(t0 + Duration::from_secs(30));
+        check(&out, &[('b', 0, None)]);
+        assert!(s.tick(t0 + Duration::from_secs(31)).is_empty());
+        s.set_offline(true);
+        assert!(s.tick(t0 + Duration::from_secs(60)).is_empty());
+        s.set_offline(false);
+        check(&s.tick(t0 + Duration::from_secs(95)), &[('b', 0, None)]);
+    }
+
+    #[test]
+    fn own_presence_is_rate_limited_and_kept_alive() {
+        let t0 = Instant::now();
+        let mut s = connected(t0);
+        let ms = Duration::from_millis;
+        check(&s.set_presence(DOC, presence("a"), t0), &[('p', 0, None)]);
+        // A change within the gap waits for a tick after it.
+        check(&s.set_presence(DOC, presence("b"), t0 + ms(50)), &[]);
+        check(&s.tick(t0 + ms(60)), &[]);
+        assert_eq!(s.tick(t0 + ms(100)), vec![Out::Presence(DOC, presence("b"))]);
+        check(&s.tick(t0 + ms(5000)), &[]);
+        check(&s.tick(t0 + ms(10_100)), &[('p', 0, None)]);
+        check(&s.set_presence(OTHER, presence("c"), t0), &[]);
+        s.set_offline(true);
+        check(&s.set_presence(DOC, presence("d"), t0 + ms(20_000)), &[]);
+        s.set_offline(false);
+        check(&s.tick(t0 + ms(20_000)), &[('p', 0, None)]);
+    }
+
+    #[test]
+    fn others_presence_expires_and_floods_are_not_forwarded() {
+        let t0 = Instant::now();
+        let mut s = connected(t0);
+        let ms = Duration::from_millis;
+        assert!(s.presence_received(DOC, 1, presence("a"), t0));
+        assert!(!s.presence_received(DOC, 1, presence("b"), t0 + ms(10)));
+        assert!(s.presence_received(DOC, 1, presence("c"), t0 + ms(70)));
+        assert!(s.presence_received(DOC, 2, presence("d"), t0 + ms(75)));
+        let names =
+            |s: &State<u32>, at| s.presences(DOC, at).map(|(p, x)| (*p, x.name.clone())).collect::<Vec<_>>();
+        assert_eq!(names(&s, t0 + ms(100)), vec![(1, "c".to_owned()), (2, "d".to_owned())]);
+        assert_eq!(s.presence_of(DOC, &1).map(|p| p.name.as_str()), Some("c"));
+        assert_eq!(names(&s, t0 + ms(30_071)), vec![(2, "d".to_owned())]);
+        s.tick(t0 + ms(30_080));
+        assert_eq!(s.presence_of(DOC, &1), None);
+        assert_eq!(s.presence_of(DOC, &2), None);
+    }
+}
