@@ -1,7 +1,6 @@
 //! Vector clocks: for each replica, the highest contiguous operation seq seen.
 
 use crate::id::{OpId, ReplicaId};
-use std::cmp::Ordering;
 
 /// A vector clock, `replica -> highest seq seen`, kept sorted by replica.
 ///
@@ -61,21 +60,6 @@ impl VectorClock {
         self != other && self.le(other)
     }
 
-    /// Neither `self <= other` nor `other <= self`.
-    pub fn concurrent(&self, other: &VectorClock) -> bool {
-        !self.le(other) && !other.le(self)
-    }
-
-    /// The causal order of two clocks, or `None` when they are concurrent.
-    pub fn partial_cmp_causal(&self, other: &VectorClock) -> Option<Ordering> {
-        match (self.le(other), other.le(self)) {
-            (true, true) => Some(Ordering::Equal),
-            (true, false) => Some(Ordering::Less),
-            (false, true) => Some(Ordering::Greater),
-            (false, false) => None,
-        }
-    }
-
     /// Pointwise maximum, in place.
     pub fn merge(&mut self, other: &VectorClock) {
         for &(r, s) in &other.entries {
@@ -129,9 +113,7 @@ mod tests {
         let c = vc(&[(1, 3)]);
         assert!(a.le(&b) && a.lt(&b) && !b.le(&a));
         assert!(a.le(&a) && !a.lt(&a));
-        assert!(b.concurrent(&c) && !a.concurrent(&b));
-        assert_eq!(b.partial_cmp_causal(&c), None);
-        assert_eq!(a.partial_cmp_causal(&b), Some(Ordering::Less));
+        assert!(!b.le(&c) && !c.le(&b), "concurrent clocks are not ordered");
         let mut m = b.clone();
         m.merge(&c);
         assert_eq!(m, vc(&[(1, 3), (2, 3)]));

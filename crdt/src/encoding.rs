@@ -1,20 +1,25 @@
-//! The one wire and disk format: a single [`Change`], a batch of changes, and a whole
-//! document with its full history. Every encoding starts with a version byte (a whole
-//! document with a magic and then the version); unknown versions are errors.
+//! The one wire and disk format: a single [`Change`], a batch of changes, a vector
+//! clock, an undo history, and a whole document with its full history. Every encoding
+//! starts with a version byte (a whole document with a magic and then the version);
+//! unknown versions are errors.
 //!
-//! Integers are LEB128 varints; replica ids are 8 bytes little-endian. The document
-//! encoding is columnar: one column per field, run-length encoded where it pays, then
-//! the whole body is DEFLATE-compressed.
+//! Integers are LEB128 varints ([`crate::varint`]); replica ids are 8 bytes
+//! little-endian. The document encoding is columnar: one column per field, laid out as
+//! [`Col`] lists them, then the whole body is DEFLATE-compressed.
 //!
 //! Decoding untrusted bytes never panics and never allocates from a length field before
 //! checking it against the bytes that are left; errors name what was wrong and where.
 
 use crate::change::{Change, Op, Value};
 use crate::clock::VectorClock;
-use crate::doc::{DelRun, Doc, UndoState};
+use crate::doc::Doc;
+use crate::doc::UndoState;
+use crate::doc::oplog::DelRun;
 use crate::error::Error;
-use crate::id::{OpId, ReplicaId};
+use crate::id::{Lv, OpId, ReplicaId};
 use crate::text::NONE;
+use crate::varint;
+use std::ops::{Index, IndexMut};
 
 /// Version of the change and batch encodings.
 pub const CHANGE_VERSION: u8 = 1;
@@ -22,79 +27,60 @@ pub const CHANGE_VERSION: u8 = 1;
 pub const DOC_VERSION: u8 = 1;
 const DOC_MAGIC: &[u8; 4] = b"TNDM";
 /// Largest decompressed document body accepted (guards against decompression bombs).
-pub const MAX_DOC_BODY: usize = 1 << 30;
+const MAX_DOC_BODY: usize = 1 << 30;
 
 // ----- primitives ----------------------------------------------------------------------
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    (v >> 1) as i64 ^ -((v & 1) as i64)
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
 
 fn put_replica(out: &mut Vec<u8>, r: ReplicaId) {
     out.extend_from_slice(&r.0.to_le_bytes());
 }
 
+fn put_op_id(out: &mut Vec<u8>, id: OpId) {
+    put_replica(out, id.replica);
+    varint::put(out, id.seq);
+}
+
 /// A cursor over untrusted bytes.
 struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    base: usize,
+    /// The bytes not read yet.
+    rest: &'a [u8],
+    /// Where the end of `rest` is in the outermost input, so errors give offsets into
+    /// what the caller passed.
+    end: usize,
     what: &'static str,
 }
 
 impl<'a> Reader<'a> {
     fn new(buf: &'a [u8], what: &'static str) -> Self {
-        Reader { buf, pos: 0, base: 0, what }
+        Reader { rest: buf, end: buf.len(), what }
+    }
+
+    /// Where the next byte is in the outermost input.
+    fn offset(&self) -> usize {
+        self.end - self.rest.len()
     }
 
     fn err(&self, reason: &'static str) -> Error {
-        Error::Decode { what: self.what, reason, offset: self.base + self.pos }
+        self.err_at(reason, self.offset())
     }
 
-    fn left(&self) -> usize {
-        self.buf.len() - self.pos
+    fn err_at(&self, reason: &'static str, offset: usize) -> Error {
+        Error::Decode { what: self.what, reason, offset }
     }
 
     fn is_empty(&self) -> bool {
-        self.pos == self.buf.len()
+        self.rest.is_empty()
     }
 
     fn u8(&mut self) -> Result<u8, Error> {
-        let b = *self.buf.get(self.pos).ok_or_else(|| self.err("unexpected end of input"))?;
-        self.pos += 1;
+        let (&b, rest) = self.rest.split_first().ok_or_else(|| self.err("unexpected end of input"))?;
+        self.rest = rest;
         Ok(b)
     }
 
     fn varint(&mut self) -> Result<u64, Error> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            if shift == 63 && b > 1 {
-                return Err(self.err("varint overflows 64 bits"));
-            }
-            v |= ((b & 0x7f) as u64) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(self.err("varint too long"))
+        let at = self.offset();
+        varint::take(&mut self.rest).map_err(|e| self.err_at(e.reason(), at))
     }
 
     fn u32(&mut self) -> Result<u32, Error> {
@@ -104,133 +90,167 @@ impl<'a> Reader<'a> {
     /// A count of items that each take at least one byte: checked against the input.
     fn count(&mut self) -> Result<usize, Error> {
         let n = self.varint()?;
-        if n > self.left() as u64 {
+        if n > self.rest.len() as u64 {
             return Err(self.err("count exceeds the input size"));
         }
         Ok(n as usize)
     }
 
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        if n > self.left() {
+        if n > self.rest.len() {
             return Err(self.err("length exceeds the input size"));
         }
-        let b = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
+        let (b, rest) = self.rest.split_at(n);
+        self.rest = rest;
         Ok(b)
     }
 
+    /// A length-prefixed byte string.
+    fn len_prefixed(&mut self) -> Result<&'a [u8], Error> {
+        let at = self.offset();
+        varint::take_bytes(&mut self.rest).map_err(|e| self.err_at(e.reason(), at))
+    }
+
+    /// A length-prefixed UTF-8 string.
     fn str(&mut self) -> Result<&'a str, Error> {
-        let n = self.count()?;
-        let b = self.bytes(n)?;
-        std::str::from_utf8(b).map_err(|_| self.err("invalid UTF-8"))
+        let at = self.offset();
+        let b = self.len_prefixed()?;
+        std::str::from_utf8(b).map_err(|_| self.err_at("invalid UTF-8", at))
     }
 
     fn replica(&mut self) -> Result<ReplicaId, Error> {
         let b = self.bytes(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(ReplicaId(u64::from_le_bytes(a)))
+        Ok(ReplicaId(u64::from_le_bytes(b.try_into().expect("8 bytes"))))
+    }
+
+    fn op_id(&mut self) -> Result<OpId, Error> {
+        let replica = self.replica()?;
+        Ok(OpId::new(replica, self.varint()?))
     }
 
     /// A nested length-prefixed section.
     fn section(&mut self, what: &'static str) -> Result<Reader<'a>, Error> {
-        let n = self.count()?;
-        let base = self.base + self.pos;
-        let buf = self.bytes(n)?;
-        Ok(Reader { buf, pos: 0, base, what })
+        let rest = self.len_prefixed()?;
+        Ok(Reader { rest, end: self.offset(), what })
+    }
+
+    fn finish(&self) -> Result<(), Error> {
+        if self.is_empty() { Ok(()) } else { Err(self.err("trailing bytes")) }
     }
 }
 
 // ----- values --------------------------------------------------------------------------
 
+/// The tag byte of a map value; `Int` is followed by a zigzag varint, `Float` by 8 bytes
+/// little-endian, `Str` and `Bytes` by a length-prefixed byte string.
+mod value_tag {
+    pub(super) const ABSENT: u8 = 0;
+    pub(super) const NULL: u8 = 1;
+    pub(super) const FALSE: u8 = 2;
+    pub(super) const TRUE: u8 = 3;
+    pub(super) const INT: u8 = 4;
+    pub(super) const FLOAT: u8 = 5;
+    pub(super) const STR: u8 = 6;
+    pub(super) const BYTES: u8 = 7;
+}
+
 fn put_value(out: &mut Vec<u8>, v: &Option<Value>) {
+    use value_tag::*;
     match v {
-        None => out.push(0),
-        Some(Value::Null) => out.push(1),
-        Some(Value::Bool(false)) => out.push(2),
-        Some(Value::Bool(true)) => out.push(3),
+        None => out.push(ABSENT),
+        Some(Value::Null) => out.push(NULL),
+        Some(Value::Bool(false)) => out.push(FALSE),
+        Some(Value::Bool(true)) => out.push(TRUE),
         Some(Value::Int(i)) => {
-            out.push(4);
-            put_varint(out, zigzag(*i));
+            out.push(INT);
+            varint::put(out, varint::zigzag(*i));
         }
         Some(Value::Float(f)) => {
-            out.push(5);
+            out.push(FLOAT);
             out.extend_from_slice(&f.to_le_bytes());
         }
         Some(Value::Str(s)) => {
-            out.push(6);
-            put_str(out, s);
+            out.push(STR);
+            varint::put_bytes(out, s.as_bytes());
         }
         Some(Value::Bytes(b)) => {
-            out.push(7);
-            put_varint(out, b.len() as u64);
-            out.extend_from_slice(b);
+            out.push(BYTES);
+            varint::put_bytes(out, b);
         }
     }
 }
 
 fn read_value(r: &mut Reader<'_>) -> Result<Option<Value>, Error> {
+    use value_tag::*;
     Ok(Some(match r.u8()? {
-        0 => return Ok(None),
-        1 => Value::Null,
-        2 => Value::Bool(false),
-        3 => Value::Bool(true),
-        4 => Value::Int(unzigzag(r.varint()?)),
-        5 => {
-            let b = r.bytes(8)?;
-            let mut a = [0u8; 8];
-            a.copy_from_slice(b);
-            Value::Float(f64::from_le_bytes(a))
-        }
-        6 => Value::Str(r.str()?.to_owned()),
-        7 => {
-            let n = r.count()?;
-            Value::Bytes(r.bytes(n)?.to_vec())
-        }
+        ABSENT => return Ok(None),
+        NULL => Value::Null,
+        FALSE => Value::Bool(false),
+        TRUE => Value::Bool(true),
+        INT => Value::Int(varint::unzigzag(r.varint()?)),
+        FLOAT => Value::Float(f64::from_le_bytes(r.bytes(8)?.try_into().expect("8 bytes"))),
+        STR => Value::Str(r.str()?.to_owned()),
+        BYTES => Value::Bytes(r.len_prefixed()?.to_vec()),
         _ => return Err(r.err("unknown value tag")),
     }))
 }
 
 // ----- changes -------------------------------------------------------------------------
+//
+// A change body: author (8 bytes), start seq, Lamport time, the dep count and each dep
+// (replica, seq), the op count and each op as a tag byte and its fields:
+//
+// - insert: tag `left | right << 2` (each an `IdKind`), the origins' ids, the text;
+// - delete: tag `DELETE` or `DELETE_REVERSED`, the first target's id, the length;
+// - map write: tag `MAP_SET`, the key, the value.
 
-/// How an op id is written: absent, the change's author (seq only), or another replica.
+/// How an op id is written: absent, the change's author (seq only), or another replica
+/// (replica and seq). Two bits of an insert's tag each.
+mod id_kind {
+    pub(super) const NONE: u8 = 0;
+    pub(super) const AUTHOR: u8 = 1;
+    pub(super) const OTHER: u8 = 2;
+}
+
+/// Op tags after the insert tags (`0x00..=0x0f`).
+mod op_tag {
+    pub(super) const DELETE: u8 = 0x10;
+    pub(super) const DELETE_REVERSED: u8 = 0x11;
+    pub(super) const MAP_SET: u8 = 0x20;
+}
+
 fn put_id(out: &mut Vec<u8>, author: ReplicaId, id: Option<OpId>) -> u8 {
     match id {
-        None => 0,
+        None => id_kind::NONE,
         Some(id) if id.replica == author => {
-            put_varint(out, id.seq);
-            1
+            varint::put(out, id.seq);
+            id_kind::AUTHOR
         }
         Some(id) => {
-            put_replica(out, id.replica);
-            put_varint(out, id.seq);
-            2
+            put_op_id(out, id);
+            id_kind::OTHER
         }
     }
 }
 
 fn read_id(r: &mut Reader<'_>, author: ReplicaId, kind: u8) -> Result<Option<OpId>, Error> {
     match kind {
-        0 => Ok(None),
-        1 => Ok(Some(OpId::new(author, r.varint()?))),
-        2 => {
-            let replica = r.replica()?;
-            Ok(Some(OpId::new(replica, r.varint()?)))
-        }
+        id_kind::NONE => Ok(None),
+        id_kind::AUTHOR => Ok(Some(OpId::new(author, r.varint()?))),
+        id_kind::OTHER => Ok(Some(r.op_id()?)),
         _ => Err(r.err("unknown id kind")),
     }
 }
 
 fn put_change_body(out: &mut Vec<u8>, c: &Change) {
     put_replica(out, c.author);
-    put_varint(out, c.start_seq);
-    put_varint(out, c.lamport);
-    put_varint(out, c.deps.len() as u64);
-    for d in &c.deps {
-        put_replica(out, d.replica);
-        put_varint(out, d.seq);
+    varint::put(out, c.start_seq);
+    varint::put(out, c.lamport);
+    varint::put(out, c.deps.len() as u64);
+    for &d in &c.deps {
+        put_op_id(out, d);
     }
-    put_varint(out, c.ops.len() as u64);
+    varint::put(out, c.ops.len() as u64);
     let mut ids = Vec::new();
     for op in &c.ops {
         match op {
@@ -240,17 +260,16 @@ fn put_change_body(out: &mut Vec<u8>, c: &Change) {
                 let r = put_id(&mut ids, c.author, *origin_right);
                 out.push(l | r << 2);
                 out.extend_from_slice(&ids);
-                put_str(out, text);
+                varint::put_bytes(out, text.as_bytes());
             }
             Op::Delete { start, len, reversed } => {
-                out.push(if *reversed { 0x11 } else { 0x10 });
-                put_replica(out, start.replica);
-                put_varint(out, start.seq);
-                put_varint(out, *len);
+                out.push(if *reversed { op_tag::DELETE_REVERSED } else { op_tag::DELETE });
+                put_op_id(out, *start);
+                varint::put(out, *len);
             }
             Op::MapSet { key, value } => {
-                out.push(0x20);
-                put_str(out, key);
+                out.push(op_tag::MAP_SET);
+                varint::put_bytes(out, key.as_bytes());
                 put_value(out, value);
             }
         }
@@ -264,8 +283,7 @@ fn read_change_body(r: &mut Reader<'_>) -> Result<Change, Error> {
     let n_deps = r.count()?;
     let mut deps = Vec::with_capacity(n_deps);
     for _ in 0..n_deps {
-        let replica = r.replica()?;
-        deps.push(OpId::new(replica, r.varint()?));
+        deps.push(r.op_id()?);
     }
     let n_ops = r.count()?;
     let mut ops = Vec::with_capacity(n_ops);
@@ -281,16 +299,15 @@ fn read_change_body(r: &mut Reader<'_>) -> Result<Change, Error> {
                 }
                 Op::Insert { origin_left, origin_right, text }
             }
-            0x10 | 0x11 => {
-                let replica = r.replica()?;
-                let seq = r.varint()?;
+            op_tag::DELETE | op_tag::DELETE_REVERSED => {
+                let start = r.op_id()?;
                 let len = r.varint()?;
                 if len == 0 {
                     return Err(r.err("empty delete"));
                 }
-                Op::Delete { start: OpId::new(replica, seq), len, reversed: tag == 0x11 }
+                Op::Delete { start, len, reversed: tag == op_tag::DELETE_REVERSED }
             }
-            0x20 => {
+            op_tag::MAP_SET => {
                 let key = r.str()?.to_owned();
                 Op::MapSet { key, value: read_value(r)? }
             }
@@ -320,16 +337,14 @@ pub fn decode_change(bytes: &[u8]) -> Result<Change, Error> {
     let mut r = Reader::new(bytes, "change");
     check_version(&mut r, CHANGE_VERSION)?;
     let c = read_change_body(&mut r)?;
-    if !r.is_empty() {
-        return Err(r.err("trailing bytes"));
-    }
+    r.finish()?;
     Ok(c)
 }
 
 /// Encodes a batch of changes.
 pub fn encode_changes(changes: &[Change]) -> Vec<u8> {
     let mut out = vec![CHANGE_VERSION];
-    put_varint(&mut out, changes.len() as u64);
+    varint::put(&mut out, changes.len() as u64);
     for c in changes {
         put_change_body(&mut out, c);
     }
@@ -345,9 +360,7 @@ pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>, Error> {
     for _ in 0..n {
         res.push(read_change_body(&mut r)?);
     }
-    if !r.is_empty() {
-        return Err(r.err("trailing bytes"));
-    }
+    r.finish()?;
     Ok(res)
 }
 
@@ -356,10 +369,9 @@ pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>, Error> {
 /// Encodes a vector clock (what catch-up sync sends).
 pub fn encode_clock(clock: &VectorClock) -> Vec<u8> {
     let mut out = vec![CHANGE_VERSION];
-    put_varint(&mut out, clock.len() as u64);
+    varint::put(&mut out, clock.len() as u64);
     for (r, s) in clock.iter() {
-        put_replica(&mut out, r);
-        put_varint(&mut out, s);
+        put_op_id(&mut out, OpId::new(r, s));
     }
     out
 }
@@ -372,49 +384,36 @@ pub fn decode_clock(bytes: &[u8]) -> Result<VectorClock, Error> {
     let mut clock = VectorClock::new();
     let mut prev = None;
     for _ in 0..n {
-        let replica = r.replica()?;
-        let seq = r.varint()?;
+        let OpId { replica, seq } = r.op_id()?;
         if seq == 0 || prev.is_some_and(|p| p >= replica) {
             return Err(r.err("entries not sorted, unique and non-zero"));
         }
         prev = Some(replica);
         clock.set(replica, seq);
     }
-    if !r.is_empty() {
-        return Err(r.err("trailing bytes"));
-    }
+    r.finish()?;
     Ok(clock)
 }
 
 // ----- undo history --------------------------------------------------------------------
 
-fn put_op_id(out: &mut Vec<u8>, id: OpId) {
-    put_replica(out, id.replica);
-    put_varint(out, id.seq);
-}
-
-fn read_op_id(r: &mut Reader<'_>) -> Result<OpId, Error> {
-    let replica = r.replica()?;
-    Ok(OpId::new(replica, r.varint()?))
-}
-
 /// Encodes an undo/redo history.
 pub fn encode_undo(state: &UndoState) -> Vec<u8> {
     let mut out = vec![CHANGE_VERSION];
     for steps in [&state.undo, &state.redo] {
-        put_varint(&mut out, steps.len() as u64);
+        varint::put(&mut out, steps.len() as u64);
         for &(id, n) in steps {
             put_op_id(&mut out, id);
-            put_varint(&mut out, n);
+            varint::put(&mut out, n);
         }
     }
-    put_varint(&mut out, state.redone.len() as u64);
+    varint::put(&mut out, state.redone.len() as u64);
     for &(from, n, to) in &state.redone {
         put_op_id(&mut out, from);
-        put_varint(&mut out, n);
+        varint::put(&mut out, n);
         put_op_id(&mut out, to);
     }
-    put_varint(&mut out, state.map_prev.len() as u64);
+    varint::put(&mut out, state.map_prev.len() as u64);
     for (id, v) in &state.map_prev {
         put_op_id(&mut out, *id);
         put_value(&mut out, v);
@@ -430,124 +429,196 @@ pub fn decode_undo(bytes: &[u8]) -> Result<UndoState, Error> {
     for steps in [&mut state.undo, &mut state.redo] {
         let n = r.count()?;
         for _ in 0..n {
-            let id = read_op_id(&mut r)?;
+            let id = r.op_id()?;
             steps.push((id, r.varint()?));
         }
     }
     let n = r.count()?;
     for _ in 0..n {
-        let from = read_op_id(&mut r)?;
+        let from = r.op_id()?;
         let len = r.varint()?;
-        state.redone.push((from, len, read_op_id(&mut r)?));
+        state.redone.push((from, len, r.op_id()?));
     }
     let n = r.count()?;
     for _ in 0..n {
-        let id = read_op_id(&mut r)?;
+        let id = r.op_id()?;
         state.map_prev.push((id, read_value(&mut r)?));
     }
-    if !r.is_empty() {
-        return Err(r.err("trailing bytes"));
-    }
+    r.finish()?;
     Ok(state)
 }
 
 // ----- whole documents -----------------------------------------------------------------
 
-/// Column order of the document body.
-const COLUMNS: [&str; 14] = [
-    "agents",
-    "run agent",
-    "run len",
-    "run lamport",
-    "run parents",
-    "insert lv",
-    "insert len",
-    "insert left",
-    "insert right",
-    "content",
-    "delete lv",
-    "delete len",
-    "delete target",
-    "map ops",
-];
+/// Declares [`Col`] from one list: each column's doc comment, variant and name (the name
+/// shows in decode errors).
+macro_rules! columns {
+    ($($(#[doc = $doc:expr])* $col:ident = $name:literal,)*) => {
+        /// The columns of a document body, in the order they are stored: this list is
+        /// the layout's definition, and [`encode_doc`] and [`decode_doc`] both go through
+        /// it. Each column is stored as a length-prefixed byte string; all numbers in it
+        /// are varints. `Lv` is an op's index in the encoded history, which lists the ops
+        /// in the replica's causal order.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Col {
+            $($(#[doc = $doc])* $col,)*
+        }
+
+        impl Col {
+            /// Every column, in storage order.
+            const ALL: [Col; [$($name),*].len()] = [$(Col::$col),*];
+
+            fn name(self) -> &'static str {
+                match self {
+                    $(Col::$col => $name,)*
+                }
+            }
+        }
+    };
+}
+
+columns! {
+    /// The replica count, then each replica id. Runs name their author by its index here.
+    Agents = "agents",
+    /// Per run: the index of its author in `Agents`.
+    RunAgent = "run agent",
+    /// The run count, then per run its length. A run is ops with consecutive `Lv`s, seqs
+    /// and Lamport times by one author, each op after the first having the previous one
+    /// as its only parent. Seqs are implied: each author's runs continue from 1.
+    RunLen = "run len",
+    /// Per run: its Lamport time minus the end of the previous run's (zigzag); the first
+    /// run counts from 1.
+    RunLamport = "run lamport",
+    /// Per run: the parent count of its first op, then each parent as the distance back
+    /// from the run's first `Lv`.
+    RunParents = "run parents",
+    /// Per insert run: its first `Lv` minus the end of the previous insert run.
+    InsLv = "insert lv",
+    /// The insert run count, then per insert run its length.
+    InsLen = "insert len",
+    /// Per insert run: the distance back from its first `Lv` to its left origin, 0 for
+    /// the document start. Later characters have the previous one as their left origin.
+    InsLeft = "insert left",
+    /// Per insert run: the distance back to its right origin, 0 for the document end.
+    InsRight = "insert right",
+    /// Every inserted character in `Lv` order, as UTF-8; the insert lengths split it.
+    Content = "content",
+    /// Per delete run: its first `Lv` minus the end of the previous delete run.
+    DelLv = "delete lv",
+    /// The delete run count, then per delete run its length shifted left by one, the low
+    /// bit set when the deletes ran right to left.
+    DelLen = "delete len",
+    /// Per delete run: the distance back from its first `Lv` to its lowest target.
+    DelTarget = "delete target",
+    /// The map write count, then per write: its `Lv` minus one past the previous write's,
+    /// the key (length-prefixed UTF-8) and the value (tagged, see `value_tag`).
+    Maps = "map ops",
+}
+
+/// One value per column, indexed by [`Col`].
+struct Columns<T>([T; Col::ALL.len()]);
+
+impl<T> Index<Col> for Columns<T> {
+    type Output = T;
+
+    fn index(&self, col: Col) -> &T {
+        &self.0[col as usize]
+    }
+}
+
+impl<T> IndexMut<Col> for Columns<T> {
+    fn index_mut(&mut self, col: Col) -> &mut T {
+        &mut self.0[col as usize]
+    }
+}
+
+impl Columns<Vec<u8>> {
+    fn put(&mut self, col: Col, v: u64) {
+        varint::put(&mut self[col], v);
+    }
+}
+
+impl Columns<Reader<'_>> {
+    fn varint(&mut self, col: Col) -> Result<u64, Error> {
+        self[col].varint()
+    }
+
+    fn u32(&mut self, col: Col) -> Result<u32, Error> {
+        self[col].u32()
+    }
+
+    fn count(&mut self, col: Col) -> Result<usize, Error> {
+        self[col].count()
+    }
+
+    fn err(&self, col: Col, reason: &'static str) -> Error {
+        self[col].err(reason)
+    }
+}
 
 /// Encodes a whole document with its full history (not its causal buffer, undo stack or
 /// open transaction).
 pub fn encode_doc(doc: &Doc) -> Vec<u8> {
-    let mut cols: [Vec<u8>; 14] = Default::default();
-    let [
-        agents,
-        r_agent,
-        r_len,
-        r_lamport,
-        r_parents,
-        i_lv,
-        i_len,
-        i_left,
-        i_right,
-        content,
-        d_lv,
-        d_len,
-        d_target,
-        maps,
-    ] = &mut cols;
+    let log = &doc.log;
+    let mut cols: Columns<Vec<u8>> = Columns(Default::default());
 
-    put_varint(agents, doc.agents.len() as u64);
-    for a in &doc.agents {
-        put_replica(agents, a.id);
+    cols.put(Col::Agents, log.agents.len() as u64);
+    for a in &log.agents {
+        put_replica(&mut cols[Col::Agents], a.id);
     }
 
-    put_varint(r_len, doc.runs.len() as u64);
+    cols.put(Col::RunLen, log.runs.len() as u64);
     let mut lamport_next = 1u64;
-    for r in &doc.runs {
-        put_varint(r_agent, r.agent as u64);
-        put_varint(r_len, r.len as u64);
-        put_varint(r_lamport, zigzag(r.lamport as i64 - lamport_next as i64));
+    for r in &log.runs {
+        cols.put(Col::RunAgent, r.agent as u64);
+        cols.put(Col::RunLen, r.len as u64);
+        cols.put(Col::RunLamport, varint::zigzag(r.lamport as i64 - lamport_next as i64));
         lamport_next = r.lamport + r.len as u64;
-        put_varint(r_parents, r.parents.len() as u64);
+        cols.put(Col::RunParents, r.parents.len() as u64);
         for &p in &r.parents {
-            put_varint(r_parents, (r.lv - p) as u64);
+            cols.put(Col::RunParents, (r.lv - p) as u64);
         }
     }
 
-    put_varint(i_len, doc.ins.len() as u64);
+    let back = |lv: Lv, origin: Lv| if origin == NONE { 0 } else { (lv - origin) as u64 };
+    cols.put(Col::InsLen, log.ins.len() as u64);
     let mut next = 0;
-    for r in &doc.ins {
-        put_varint(i_lv, (r.lv - next) as u64);
+    for r in &log.ins {
+        cols.put(Col::InsLv, (r.lv - next) as u64);
         next = r.lv + r.len;
-        put_varint(i_len, r.len as u64);
-        put_varint(i_left, if r.origin_left == NONE { 0 } else { (r.lv - r.origin_left) as u64 });
-        put_varint(i_right, if r.origin_right == NONE { 0 } else { (r.lv - r.origin_right) as u64 });
+        cols.put(Col::InsLen, r.len as u64);
+        cols.put(Col::InsLeft, back(r.lv, r.origin_left));
+        cols.put(Col::InsRight, back(r.lv, r.origin_right));
     }
-    content.extend_from_slice(doc.text.content.as_bytes());
+    cols[Col::Content].extend_from_slice(doc.text.content.as_bytes());
 
-    put_varint(d_len, doc.dels.len() as u64);
+    cols.put(Col::DelLen, log.dels.len() as u64);
     let mut next = 0;
-    for d in &doc.dels {
-        put_varint(d_lv, (d.lv - next) as u64);
+    for d in &log.dels {
+        cols.put(Col::DelLv, (d.lv - next) as u64);
         next = d.lv + d.len;
-        put_varint(d_len, (d.len as u64) << 1 | d.reversed as u64);
-        put_varint(d_target, (d.lv - d.target) as u64);
+        cols.put(Col::DelLen, (d.len as u64) << 1 | d.reversed as u64);
+        cols.put(Col::DelTarget, (d.lv - d.target) as u64);
     }
 
-    put_varint(maps, doc.map_ops.len() as u64);
+    cols.put(Col::Maps, log.map_ops.len() as u64);
     let mut next = 0;
-    for m in &doc.map_ops {
-        put_varint(maps, (m.lv - next) as u64);
+    for m in &log.map_ops {
+        let maps = &mut cols[Col::Maps];
+        varint::put(maps, (m.lv - next) as u64);
         next = m.lv + 1;
-        put_str(maps, &m.key);
+        varint::put_bytes(maps, m.key.as_bytes());
         put_value(maps, &m.value);
     }
 
     let mut body = Vec::new();
-    for c in &cols {
-        put_varint(&mut body, c.len() as u64);
-        body.extend_from_slice(c);
+    for c in &cols.0 {
+        varint::put_bytes(&mut body, c);
     }
     let mut out = Vec::with_capacity(body.len() / 3 + 16);
     out.extend_from_slice(DOC_MAGIC);
     out.push(DOC_VERSION);
-    put_varint(&mut out, body.len() as u64);
+    varint::put(&mut out, body.len() as u64);
     out.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&body, 6));
     out
 }
@@ -567,7 +638,7 @@ pub fn decode_doc(bytes: &[u8], replica: ReplicaId) -> Result<Doc, Error> {
     if body_len > MAX_DOC_BODY as u64 {
         return Err(r.err("body too large"));
     }
-    let rest = &bytes[r.pos..];
+    let rest = r.rest;
     // DEFLATE expands at most ~1032x: a longer body than that is a lie (or a bomb).
     if body_len > (rest.len() as u64).saturating_mul(1040).saturating_add(64) {
         return Err(r.err("body length impossible for the input size"));
@@ -578,64 +649,14 @@ pub fn decode_doc(bytes: &[u8], replica: ReplicaId) -> Result<Doc, Error> {
         return Err(r.err("body length mismatch"));
     }
     let mut b = Reader::new(&body, "document body");
-    let mut cols = Vec::with_capacity(COLUMNS.len());
-    for name in COLUMNS {
-        cols.push(b.section(name)?);
+    let mut cols = Columns(Col::ALL.map(|col| Reader::new(&[], col.name())));
+    for col in Col::ALL {
+        cols[col] = b.section(col.name())?;
     }
-    if !b.is_empty() {
-        return Err(b.err("trailing bytes"));
-    }
-    let [
-        agents,
-        r_agent,
-        r_len,
-        r_lamport,
-        r_parents,
-        i_lv,
-        i_len,
-        i_left,
-        i_right,
-        content,
-        d_lv,
-        d_len,
-        d_target,
-        maps,
-    ]: [Reader<'_>; 14] = cols.try_into().map_err(|_| b.err("columns"))?;
+    b.finish()?;
     let mut dec = DocDecoder { doc: Doc::new(replica), ascii: false };
-    dec.load(DocColumns {
-        agents,
-        r_agent,
-        r_len,
-        r_lamport,
-        r_parents,
-        i_lv,
-        i_len,
-        i_left,
-        i_right,
-        content,
-        d_lv,
-        d_len,
-        d_target,
-        maps,
-    })?;
+    dec.load(cols)?;
     Ok(dec.doc)
-}
-
-struct DocColumns<'a> {
-    agents: Reader<'a>,
-    r_agent: Reader<'a>,
-    r_len: Reader<'a>,
-    r_lamport: Reader<'a>,
-    r_parents: Reader<'a>,
-    i_lv: Reader<'a>,
-    i_len: Reader<'a>,
-    i_left: Reader<'a>,
-    i_right: Reader<'a>,
-    content: Reader<'a>,
-    d_lv: Reader<'a>,
-    d_len: Reader<'a>,
-    d_target: Reader<'a>,
-    maps: Reader<'a>,
 }
 
 enum NextOp<'a> {
@@ -651,101 +672,101 @@ struct DocDecoder {
 }
 
 impl DocDecoder {
-    fn load(&mut self, mut c: DocColumns<'_>) -> Result<(), Error> {
-        let n_agents = c.agents.count()?;
+    fn load(&mut self, mut c: Columns<Reader<'_>>) -> Result<(), Error> {
+        let n_agents = c.count(Col::Agents)?;
         let mut ids = Vec::with_capacity(n_agents);
         for _ in 0..n_agents {
-            let id = c.agents.replica()?;
+            let id = c[Col::Agents].replica()?;
             if ids.contains(&id) {
-                return Err(c.agents.err("duplicate replica"));
+                return Err(c.err(Col::Agents, "duplicate replica"));
             }
             ids.push(id);
         }
         // Runs: the causal graph and the Lv -> id map. Seqs follow from the order.
-        let n_runs = c.r_len.count()?;
+        let n_runs = c.count(Col::RunLen)?;
         let mut next_seq = vec![1u64; n_agents];
         let mut local = Vec::with_capacity(n_agents);
         for &id in &ids {
-            local.push(self.doc.agent(id));
+            local.push(self.doc.log.agent(id));
         }
-        let mut lv = 0u32;
+        let mut lv: Lv = 0;
         let mut lamport_next = 1u64;
         let mut parents = Vec::new();
         for _ in 0..n_runs {
-            let a = c.r_agent.varint()? as usize;
+            let a = c.varint(Col::RunAgent)? as usize;
             if a >= n_agents {
-                return Err(c.r_agent.err("unknown replica index"));
+                return Err(c.err(Col::RunAgent, "unknown replica index"));
             }
-            let len = c.r_len.u32()?;
+            let len = c.u32(Col::RunLen)?;
             if len == 0 || lv.checked_add(len).is_none_or(|e| e == NONE) {
-                return Err(c.r_len.err("bad run length"));
+                return Err(c.err(Col::RunLen, "bad run length"));
             }
-            let lamport = lamport_next as i64 + unzigzag(c.r_lamport.varint()?);
+            let lamport = lamport_next as i64 + varint::unzigzag(c.varint(Col::RunLamport)?);
             if lamport < 1 || lamport > (u64::MAX / 2) as i64 {
-                return Err(c.r_lamport.err("bad lamport"));
+                return Err(c.err(Col::RunLamport, "bad lamport"));
             }
             lamport_next = lamport as u64 + len as u64;
-            let n_parents = c.r_parents.count()?;
+            let n_parents = c.count(Col::RunParents)?;
             parents.clear();
             for _ in 0..n_parents {
-                let d = c.r_parents.u32()?;
+                let d = c.u32(Col::RunParents)?;
                 if d == 0 || d > lv {
-                    return Err(c.r_parents.err("parent is not an earlier op"));
+                    return Err(c.err(Col::RunParents, "parent is not an earlier op"));
                 }
                 parents.push(lv - d);
             }
-            self.doc.push_lvs(local[a], next_seq[a], len, lamport as u64, &parents);
+            self.doc.log.push_lvs(local[a], next_seq[a], len, lamport as u64, &parents);
             next_seq[a] += len as u64;
             lv += len;
         }
         let total = lv;
 
         // Ops, merged from the three logs in Lv order.
-        let text_bytes = c.content.buf;
-        let text = std::str::from_utf8(text_bytes).map_err(|_| c.content.err("invalid UTF-8"))?;
+        let text =
+            std::str::from_utf8(c[Col::Content].rest).map_err(|_| c.err(Col::Content, "invalid UTF-8"))?;
         self.ascii = text.is_ascii();
         let mut text_at = 0usize;
-        let mut n_ins = c.i_len.count()?;
-        let mut n_del = c.d_len.count()?;
-        let mut n_map = c.maps.count()?;
-        let next_lv = |r: &mut Reader<'_>, prev_end: u32| -> Result<u32, Error> {
-            let d = r.u32()?;
-            prev_end.checked_add(d).filter(|&v| v < total).ok_or_else(|| r.err("op beyond the history"))
+        let mut n_ins = c.count(Col::InsLen)?;
+        let mut n_del = c.count(Col::DelLen)?;
+        let mut n_map = c.count(Col::Maps)?;
+        let next_lv = |c: &mut Columns<Reader<'_>>, col: Col, prev_end: Lv| -> Result<Lv, Error> {
+            let d = c.u32(col)?;
+            prev_end.checked_add(d).filter(|&v| v < total).ok_or_else(|| c.err(col, "op beyond the history"))
         };
-        let mut ins_next = if n_ins > 0 { Some(next_lv(&mut c.i_lv, 0)?) } else { None };
-        let mut del_next = if n_del > 0 { Some(next_lv(&mut c.d_lv, 0)?) } else { None };
-        let mut map_next = if n_map > 0 { Some(next_lv(&mut c.maps, 0)?) } else { None };
-        let mut lv = 0u32;
+        let mut ins_next = if n_ins > 0 { Some(next_lv(&mut c, Col::InsLv, 0)?) } else { None };
+        let mut del_next = if n_del > 0 { Some(next_lv(&mut c, Col::DelLv, 0)?) } else { None };
+        let mut map_next = if n_map > 0 { Some(next_lv(&mut c, Col::Maps, 0)?) } else { None };
+        let mut lv: Lv = 0;
         while lv < total {
             let op = if ins_next == Some(lv) {
-                let len = c.i_len.u32()?;
-                let left = c.i_left.u32()?;
-                let right = c.i_right.u32()?;
+                let len = c.u32(Col::InsLen)?;
+                let left = c.u32(Col::InsLeft)?;
+                let right = c.u32(Col::InsRight)?;
                 n_ins -= 1;
                 let end = lv.saturating_add(len);
-                ins_next = if n_ins > 0 { Some(next_lv(&mut c.i_lv, end)?) } else { None };
+                ins_next = if n_ins > 0 { Some(next_lv(&mut c, Col::InsLv, end)?) } else { None };
                 NextOp::Ins { len, left, right }
             } else if del_next == Some(lv) {
-                let lr = c.d_len.varint()?;
-                let target = c.d_target.u32()?;
-                let len = u32::try_from(lr >> 1).map_err(|_| c.d_len.err("number too large"))?;
+                let lr = c.varint(Col::DelLen)?;
+                let target = c.u32(Col::DelTarget)?;
+                let len = u32::try_from(lr >> 1).map_err(|_| c.err(Col::DelLen, "number too large"))?;
                 n_del -= 1;
                 let end = lv.saturating_add(len);
-                del_next = if n_del > 0 { Some(next_lv(&mut c.d_lv, end)?) } else { None };
+                del_next = if n_del > 0 { Some(next_lv(&mut c, Col::DelLv, end)?) } else { None };
                 NextOp::Del { len, target, reversed: lr & 1 == 1 }
             } else if map_next == Some(lv) {
-                let key = c.maps.str()?;
-                let value = read_value(&mut c.maps)?;
+                let key = c[Col::Maps].str()?;
+                let value = read_value(&mut c[Col::Maps])?;
                 n_map -= 1;
-                map_next = if n_map > 0 { Some(next_lv(&mut c.maps, lv + 1)?) } else { None };
+                map_next = if n_map > 0 { Some(next_lv(&mut c, Col::Maps, lv + 1)?) } else { None };
                 NextOp::Map { key, value }
             } else {
-                return Err(c.r_len.err("ops do not cover the history exactly"));
+                return Err(c.err(Col::RunLen, "ops do not cover the history exactly"));
             };
             lv = self.apply_op(lv, total, op, text, &mut text_at)?;
         }
         if ins_next.is_some() || del_next.is_some() || map_next.is_some() || text_at != text.len() {
-            return Err(c.content.err("ops or content left over"));
+            return Err(c.err(Col::Content, "ops or content left over"));
         }
         Ok(())
     }
@@ -753,15 +774,15 @@ impl DocDecoder {
     /// Applies one op run at `lv`; returns the `Lv` after it.
     fn apply_op(
         &mut self,
-        lv: u32,
-        total: u32,
+        lv: Lv,
+        total: Lv,
         op: NextOp<'_>,
         text: &str,
         at: &mut usize,
-    ) -> Result<u32, Error> {
+    ) -> Result<Lv, Error> {
         let bad = |reason: &'static str| Error::Decode { what: "document ops", reason, offset: lv as usize };
         let doc = &mut self.doc;
-        let is_item = |doc: &Doc, x: u32| x < lv && doc.text.is_item(x);
+        let is_item = |doc: &Doc, x: Lv| x < lv && doc.text.is_item(x);
         match op {
             NextOp::Ins { len, left, right } => {
                 if len == 0 || lv.checked_add(len).is_none_or(|e| e > total) {
@@ -796,15 +817,16 @@ impl DocDecoder {
                     return Err(bad("delete target is not an earlier character"));
                 }
                 doc.text.delete(t, len);
-                doc.push_del(DelRun { lv, len, target: t, reversed });
+                doc.log.push_del(DelRun { lv, len, target: t, reversed });
                 Ok(lv + len)
             }
             NextOp::Map { key, value } => {
-                let r = &doc.runs[doc.run_idx(lv)];
+                let log = &doc.log;
+                let r = &log.runs[log.run_idx(lv)];
                 let frontier = if r.lv == lv { r.parents.clone() } else { vec![lv - 1] };
-                let id = doc.id_of(lv);
+                let replica = log.agents[r.agent as usize].id;
                 let lamport = r.lamport + (lv - r.lv) as u64;
-                doc.apply_map_op(lv, lamport, id.replica, key, value, &frontier);
+                doc.apply_map_op(lv, lamport, replica, key, value, &frontier);
                 Ok(lv + 1)
             }
         }
@@ -831,25 +853,25 @@ mod tests {
         // Unsorted entries are rejected.
         let mut out = vec![CHANGE_VERSION, 2];
         for r in [5u64, 4] {
-            put_replica(&mut out, ReplicaId(r));
-            put_varint(&mut out, 1);
+            put_op_id(&mut out, OpId::new(ReplicaId(r), 1));
         }
         assert!(decode_clock(&out).is_err());
     }
 
     #[test]
-    fn varints_round_trip() {
-        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
-            let mut out = Vec::new();
-            put_varint(&mut out, v);
-            let mut r = Reader::new(&out, "test");
-            assert_eq!(r.varint().unwrap(), v);
-            assert!(r.is_empty());
-        }
-        for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
-            assert_eq!(unzigzag(zigzag(v)), v);
-        }
+    fn reader_errors_name_the_offset_in_the_outer_input() {
+        let mut out = vec![0xaa];
+        varint::put_bytes(&mut out, &[0x05, 0xff]);
+        let mut r = Reader::new(&out, "test");
+        r.u8().unwrap();
+        let mut s = r.section("inner").unwrap();
+        assert!(r.is_empty());
+        assert_eq!(s.varint().unwrap(), 5);
+        assert_eq!(
+            s.varint(),
+            Err(Error::Decode { what: "inner", reason: "unexpected end of input", offset: 3 })
+        );
         let mut r = Reader::new(&[0xff; 11], "test");
-        assert!(r.varint().is_err());
+        assert!(matches!(r.varint(), Err(Error::Decode { offset: 0, .. })));
     }
 }

@@ -1,5 +1,7 @@
-//! The crate's error type.
+//! The crate's error type, [`Error`], and [`InvalidReason`], why a remote change was
+//! refused. Errors carry what they are about (an op id, a byte offset, a version).
 
+use crate::clock::VectorClock;
 use crate::id::OpId;
 
 /// Everything that can go wrong in the CRDT core.
@@ -31,7 +33,7 @@ pub enum Error {
         /// The first op id of the change.
         change: OpId,
         /// What is wrong.
-        reason: String,
+        reason: InvalidReason,
     },
     /// The causal buffer is full; the change was not buffered.
     #[error("causal buffer full ({pending_changes} changes, {pending_ops} ops waiting for missing deps)")]
@@ -55,9 +57,52 @@ pub enum Error {
     #[error("a local transaction is open: commit it before applying remote changes")]
     TransactionOpen,
     /// A version refers to ops this document does not hold.
-    #[error("version {0} is not in this replica's history")]
-    NotInHistory(String),
+    #[error("version {0:?} is not in this replica's history")]
+    NotInHistory(VectorClock),
     /// The document grew beyond what one replica can index.
     #[error("the document exceeds {0} operations")]
     TooLarge(u64),
+}
+
+/// Why a remote change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidReason {
+    /// Seqs start at 1.
+    #[error("seq 0")]
+    SeqZero,
+    /// A change has at least one op.
+    #[error("no ops")]
+    NoOps,
+    /// An insert inserts at least one character.
+    #[error("empty insert")]
+    EmptyInsert,
+    /// A delete deletes at least one character.
+    #[error("empty delete")]
+    EmptyDelete,
+    /// A delete names seq 0 or a range past `u64::MAX`.
+    #[error("delete range overflows")]
+    DeleteOverflows,
+    /// The change's seqs run past `u64::MAX`.
+    #[error("seq overflows")]
+    SeqOverflows,
+    /// The Lamport time is 0 or too large to leave room for later edits.
+    #[error("lamport out of range")]
+    LamportOutOfRange,
+    /// A dep is seq 0, or an op of the change itself or after it.
+    #[error("a dep is not before the change")]
+    DepNotBefore,
+    /// An insert's origin is not a character held or inserted earlier in the change.
+    #[error("origin {0} is not a known character")]
+    UnknownOrigin(OpId),
+    /// A delete reaches past the ops its target replica has made, as far as known.
+    #[error("delete of {len} ops from {start} reaches past known ops")]
+    DeletePastKnown {
+        /// The first targeted id.
+        start: OpId,
+        /// How many ids the delete names.
+        len: u64,
+    },
+    /// A delete's target is not a character held or inserted earlier in the change.
+    #[error("delete target {0} is not a known character")]
+    UnknownDeleteTarget(OpId),
 }

@@ -1,4 +1,6 @@
-//! Identifiers of writers and of single operations.
+//! Identifiers of writers and of single operations: [`ReplicaId`] and [`OpId`] name
+//! them everywhere (on the wire, on disk, across replicas); `Lv` names an operation
+//! inside one replica.
 
 use std::fmt;
 
@@ -21,6 +23,14 @@ impl fmt::Display for ReplicaId {
         write!(f, "{:016x}", self.0)
     }
 }
+
+/// A local version: the index of an operation in this replica's op log, counting from 0
+/// in the order the replica learned the operations. An inserted character is named by
+/// the `Lv` of the op that inserted it. `Lv`s are dense, so they index arrays; they mean
+/// nothing to another replica, which names the same operation by its [`OpId`] (the
+/// op log maps between the two). `u32` keeps the per-item tables small; a replica holds
+/// fewer than `u32::MAX` ops (`Error::TooLarge`).
+pub(crate) type Lv = u32;
 
 /// The id of one operation: every inserted character, every deleted character and every
 /// map write gets one. `seq` counts a replica's operations from 1 with no gaps.

@@ -46,6 +46,6 @@ pub mod varint;
 
 pub use change::{Change, Op, Value};
 pub use clock::VectorClock;
-pub use doc::{Anchor, ApplyOutcome, Bias, Config, Doc, MAX_REMOTE_LAMPORT, UndoState};
-pub use error::Error;
+pub use doc::{Anchor, ApplyOutcome, Bias, Config, Doc, UndoState};
+pub use error::{Error, InvalidReason};
 pub use id::{OpId, ReplicaId};

@@ -1,15 +1,16 @@
 //! The map CRDT: per key, a last-writer-wins register that also keeps every concurrent
-//! value (a multi-value register), so the UI can show a conflict.
+//! value (a multi-value register), so the UI can show a conflict. Which writes a new
+//! write supersedes is decided by the caller from the op log's causal graph.
 
 use crate::change::Value;
-use crate::id::ReplicaId;
+use crate::id::{Lv, ReplicaId};
 use std::collections::BTreeMap;
 
 /// One write that no later write has superseded.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Entry {
     /// The `Lv` of the write.
-    pub lv: u32,
+    pub lv: Lv,
     /// Its Lamport timestamp; with `replica` it orders writes for LWW.
     pub lamport: u64,
     /// The writer.
@@ -33,7 +34,7 @@ pub(crate) struct Map {
 impl Map {
     /// Applies a write. `superseded(lv)` tells whether an existing write is in the new
     /// write's causal past.
-    pub fn apply(&mut self, key: &str, entry: Entry, mut superseded: impl FnMut(u32) -> bool) {
+    pub(crate) fn apply(&mut self, key: &str, entry: Entry, mut superseded: impl FnMut(Lv) -> bool) {
         let entries = self.keys.entry(key.to_owned()).or_default();
         entries.retain(|e| !superseded(e.lv));
         let at = entries.iter().position(|e| e.key() < entry.key()).unwrap_or(entries.len());
@@ -41,12 +42,12 @@ impl Map {
     }
 
     /// The winning value, `None` when the key is absent or deleted.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
         self.keys.get(key)?.first()?.value.as_ref()
     }
 
     /// All concurrent values that are not deletes, the winner first.
-    pub fn values(&self, key: &str) -> Vec<&Value> {
+    pub(crate) fn values(&self, key: &str) -> Vec<&Value> {
         self.keys.get(key).map_or_else(Vec::new, |es| es.iter().filter_map(|e| e.value.as_ref()).collect())
     }
 }

@@ -7,16 +7,20 @@
 //!
 //! Leaves hold spans; inner nodes hold, per child, the count of visible characters and
 //! of all items (tombstones included), so visible position -> item and item -> position
-//! are both O(log n). `lv_leaf` maps every inserted `Lv` to its leaf.
+//! are both O(log n). A [`LeafIndex`] maps every inserted `Lv` to its leaf.
 //!
 //! Concurrent inserts are ordered with the YjsMod rule, which equals FugueMax: inserts
 //! at the same place never interleave, forwards or backwards.
 
-use crate::id::OpId;
+use crate::id::{Lv, OpId};
 use std::cell::Cell;
+use std::ops::Range;
 
 /// "No item": the document start as a left origin, the end as a right origin.
-pub(crate) const NONE: u32 = u32::MAX;
+pub(crate) const NONE: Lv = Lv::MAX;
+
+/// The index of a leaf in [`Text`]'s leaf arena; `NONE` for "no leaf".
+type LeafId = u32;
 
 const LEAF_CAP: usize = 32;
 const NODE_CAP: usize = 16;
@@ -25,13 +29,13 @@ const NODE_CAP: usize = 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Span {
     /// `Lv` of the first character.
-    pub lv: u32,
+    pub lv: Lv,
     /// Number of characters.
     pub len: u32,
     /// Left origin of the first character; later ones have the previous character.
-    pub origin_left: u32,
+    pub origin_left: Lv,
     /// Right origin shared by all characters.
-    pub origin_right: u32,
+    pub origin_right: Lv,
     /// Byte offset of the first character in [`Text::content`].
     pub content: u32,
     /// Whether the characters are tombstones.
@@ -43,11 +47,11 @@ impl Span {
         if self.deleted { 0 } else { self.len }
     }
 
-    fn end(&self) -> u32 {
+    fn end(&self) -> Lv {
         self.lv + self.len
     }
 
-    fn origin_left_at(&self, off: u32) -> u32 {
+    fn origin_left_at(&self, off: u32) -> Lv {
         if off == 0 { self.origin_left } else { self.lv + off - 1 }
     }
 
@@ -68,7 +72,7 @@ struct Leaf {
     parent: u32,
     /// Index of this leaf in its parent's children.
     slot: u32,
-    next: u32,
+    next: LeafId,
 }
 
 #[derive(Debug)]
@@ -87,9 +91,40 @@ struct Node {
 /// end of the document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Cursor {
-    leaf: u32,
+    leaf: LeafId,
     idx: usize,
     off: u32,
+}
+
+/// Which leaf holds each inserted item: entry `lv` is the leaf of item `lv`, or `NONE`
+/// for an `Lv` that is not an inserted character (a delete or a map write, or an `Lv`
+/// past the last insert). Entries are rewritten when a leaf splits, so finding an item
+/// is one array read and a scan of one leaf.
+#[derive(Debug, Default)]
+struct LeafIndex(Vec<LeafId>);
+
+impl LeafIndex {
+    /// The leaf of item `lv`, or `None` if `lv` is not an inserted character.
+    #[inline]
+    fn get(&self, lv: Lv) -> Option<LeafId> {
+        self.0.get(lv as usize).copied().filter(|&l| l != NONE)
+    }
+
+    /// The leaf of item `lv`, which must be an inserted character.
+    #[inline]
+    fn leaf_of(&self, lv: Lv) -> LeafId {
+        self.0[lv as usize]
+    }
+
+    /// Records that items `lvs` are in `leaf`, growing the index to cover them.
+    #[inline]
+    fn set(&mut self, lvs: Range<Lv>, leaf: LeafId) {
+        let end = lvs.end as usize;
+        if self.0.len() < end {
+            self.0.resize(end, NONE);
+        }
+        self.0[lvs.start as usize..end].fill(leaf);
+    }
 }
 
 /// The text CRDT state.
@@ -99,7 +134,7 @@ pub(crate) struct Text {
     nodes: Vec<Node>,
     root: u32,
     root_is_leaf: bool,
-    lv_leaf: Vec<u32>,
+    lv_leaf: LeafIndex,
     /// Every inserted character, in `Lv` order, as UTF-8.
     pub content: String,
     ascii: bool,
@@ -108,7 +143,7 @@ pub(crate) struct Text {
     /// The leaf of the last visible lookup and its first visible position; typing
     /// stays in one leaf, so most lookups skip the descent. Reset by any count change
     /// in another leaf.
-    finger: Cell<(u32, u32)>,
+    finger: Cell<(LeafId, u32)>,
 }
 
 impl Default for Text {
@@ -125,7 +160,7 @@ impl Default for Text {
             nodes: Vec::new(),
             root: 0,
             root_is_leaf: true,
-            lv_leaf: Vec::new(),
+            lv_leaf: LeafIndex::default(),
             content: String::new(),
             ascii: true,
             vis_len: 0,
@@ -136,13 +171,13 @@ impl Default for Text {
 
 impl Text {
     /// Visible characters.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.vis_len as usize
     }
 
     /// Whether `lv` is an inserted character.
-    pub fn is_item(&self, lv: u32) -> bool {
-        self.lv_leaf.get(lv as usize).is_some_and(|&l| l != NONE)
+    pub(crate) fn is_item(&self, lv: Lv) -> bool {
+        self.lv_leaf.get(lv).is_some()
     }
 
     /// Byte length of `chars` characters starting at byte `start` of the content.
@@ -165,7 +200,7 @@ impl Text {
     }
 
     /// The characters of items `lv .. lv + n`, which must be one inserted run.
-    pub fn content_of(&self, lv: u32, n: u32) -> &str {
+    pub(crate) fn content_of(&self, lv: Lv, n: u32) -> &str {
         let c = self.cursor_of_lv(lv);
         let span = self.leaves[c.leaf as usize].spans[c.idx];
         // Consecutive inserted Lvs have consecutive content, even across spans.
@@ -175,7 +210,7 @@ impl Text {
     }
 
     /// Appends content for a run of new items and returns its byte offset.
-    pub fn push_content(&mut self, s: &str) -> u32 {
+    pub(crate) fn push_content(&mut self, s: &str) -> u32 {
         let at = self.content.len() as u32;
         self.ascii &= s.is_ascii();
         self.content.push_str(s);
@@ -185,7 +220,7 @@ impl Text {
     // ----- lookups -------------------------------------------------------------------
 
     /// The item at visible index `pos` (`pos < len()`).
-    pub fn find_vis(&self, pos: u32) -> Cursor {
+    pub(crate) fn find_vis(&self, pos: u32) -> Cursor {
         let (fl, fs) = self.finger.get();
         if fl != NONE && pos >= fs && pos < fs + self.leaves[fl as usize].vis {
             return self.find_in_leaf(fl, pos - fs);
@@ -217,7 +252,7 @@ impl Text {
         (node, pos)
     }
 
-    fn find_in_leaf(&self, node: u32, mut pos: u32) -> Cursor {
+    fn find_in_leaf(&self, node: LeafId, mut pos: u32) -> Cursor {
         let leaf = &self.leaves[node as usize];
         for (idx, s) in leaf.spans.iter().enumerate() {
             if !s.deleted {
@@ -231,8 +266,8 @@ impl Text {
     }
 
     /// The cursor of item `lv` (an inserted character).
-    pub fn cursor_of_lv(&self, lv: u32) -> Cursor {
-        let leaf = self.lv_leaf[lv as usize];
+    pub(crate) fn cursor_of_lv(&self, lv: Lv) -> Cursor {
+        let leaf = self.lv_leaf.leaf_of(lv);
         let spans = &self.leaves[leaf as usize].spans;
         for (idx, s) in spans.iter().enumerate() {
             if lv >= s.lv && lv < s.end() {
@@ -243,13 +278,13 @@ impl Text {
     }
 
     /// The item at visible index `pos`.
-    pub fn lv_at(&self, pos: u32) -> u32 {
+    pub(crate) fn lv_at(&self, pos: u32) -> Lv {
         let c = self.find_vis(pos);
         self.span_at(c).lv + c.off
     }
 
     /// How many items from `lv` on share its span (same state, adjacent in the text).
-    pub fn span_rest(&self, lv: u32) -> u32 {
+    pub(crate) fn span_rest(&self, lv: Lv) -> u32 {
         let c = self.cursor_of_lv(lv);
         self.span_at(c).len - c.off
     }
@@ -268,7 +303,7 @@ impl Text {
 
     /// Visible position of the item at `c`; for a tombstone, the visible characters
     /// before it.
-    pub fn vis_pos(&self, c: Cursor) -> u32 {
+    pub(crate) fn vis_pos(&self, c: Cursor) -> u32 {
         let leaf = &self.leaves[c.leaf as usize];
         let s = &leaf.spans[c.idx];
         let mut pos = if s.deleted { 0 } else { c.off };
@@ -278,7 +313,7 @@ impl Text {
     }
 
     /// Visible position of item `lv`, and whether it is visible.
-    pub fn vis_pos_of_lv(&self, lv: u32) -> (u32, bool) {
+    pub(crate) fn vis_pos_of_lv(&self, lv: Lv) -> (u32, bool) {
         let c = self.cursor_of_lv(lv);
         (self.vis_pos(c), !self.span_at(c).deleted)
     }
@@ -299,7 +334,7 @@ impl Text {
         }
     }
 
-    fn add_counts(&mut self, leaf: u32, dvis: i64, dtotal: i64) {
+    fn add_counts(&mut self, leaf: LeafId, dvis: i64, dtotal: i64) {
         if self.finger.get().0 != leaf {
             self.finger.set((NONE, 0));
         }
@@ -336,13 +371,13 @@ impl Text {
     }
 
     /// The item at a normalised gap, if it is not the document end.
-    fn item_at(&self, c: Cursor) -> Option<(u32, &Span)> {
+    fn item_at(&self, c: Cursor) -> Option<(Lv, &Span)> {
         let spans = &self.leaves[c.leaf as usize].spans;
         spans.get(c.idx).map(|s| (s.lv + c.off, s))
     }
 
     /// The gap right after item `lv`, or the document start for `NONE`.
-    fn gap_after(&self, lv: u32) -> Cursor {
+    fn gap_after(&self, lv: Lv) -> Cursor {
         if lv == NONE {
             return self.norm(Cursor { leaf: 0, idx: 0, off: 0 });
         }
@@ -354,7 +389,7 @@ impl Text {
 
     /// The item right before item `lv` in document order (tombstones included), or
     /// `NONE` at the start.
-    pub fn item_before(&self, lv: u32) -> u32 {
+    pub(crate) fn item_before(&self, lv: Lv) -> Lv {
         let c = self.cursor_of_lv(lv);
         if c.off > 0 {
             return lv - 1;
@@ -378,7 +413,7 @@ impl Text {
 
     /// Inserts new items `lv .. lv + len` typed locally at visible `pos`; returns their
     /// origins.
-    pub fn insert_local(&mut self, pos: u32, lv: u32, len: u32, content: u32) -> (u32, u32) {
+    pub(crate) fn insert_local(&mut self, pos: u32, lv: Lv, len: u32, content: u32) -> (Lv, Lv) {
         let (left, gap) = if pos == 0 {
             (NONE, self.norm(Cursor { leaf: 0, idx: 0, off: 0 }))
         } else {
@@ -395,7 +430,7 @@ impl Text {
 
     /// The visible run starting at visible `pos`: its first item and how many of its
     /// items (up to `max`) follow it in one span.
-    pub fn visible_run_at(&self, pos: u32, max: u32) -> (u32, u32) {
+    pub(crate) fn visible_run_at(&self, pos: u32, max: u32) -> (Lv, u32) {
         let c = self.find_vis(pos);
         let s = self.span_at(c);
         (s.lv + c.off, (s.len - c.off).min(max))
@@ -405,14 +440,14 @@ impl Text {
 
     /// Integrates a run of new items `lv .. lv + len` whose first character has origins
     /// `origin_left` / `origin_right`. `id_of` names items for tie-breaks.
-    pub fn integrate(
+    pub(crate) fn integrate(
         &mut self,
-        lv: u32,
+        lv: Lv,
         len: u32,
-        origin_left: u32,
-        origin_right: u32,
+        origin_left: Lv,
+        origin_right: Lv,
         content: u32,
-        id_of: impl Fn(u32) -> OpId,
+        id_of: impl Fn(Lv) -> OpId,
     ) {
         let new = Span { lv, len, origin_left, origin_right, content, deleted: false };
         let gap = self.gap_after(origin_left);
@@ -426,10 +461,10 @@ impl Text {
 
     /// The YjsMod scan: walks right from the gap after the left origin to find where a
     /// concurrent insert goes.
-    fn find_place(&self, gap: Cursor, new: &Span, id_of: impl Fn(u32) -> OpId) -> Cursor {
-        let pos_after = |lv: u32| if lv == NONE { 0 } else { self.total_pos(self.cursor_of_lv(lv)) + 1 };
+    fn find_place(&self, gap: Cursor, new: &Span, id_of: impl Fn(Lv) -> OpId) -> Cursor {
+        let pos_after = |lv: Lv| if lv == NONE { 0 } else { self.total_pos(self.cursor_of_lv(lv)) + 1 };
         let pos_before =
-            |lv: u32| if lv == NONE { self.total_len } else { self.total_pos(self.cursor_of_lv(lv)) };
+            |lv: Lv| if lv == NONE { self.total_len } else { self.total_pos(self.cursor_of_lv(lv)) };
         let left_pos = pos_after(new.origin_left);
         let mut right_pos = None;
         let my_id = id_of(new.lv);
@@ -494,17 +529,13 @@ impl Text {
                 leaf.spans.insert(idx, new);
             }
         }
-        let need = new.end() as usize;
-        if self.lv_leaf.len() < need {
-            self.lv_leaf.resize(need, NONE);
-        }
-        self.lv_leaf[new.lv as usize..need].fill(leaf_id);
+        self.lv_leaf.set(new.lv..new.end(), leaf_id);
         self.add_counts(leaf_id, new.len as i64, new.len as i64);
         self.split_if_full(leaf_id);
     }
 
     /// Marks items `lv .. lv + len` deleted. Returns how many were visible before.
-    pub fn delete(&mut self, mut lv: u32, mut len: u32) -> u32 {
+    pub(crate) fn delete(&mut self, mut lv: Lv, mut len: u32) -> u32 {
         let mut removed = 0;
         while len > 0 {
             let c = self.cursor_of_lv(lv);
@@ -547,7 +578,7 @@ impl Text {
 
     // ----- tree maintenance ----------------------------------------------------------
 
-    fn split_if_full(&mut self, leaf_id: u32) {
+    fn split_if_full(&mut self, leaf_id: LeafId) {
         if self.leaves[leaf_id as usize].spans.len() <= LEAF_CAP {
             return;
         }
@@ -557,7 +588,7 @@ impl Text {
         let (vis, total) = moved.iter().fold((0, 0), |(v, t), s| (v + s.vis(), t + s.len));
         let new_id = self.leaves.len() as u32;
         for s in &moved {
-            self.lv_leaf[s.lv as usize..s.end() as usize].fill(new_id);
+            self.lv_leaf.set(s.lv..s.end(), new_id);
         }
         let old = &mut self.leaves[leaf_id as usize];
         let next = old.next;
@@ -638,7 +669,7 @@ impl Text {
     // ----- reading -------------------------------------------------------------------
 
     /// All spans in document order.
-    pub fn spans(&self) -> impl Iterator<Item = &Span> + '_ {
+    pub(crate) fn spans(&self) -> impl Iterator<Item = &Span> + '_ {
         let mut leaf = 0u32;
         let mut idx = 0usize;
         std::iter::from_fn(move || {
@@ -658,12 +689,12 @@ impl Text {
     }
 
     /// Appends the characters `from .. from + n` of a span to `out`.
-    pub fn push_span_str(&self, span: &Span, from: u32, n: u32, out: &mut String) {
+    pub(crate) fn push_span_str(&self, span: &Span, from: u32, n: u32, out: &mut String) {
         out.push_str(self.span_str(span, from, n));
     }
 
     /// The visible text.
-    pub fn to_string_lossless(&self) -> String {
+    pub(crate) fn to_string_lossless(&self) -> String {
         let mut out = String::with_capacity(self.vis_len as usize);
         for s in self.spans() {
             if !s.deleted {
@@ -674,7 +705,7 @@ impl Text {
     }
 
     /// Visible characters `start .. end`.
-    pub fn slice(&self, start: u32, end: u32) -> String {
+    pub(crate) fn slice(&self, start: u32, end: u32) -> String {
         let mut out = String::new();
         if start >= end {
             return out;
@@ -695,19 +726,8 @@ impl Text {
         }
     }
 
-    /// Heap bytes held (approximate: capacities of the owned buffers).
-    pub fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        self.leaves.iter().map(|l| l.spans.capacity() * size_of::<Span>()).sum::<usize>()
-            + self.leaves.capacity() * size_of::<Leaf>()
-            + self.nodes.iter().map(|n| n.children.capacity() * 12).sum::<usize>()
-            + self.nodes.capacity() * size_of::<Node>()
-            + self.lv_leaf.capacity() * 4
-            + self.content.capacity()
-    }
-
     /// Checks the tree's invariants; panics when one is broken. For tests.
-    pub fn check(&self) {
+    pub(crate) fn check(&self) {
         let mut vis = 0;
         let mut total = 0;
         let mut leaf = 0u32;
@@ -715,7 +735,7 @@ impl Text {
             let l = &self.leaves[leaf as usize];
             for (i, s) in l.spans.iter().enumerate() {
                 assert!(s.len > 0, "empty span");
-                assert_eq!(self.lv_leaf[s.lv as usize], leaf, "lv_leaf of {}", s.lv);
+                assert_eq!(self.lv_leaf.get(s.lv), Some(leaf), "leaf index of {}", s.lv);
                 if i > 0 {
                     assert!(!l.spans[i - 1].can_append(s), "unmerged spans in leaf {leaf}");
                 }

@@ -1,0 +1,385 @@
+//! The op log: every op this replica holds, in `Lv` order, and the maps between `Lv`s
+//! and [`OpId`]s.
+//!
+//! Ops are stored as runs, never one by one. [`Run`]s hold who wrote each op, its seq,
+//! its Lamport time and its causal parents; per author, [`Agent::runs`] maps seqs back to
+//! `Lv`s. The ops themselves are in three logs by kind ([`InsRun`], [`DelRun`],
+//! [`MapOp`]), each sorted by `Lv`. The log also keeps the version (every op held, as a
+//! [`VectorClock`]) and the frontier (the ops no other op has as a parent).
+//!
+//! Reading the log back as [`Change`]s (`changes_since`) is here too; it needs the
+//! inserted text, which the text CRDT holds.
+
+use super::Doc;
+use crate::change::{Change, Op, Value};
+use crate::clock::VectorClock;
+use crate::id::{Lv, OpId, ReplicaId};
+use crate::text::NONE;
+
+/// A run of consecutive `Lv`s by one author with consecutive seqs and Lamport times,
+/// where each op's parent is the previous one (after the first).
+#[derive(Clone, Debug)]
+pub(crate) struct Run {
+    pub lv: Lv,
+    pub len: u32,
+    /// The author, as an index into [`OpLog::agents`].
+    pub agent: u32,
+    pub seq: u64,
+    pub lamport: u64,
+    /// Parents of the first op (a causal frontier, as `Lv`s).
+    pub parents: Vec<Lv>,
+}
+
+impl Run {
+    pub(crate) fn end(&self) -> Lv {
+        self.lv + self.len
+    }
+}
+
+/// One author and where its ops are in the log.
+#[derive(Clone, Debug)]
+pub(crate) struct Agent {
+    pub id: ReplicaId,
+    /// `(seq, lv, len)`, sorted by seq.
+    pub runs: Vec<(u64, Lv, u32)>,
+}
+
+/// A run of inserted characters as typed: ops `lv .. lv + len`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct InsRun {
+    pub lv: Lv,
+    pub len: u32,
+    pub origin_left: Lv,
+    pub origin_right: Lv,
+}
+
+/// A run of deletes: ops `lv .. lv + len` delete items `target .. target + len`,
+/// right to left when `reversed`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct DelRun {
+    pub lv: Lv,
+    pub len: u32,
+    pub target: Lv,
+    pub reversed: bool,
+}
+
+impl DelRun {
+    /// The targets of ops `lv + from .. lv + from + n`, as the lowest target.
+    pub(crate) fn targets(&self, from: u32, n: u32) -> Lv {
+        if self.reversed { self.target + self.len - from - n } else { self.target + from }
+    }
+}
+
+/// A map write in the op log.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct MapOp {
+    pub lv: Lv,
+    pub key: String,
+    pub value: Option<Value>,
+}
+
+/// Every op a replica holds, with its causal graph.
+#[derive(Debug, Default)]
+pub(crate) struct OpLog {
+    pub agents: Vec<Agent>,
+    /// `(replica, agent index)`, sorted by replica.
+    agent_idx: Vec<(ReplicaId, u32)>,
+    pub runs: Vec<Run>,
+    pub ins: Vec<InsRun>,
+    pub dels: Vec<DelRun>,
+    pub map_ops: Vec<MapOp>,
+    /// Every op held.
+    pub version: VectorClock,
+    /// The ops no held op has in its past.
+    pub frontier: Vec<Lv>,
+    /// The highest Lamport time held.
+    pub max_lamport: u64,
+}
+
+impl OpLog {
+    /// The `Lv` the next op gets.
+    pub(crate) fn next_lv(&self) -> Lv {
+        self.runs.last().map_or(0, Run::end)
+    }
+
+    /// The index of the run holding op `lv`.
+    pub(crate) fn run_idx(&self, lv: Lv) -> usize {
+        self.runs.partition_point(|r| r.end() <= lv)
+    }
+
+    /// The id of op `lv`.
+    pub(crate) fn id_of(&self, lv: Lv) -> OpId {
+        let r = &self.runs[self.run_idx(lv)];
+        OpId::new(self.agents[r.agent as usize].id, r.seq + (lv - r.lv) as u64)
+    }
+
+    /// The agent index of `id`, if it has written any op held.
+    pub(super) fn agent_index(&self, id: ReplicaId) -> Option<u32> {
+        let i = self.agent_idx.binary_search_by_key(&id, |e| e.0).ok()?;
+        Some(self.agent_idx[i].1)
+    }
+
+    /// The `Lv` of op `id`, if held.
+    pub(crate) fn lv_of(&self, id: OpId) -> Option<Lv> {
+        let a = self.agent_index(id.replica)?;
+        let runs = &self.agents[a as usize].runs;
+        let i = runs.partition_point(|r| r.0 + r.2 as u64 <= id.seq);
+        let &(seq, lv, _) = runs.get(i)?;
+        (id.seq >= seq).then(|| lv + (id.seq - seq) as u32)
+    }
+
+    /// How many seqs from `seq` on stay in one run of `replica`'s `Lv`s.
+    pub(super) fn agent_run_rest(&self, replica: ReplicaId, seq: u64) -> u64 {
+        let a = self.agent_index(replica).expect("validated replica");
+        let runs = &self.agents[a as usize].runs;
+        let i = runs.partition_point(|r| r.0 + r.2 as u64 <= seq);
+        let (s, _, n) = runs[i];
+        s + n as u64 - seq
+    }
+
+    /// Splits ops `lv .. lv + len` into pieces of consecutive seqs by one author:
+    /// `f(lv, n, agent, seq)`.
+    pub(super) fn for_each_id_run(&self, mut lv: Lv, mut len: u32, mut f: impl FnMut(Lv, u32, u32, u64)) {
+        let mut i = self.run_idx(lv);
+        while len > 0 {
+            let r = &self.runs[i];
+            let off = lv - r.lv;
+            let n = (r.len - off).min(len);
+            f(lv, n, r.agent, r.seq + off as u64);
+            lv += n;
+            len -= n;
+            i += 1;
+        }
+    }
+
+    /// The agent index of `id`, added if it is new.
+    pub(crate) fn agent(&mut self, id: ReplicaId) -> u32 {
+        match self.agent_idx.binary_search_by_key(&id, |e| e.0) {
+            Ok(i) => self.agent_idx[i].1,
+            Err(i) => {
+                let a = self.agents.len() as u32;
+                self.agents.push(Agent { id, runs: Vec::new() });
+                self.agent_idx.insert(i, (id, a));
+                a
+            }
+        }
+    }
+
+    /// Records ops `next_lv .. + n` by `agent` from `seq`, with `parents` before the
+    /// first; returns the first `Lv`.
+    pub(crate) fn push_lvs(&mut self, agent: u32, seq: u64, n: u32, lamport: u64, parents: &[Lv]) -> Lv {
+        let lv = self.next_lv();
+        let runs = &mut self.agents[agent as usize].runs;
+        match runs.last_mut() {
+            Some(r) if r.0 + r.2 as u64 == seq && r.1 + r.2 == lv => r.2 += n,
+            _ => runs.push((seq, lv, n)),
+        }
+        let extend = match self.runs.last() {
+            Some(r) => {
+                r.agent == agent
+                    && r.seq + r.len as u64 == seq
+                    && r.lamport + r.len as u64 == lamport
+                    && parents.len() == 1
+                    && parents[0] + 1 == lv
+            }
+            None => false,
+        };
+        if extend {
+            self.runs.last_mut().expect("checked").len += n;
+        } else {
+            self.runs.push(Run { lv, len: n, agent, seq, lamport, parents: parents.to_vec() });
+        }
+        // The new op supersedes every frontier entry in its past.
+        if !(self.frontier.len() == parents.len() && self.frontier.iter().all(|f| parents.contains(f))) {
+            let old = std::mem::take(&mut self.frontier);
+            let keep: Vec<Lv> = old.into_iter().filter(|&f| !self.in_history(f, parents)).collect();
+            self.frontier = keep;
+        } else {
+            self.frontier.clear();
+        }
+        self.frontier.push(lv + n - 1);
+        let id = self.agents[agent as usize].id;
+        self.version.observe(id, seq + n as u64 - 1);
+        self.max_lamport = self.max_lamport.max(lamport + n as u64 - 1);
+        lv
+    }
+
+    /// Whether op `target` is `frontier` or in its causal past.
+    pub(crate) fn in_history(&self, target: Lv, frontier: &[Lv]) -> bool {
+        let mut stack: Vec<Lv> = frontier.to_vec();
+        let mut seen: Vec<usize> = Vec::new();
+        while let Some(f) = stack.pop() {
+            if f == target {
+                return true;
+            }
+            if f < target {
+                continue;
+            }
+            let i = self.run_idx(f);
+            if seen.contains(&i) {
+                continue;
+            }
+            seen.push(i);
+            let r = &self.runs[i];
+            if target >= r.lv {
+                return true;
+            }
+            stack.extend_from_slice(&r.parents);
+        }
+        false
+    }
+
+    /// Reduces a set of ops to its frontier (drops those in another's past).
+    pub(super) fn frontier_of(&self, mut lvs: Vec<Lv>) -> Vec<Lv> {
+        lvs.sort_unstable();
+        lvs.dedup();
+        if lvs.len() <= 1 {
+            return lvs;
+        }
+        let all = lvs.clone();
+        lvs.retain(|&a| !all.iter().any(|&b| b != a && b > a && self.in_history(a, &[b])));
+        lvs
+    }
+
+    fn lvs_to_ids(&self, lvs: &[Lv]) -> Vec<OpId> {
+        let mut ids: Vec<OpId> = lvs.iter().map(|&lv| self.id_of(lv)).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Appends inserts `lv .. lv + n` with the given origins, extending the last run
+    /// when they continue it.
+    pub(super) fn push_ins(&mut self, lv: Lv, n: u32, ol: Lv, or: Lv) {
+        let new = InsRun { lv, len: n, origin_left: ol, origin_right: or };
+        match self.ins.last_mut() {
+            Some(r) if r.lv + r.len == lv && ol == lv - 1 && r.origin_right == or => r.len += n,
+            _ => self.ins.push(new),
+        }
+    }
+
+    /// Appends a delete run, merging it into the last one when it continues it
+    /// forwards (Delete key) or backwards (Backspace).
+    pub(crate) fn push_del(&mut self, d: DelRun) {
+        if let Some(r) = self.dels.last_mut()
+            && r.lv + r.len == d.lv
+        {
+            let fwd = (!r.reversed || r.len == 1) && !d.reversed && r.target + r.len == d.target;
+            let back = (r.reversed || r.len == 1) && d.len == 1 && d.target + 1 == r.target;
+            if fwd {
+                r.reversed = false;
+                r.len += d.len;
+                return;
+            }
+            if back {
+                r.reversed = true;
+                r.len += 1;
+                r.target = d.target;
+                return;
+            }
+        }
+        self.dels.push(d);
+    }
+
+    /// Appends map write `lv`.
+    pub(super) fn push_map(&mut self, lv: Lv, key: &str, value: Option<Value>) {
+        self.map_ops.push(MapOp { lv, key: key.to_owned(), value });
+    }
+
+    /// Insert runs clipped to ops `a .. b`.
+    pub(super) fn ins_in(&self, a: Lv, b: Lv) -> impl Iterator<Item = InsRun> + '_ {
+        let i = self.ins.partition_point(|r| r.lv + r.len <= a);
+        self.ins[i..].iter().take_while(move |r| r.lv < b).map(move |r| {
+            let s = r.lv.max(a);
+            let e = (r.lv + r.len).min(b);
+            InsRun { lv: s, len: e - s, origin_left: if s == r.lv { r.origin_left } else { s - 1 }, ..*r }
+        })
+    }
+
+    /// Delete runs clipped to ops `a .. b`.
+    pub(super) fn dels_in(&self, a: Lv, b: Lv) -> impl Iterator<Item = DelRun> + '_ {
+        let i = self.dels.partition_point(|r| r.lv + r.len <= a);
+        self.dels[i..].iter().take_while(move |r| r.lv < b).map(move |r| {
+            let s = r.lv.max(a);
+            let e = (r.lv + r.len).min(b);
+            DelRun { lv: s, len: e - s, target: r.targets(s - r.lv, e - s), reversed: r.reversed }
+        })
+    }
+
+    /// Map writes among ops `a .. b`.
+    pub(super) fn map_ops_in(&self, a: Lv, b: Lv) -> impl Iterator<Item = &MapOp> + '_ {
+        let i = self.map_ops.partition_point(|m| m.lv < a);
+        self.map_ops[i..].iter().take_while(move |m| m.lv < b)
+    }
+}
+
+impl Doc {
+    /// The ops `a .. b` (one author, consecutive seqs) as wire ops.
+    fn ops_of(&self, a: Lv, b: Lv) -> Vec<Op> {
+        let log = &self.log;
+        let mut ops: Vec<(Lv, Op)> = Vec::new();
+        let id = |lv: Lv| (lv != NONE).then(|| log.id_of(lv));
+        for r in log.ins_in(a, b) {
+            let text = self.text.content_of(r.lv, r.len).to_owned();
+            ops.push((
+                r.lv,
+                Op::Insert { origin_left: id(r.origin_left), origin_right: id(r.origin_right), text },
+            ));
+        }
+        for d in log.dels_in(a, b) {
+            // Split the targets where their ids stop being consecutive.
+            let mut pieces: Vec<(u32, u64, u32)> = Vec::new();
+            log.for_each_id_run(d.target, d.len, |_, n, agent, seq| pieces.push((agent, seq, n)));
+            if d.reversed {
+                pieces.reverse();
+            }
+            let mut lv = d.lv;
+            for (agent, seq, n) in pieces {
+                let start = OpId::new(log.agents[agent as usize].id, seq);
+                ops.push((lv, Op::Delete { start, len: n as u64, reversed: d.reversed && n > 1 }));
+                lv += n;
+            }
+        }
+        for m in log.map_ops_in(a, b) {
+            ops.push((m.lv, Op::MapSet { key: m.key.clone(), value: m.value.clone() }));
+        }
+        ops.sort_by_key(|o| o.0);
+        ops.into_iter().map(|o| o.1).collect()
+    }
+
+    /// The change made of ops `a .. b` (one author, consecutive seqs, one run or a
+    /// suffix of runs that chain).
+    pub(super) fn change_of(&self, a: Lv, b: Lv) -> Change {
+        let log = &self.log;
+        let r = &log.runs[log.run_idx(a)];
+        let off = a - r.lv;
+        let deps = if off == 0 { log.lvs_to_ids(&r.parents) } else { vec![log.id_of(a - 1)] };
+        Change {
+            author: log.agents[r.agent as usize].id,
+            start_seq: r.seq + off as u64,
+            deps,
+            lamport: r.lamport + off as u64,
+            ops: self.ops_of(a, b),
+        }
+    }
+
+    /// Every change the holder of `clock` lacks, in causal order. Adjacent runs are
+    /// returned as one change each.
+    pub fn changes_since(&self, clock: &VectorClock) -> Vec<Change> {
+        let mut res = Vec::new();
+        for r in &self.log.runs {
+            let have = clock.get(self.log.agents[r.agent as usize].id);
+            let end_seq = r.seq + r.len as u64;
+            if have + 1 >= end_seq {
+                continue;
+            }
+            let skip = have.saturating_sub(r.seq - 1).min(r.len as u64) as u32;
+            res.push(self.change_of(r.lv + skip, r.end()));
+        }
+        res
+    }
+
+    /// Every change, in causal order.
+    pub fn all_changes(&self) -> Vec<Change> {
+        self.changes_since(&VectorClock::new())
+    }
+}

@@ -1,0 +1,202 @@
+//! Undo and redo of this replica's own transactions, as new ops: undoing re-creates the
+//! characters a transaction deleted (as new items at the tombstones' place), deletes the
+//! ones it inserted, and writes back the map values it replaced. Remote edits are never
+//! undone. Re-created items are recorded in `Doc::redone`, so a later step acts on the
+//! latest incarnation of a character.
+//!
+//! [`UndoState`] is the history named by op ids, which survives reloading.
+
+use super::Doc;
+use super::oplog::{DelRun, InsRun};
+use crate::change::{Change, Value};
+use crate::error::Error;
+use crate::id::{Lv, OpId};
+
+/// A replica's undo/redo history, with ops named by id (see [`Doc::undo_state`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UndoState {
+    /// Undo steps, oldest first: first op and op count.
+    pub undo: Vec<(OpId, u64)>,
+    /// Redo steps, oldest first.
+    pub redo: Vec<(OpId, u64)>,
+    /// Items undo/redo re-created: `(first item, count, first re-created item)`.
+    pub redone: Vec<(OpId, u64, OpId)>,
+    /// For own map writes: the value each replaced.
+    pub map_prev: Vec<(OpId, Option<Value>)>,
+}
+
+/// One undo step: a transaction's ops `lv .. end` (a transaction's ops are always
+/// consecutive).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct UndoStep {
+    pub lv: Lv,
+    pub end: Lv,
+}
+
+impl Doc {
+    pub(super) fn push_undo(&mut self, step: UndoStep) {
+        if self.config.max_undo_steps == 0 {
+            return;
+        }
+        if self.undo.len() == self.config.max_undo_steps {
+            self.undo.pop_front();
+        }
+        self.undo.push_back(step);
+    }
+
+    /// The undo/redo history in a form that survives reloading (ops named by id, not
+    /// by local index), for storage to keep across restarts.
+    pub fn undo_state(&self) -> UndoState {
+        let log = &self.log;
+        let step = |s: &UndoStep| (log.id_of(s.lv), (s.end - s.lv) as u64);
+        // A re-created run's source items may come from several writers: one entry per
+        // run of one writer's consecutive ids (the re-created items are all local).
+        let mut follow_ops = Vec::new();
+        for (&k, &(len, new)) in &self.redone {
+            log.for_each_id_run(k, len, |lv, n, _, _| {
+                follow_ops.push((log.id_of(lv), n as u64, log.id_of(new + (lv - k))));
+            });
+        }
+        let map_prev = self.map_prev.iter().map(|(&lv, v)| (log.id_of(lv), v.clone())).collect();
+        UndoState {
+            undo: self.undo.iter().map(step).collect(),
+            redo: self.redo.iter().map(step).collect(),
+            redone: follow_ops,
+            map_prev,
+        }
+    }
+
+    /// Restores an undo/redo history saved by [`Doc::undo_state`]. Steps whose ops this
+    /// replica does not hold as one consecutive run are dropped.
+    pub fn restore_undo_state(&mut self, state: &UndoState) {
+        let log = &self.log;
+        let lv_run = |id: OpId, n: u64| -> Option<Lv> {
+            let lv = log.lv_of(id)?;
+            let n = u32::try_from(n).ok()?;
+            let last = log.lv_of(OpId::new(id.replica, id.seq.checked_add(n.checked_sub(1)? as u64)?))?;
+            (last.checked_sub(lv)? == n - 1).then_some(lv)
+        };
+        let step = |&(id, n): &(OpId, u64)| lv_run(id, n).map(|lv| UndoStep { lv, end: lv + n as u32 });
+        let undo = state.undo.iter().filter_map(step).collect();
+        let redo = state.redo.iter().filter_map(step).collect();
+        let redone = state
+            .redone
+            .iter()
+            .filter_map(|&(from, n, to)| Some((lv_run(from, n)?, (n as u32, lv_run(to, n)?))))
+            .collect();
+        let map_prev =
+            state.map_prev.iter().filter_map(|(id, v)| Some((log.lv_of(*id)?, v.clone()))).collect();
+        (self.undo, self.redo, self.redone, self.map_prev) = (undo, redo, redone, map_prev);
+        while self.undo.len() > self.config.max_undo_steps {
+            self.undo.pop_front();
+        }
+    }
+
+    /// Whether there is an own edit to undo.
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+
+    /// Whether there is an undone edit to redo.
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+
+    /// Undoes this replica's latest own transaction that still has an effect, as a new
+    /// change. Remote edits are never undone.
+    pub fn undo(&mut self) -> Result<Option<Change>, Error> {
+        if self.txn.is_some() {
+            return Err(Error::TransactionOpen);
+        }
+        while let Some(step) = self.undo.pop_back() {
+            if let Some((change, inv)) = self.invert(step)? {
+                self.redo.push(inv);
+                return Ok(Some(change));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Redoes the latest undone transaction, as a new change.
+    pub fn redo(&mut self) -> Result<Option<Change>, Error> {
+        if self.txn.is_some() {
+            return Err(Error::TransactionOpen);
+        }
+        while let Some(step) = self.redo.pop() {
+            if let Some((change, inv)) = self.invert(step)? {
+                self.push_undo(inv);
+                return Ok(Some(change));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies the inverse of `step` as a new local transaction.
+    fn invert(&mut self, step: UndoStep) -> Result<Option<(Change, UndoStep)>, Error> {
+        // Items this step deleted come back, as new items at the tombstones' place.
+        let dels: Vec<DelRun> = self.log.dels_in(step.lv, step.end).collect();
+        for d in dels.iter().rev() {
+            for (cur, n, visible) in self.incarnations(d.target, d.len) {
+                if !visible {
+                    // Right before the tombstones, so restored runs keep their order.
+                    let s = self.text.content_of(cur, n).to_owned();
+                    let left = self.text.item_before(cur);
+                    let lv = self.local_lvs(n)?;
+                    self.integrate_insert(lv, n, left, cur, &s);
+                    self.redone.insert(cur, (n, lv));
+                }
+            }
+        }
+        // Items it inserted (or their re-creations) that are still visible go.
+        let ins: Vec<InsRun> = self.log.ins_in(step.lv, step.end).collect();
+        for r in ins {
+            for (cur, n, visible) in self.incarnations(r.lv, r.len) {
+                if visible {
+                    self.delete_items(cur, n)?;
+                }
+            }
+        }
+        // Map writes get back the value they replaced.
+        let writes: Vec<(String, Option<Value>)> = self
+            .log
+            .map_ops_in(step.lv, step.end)
+            .filter_map(|m| Some((m.key.clone(), self.map_prev.get(&m.lv)?.clone())))
+            .collect();
+        for (key, prev) in writes.into_iter().rev() {
+            self.map_write(&key, prev)?;
+        }
+        let Some(inv) = self.close_txn() else { return Ok(None) };
+        Ok(Some((self.change_of(inv.lv, inv.end), inv)))
+    }
+
+    /// The latest re-creation (by undo/redo) of item `lv`, or `lv` itself.
+    fn follow(&self, mut lv: Lv) -> Lv {
+        while let Some((&k, &(len, new))) = self.redone.range(..=lv).next_back() {
+            if lv >= k + len {
+                break;
+            }
+            lv = new + (lv - k);
+        }
+        lv
+    }
+
+    /// Items `lv .. lv + len`, each replaced by its latest re-creation, grouped into runs
+    /// of adjacent items in one span: `(first item, count, visible)`.
+    fn incarnations(&self, lv: Lv, len: u32) -> Vec<(Lv, u32, bool)> {
+        let mut out: Vec<(Lv, u32, bool)> = Vec::new();
+        for k in 0..len {
+            let cur = self.follow(lv + k);
+            let (_, visible) = self.text.vis_pos_of_lv(cur);
+            if let Some(last) = out.last_mut()
+                && last.0 + last.1 == cur
+                && last.2 == visible
+                && self.text.span_rest(last.0) > last.1
+            {
+                last.1 += 1;
+                continue;
+            }
+            out.push((cur, 1, visible));
+        }
+        out
+    }
+}
