@@ -1,7 +1,7 @@
 //! The desktop app driven headless by egui_kittest: real engine, real data dir on disk,
 //! real `tandem node` processes on loopback.
 
-#[path = "sync/node.rs"]
+#[path = "../../tests/it/node.rs"]
 #[allow(dead_code)]
 mod node;
 
@@ -327,5 +327,27 @@ fn export_and_import_text_files() {
     wait(&mut h, "both documents listed", |a| {
         a.docs().len() == 2 && a.docs().iter().any(|d| d.title == "notes")
     });
+    h.state_mut().shutdown();
+}
+
+/// "Work offline" stops syncing and says so in the status bar and the peers panel;
+/// unticking it says the app is back online.
+#[test]
+fn work_offline_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(start(dir.path()));
+    new_doc(&mut h);
+    assert!(h.query_by_label("No peers on this document").is_some());
+    h.get_by_label("Work offline").click();
+    wait(&mut h, "the offline notice", |a| a.notice() == Some("Working offline"));
+    h.step();
+    assert!(h.query_by_label("Not syncing").is_some(), "the status bar stops syncing");
+    assert!(h.query_by_label("Offline").is_some(), "the status bar shows offline");
+    assert!(h.query_by_label("Offline.").is_some(), "the peers panel says offline");
+    h.get_by_label("Work offline").click();
+    wait(&mut h, "the online notice", |a| a.notice() == Some("Back online"));
+    h.step();
+    assert!(h.query_by_label("Online").is_some());
+    assert!(h.query_by_label("No peers on this document").is_some());
     h.state_mut().shutdown();
 }

@@ -10,16 +10,16 @@ use tandem_net::DocView;
 
 /// A document view and the mirror of its text that the widget shows.
 #[derive(Debug)]
-pub struct CrdtBuffer<'a> {
+pub(super) struct CrdtBuffer<'a> {
     view: &'a mut DocView,
     mirror: &'a mut String,
     /// Whether anything changed (the caller commits and refreshes).
-    pub changed: bool,
+    pub(super) changed: bool,
 }
 
 impl<'a> CrdtBuffer<'a> {
     /// Wraps a view whose text `mirror` holds.
-    pub fn new(view: &'a mut DocView, mirror: &'a mut String) -> CrdtBuffer<'a> {
+    pub(super) fn new(view: &'a mut DocView, mirror: &'a mut String) -> CrdtBuffer<'a> {
         debug_assert_eq!(view.doc().len_chars(), mirror.chars().count());
         CrdtBuffer { view, mirror, changed: false }
     }

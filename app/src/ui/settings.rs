@@ -7,19 +7,19 @@ use std::path::{Path, PathBuf};
 /// What the user set in the settings dialog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Settings {
+pub(super) struct Settings {
     /// Shown to peers beside this user's cursor.
-    pub name: String,
+    pub(super) name: String,
     /// This user's colour, 0xRRGGBB.
-    pub colour: u32,
+    pub(super) colour: u32,
     /// Monospace font in the editor.
-    pub monospace: bool,
+    pub(super) monospace: bool,
     /// Wrap long lines.
-    pub wrap: bool,
+    pub(super) wrap: bool,
     /// Show the peers panel.
-    pub show_peers: bool,
+    pub(super) show_peers: bool,
     /// The document open when the app last closed.
-    pub last_doc: Option<String>,
+    pub(super) last_doc: Option<String>,
 }
 
 impl Default for Settings {
@@ -38,12 +38,12 @@ impl Default for Settings {
 
 impl Settings {
     /// Where the settings of the data dir `dir` live.
-    pub fn path(dir: &Path) -> PathBuf {
+    pub(super) fn path(dir: &Path) -> PathBuf {
         dir.join("settings.json")
     }
 
     /// Reads the settings; defaults when there are none or they cannot be read.
-    pub fn load(dir: &Path) -> Settings {
+    pub(super) fn load(dir: &Path) -> Settings {
         std::fs::read(Settings::path(dir))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -51,7 +51,7 @@ impl Settings {
     }
 
     /// Writes the settings (atomically: a temporary file renamed over the old one).
-    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+    pub(super) fn save(&self, dir: &Path) -> std::io::Result<()> {
         let path = Settings::path(dir);
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;

@@ -1,0 +1,235 @@
+//! What the panels ask for, and the one place that does it. Panels only read the app's
+//! state (each keeps its own, such as a dialog's fields or the history slider) and return
+//! [`Action`]s; [`TandemApp::apply`] changes the app's state and calls the engine.
+
+use super::TandemApp;
+use super::dialogs::Dialog;
+use super::history::History;
+use super::settings::Settings;
+use super::status_bar::Notice;
+use super::tasks::Msg;
+use std::path::PathBuf;
+use tandem_crdt::Anchor;
+use tandem_storage::DocId;
+
+/// A command from a panel, a dialog or a keyboard shortcut.
+#[derive(Debug)]
+pub(super) enum Action {
+    /// Create an empty document and open it.
+    NewDoc,
+    /// Open a document in the editor.
+    Open(DocId),
+    /// Show a dialog.
+    ShowDialog(Dialog),
+    /// Show the settings dialog on a copy of the settings.
+    ShowSettings,
+    /// Show the share dialog and ask the engine for the open document's ticket.
+    Share,
+    /// Close the dialog.
+    CloseDialog,
+    /// Undo this device's last edit of the open document.
+    Undo,
+    /// Redo the last undone edit.
+    Redo,
+    /// Show the history of the open document, or go back to editing.
+    ToggleHistory,
+    /// Go back from the history to editing.
+    LeaveHistory,
+    /// Make this earlier text the open document's text, as a new edit.
+    Restore(String),
+    /// Stop or resume syncing.
+    SetOffline(bool),
+    /// Join a document by this ticket (as pasted).
+    Join(String),
+    /// Set the open document's title.
+    Rename(String),
+    /// Remove a document from this device.
+    Remove(DocId),
+    /// Create a document from a text file.
+    Import(PathBuf),
+    /// Write the open document's text to a file.
+    Export(PathBuf),
+    /// Put the share ticket on the clipboard.
+    CopyTicket(String),
+    /// Keep these settings.
+    SaveSettings(Settings),
+    /// Tell peers where this user's cursor and selection are.
+    SendPresence(Anchor, Option<Anchor>),
+}
+
+impl TandemApp {
+    /// Carries out what a panel asked for: the one place where the panels' requests
+    /// change the app's state.
+    pub(super) fn apply(&mut self, action: Action, ctx: &egui::Context) {
+        match action {
+            Action::NewDoc => self.new_doc("Untitled"),
+            Action::Open(id) => self.open_doc(id),
+            Action::ShowDialog(d) => self.dialog = Some(d),
+            Action::ShowSettings => self.dialog = Some(Dialog::Settings(self.settings.clone())),
+            Action::Share => {
+                self.dialog = Some(Dialog::Share);
+                if let Some(o) = &self.open {
+                    let id = o.id();
+                    let e = self.tasks.engine.clone();
+                    self.tasks.spawn(
+                        async move { e.ticket(id).await.map(|t| t.to_string()).unwrap_or_default() },
+                        move |t| Msg::Ticket(id, t),
+                    );
+                }
+            }
+            Action::CloseDialog => self.dialog = None,
+            Action::Undo | Action::Redo => {
+                let Some(o) = &mut self.open else { return };
+                if let Err(e) = o.undo(matches!(action, Action::Redo)) {
+                    self.status.notice = Some(Notice::Error(format!("Cannot undo: {e}")));
+                }
+            }
+            Action::ToggleHistory => {
+                if let Some(o) = &mut self.open {
+                    o.history = match o.history {
+                        Some(_) => None,
+                        None => Some(History::new(o.view.doc().n_ops())),
+                    };
+                }
+            }
+            Action::LeaveHistory => {
+                if let Some(o) = &mut self.open {
+                    o.history = None;
+                }
+            }
+            Action::Restore(old) => {
+                if let Some(o) = &mut self.open {
+                    o.restore(&old);
+                    o.history = None;
+                }
+            }
+            Action::SetOffline(offline) => {
+                self.offline = offline;
+                let e = self.tasks.engine.clone();
+                self.tasks.spawn(async move { e.set_offline(offline).await.is_ok() }, move |_| {
+                    Msg::Notice(Notice::Info(if offline { "Working offline" } else { "Back online" }.into()))
+                });
+            }
+            Action::Join(ticket) => match self.join(&ticket) {
+                Ok(()) => self.dialog = None,
+                Err(e) => {
+                    if let Some(d) = &mut self.dialog {
+                        d.set_error(e);
+                    }
+                }
+            },
+            Action::Rename(title) => {
+                if let Some(o) = &mut self.open {
+                    o.rename(&title);
+                }
+                self.refresh_title();
+                self.dialog = None;
+            }
+            Action::Remove(id) => {
+                let e = self.tasks.engine.clone();
+                self.tasks.spawn(async move { e.remove(id).await.is_ok() }, move |_| Msg::Removed(id));
+                self.dialog = None;
+            }
+            Action::Import(path) => match self.import(&path) {
+                Ok(()) => self.dialog = None,
+                Err(e) => {
+                    if let Some(d) = &mut self.dialog {
+                        d.set_error(e);
+                    }
+                }
+            },
+            Action::Export(path) => match self.export(&path) {
+                Ok(()) => self.dialog = None,
+                Err(e) => {
+                    if let Some(d) = &mut self.dialog {
+                        d.set_error(e);
+                    }
+                }
+            },
+            Action::CopyTicket(t) => {
+                ctx.copy_text(t);
+                self.status.notice = Some(Notice::Info("Ticket copied".into()));
+            }
+            Action::SaveSettings(s) => {
+                self.settings = s;
+                if let Err(e) = self.settings.save(&self.data_dir) {
+                    self.status.notice = Some(Notice::Error(format!("Cannot save settings: {e}")));
+                }
+                if let Some(o) = &mut self.open {
+                    // Peers get the new name and colour with the next cursor update.
+                    o.editor.sent = None;
+                }
+                self.dialog = None;
+            }
+            Action::SendPresence(at, sel) => {
+                if let Some(o) = &self.open {
+                    let (name, colour) = (&self.settings.name, self.settings.colour);
+                    self.tasks.engine.set_presence_anchors(o.id(), name, colour, at, sel);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::FileError;
+    use crate::ui::start;
+    use tandem_net::NetConfig;
+
+    fn loopback() -> NetConfig {
+        NetConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            bootstrap: Vec::new(),
+            mdns: false,
+            relay: false,
+        }
+    }
+
+    /// A join, import or export that fails leaves its dialog open with the reason; one
+    /// that works closes it.
+    #[test]
+    fn failures_stay_in_their_dialog() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = start(dir.path(), loopback()).unwrap();
+        let ctx = egui::Context::default();
+
+        app.apply(Action::ShowDialog(Dialog::export()), &ctx);
+        app.apply(Action::Export(dir.path().join("out.txt")), &ctx);
+        assert!(matches!(app.dialog, Some(Dialog::Export { error: Some(FileError::NoDocument), .. })));
+
+        app.apply(Action::ShowDialog(Dialog::import()), &ctx);
+        let missing = dir.path().join("missing.txt");
+        app.apply(Action::Import(missing.clone()), &ctx);
+        assert!(matches!(&app.dialog, Some(Dialog::Import { error: Some(FileError::Read { path, .. }), .. })
+            if *path == missing));
+
+        app.apply(Action::ShowDialog(Dialog::join()), &ctx);
+        app.apply(Action::Join("tandem1notaticket".into()), &ctx);
+        assert!(matches!(app.dialog, Some(Dialog::Join { error: Some(_), .. })));
+
+        std::fs::write(&missing, "found").unwrap();
+        app.apply(Action::ShowDialog(Dialog::import()), &ctx);
+        app.apply(Action::Import(missing), &ctx);
+        assert!(app.dialog.is_none());
+        app.shutdown();
+    }
+
+    #[test]
+    fn saved_settings_are_kept_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = start(dir.path(), loopback()).unwrap();
+        let ctx = egui::Context::default();
+        app.apply(Action::ShowSettings, &ctx);
+        let Some(Dialog::Settings(s)) = &mut app.dialog else { panic!("the settings dialog is shown") };
+        s.name = "Ada".into();
+        s.wrap = false;
+        let s = s.clone();
+        app.apply(Action::SaveSettings(s.clone()), &ctx);
+        assert!(app.dialog.is_none());
+        assert_eq!(app.settings, s);
+        assert_eq!(Settings::load(dir.path()), s);
+        app.shutdown();
+    }
+}

@@ -1,0 +1,304 @@
+//! The modal dialogs: join by ticket, rename, remove, share, import, export and the
+//! settings. Each holds what the user is typing; the buttons return [`Action`]s, and the
+//! app closes the dialog once the action succeeded (a failed join, import or export
+//! leaves it open with the reason).
+
+use super::action::Action;
+use super::document::OpenDoc;
+use super::error::FileError;
+use super::settings::Settings;
+use super::widgets::{ERROR_RED, colour32, rgb_of};
+use egui::Id;
+use std::path::PathBuf;
+use tandem_net::TicketError;
+use tandem_storage::DocId;
+
+/// The dialog shown over the window.
+#[derive(Debug)]
+pub(super) enum Dialog {
+    Join { ticket: String, error: Option<TicketError> },
+    Rename { title: String },
+    Remove { doc: DocId, title: String },
+    Share,
+    Import { path: String, error: Option<FileError> },
+    Export { path: String, error: Option<FileError> },
+    Settings(Settings),
+}
+
+impl Dialog {
+    /// The join dialog with an empty ticket field.
+    pub(super) fn join() -> Dialog {
+        Dialog::Join { ticket: String::new(), error: None }
+    }
+
+    /// The import dialog with an empty path field.
+    pub(super) fn import() -> Dialog {
+        Dialog::Import { path: String::new(), error: None }
+    }
+
+    /// The export dialog with an empty path field.
+    pub(super) fn export() -> Dialog {
+        Dialog::Export { path: String::new(), error: None }
+    }
+
+    /// Shows why the last join, import or export failed (other dialogs have no place
+    /// for an error).
+    pub(super) fn set_error(&mut self, e: impl Into<DialogError>) {
+        match (self, e.into()) {
+            (Dialog::Join { error, .. }, DialogError::Ticket(e)) => *error = Some(e),
+            (Dialog::Import { error, .. } | Dialog::Export { error, .. }, DialogError::File(e)) => {
+                *error = Some(e)
+            }
+            _ => {}
+        }
+    }
+
+    /// Draws the dialog as a modal over the window; `open` is the open document. A click
+    /// outside or Escape adds [`Action::CloseDialog`] after what a button asked.
+    pub(super) fn ui(&mut self, ctx: &egui::Context, open: Option<&OpenDoc>) -> Vec<Action> {
+        let modal = egui::Modal::new(Id::new("dialog")).show(ctx, |ui| {
+            ui.set_width(460.0);
+            match self {
+                Dialog::Join { ticket, error } => join_ui(ui, ticket, error.as_ref()),
+                Dialog::Rename { title } => rename_ui(ui, title, open),
+                Dialog::Remove { doc, title } => remove_ui(ui, *doc, title),
+                Dialog::Share => share_ui(ui, open.and_then(|o| o.ticket.as_deref())),
+                Dialog::Import { path, error } => {
+                    let form = ("Import a text file", "Path of a .txt or .md file:", "import-path", "Import");
+                    path_form_ui(ui, form, path, error.as_ref()).map(|go| {
+                        if go { Action::Import(PathBuf::from(path.trim())) } else { Action::CloseDialog }
+                    })
+                }
+                Dialog::Export { path, error } => {
+                    let form = ("Export", "Save the text to (a .txt or .md path):", "export-path", "Export");
+                    path_form_ui(ui, form, path, error.as_ref()).map(|go| {
+                        if go { Action::Export(PathBuf::from(path.trim())) } else { Action::CloseDialog }
+                    })
+                }
+                Dialog::Settings(s) => settings_ui(ui, s),
+            }
+        });
+        let close = modal.should_close().then_some(Action::CloseDialog);
+        modal.inner.into_iter().chain(close).collect()
+    }
+}
+
+/// An error that a dialog shows.
+pub(super) enum DialogError {
+    Ticket(TicketError),
+    File(FileError),
+}
+
+impl From<TicketError> for DialogError {
+    fn from(e: TicketError) -> DialogError {
+        DialogError::Ticket(e)
+    }
+}
+
+impl From<FileError> for DialogError {
+    fn from(e: FileError) -> DialogError {
+        DialogError::File(e)
+    }
+}
+
+fn join_ui(ui: &mut egui::Ui, ticket: &mut String, error: Option<&TicketError>) -> Option<Action> {
+    ui.heading("Join a document");
+    ui.label("Paste the ticket someone shared with you:");
+    ui.add(
+        egui::TextEdit::multiline(ticket)
+            .desired_rows(3)
+            .desired_width(f32::INFINITY)
+            .id(Id::new("join-ticket")),
+    );
+    if let Some(e) = error {
+        ui.colored_label(ERROR_RED, format!("This ticket is not valid: {e}"));
+    }
+    ui.horizontal(|ui| {
+        let mut action = None;
+        if ui.button("Join").clicked() {
+            action = Some(Action::Join(ticket.clone()));
+        }
+        if ui.button("Cancel").clicked() {
+            action = Some(Action::CloseDialog);
+        }
+        action
+    })
+    .inner
+}
+
+fn rename_ui(ui: &mut egui::Ui, title: &mut String, open: Option<&OpenDoc>) -> Option<Action> {
+    ui.heading("Rename");
+    ui.add(egui::TextEdit::singleline(title).desired_width(f32::INFINITY).id(Id::new("rename-title")));
+    let values = open.map_or(Vec::new(), |o| tandem_net::titles_of(o.view.doc()));
+    if values.len() > 1 {
+        ui.add_space(6.0);
+        ui.label("Peers renamed it at the same time. Keep one:");
+        for v in &values {
+            if ui.button(format!("Keep “{v}”")).clicked() {
+                *title = v.clone();
+            }
+        }
+    }
+    ui.horizontal(|ui| {
+        let mut action = None;
+        if ui.button("Rename").clicked() {
+            action = Some(Action::Rename(title.clone()));
+        }
+        if ui.button("Cancel").clicked() {
+            action = Some(Action::CloseDialog);
+        }
+        action
+    })
+    .inner
+}
+
+fn remove_ui(ui: &mut egui::Ui, doc: DocId, title: &str) -> Option<Action> {
+    ui.heading("Remove document");
+    ui.label(format!("Remove “{title}” from this device? Peers keep their copies."));
+    ui.horizontal(|ui| {
+        let mut action = None;
+        if ui.button("Remove").clicked() {
+            action = Some(Action::Remove(doc));
+        }
+        if ui.button("Cancel").clicked() {
+            action = Some(Action::CloseDialog);
+        }
+        action
+    })
+    .inner
+}
+
+/// The share dialog: the ticket once the engine gave it, a spinner until then.
+fn share_ui(ui: &mut egui::Ui, ticket: Option<&str>) -> Option<Action> {
+    ui.heading("Share");
+    ui.label("Anyone with this ticket can read and edit the document:");
+    let Some(t) = ticket else {
+        ui.spinner();
+        return ui.button("Close").clicked().then_some(Action::CloseDialog);
+    };
+    let mut shown = t;
+    ui.add(
+        egui::TextEdit::multiline(&mut shown)
+            .desired_rows(4)
+            .desired_width(f32::INFINITY)
+            .font(egui::TextStyle::Monospace)
+            .id(Id::new("share-ticket")),
+    );
+    ui.horizontal(|ui| {
+        let mut action = None;
+        if ui.button("Copy").clicked() {
+            action = Some(Action::CopyTicket(t.to_owned()));
+        }
+        if ui.button("Close").clicked() {
+            action = Some(Action::CloseDialog);
+        }
+        action
+    })
+    .inner
+}
+
+/// The settings form, editing a copy of the settings until "Save".
+fn settings_ui(ui: &mut egui::Ui, s: &mut Settings) -> Option<Action> {
+    ui.heading("Settings");
+    egui::Grid::new("settings").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
+        ui.label("Display name");
+        ui.add(egui::TextEdit::singleline(&mut s.name).id(Id::new("settings-name")));
+        ui.end_row();
+        ui.label("Colour");
+        let mut rgb = colour32(s.colour);
+        if ui.color_edit_button_srgba(&mut rgb).changed() {
+            s.colour = rgb_of(rgb);
+        }
+        ui.end_row();
+        ui.label("Editor");
+        ui.vertical(|ui| {
+            ui.checkbox(&mut s.monospace, "Monospace font");
+            ui.checkbox(&mut s.wrap, "Word wrap");
+            ui.checkbox(&mut s.show_peers, "Show peers panel");
+        });
+        ui.end_row();
+    });
+    ui.horizontal(|ui| {
+        let mut action = None;
+        if ui.button("Save").clicked() {
+            action = Some(Action::SaveSettings(s.clone()));
+        }
+        if ui.button("Cancel").clicked() {
+            action = Some(Action::CloseDialog);
+        }
+        action
+    })
+    .inner
+}
+
+/// A dialog asking for a file path: `(heading, prompt, field id, button)`. Returns
+/// `Some(true)` when the button is pressed, `Some(false)` on Cancel.
+fn path_form_ui(
+    ui: &mut egui::Ui,
+    (heading, prompt, id, button): (&str, &str, &str, &str),
+    path: &mut String,
+    error: Option<&FileError>,
+) -> Option<bool> {
+    ui.heading(heading);
+    ui.label(prompt);
+    ui.add(egui::TextEdit::singleline(path).desired_width(f32::INFINITY).id(Id::new(id)));
+    if let Some(e) = error {
+        ui.colored_label(ERROR_RED, e.to_string());
+    }
+    ui.horizontal(|ui| {
+        if ui.button(button).clicked() {
+            Some(true)
+        } else if ui.button("Cancel").clicked() {
+            Some(false)
+        } else {
+            None
+        }
+    })
+    .inner
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egui::accesskit::Role;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+    use std::path::Path;
+
+    /// Draws `dialog` in a harness, clicks the button `label` and returns what the
+    /// dialog asked for.
+    fn check_click(dialog: Dialog, label: &str) -> Vec<Action> {
+        let mut h = Harness::new_ui_state(
+            |ui, (d, out): &mut (Dialog, Vec<Action>)| out.extend(d.ui(ui.ctx(), None)),
+            (dialog, Vec::new()),
+        );
+        h.run_steps(2);
+        h.get_by_role_and_label(Role::Button, label).click();
+        h.run_steps(2);
+        std::mem::take(&mut h.state_mut().1)
+    }
+
+    #[test]
+    fn remove_asks_to_remove_that_document_and_cancel_to_close() {
+        let doc = DocId([7; 16]);
+        let remove = || Dialog::Remove { doc, title: "Plans".into() };
+        let res = check_click(remove(), "Remove");
+        assert!(matches!(res[..], [Action::Remove(d)] if d == doc), "{res:?}");
+        let res = check_click(remove(), "Cancel");
+        assert!(matches!(res[..], [Action::CloseDialog]), "{res:?}");
+    }
+
+    #[test]
+    fn join_asks_to_join_with_the_ticket_as_typed() {
+        let dialog = Dialog::Join { ticket: " tandem1abc\n".into(), error: None };
+        let res = check_click(dialog, "Join");
+        assert!(matches!(&res[..], [Action::Join(t)] if t == " tandem1abc\n"), "{res:?}");
+    }
+
+    #[test]
+    fn export_asks_for_the_trimmed_path() {
+        let dialog = Dialog::Export { path: "  /tmp/out.md ".into(), error: None };
+        let res = check_click(dialog, "Export");
+        assert!(matches!(&res[..], [Action::Export(p)] if p == Path::new("/tmp/out.md")), "{res:?}");
+    }
+}

@@ -1,0 +1,87 @@
+//! The documents list on the left: new, join and import buttons, one entry per
+//! document (with export and remove in its context menu), and export and remove for the
+//! open document at the bottom.
+
+use super::action::Action;
+use super::dialogs::Dialog;
+use super::document::OpenDoc;
+use egui::RichText;
+use tandem_net::DocSummary;
+use tandem_storage::DocId;
+
+/// The documents panel and its list, as the engine last reported it.
+#[derive(Debug, Default)]
+pub(super) struct DocsPanel {
+    pub(super) list: Vec<DocSummary>,
+}
+
+impl DocsPanel {
+    /// Draws the panel; `current` is the document open or being opened, `open` the
+    /// open document.
+    pub(super) fn ui(
+        &self,
+        ui: &mut egui::Ui,
+        current: Option<DocId>,
+        open: Option<&OpenDoc>,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        egui::Panel::left("docs").resizable(true).default_size(220.0).show(ui, |ui| {
+            ui.add_space(6.0);
+            ui.label(RichText::new("Documents").strong());
+            ui.add_space(4.0);
+            ui.horizontal_wrapped(|ui| {
+                if ui.button("New").clicked() {
+                    actions.push(Action::NewDoc);
+                }
+                if ui.button("Join…").clicked() {
+                    actions.push(Action::ShowDialog(Dialog::join()));
+                }
+                if ui.button("Import…").clicked() {
+                    actions.push(Action::ShowDialog(Dialog::import()));
+                }
+            });
+            ui.separator();
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                for d in &self.list {
+                    actions.extend(entry_ui(ui, d, current == Some(d.id)));
+                }
+                if self.list.is_empty() {
+                    ui.weak("No documents yet.");
+                }
+            });
+            if let Some(o) = open {
+                ui.with_layout(egui::Layout::bottom_up(egui::Align::LEFT), |ui| {
+                    ui.add_space(4.0);
+                    if ui.button("Remove this document…").clicked() {
+                        actions.push(Action::ShowDialog(Dialog::Remove { doc: o.id(), title: o.title() }));
+                    }
+                    if ui.button("Export…").clicked() {
+                        actions.push(Action::ShowDialog(Dialog::export()));
+                    }
+                });
+            }
+        });
+        actions
+    }
+}
+
+/// One document in the list: a click opens it; its context menu exports (after opening
+/// it) or removes it.
+fn entry_ui(ui: &mut egui::Ui, d: &DocSummary, selected: bool) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let title = if d.title.is_empty() { "Untitled" } else { d.title.as_str() };
+    let r = ui.selectable_label(selected, title).on_hover_text(format!("{} chars", d.len_chars));
+    if r.clicked() {
+        actions.push(Action::Open(d.id));
+    }
+    r.context_menu(|ui| {
+        if ui.button("Export…").clicked() {
+            actions.push(Action::Open(d.id));
+            actions.push(Action::ShowDialog(Dialog::export()));
+        }
+        if ui.button("Remove…").clicked() {
+            actions.push(Action::ShowDialog(Dialog::Remove { doc: d.id, title: title.to_owned() }));
+        }
+    });
+    actions
+}

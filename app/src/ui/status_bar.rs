@@ -1,0 +1,88 @@
+//! The status bar at the bottom: whether the open document is saved and synced, the
+//! network state, the last notice, and the cursor's line and column.
+
+use super::document::OpenDoc;
+use super::widgets::{ERROR_RED, dot_ui};
+use egui::Color32;
+use tandem_net::PeerSync;
+
+/// A message for the user in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Notice {
+    /// Something that happened as asked.
+    Info(String),
+    /// Something that failed.
+    Error(String),
+}
+
+impl Notice {
+    pub(super) fn text(&self) -> &str {
+        match self {
+            Notice::Info(t) | Notice::Error(t) => t,
+        }
+    }
+}
+
+/// The status bar's own state.
+#[derive(Debug, Default)]
+pub(super) struct StatusBar {
+    /// Connected peers (on any document).
+    pub(super) online_peers: usize,
+    /// The last notice (it stays until the next one).
+    pub(super) notice: Option<Notice>,
+}
+
+impl StatusBar {
+    /// Draws the bar; `open` is the open document, `offline` whether the engine is
+    /// offline.
+    pub(super) fn ui(&self, ui: &mut egui::Ui, open: Option<&OpenDoc>, offline: bool) {
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                if let Some(o) = open {
+                    ui.label(if o.is_saved() { "✔ Saved" } else { "Saving…" });
+                    ui.separator();
+                    ui.label(sync_text(o, offline));
+                    ui.separator();
+                }
+                let (c, label) = if offline {
+                    (Color32::from_rgb(0xc0, 0x40, 0x40), "Offline")
+                } else {
+                    (Color32::from_rgb(0x30, 0xa0, 0x50), "Online")
+                };
+                dot_ui(ui, c);
+                ui.colored_label(c, label);
+                let n = self.online_peers;
+                ui.label(format!("{n} peer{}", if n == 1 { "" } else { "s" }));
+                if let Some(notice) = &self.notice {
+                    ui.separator();
+                    let c = match notice {
+                        Notice::Error(_) => ERROR_RED,
+                        Notice::Info(_) => ui.visuals().text_color(),
+                    };
+                    ui.colored_label(c, notice.text());
+                }
+                if let Some(o) = open {
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        ui.label(format!("{} chars", o.view.doc().len_chars()));
+                        ui.separator();
+                        ui.label(format!("Ln {}, Col {}", o.editor.line_col.0, o.editor.line_col.1));
+                    });
+                }
+            });
+        });
+    }
+}
+
+/// How far the open document is in sync with its peers.
+fn sync_text(o: &OpenDoc, offline: bool) -> String {
+    let behind = o.peers.iter().any(|p| p.sync != PeerSync::InSync);
+    if offline {
+        "Not syncing".to_owned()
+    } else if o.peers.is_empty() {
+        "No peers on this document".to_owned()
+    } else if behind || o.pending > 0 {
+        format!("Syncing… ({} pending)", o.pending)
+    } else {
+        "Synced".to_owned()
+    }
+}

@@ -1,0 +1,227 @@
+//! The window's link to the engine: calls run as tasks on the app's tokio runtime and
+//! their results come back as [`Msg`]s, which [`TandemApp::logic`] drains before the
+//! window is drawn. Every sender wakes the window.
+
+use super::TandemApp;
+use super::document::OpenDoc;
+use super::status_bar::Notice;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use tandem_net::{DocPeer, DocSummary, DocView, EngineHandle, Event, NetError, PeerPresence};
+use tandem_storage::DocId;
+
+/// What background calls report back to the window.
+pub(super) enum Msg {
+    Event(Event),
+    Docs(Vec<DocSummary>),
+    Opened(Result<Box<DocView>, NetError>),
+    Created(Result<DocId, NetError>),
+    Joined(Result<DocId, NetError>),
+    Ticket(DocId, String),
+    DocPeers(DocId, Vec<DocPeer>),
+    Presences(DocId, Vec<PeerPresence>),
+    Pending(DocId, usize),
+    Online(usize),
+    Removed(DocId),
+    Notice(Notice),
+}
+
+/// Wakes the window from other threads (the context is known after the first frame).
+#[derive(Clone, Default)]
+pub(super) struct Repaint(Arc<Mutex<Option<egui::Context>>>);
+
+impl Repaint {
+    pub(super) fn set(&self, ctx: &egui::Context) {
+        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if c.is_none() {
+            *c = Some(ctx.clone());
+        }
+    }
+
+    pub(super) fn request(&self) {
+        if let Some(ctx) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            ctx.request_repaint();
+        }
+    }
+}
+
+/// The runtime the engine calls run on, the engine's handle and the channel their
+/// results come back on.
+pub(super) struct Tasks {
+    rt: tokio::runtime::Runtime,
+    pub(super) engine: EngineHandle,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    pub(super) repaint: Repaint,
+}
+
+impl Tasks {
+    pub(super) fn new(rt: tokio::runtime::Runtime, engine: EngineHandle) -> Tasks {
+        let (tx, rx) = channel();
+        Tasks { rt, engine, tx, rx, repaint: Repaint::default() }
+    }
+
+    /// Runs `fut` on the runtime; its result comes back as the message `then` makes.
+    pub(super) fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+        then: impl FnOnce(T) -> Msg + Send + 'static,
+    ) {
+        let tx = self.tx.clone();
+        let repaint = self.repaint.clone();
+        self.rt.spawn(async move {
+            let res = fut.await;
+            let _ = tx.send(then(res));
+            repaint.request();
+        });
+    }
+
+    /// Forwards the engine's events to the window until either side stops.
+    pub(super) fn forward_events(&self) {
+        let mut events = self.engine.subscribe();
+        let tx = self.tx.clone();
+        let repaint = self.repaint.clone();
+        self.rt.spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(ev) => {
+                        if tx.send(Msg::Event(ev)).is_err() {
+                            break;
+                        }
+                        repaint.request();
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+
+    /// The next message that has arrived, if any (never waits).
+    pub(super) fn try_recv(&self) -> Option<Msg> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Runs `fut` to the end on the runtime (only for shutting down).
+    pub(super) fn block_on<T>(&self, fut: impl Future<Output = T>) -> T {
+        self.rt.block_on(fut)
+    }
+
+    /// Asks for the documents list.
+    pub(super) fn refresh_docs(&self) {
+        let e = self.engine.clone();
+        self.spawn(async move { e.docs().await.unwrap_or_default() }, Msg::Docs);
+    }
+
+    /// Asks for peers' presences in a document.
+    pub(super) fn refresh_presences(&self, id: DocId) {
+        let e = self.engine.clone();
+        self.spawn(async move { e.presences(id).await.unwrap_or_default() }, move |p| Msg::Presences(id, p));
+    }
+
+    /// Asks for a document's peers, presences and sync status, and the connected peers.
+    pub(super) fn refresh_doc(&self, id: DocId) {
+        let e = self.engine.clone();
+        self.spawn(async move { e.doc_peers(id).await.unwrap_or_default() }, move |p| Msg::DocPeers(id, p));
+        self.refresh_presences(id);
+        let e = self.engine.clone();
+        self.spawn(async move { e.status(id).await.map(|s| s.pending).unwrap_or(0) }, move |n| {
+            Msg::Pending(id, n)
+        });
+        let e = self.engine.clone();
+        self.spawn(async move { e.peers().await.map(|p| p.len()).unwrap_or(0) }, Msg::Online);
+    }
+}
+
+impl TandemApp {
+    /// The open document, if it is `doc`.
+    fn open_if(&mut self, doc: DocId) -> Option<&mut OpenDoc> {
+        self.open.as_mut().filter(|o| o.id() == doc)
+    }
+
+    /// Takes in what a background call or the engine reported.
+    pub(super) fn on_msg(&mut self, m: Msg) {
+        match m {
+            Msg::Event(ev) => match ev {
+                Event::DocsChanged => self.tasks.refresh_docs(),
+                Event::Saved { doc, seq } => {
+                    if let Some(o) = self.open_if(doc) {
+                        o.saved = o.saved.max(seq);
+                    }
+                    self.refresh_title();
+                }
+                Event::RemoteChange { doc, .. } => {
+                    if self.open.as_ref().is_none_or(|o| o.id() != doc) {
+                        self.tasks.refresh_docs();
+                    }
+                }
+                Event::Presence { doc, .. } => {
+                    if self.open.as_ref().is_some_and(|o| o.id() == doc) {
+                        self.tasks.refresh_presences(doc);
+                    }
+                }
+                Event::PeerConnected(_) | Event::PeerDisconnected(_) => self.last_refresh = None,
+            },
+            Msg::Docs(d) => {
+                self.docs.list = d;
+                if let Some(want) = self.pending_open.take() {
+                    match self.docs.list.iter().find(|d| d.id.to_string().starts_with(&want)) {
+                        Some(d) => self.open_doc(d.id),
+                        None => {
+                            self.status.notice =
+                                Some(Notice::Error(format!("No document {want} on this device")))
+                        }
+                    }
+                }
+            }
+            Msg::Opened(Ok(view)) => {
+                if self.opening == Some(view.id()) {
+                    self.opening = None;
+                    self.open = Some(OpenDoc::new(*view));
+                    self.last_refresh = None;
+                }
+            }
+            Msg::Opened(Err(e)) => {
+                self.opening = None;
+                self.status.notice = Some(Notice::Error(format!("Cannot open the document: {e}")));
+            }
+            Msg::Created(Ok(id)) | Msg::Joined(Ok(id)) => {
+                self.tasks.refresh_docs();
+                self.open_doc(id);
+            }
+            Msg::Created(Err(e)) => {
+                self.status.notice = Some(Notice::Error(format!("Cannot create the document: {e}")));
+            }
+            Msg::Joined(Err(e)) => self.status.notice = Some(Notice::Error(format!("Cannot join: {e}"))),
+            Msg::Ticket(doc, t) => {
+                if let Some(o) = self.open_if(doc) {
+                    o.ticket = Some(t);
+                }
+            }
+            Msg::DocPeers(doc, p) => {
+                if let Some(o) = self.open_if(doc) {
+                    o.peers = p;
+                }
+            }
+            Msg::Presences(doc, p) => {
+                if let Some(o) = self.open_if(doc) {
+                    o.editor.set_presences(o.view.doc(), p);
+                }
+            }
+            Msg::Pending(doc, n) => {
+                if let Some(o) = self.open_if(doc) {
+                    o.pending = n;
+                }
+            }
+            Msg::Online(n) => self.status.online_peers = n,
+            Msg::Removed(doc) => {
+                if self.open.as_ref().is_some_and(|o| o.id() == doc) {
+                    self.open = None;
+                }
+                self.docs.list.retain(|d| d.id != doc);
+                self.tasks.refresh_docs();
+            }
+            Msg::Notice(n) => self.status.notice = Some(n),
+        }
+    }
+}
