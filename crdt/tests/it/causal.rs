@@ -71,6 +71,9 @@ fn a_reversed_chain_is_released_by_its_first_change() {
         assert!(b.apply(c.clone()).unwrap().buffered);
         assert_eq!(b.pending_changes(), changes.len() - i);
         assert_eq!(b.text(), "");
+        // With several changes waiting, `missing` names the highest seq any of them needs.
+        let last = &changes[changes.len() - 1];
+        assert_eq!(b.missing(), [(A, last.start_seq - 1)].into_iter().collect());
     }
     let out = b.apply(changes[0].clone()).unwrap();
     assert_eq!(out.applied, 4);

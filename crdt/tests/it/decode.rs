@@ -393,6 +393,16 @@ fn huge_counts_are_errors() {
     body.extend(&huge);
     body.extend([0u8; 13]); // 13 empty columns
     assert!(encoding::decode_doc(&doc_with_body(&body), ReplicaId(1)).is_err(), "2^60 replicas");
+    // A short document claiming a 1 MiB body (under the absolute cap, impossible for its
+    // input size) is refused before anything is inflated.
+    let mut d = b"TNDM".to_vec();
+    d.push(DOC_VERSION);
+    d.extend(varint(1 << 20));
+    d.extend([0u8; 16]);
+    match encoding::decode_doc(&d, ReplicaId(1)) {
+        Err(Error::Decode { reason, .. }) => assert!(reason.contains("impossible"), "{reason}"),
+        other => panic!("expected a decode error, got {other:?}"),
+    }
     // The body length claims more than the data inflates to.
     let mut d = b"TNDM".to_vec();
     d.push(DOC_VERSION);
