@@ -5,16 +5,15 @@
 //!
 //! Integers are LEB128 varints ([`crate::varint`]); replica ids are 8 bytes
 //! little-endian. The document encoding is columnar: one column per field, laid out as
-//! [`Col`] lists them, then the whole body is DEFLATE-compressed.
+//! `Col` (in this file) lists them, then the whole body is DEFLATE-compressed.
 //!
 //! Decoding untrusted bytes never panics and never allocates from a length field before
 //! checking it against the bytes that are left; errors name what was wrong and where.
 
 use crate::change::{Change, Op, Value};
 use crate::clock::VectorClock;
-use crate::doc::Doc;
-use crate::doc::UndoState;
 use crate::doc::oplog::DelRun;
+use crate::doc::{Doc, UndoState};
 use crate::error::Error;
 use crate::id::{Lv, OpId, ReplicaId};
 use crate::text::NONE;
