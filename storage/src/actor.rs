@@ -14,9 +14,9 @@ use tandem_crdt::{Doc, ReplicaId, VectorClock};
 use tokio::sync::oneshot;
 
 /// Commands that may queue before senders wait.
-pub const COMMAND_CAPACITY: usize = 4096;
+pub(crate) const COMMAND_CAPACITY: usize = 4096;
 /// Most appends written in one transaction.
-pub const MAX_GROUP: usize = 4096;
+pub(crate) const MAX_GROUP: usize = 4096;
 
 type Tx<T> = oneshot::Sender<Result<T, Error>>;
 

@@ -23,7 +23,7 @@ impl std::fmt::Debug for Identity {
 /// The writer id of session `session` of the device with public key `public`: the first
 /// 8 bytes of SHA-256(public key, session). Anyone holding the public key and the
 /// session number can check that a writer id belongs to that key.
-pub fn replica_id(public: &[u8; 32], session: u64) -> ReplicaId {
+pub(crate) fn replica_id(public: &[u8; 32], session: u64) -> ReplicaId {
     let mut h = Sha256::new();
     h.update(b"tandem replica v1");
     h.update(public);
@@ -66,9 +66,9 @@ impl Identity {
 }
 
 /// Version byte of the signature envelope.
-pub const ENVELOPE_VERSION: u8 = 1;
+pub(crate) const ENVELOPE_VERSION: u8 = 1;
 /// Size of an envelope: version, public key, session, signature.
-pub const ENVELOPE_LEN: usize = 1 + 32 + 8 + 64;
+pub(crate) const ENVELOPE_LEN: usize = 1 + 32 + 8 + 64;
 
 fn signed_message(doc: &[u8; 16], change: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(32 + change.len());
@@ -129,7 +129,7 @@ pub fn check_seal(
 }
 
 /// Checks an ed25519 signature.
-pub fn verify(public: &[u8; 32], msg: &[u8], signature: &[u8; 64]) -> bool {
+pub(crate) fn verify(public: &[u8; 32], msg: &[u8], signature: &[u8; 64]) -> bool {
     let Ok(key) = VerifyingKey::from_bytes(public) else { return false };
     key.verify(msg, &Signature::from_bytes(signature)).is_ok()
 }

@@ -36,9 +36,9 @@ mod store;
 
 pub use actor::{Reply, StoreHandle};
 pub use error::Error;
-pub use identity::{ENVELOPE_LEN, Identity, SealError, check_seal, replica_id, verify};
+pub use identity::{Identity, SealError, check_seal};
 pub use ids::{BadDocId, DocId, DocKey};
-pub use store::{Append, DB_FILE, DocInfo, SCHEMA_VERSION, SignedChange, Store, now_ms};
+pub use store::{Append, DB_FILE, DocInfo, SCHEMA_VERSION, SignedChange, Store};
 
 /// The default data dir: the platform's data directory for Tandem, unless
 /// `TANDEM_DATA_DIR` is set.

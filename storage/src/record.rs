@@ -1,91 +1,84 @@
 //! The byte layout of table values (versioned; decoding checks every length).
 
+use tandem_crdt::varint;
+
 /// A document's row.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct DocRecord {
-    pub key: [u8; 32],
-    pub title: String,
-    pub chars: u64,
-    pub created_ms: u64,
-    pub opened_ms: u64,
-    pub modified_ms: u64,
+    pub(crate) key: [u8; 32],
+    pub(crate) title: String,
+    pub(crate) chars: u64,
+    pub(crate) created_ms: u64,
+    pub(crate) opened_ms: u64,
+    pub(crate) modified_ms: u64,
     /// Changes and bytes stored since the snapshot.
-    pub tail_changes: u64,
-    pub tail_bytes: u64,
+    pub(crate) tail_changes: u64,
+    pub(crate) tail_bytes: u64,
 }
 
 /// A stored change.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct StoredChange {
-    pub end_seq: u64,
-    pub lamport: u64,
-    pub change: Vec<u8>,
-    pub signature: Vec<u8>,
+    pub(crate) end_seq: u64,
+    pub(crate) lamport: u64,
+    pub(crate) change: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
 }
 
 const RECORD_VERSION: u8 = 1;
 
-fn put(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+/// Why a stored table value could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RecordError {
+    /// A number or a length-prefixed field is cut short or out of range.
+    #[error("record field: {0}")]
+    Field(#[from] varint::VarintError),
+    /// The record starts with a version this build does not know.
+    #[error("unknown record version {0}")]
+    Version(u8),
+    /// The document title is not UTF-8.
+    #[error("title is not UTF-8")]
+    Title,
+    /// Bytes follow the last field.
+    #[error("trailing bytes in record")]
+    Trailing,
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
+/// A cursor over one stored value.
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn u8(&mut self) -> Result<u8, &'static str> {
-        let (&b, rest) = self.0.split_first().ok_or("truncated record")?;
+    fn u8(&mut self) -> Result<u8, RecordError> {
+        let (&b, rest) = self.0.split_first().ok_or(varint::VarintError::End)?;
         self.0 = rest;
         Ok(b)
     }
 
-    fn varint(&mut self) -> Result<u64, &'static str> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            v |= ((b & 0x7f) as u64) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("bad varint in record")
+    fn varint(&mut self) -> Result<u64, RecordError> {
+        Ok(varint::take(&mut self.0)?)
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], &'static str> {
-        let n = self.varint()?;
-        if n > self.0.len() as u64 {
-            return Err("length beyond the record");
-        }
-        let (b, rest) = self.0.split_at(n as usize);
-        self.0 = rest;
-        Ok(b)
+    fn bytes(&mut self) -> Result<&'a [u8], RecordError> {
+        Ok(varint::take_bytes(&mut self.0)?)
     }
 
-    fn version(&mut self) -> Result<(), &'static str> {
+    fn version(&mut self) -> Result<(), RecordError> {
         match self.u8()? {
             RECORD_VERSION => Ok(()),
-            _ => Err("unknown record version"),
+            v => Err(RecordError::Version(v)),
         }
     }
 
-    fn end(&self) -> Result<(), &'static str> {
-        if self.0.is_empty() { Ok(()) } else { Err("trailing bytes in record") }
+    fn end(&self) -> Result<(), RecordError> {
+        if self.0.is_empty() { Ok(()) } else { Err(RecordError::Trailing) }
     }
 }
 
 impl DocRecord {
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = vec![RECORD_VERSION];
         out.extend_from_slice(&self.key);
-        put_bytes(&mut out, self.title.as_bytes());
+        varint::put_bytes(&mut out, self.title.as_bytes());
         for v in [
             self.chars,
             self.created_ms,
@@ -94,19 +87,19 @@ impl DocRecord {
             self.tail_changes,
             self.tail_bytes,
         ] {
-            put(&mut out, v);
+            varint::put(&mut out, v);
         }
         out
     }
 
-    pub fn decode(b: &[u8]) -> Result<DocRecord, &'static str> {
+    pub(crate) fn decode(b: &[u8]) -> Result<DocRecord, RecordError> {
         let mut r = Reader(b);
         r.version()?;
         let mut key = [0u8; 32];
         for k in &mut key {
             *k = r.u8()?;
         }
-        let title = std::str::from_utf8(r.bytes()?).map_err(|_| "title is not UTF-8")?.to_owned();
+        let title = std::str::from_utf8(r.bytes()?).map_err(|_| RecordError::Title)?.to_owned();
         let rec = DocRecord {
             key,
             title,
@@ -121,7 +114,7 @@ impl DocRecord {
         Ok(rec)
     }
 
-    pub fn info(&self, id: crate::DocId) -> crate::DocInfo {
+    pub(crate) fn info(&self, id: crate::DocId) -> crate::DocInfo {
         crate::DocInfo {
             id,
             key: crate::DocKey(self.key),
@@ -135,17 +128,17 @@ impl DocRecord {
 }
 
 impl StoredChange {
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.change.len() + self.signature.len() + 16);
         out.push(RECORD_VERSION);
-        put(&mut out, self.end_seq);
-        put(&mut out, self.lamport);
-        put_bytes(&mut out, &self.change);
-        put_bytes(&mut out, &self.signature);
+        varint::put(&mut out, self.end_seq);
+        varint::put(&mut out, self.lamport);
+        varint::put_bytes(&mut out, &self.change);
+        varint::put_bytes(&mut out, &self.signature);
         out
     }
 
-    pub fn decode(b: &[u8]) -> Result<StoredChange, &'static str> {
+    pub(crate) fn decode(b: &[u8]) -> Result<StoredChange, RecordError> {
         let mut r = Reader(b);
         r.version()?;
         let end_seq = r.varint()?;
@@ -184,6 +177,6 @@ mod tests {
         let mut long = b.clone();
         long.push(0);
         assert!(StoredChange::decode(&long).is_err());
-        assert!(StoredChange::decode(&[2, 0, 0]).is_err());
+        assert_eq!(StoredChange::decode(&[2, 0, 0]), Err(RecordError::Version(2)));
     }
 }

@@ -78,7 +78,7 @@ pub struct SignedChange {
 }
 
 /// The current time, unix ms.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
