@@ -70,7 +70,7 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
     },
-    /// Run a headless peer driven by JSON lines on stdin (see ARCHITECTURE.md).
+    /// Run a headless peer driven by JSON lines on stdin (see docs/node-protocol.md).
     Node {
         #[command(flatten)]
         net: NetArgs,

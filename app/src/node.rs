@@ -1,5 +1,6 @@
 //! `tandem node`: a headless peer driven by JSON lines on stdin; answers and events are
-//! JSON lines on stdout. Tests and scripts drive Tandem through it.
+//! JSON lines on stdout. Tests and scripts drive Tandem through it. Every command, reply
+//! and event is documented, with an example session, in `docs/node-protocol.md`.
 
 use anyhow::{Context, Result};
 use serde_json::{Value as Json, json};
@@ -8,6 +9,22 @@ use tandem_net::{EngineHandle, Event, Multiaddr, NetConfig, Ticket};
 use tandem_storage::{DocId, StoreHandle};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
+
+/// Every command the node answers, in the order `docs/node-protocol.md` lists them.
+pub const COMMANDS: &[&str] = &[
+    "create",
+    "join",
+    "ticket",
+    "insert",
+    "delete",
+    "text",
+    "status",
+    "peers",
+    "offline",
+    "presence",
+    "presences",
+    "quit",
+];
 
 /// All interfaces, random TCP and QUIC ports.
 pub fn default_listen() -> Vec<Multiaddr> {

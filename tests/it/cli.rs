@@ -89,3 +89,37 @@ fn a_corrupt_store_is_named_and_kept() {
     assert!(err.contains("tandem.redb") && err.contains("not a Tandem database"), "{err}");
     assert_eq!(std::fs::read(tmp.path().join("tandem.redb")).unwrap(), b"definitely not a database");
 }
+
+/// The commands in the table of `docs/node-protocol.md`, in order.
+fn documented_node_commands() -> Vec<String> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/node-protocol.md"))
+        .expect("docs/node-protocol.md");
+    let table = doc.split("## Commands").nth(1).expect("a Commands section");
+    let table = table.split("\n## ").next().unwrap_or(table);
+    table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn node_protocol_doc_lists_exactly_the_commands_the_node_answers() {
+    let documented = documented_node_commands();
+    assert_eq!(documented, tandem::node::COMMANDS, "docs/node-protocol.md and tandem::node::COMMANDS differ");
+
+    // Each listed command is known to a real node: with its fields missing it may be
+    // refused, but never as an unknown command. `quit` goes last.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut node = super::node::Node::start(tmp.path(), &[]);
+    for cmd in documented.iter().filter(|c| *c != "quit") {
+        let reply = node.send(serde_json::json!({ "cmd": cmd }));
+        let error = reply["error"].as_str().unwrap_or("");
+        assert!(!error.contains("unknown command"), "{cmd}: {reply}");
+    }
+    let reply = node.send(serde_json::json!({"cmd": "frobnicate"}));
+    assert_eq!(reply["ok"], false);
+    assert!(reply["error"].as_str().unwrap().contains("unknown command"), "{reply}");
+    node.quit();
+}
