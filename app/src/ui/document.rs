@@ -124,7 +124,7 @@ impl OpenDoc {
         let doc = view.doc_mut();
         if del == 0 || doc.delete(prefix, del).is_ok() {
             if !ins.is_empty() {
-                let _ = doc.insert(prefix, &ins);
+                doc.insert(prefix, &ins).ok();
             }
             view.commit();
         }

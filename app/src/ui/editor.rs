@@ -145,8 +145,8 @@ impl Editor {
 
 /// The CRDT's undo and redo, asked for by keyboard shortcut; the shortcuts are consumed
 /// so that the text widget's own undo never runs.
-pub(super) fn shortcuts(ui: &mut egui::Ui) -> Vec<Action> {
-    let (undo, redo) = ui.input_mut(|i| {
+pub(super) fn shortcuts(ctx: &egui::Context) -> Vec<Action> {
+    let (undo, redo) = ctx.input_mut(|i| {
         let redo = i.consume_shortcut(&REDO) || i.consume_shortcut(&REDO_Y);
         (i.consume_shortcut(&UNDO), redo)
     });

@@ -97,7 +97,8 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
 
 impl TandemApp {
     /// Draws one frame: [`TandemApp::logic`], then the window. For hosts without
-    /// eframe's separate logic step (tests, benchmarks).
+    /// eframe's separate logic step (tests, benchmarks); the desktop window has eframe
+    /// call the two halves itself.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.logic(ui.ctx());
         self.window_ui(ui);
@@ -129,7 +130,7 @@ impl TandemApp {
         // Undo/redo are the CRDT's (own edits only), taken before the editor sees them
         // and applied before it is drawn.
         if self.open.is_some() && self.dialog.is_none() {
-            for a in editor::shortcuts(ui) {
+            for a in editor::shortcuts(&ctx) {
                 self.apply(a, &ctx);
             }
         }

@@ -71,7 +71,8 @@ impl Tasks {
         let repaint = self.repaint.clone();
         self.rt.spawn(async move {
             let res = fut.await;
-            let _ = tx.send(then(res));
+            // A closed channel means the window is gone; nobody is left to tell.
+            tx.send(then(res)).ok();
             repaint.request();
         });
     }
