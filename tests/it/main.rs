@@ -1,7 +1,8 @@
 //! End-to-end tests: the real `tandem` binary as a user runs it. Sync between real
 //! `tandem node` processes on loopback (mDNS off, bounded waits), through relays, against
 //! a rogue libp2p peer and inside network namespaces; the document commands of the CLI;
-//! and every editing trace in `tests/data/traces`.
+//! every editing trace in `tests/data/traces`; and the desktop window, headless under
+//! egui_kittest.
 //!
 //! One binary (a `[[test]]` of the `tandem` package, so `CARGO_BIN_EXE_tandem` is the
 //! binary under test), with `node` as the one driver of `tandem node` processes.
@@ -13,3 +14,4 @@ mod relay;
 mod rogue;
 mod scenarios;
 mod trace;
+mod ui;

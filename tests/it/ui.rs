@@ -1,15 +1,11 @@
 //! The desktop app driven headless by egui_kittest: real engine, real data dir on disk,
 //! real `tandem node` processes on loopback.
 
-#[path = "../../tests/it/node.rs"]
-#[allow(dead_code)]
-mod node;
-
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use node::Node;
+use super::node::Node;
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
