@@ -14,9 +14,9 @@ pub const DB_FILE: &str = "tandem.redb";
 /// The schema this build writes. Older schemas are migrated on open; newer ones refused.
 pub const SCHEMA_VERSION: u64 = 1;
 /// A document's snapshot is rewritten when this many changes follow it...
-pub const SNAPSHOT_AFTER_CHANGES: u64 = 1000;
+pub(crate) const SNAPSHOT_AFTER_CHANGES: u64 = 1000;
 /// ...or when they hold this many bytes.
-pub const SNAPSHOT_AFTER_BYTES: u64 = 1 << 20;
+pub(crate) const SNAPSHOT_AFTER_BYTES: u64 = 1 << 20;
 
 /// `"schema_version"`, `"session_counter"`.
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");

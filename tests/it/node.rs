@@ -8,31 +8,31 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How long any single wait may take before the test fails.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// Where and how a node process runs.
 #[derive(Debug, Default)]
-pub struct Spawn<'a> {
+pub(crate) struct Spawn<'a> {
     /// Run inside this network namespace (`ip netns exec`).
-    pub netns: Option<&'a str>,
+    pub(crate) netns: Option<&'a str>,
     /// Write the node's log (stderr) to this file instead of the test's stderr.
-    pub log: Option<&'a Path>,
+    pub(crate) log: Option<&'a Path>,
     /// `RUST_LOG` for the node (default: the test's).
-    pub rust_log: Option<&'a str>,
+    pub(crate) rust_log: Option<&'a str>,
 }
 
-pub struct Node {
+pub(crate) struct Node {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<Json>,
-    pub events: Vec<Json>,
-    pub peer_id: String,
-    pub listen: Vec<String>,
+    pub(crate) events: Vec<Json>,
+    pub(crate) peer_id: String,
+    pub(crate) listen: Vec<String>,
 }
 
 impl Node {
     /// Starts a node on `dir`, listening on loopback only, mDNS off.
-    pub fn start(dir: &Path, extra: &[&str]) -> Node {
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Node {
         let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
         args.extend_from_slice(extra);
         Node::start_with(dir, &args, &Spawn::default())
@@ -40,7 +40,7 @@ impl Node {
 
     /// Starts `tandem --data-dir DIR node ARGS` with exactly these arguments (no default
     /// listen address, mDNS as the arguments say), as `spawn` says.
-    pub fn start_with(dir: &Path, args: &[&str], spawn: &Spawn<'_>) -> Node {
+    pub(crate) fn start_with(dir: &Path, args: &[&str], spawn: &Spawn<'_>) -> Node {
         let mut cmd = match spawn.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -91,7 +91,7 @@ impl Node {
     }
 
     /// Sends one command and returns its reply (events seen meanwhile are kept).
-    pub fn send(&mut self, cmd: Json) -> Json {
+    pub(crate) fn send(&mut self, cmd: Json) -> Json {
         let stdin = self.stdin.as_mut().expect("stdin open");
         writeln!(stdin, "{cmd}").unwrap();
         stdin.flush().unwrap();
@@ -99,7 +99,7 @@ impl Node {
     }
 
     /// Sends a raw line (for malformed input) and returns the reply.
-    pub fn send_raw(&mut self, line: &str) -> Json {
+    pub(crate) fn send_raw(&mut self, line: &str) -> Json {
         let stdin = self.stdin.as_mut().expect("stdin open");
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
@@ -118,22 +118,22 @@ impl Node {
     }
 
     /// Sends a command that must succeed.
-    pub fn ok(&mut self, cmd: Json) -> Json {
+    pub(crate) fn ok(&mut self, cmd: Json) -> Json {
         let r = self.send(cmd.clone());
         assert_eq!(r["ok"], true, "{cmd} failed: {r}");
         r
     }
 
-    pub fn text(&mut self, doc: &str) -> String {
+    pub(crate) fn text(&mut self, doc: &str) -> String {
         self.ok(json!({"cmd": "text", "doc": doc}))["text"].as_str().unwrap().to_owned()
     }
 
-    pub fn insert(&mut self, doc: &str, pos: usize, text: &str) {
+    pub(crate) fn insert(&mut self, doc: &str, pos: usize, text: &str) {
         self.ok(json!({"cmd": "insert", "doc": doc, "pos": pos, "text": text}));
     }
 
     /// Polls until the text satisfies `pred`; fails after [`WAIT`].
-    pub fn wait_text(&mut self, doc: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_text(&mut self, doc: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let t = self.text(doc);
@@ -145,18 +145,18 @@ impl Node {
         }
     }
 
-    pub fn version(&mut self, doc: &str) -> Json {
+    pub(crate) fn version(&mut self, doc: &str) -> Json {
         self.ok(json!({"cmd": "status", "doc": doc}))["version"].clone()
     }
 
     /// SIGKILL, no goodbye.
-    pub fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
     /// `quit`, then waits for the process to exit cleanly.
-    pub fn quit(mut self) {
+    pub(crate) fn quit(mut self) {
         let r = self.send(json!({"cmd": "quit"}));
         assert_eq!(r["ok"], true);
         drop(self.stdin.take());
@@ -173,7 +173,7 @@ impl Drop for Node {
 }
 
 /// Waits until every node shows the same text and version.
-pub fn converge(nodes: &mut [&mut Node], doc: &str) -> String {
+pub(crate) fn converge(nodes: &mut [&mut Node], doc: &str) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
         let texts: Vec<String> = nodes.iter_mut().map(|n| n.text(doc)).collect();
@@ -188,13 +188,13 @@ pub fn converge(nodes: &mut [&mut Node], doc: &str) -> String {
 
 impl Node {
     /// How this node is connected to `peer_id` (`lan`, `direct`, `relayed`), if it is.
-    pub fn peer_kind(&mut self, peer_id: &str) -> Option<String> {
+    pub(crate) fn peer_kind(&mut self, peer_id: &str) -> Option<String> {
         let r = self.ok(json!({"cmd": "peers"}));
         r["peers"].as_array().unwrap().iter().find(|p| p["peer_id"] == peer_id).map(|p| p["kind"].to_string())
     }
 
     /// Polls `f` until it returns `Some`; fails after [`WAIT`] with `what`.
-    pub fn wait_for<T>(&mut self, what: &str, mut f: impl FnMut(&mut Node) -> Option<T>) -> T {
+    pub(crate) fn wait_for<T>(&mut self, what: &str, mut f: impl FnMut(&mut Node) -> Option<T>) -> T {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(v) = f(self) {
@@ -206,18 +206,18 @@ impl Node {
     }
 
     /// The document's ticket, parsed.
-    pub fn ticket(&mut self, doc: &str) -> tandem_net::Ticket {
+    pub(crate) fn ticket(&mut self, doc: &str) -> tandem_net::Ticket {
         self.ok(json!({"cmd": "ticket", "doc": doc}))["ticket"].as_str().unwrap().parse().unwrap()
     }
 }
 
 /// Whether an address goes through a relay.
-pub fn is_circuit(addr: &tandem_net::Multiaddr) -> bool {
+pub(crate) fn is_circuit(addr: &tandem_net::Multiaddr) -> bool {
     addr.to_string().contains("/p2p-circuit")
 }
 
 /// Prints these log files if the test fails (is panicking when this is dropped).
-pub struct DumpLogsOnFailure(pub Vec<std::path::PathBuf>);
+pub(crate) struct DumpLogsOnFailure(pub(crate) Vec<std::path::PathBuf>);
 
 impl Drop for DumpLogsOnFailure {
     fn drop(&mut self) {
