@@ -50,7 +50,7 @@ impl DocCipher {
     }
 
     /// The document.
-    pub fn doc(&self) -> DocId {
+    pub(crate) fn doc(&self) -> DocId {
         self.doc
     }
 
@@ -60,7 +60,7 @@ impl DocCipher {
     }
 
     /// A message id for a change that outsiders cannot link to its author.
-    pub fn change_message_id(&self, author: u64, seq: u64) -> [u8; 16] {
+    pub(crate) fn change_message_id(&self, author: u64, seq: u64) -> [u8; 16] {
         let mut h = Sha256::new();
         h.update(self.id_key);
         h.update(author.to_le_bytes());
@@ -72,7 +72,7 @@ impl DocCipher {
     }
 
     /// Encrypts `plain`; `context` (e.g. the message kind) is authenticated too.
-    pub fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE];
         // Without randomness there is no safe nonce; that is not recoverable.
         getrandom::fill(&mut nonce).expect("the system random number generator works");
@@ -89,7 +89,7 @@ impl DocCipher {
     }
 
     /// Decrypts what [`DocCipher::seal`] made with the same key and context.
-    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+    pub(crate) fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
         if sealed.len() < NONCE + TAG {
             return Err(OpenError);
         }

@@ -48,13 +48,13 @@ use tandem_storage::DocId;
 /// How often each document's version is beaconed (anti-entropy).
 pub const BEACON_INTERVAL: Duration = Duration::from_secs(30);
 /// Bytes of changes per catch-up response, by default.
-pub const CHUNK_BYTES: usize = 1024 * 1024;
+pub(crate) const CHUNK_BYTES: usize = 1024 * 1024;
 /// A peer's presence is forgotten after this long without an update.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
 /// Own presence is sent at most this often...
-pub const PRESENCE_MIN_GAP: Duration = Duration::from_millis(100);
+pub(crate) const PRESENCE_MIN_GAP: Duration = Duration::from_millis(100);
 /// ...and re-sent this often while unchanged, so peers do not expire it.
-pub const PRESENCE_KEEPALIVE: Duration = Duration::from_secs(10);
+pub(crate) const PRESENCE_KEEPALIVE: Duration = Duration::from_secs(10);
 /// Bytes a change counts for on top of its own in a catch-up response (its framing).
 const CHANGE_OVERHEAD: usize = 8;
 
@@ -453,7 +453,7 @@ impl<P: Clone + Eq + Ord + Debug> State<P> {
 
     /// Replaces own presence in a document; it is sent now unless one was sent less
     /// than [`PRESENCE_MIN_GAP`] ago (then a later tick sends it).
-    pub fn set_presence(&mut self, doc: DocId, presence: Presence, now: Instant) -> Vec<Out<P>> {
+    pub(crate) fn set_presence(&mut self, doc: DocId, presence: Presence, now: Instant) -> Vec<Out<P>> {
         if !self.docs.contains(&doc) {
             return Vec::new();
         }
@@ -487,7 +487,13 @@ impl<P: Clone + Eq + Ord + Debug> State<P> {
 
     /// A peer's presence arrived. Returns whether to forward it: a peer flooding
     /// updates (faster than half of [`PRESENCE_MIN_GAP`]) is still shown, not forwarded.
-    pub fn presence_received(&mut self, doc: DocId, peer: P, presence: Presence, now: Instant) -> bool {
+    pub(crate) fn presence_received(
+        &mut self,
+        doc: DocId,
+        peer: P,
+        presence: Presence,
+        now: Instant,
+    ) -> bool {
         let key = (doc, peer);
         let flooding = self
             .presence
@@ -498,7 +504,7 @@ impl<P: Clone + Eq + Ord + Debug> State<P> {
     }
 
     /// Others' presences in a document that have not gone quiet, by peer.
-    pub fn presences(&self, doc: DocId, now: Instant) -> impl Iterator<Item = (&P, &Presence)> + '_ {
+    pub(crate) fn presences(&self, doc: DocId, now: Instant) -> impl Iterator<Item = (&P, &Presence)> + '_ {
         self.presence
             .iter()
             .filter(move |((d, _), (_, at))| *d == doc && now.saturating_duration_since(*at) < PRESENCE_TTL)
@@ -506,7 +512,7 @@ impl<P: Clone + Eq + Ord + Debug> State<P> {
     }
 
     /// A peer's last presence in a document.
-    pub fn presence_of(&self, doc: DocId, peer: &P) -> Option<&Presence> {
+    pub(crate) fn presence_of(&self, doc: DocId, peer: &P) -> Option<&Presence> {
         self.presence.get(&(doc, peer.clone())).map(|(p, _)| p)
     }
 }
@@ -620,11 +626,11 @@ mod tests {
         let out = s.join(DOC);
         check(&s.beacon(1, 1, DOC, clock(&[(5, 1)]), &VectorClock::new()), &[]);
         s.peer_disconnected(&1);
-        // What arrives for the dead request later does nothing.
-        check(&s.request_failed(&request(&out[0]), Lost::ConnectionClosed), &[]);
-        // The next connection asks afresh at once.
+        // The next connection asks afresh at once, even before the loss is reported...
         let fresh = s.peer_connected(1);
         check(&fresh, &[('r', 1, Some(Reason::Connected))]);
+        // ...and what arrives for the dead request later does nothing.
+        check(&s.request_failed(&request(&out[0]), Lost::ConnectionClosed), &[]);
         check(&s.response(&request(&out[0]), Reply::Changes { more: true, progress: true }), &[]);
         check(&s.request_failed(&request(&out[0]), Lost::ConnectionClosed), &[]);
         check(&s.response(&request(&fresh[0]), Reply::Changes { more: false, progress: true }), &[]);

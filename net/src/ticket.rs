@@ -14,7 +14,7 @@ use tandem_storage::{DocId, DocKey};
 const PREFIX: &str = "tandem1";
 const VERSION: u8 = 1;
 /// Most addresses a ticket carries.
-pub const MAX_ADDRS: usize = 8;
+pub(crate) const MAX_ADDRS: usize = 8;
 
 /// A document share ticket.
 #[derive(Clone, PartialEq, Eq)]

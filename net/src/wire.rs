@@ -1,5 +1,6 @@
 //! What travels between peers. Every payload is sealed with the document key
-//! ([`crate::crypto::DocCipher`]); only routing fields are in clear.
+//! ([`crate::crypto::DocCipher`]); only routing fields are in clear. Numbers and
+//! lengths are LEB128 varints ([`tandem_crdt::varint`]).
 //!
 //! Gossip message: `kind (1) | message id (16) | sealed payload`.
 //! - kind 1, change: payload = varint length + encoded change, then the seal envelope;
@@ -11,17 +12,18 @@
 //! `1 | sealed (more (1) | count | count x (change, envelope))`.
 
 use crate::crypto::{DocCipher, OpenError};
+use tandem_crdt::varint::{self, VarintError};
 use tandem_crdt::{Anchor, Bias, OpId, ReplicaId, VectorClock, encoding};
 use tandem_storage::{DocId, SignedChange};
 
 /// Gossip kinds.
-pub const KIND_CHANGE: u8 = 1;
+const KIND_CHANGE: u8 = 1;
 /// A vector-clock beacon for anti-entropy.
-pub const KIND_BEACON: u8 = 2;
+const KIND_BEACON: u8 = 2;
 /// Ephemeral presence: name, colour, cursor and selection.
-pub const KIND_PRESENCE: u8 = 3;
+const KIND_PRESENCE: u8 = 3;
 /// Longest display name carried, in bytes.
-pub const MAX_NAME: usize = 64;
+const MAX_NAME: usize = 64;
 
 /// Where a peer is in a document: never stored, expires when the peer goes quiet.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +45,7 @@ fn put_anchor(out: &mut Vec<u8>, a: &Anchor) {
         Some(id) => {
             out.push(2 | bias);
             out.extend_from_slice(&id.replica.0.to_le_bytes());
-            put_varint(out, id.seq);
+            varint::put(out, id.seq);
         }
     }
 }
@@ -61,7 +63,7 @@ fn take_anchor(b: &mut &[u8]) -> Result<Anchor, WireError> {
             let (r, rest) = b.split_at(8);
             *b = rest;
             let replica = ReplicaId(u64::from_le_bytes(r.try_into().expect("8 bytes")));
-            Some(OpId::new(replica, take_varint(b)?))
+            Some(OpId::new(replica, varint::take(b)?))
         }
         _ => return Err(WireError::Malformed("bad anchor")),
     };
@@ -69,7 +71,7 @@ fn take_anchor(b: &mut &[u8]) -> Result<Anchor, WireError> {
 }
 
 /// Builds a presence message.
-pub fn presence_message(cipher: &DocCipher, p: &Presence) -> Vec<u8> {
+pub(crate) fn presence_message(cipher: &DocCipher, p: &Presence) -> Vec<u8> {
     let mut plain = Vec::new();
     let mut name = p.name.as_str();
     while name.len() > MAX_NAME {
@@ -79,9 +81,8 @@ pub fn presence_message(cipher: &DocCipher, p: &Presence) -> Vec<u8> {
         }
         name = &name[..cut];
     }
-    put_varint(&mut plain, name.len() as u64);
-    plain.extend_from_slice(name.as_bytes());
-    put_varint(&mut plain, (p.colour & 0xff_ffff) as u64);
+    varint::put_bytes(&mut plain, name.as_bytes());
+    varint::put(&mut plain, u64::from(p.colour & 0xff_ffff));
     put_anchor(&mut plain, &p.cursor);
     match &p.selection {
         None => plain.push(0),
@@ -99,13 +100,13 @@ pub fn presence_message(cipher: &DocCipher, p: &Presence) -> Vec<u8> {
 }
 
 fn take_presence(mut b: &[u8]) -> Result<Presence, WireError> {
-    let name = take_bytes(&mut b)?;
+    let name = varint::take_bytes(&mut b)?;
     if name.len() > MAX_NAME {
         return Err(WireError::Malformed("name too long"));
     }
     let name = std::str::from_utf8(name).map_err(|_| WireError::Malformed("name is not UTF-8"))?.to_owned();
     let colour =
-        u32::try_from(take_varint(&mut b)?).map_err(|_| WireError::Malformed("bad colour"))? & 0xff_ffff;
+        u32::try_from(varint::take(&mut b)?).map_err(|_| WireError::Malformed("bad colour"))? & 0xff_ffff;
     let cursor = take_anchor(&mut b)?;
     let (&has_sel, rest) = b.split_first().ok_or(WireError::Malformed("truncated presence"))?;
     b = rest;
@@ -122,7 +123,7 @@ fn take_presence(mut b: &[u8]) -> Result<Presence, WireError> {
 const HEADER: usize = 17;
 
 /// Why an incoming message was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum WireError {
     /// Not the expected shape.
     #[error("malformed message: {0}")]
@@ -130,9 +131,15 @@ pub enum WireError {
     /// Does not decrypt with the document key.
     #[error(transparent)]
     Undecryptable(#[from] OpenError),
-    /// The inner bytes do not decode.
+    /// The inner bytes (a vector clock) do not decode.
     #[error("bad payload: {0}")]
-    Payload(String),
+    Payload(#[from] tandem_crdt::Error),
+}
+
+impl From<VarintError> for WireError {
+    fn from(e: VarintError) -> WireError {
+        WireError::Malformed(e.reason())
+    }
 }
 
 /// A decoded gossip message.
@@ -146,47 +153,14 @@ pub enum Gossip {
     Presence(Presence),
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn take_varint(b: &mut &[u8]) -> Result<u64, WireError> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&x, rest) = b.split_first().ok_or(WireError::Malformed("truncated number"))?;
-        *b = rest;
-        v |= ((x & 0x7f) as u64) << shift;
-        if x & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err(WireError::Malformed("number too long"))
-}
-
-fn take_bytes<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], WireError> {
-    let n = take_varint(b)?;
-    if n > b.len() as u64 {
-        return Err(WireError::Malformed("length beyond the message"));
-    }
-    let (x, rest) = b.split_at(n as usize);
-    *b = rest;
-    Ok(x)
-}
-
 fn put_signed(out: &mut Vec<u8>, c: &SignedChange) {
-    put_varint(out, c.change.len() as u64);
-    out.extend_from_slice(&c.change);
-    put_varint(out, c.envelope.len() as u64);
-    out.extend_from_slice(&c.envelope);
+    varint::put_bytes(out, &c.change);
+    varint::put_bytes(out, &c.envelope);
 }
 
 fn take_signed(b: &mut &[u8]) -> Result<SignedChange, WireError> {
-    let change = take_bytes(b)?.to_vec();
-    let envelope = take_bytes(b)?.to_vec();
+    let change = varint::take_bytes(b)?.to_vec();
+    let envelope = varint::take_bytes(b)?.to_vec();
     Ok(SignedChange { change, envelope })
 }
 
@@ -231,16 +205,14 @@ pub fn open_gossip(cipher: &DocCipher, data: &[u8]) -> Result<Gossip, WireError>
             }
             Ok(Gossip::Change(c))
         }
-        KIND_BEACON => {
-            Ok(Gossip::Beacon(encoding::decode_clock(&plain).map_err(|e| WireError::Payload(e.to_string()))?))
-        }
+        KIND_BEACON => Ok(Gossip::Beacon(encoding::decode_clock(&plain)?)),
         KIND_PRESENCE => Ok(Gossip::Presence(take_presence(&plain)?)),
         _ => Err(WireError::Malformed("unknown kind")),
     }
 }
 
 /// The message id a change message must carry.
-pub fn expected_change_id(cipher: &DocCipher, data: &[u8], author: u64, seq: u64) -> bool {
+pub(crate) fn expected_change_id(cipher: &DocCipher, data: &[u8], author: u64, seq: u64) -> bool {
     data.get(1..HEADER) == Some(cipher.change_message_id(author, seq).as_slice())
 }
 
@@ -260,7 +232,7 @@ pub fn request_doc(req: &[u8]) -> Result<DocId, WireError> {
 /// Opens a sync request.
 pub fn open_request(cipher: &DocCipher, req: &[u8]) -> Result<VectorClock, WireError> {
     let plain = cipher.open(b"sync request", req.get(16..).ok_or(WireError::Malformed("too short"))?)?;
-    encoding::decode_clock(&plain).map_err(|e| WireError::Payload(e.to_string()))
+    Ok(encoding::decode_clock(&plain)?)
 }
 
 /// The answer to a request for a document this peer does not have.
@@ -271,7 +243,7 @@ pub fn unknown_doc_response() -> Vec<u8> {
 /// Builds a sync response: `changes` and whether more follow.
 pub fn sync_response(cipher: &DocCipher, changes: &[SignedChange], more: bool) -> Vec<u8> {
     let mut plain = vec![more as u8];
-    put_varint(&mut plain, changes.len() as u64);
+    varint::put(&mut plain, changes.len() as u64);
     for c in changes {
         put_signed(&mut plain, c);
     }
@@ -292,7 +264,7 @@ pub fn open_response(
             let mut b = plain.as_slice();
             let (&more, rest) = b.split_first().ok_or(WireError::Malformed("empty response"))?;
             b = rest;
-            let n = take_varint(&mut b)?;
+            let n = varint::take(&mut b)?;
             if n > b.len() as u64 {
                 return Err(WireError::Malformed("count beyond the message"));
             }

@@ -547,6 +547,20 @@ fn one_request_at_a_time_and_a_second_reason_is_served_after_the_answer() {
     }
 }
 
+/// A change that arrives before its deps makes the receiver ask its sender at once.
+#[test]
+fn a_change_missing_deps_asks_the_sender_at_once() {
+    for seed in 0..8 {
+        let mut sim = Sim::connected(seed, 2);
+        sim.edit(1);
+        sim.drop_gossip();
+        sim.edit(1);
+        // The second change arrives; the first never will by gossip. No time passes.
+        sim.deliver_all();
+        assert!(sim.converged(), "seed {seed}: peer 0 did not ask for the missing deps");
+    }
+}
+
 /// Regression: a catch-up request lost with a closed connection was not asked again,
 /// though another connection to the peer stayed open, so the changes waited for the
 /// next beacon.
