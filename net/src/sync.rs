@@ -40,7 +40,6 @@
 
 use crate::wire::Presence;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Debug;
 use std::time::{Duration, Instant};
 use tandem_crdt::{Change, OpId, VectorClock};
 use tandem_storage::DocId;
@@ -196,7 +195,7 @@ pub struct State<P> {
     presence: BTreeMap<(DocId, P), (Presence, Instant)>,
 }
 
-impl<P: Clone + Eq + Ord + Debug> State<P> {
+impl<P: Clone + Ord> State<P> {
     /// A state with no documents and no peers; the first beacon is due one interval
     /// after `now`.
     pub fn new(config: Config, now: Instant) -> State<P> {
@@ -432,8 +431,8 @@ impl<P: Clone + Eq + Ord + Debug> State<P> {
 
     /// Time passed: forgets presences that went quiet, and beacons every document once
     /// an interval has passed since the last beacons (anti-entropy), and sends own
-    /// presences that changed or need a keepalive. Call it often (every
-    /// [`PRESENCE_MIN_GAP`]).
+    /// presences that changed or need a keepalive. Call it often (the engine does every
+    /// 100 ms, the shortest gap between two presence updates).
     pub fn tick(&mut self, now: Instant) -> Vec<Out<P>> {
         self.presence.retain(|_, (_, at)| now.saturating_duration_since(*at) < PRESENCE_TTL);
         let mut out = Vec::new();

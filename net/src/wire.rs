@@ -4,7 +4,8 @@
 //!
 //! Gossip message: `kind (1) | message id (16) | sealed payload`.
 //! - kind 1, change: payload = varint length + encoded change, then the seal envelope;
-//!   the id is [`DocCipher::change_message_id`] of the change.
+//!   the id is a keyed hash of the change's author and first seq, so that duplicates
+//!   share an id that outsiders cannot link to the author.
 //! - kind 2, beacon: payload = the sender's vector clock; random id.
 //!
 //! Sync request: `doc id (16) | sealed vector clock`.
