@@ -3,7 +3,7 @@
 //! ([`tandem_net::sync::State`]); the simulator only carries out what the state
 //! machines ask (send a catch-up request, publish a beacon) with the real sealed wire
 //! messages, and moves messages through a network that reorders, duplicates and drops
-//! gossip, loses catch-up requests and answers (the sender hears of the loss, as after a
+//! gossip, duplicates and loses catch-up answers, loses requests (the sender hears of a loss, as after a
 //! timeout), opens and closes connections (sometimes two to one peer) and splits into
 //! partitions. After the partitions heal, anti-entropy must bring every replica to the
 //! same text and version, with nothing left waiting for deps.
@@ -66,6 +66,8 @@ enum Msg {
         to: usize,
         req: Request<usize>,
         bytes: Vec<u8>,
+        /// A second copy the network made, not a second answer the peer sent.
+        copy: bool,
     },
     /// A request's loss, reported to the peer that sent it.
     Failed {
@@ -81,11 +83,12 @@ enum Msg {
 }
 
 impl Msg {
-    /// The requester and the peer asked, for a request or its answer.
+    /// The requester and the peer asked, for a request or its answer (not for a copy
+    /// of an answer the network made, which belongs to no outstanding request).
     fn catch_up(&self) -> Option<(usize, usize)> {
         match self {
             Msg::Request { from, to, .. } => Some((*from, *to)),
-            Msg::Response { from, to, .. } => Some((*to, *from)),
+            Msg::Response { from, to, copy: false, .. } => Some((*to, *from)),
             _ => None,
         }
     }
@@ -324,8 +327,21 @@ impl Sim {
                 Msg::Failed { .. } | Msg::Subscribed { .. } => {}
             }
         }
-        if lossy && matches!(m, Msg::Gossip { .. }) && self.rng.chance(10) {
-            self.net.push(m.clone());
+        // Gossip and catch-up answers may arrive twice; a duplicated answer reaches the
+        // state machine as a stale reply, and its changes are applied a second time.
+        if lossy && self.rng.chance(10) {
+            match &m {
+                Msg::Gossip { .. } => self.net.push(m.clone()),
+                Msg::Response { conn, from, to, req, bytes, .. } => self.net.push(Msg::Response {
+                    conn: *conn,
+                    from: *from,
+                    to: *to,
+                    req: req.clone(),
+                    bytes: bytes.clone(),
+                    copy: true,
+                }),
+                Msg::Request { .. } | Msg::Failed { .. } | Msg::Subscribed { .. } => {}
+            }
         }
         match m {
             Msg::Gossip { from, to, bytes } => {
@@ -355,19 +371,21 @@ impl Sim {
                     Some(chunk) => wire::sync_response(&self.cipher, &all[..chunk.len], chunk.more),
                     None => wire::unknown_doc_response(),
                 };
-                self.net.push(Msg::Response { conn, from: to, to: from, req, bytes: resp });
+                self.net.push(Msg::Response { conn, from: to, to: from, req, bytes: resp, copy: false });
             }
-            Msg::Response { from, to, req, bytes, .. } => {
+            Msg::Response { from, to, req, bytes, copy, .. } => {
                 let reply = match wire::open_response(&self.cipher, &bytes).expect("a response opens") {
                     None => Reply::Refused,
                     Some((changes, more)) => {
                         let mut progress = false;
                         for sc in changes {
                             let c = encoding::decode_change(&sc.change).expect("a change decodes");
-                            if !self.peers[to].fetched.insert((from, c.id())) {
+                            if !self.peers[to].fetched.insert((from, c.id())) && !copy {
                                 self.fetched_twice += 1;
                             }
-                            progress |= self.peers[to].doc.apply(c).is_ok();
+                            // Honest peers send only valid changes: any refusal is a bug.
+                            self.peers[to].doc.apply(c).expect("a caught-up change applies");
+                            progress = true;
                         }
                         Reply::Changes { more, progress }
                     }
