@@ -304,6 +304,15 @@ impl Sim {
         self.tick(at);
     }
 
+    /// Peer `at` edits, its gossip is lost, and its beacon reaches every peer: they
+    /// learn they are behind only from the beacon.
+    fn edit_and_beacon(&mut self, at: usize) {
+        self.edit(at);
+        self.drop_gossip();
+        self.beacon(at);
+        self.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+    }
+
     /// Lets `by` pass for every peer.
     fn advance(&mut self, by: Duration) {
         self.now += by;
@@ -538,18 +547,12 @@ fn one_request_at_a_time_and_a_second_reason_is_served_after_the_answer() {
     for seed in 0..8 {
         let mut sim = Sim::connected(seed, 2);
         // Peer 1 writes; the gossip is lost and its beacon makes peer 0 ask.
-        sim.edit(1);
-        sim.drop_gossip();
-        sim.beacon(1);
-        sim.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        sim.edit_and_beacon(1);
         assert!(sim.net.iter().any(|m| matches!(m, Msg::Request { from: 0, .. })));
         // The request is answered; while the answer travels, peer 1 writes again and a
         // second beacon shows peer 0 is behind once more.
         sim.deliver_where(|m| matches!(m, Msg::Request { .. }));
-        sim.edit(1);
-        sim.drop_gossip();
-        sim.beacon(1);
-        sim.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        sim.edit_and_beacon(1);
         // No time passes from here: the answer, then the remembered reason, catch up.
         sim.deliver_all();
         assert!(sim.converged(), "seed {seed}: peer 0 did not ask again after the answer");
@@ -587,10 +590,7 @@ fn a_request_lost_with_a_closed_connection_is_asked_again_on_the_other_one() {
     for seed in 0..8 {
         let mut sim = Sim::connected(seed, 2);
         sim.connect(0, 1);
-        sim.edit(1);
-        sim.drop_gossip();
-        sim.beacon(1);
-        sim.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        sim.edit_and_beacon(1);
         let Some(conn) = sim.net.iter().find_map(|m| match m {
             Msg::Request { conn, from: 0, .. } => Some(*conn),
             _ => None,
@@ -612,10 +612,7 @@ fn a_request_lost_with_a_closed_connection_is_asked_again_on_the_other_one() {
 fn requests_die_with_the_last_connection() {
     for seed in 0..8 {
         let mut sim = Sim::connected(seed, 2);
-        sim.edit(1);
-        sim.drop_gossip();
-        sim.beacon(1);
-        sim.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        sim.edit_and_beacon(1);
         let c = sim.conns[0].0;
         sim.close(c);
         // Its loss, reported after the connection closed, asks nobody.
@@ -627,10 +624,7 @@ fn requests_die_with_the_last_connection() {
         sim.connect(0, 1);
         sim.deliver_all();
         assert!(sim.converged(), "seed {seed}");
-        sim.edit(1);
-        sim.drop_gossip();
-        sim.beacon(1);
-        sim.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        sim.edit_and_beacon(1);
         let c = sim.conns[0].0;
         sim.close(c);
         sim.connect(0, 1);
