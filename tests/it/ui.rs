@@ -1,11 +1,11 @@
 //! The desktop app driven headless by egui_kittest: real engine, real data dir on disk,
 //! real `tandem node` processes on loopback.
 
+use super::node::Node;
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use super::node::Node;
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
