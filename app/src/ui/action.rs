@@ -110,14 +110,10 @@ impl TandemApp {
                     Msg::Notice(Notice::Info(if offline { "Working offline" } else { "Back online" }.into()))
                 });
             }
-            Action::Join(ticket) => match self.join(&ticket) {
-                Ok(()) => self.dialog = None,
-                Err(e) => {
-                    if let Some(d) = &mut self.dialog {
-                        d.set_error(e);
-                    }
-                }
-            },
+            Action::Join(ticket) => {
+                let res = self.join(&ticket);
+                self.close_dialog_or_show(res);
+            }
             Action::Rename(title) => {
                 if let Some(o) = &mut self.open {
                     o.rename(&title);
@@ -130,22 +126,14 @@ impl TandemApp {
                 self.tasks.spawn(async move { e.remove(id).await.is_ok() }, move |_| Msg::Removed(id));
                 self.dialog = None;
             }
-            Action::Import(path) => match self.import(&path) {
-                Ok(()) => self.dialog = None,
-                Err(e) => {
-                    if let Some(d) = &mut self.dialog {
-                        d.set_error(e);
-                    }
-                }
-            },
-            Action::Export(path) => match self.export(&path) {
-                Ok(()) => self.dialog = None,
-                Err(e) => {
-                    if let Some(d) = &mut self.dialog {
-                        d.set_error(e);
-                    }
-                }
-            },
+            Action::Import(path) => {
+                let res = self.import(&path);
+                self.close_dialog_or_show(res);
+            }
+            Action::Export(path) => {
+                let res = self.export(&path);
+                self.close_dialog_or_show(res);
+            }
             Action::CopyTicket(t) => {
                 ctx.copy_text(t);
                 self.status.notice = Some(Notice::Info("Ticket copied".into()));
@@ -165,6 +153,19 @@ impl TandemApp {
                 if let Some(o) = &self.open {
                     let (name, colour) = (&self.settings.name, self.settings.colour);
                     self.tasks.engine.set_presence_anchors(o.id(), name, colour, at, sel);
+                }
+            }
+        }
+    }
+
+    /// Closes the dialog after a join, import or export that worked; after one that
+    /// failed, keeps it open with the reason.
+    fn close_dialog_or_show<E: Into<super::dialogs::DialogError>>(&mut self, res: Result<(), E>) {
+        match res {
+            Ok(()) => self.dialog = None,
+            Err(e) => {
+                if let Some(d) = &mut self.dialog {
+                    d.set_error(e);
                 }
             }
         }

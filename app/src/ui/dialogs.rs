@@ -113,17 +113,7 @@ fn join_ui(ui: &mut egui::Ui, ticket: &mut String, error: Option<&TicketError>) 
     if let Some(e) = error {
         ui.colored_label(ERROR_RED, format!("This ticket is not valid: {e}"));
     }
-    ui.horizontal(|ui| {
-        let mut action = None;
-        if ui.button("Join").clicked() {
-            action = Some(Action::Join(ticket.clone()));
-        }
-        if ui.button("Cancel").clicked() {
-            action = Some(Action::CloseDialog);
-        }
-        action
-    })
-    .inner
+    buttons_ui(ui, "Join", || Action::Join(ticket.clone()), "Cancel")
 }
 
 fn rename_ui(ui: &mut egui::Ui, title: &mut String, open: Option<&OpenDoc>) -> Option<Action> {
@@ -139,33 +129,13 @@ fn rename_ui(ui: &mut egui::Ui, title: &mut String, open: Option<&OpenDoc>) -> O
             }
         }
     }
-    ui.horizontal(|ui| {
-        let mut action = None;
-        if ui.button("Rename").clicked() {
-            action = Some(Action::Rename(title.clone()));
-        }
-        if ui.button("Cancel").clicked() {
-            action = Some(Action::CloseDialog);
-        }
-        action
-    })
-    .inner
+    buttons_ui(ui, "Rename", || Action::Rename(title.clone()), "Cancel")
 }
 
 fn remove_ui(ui: &mut egui::Ui, doc: DocId, title: &str) -> Option<Action> {
     ui.heading("Remove document");
     ui.label(format!("Remove “{title}” from this device? Peers keep their copies."));
-    ui.horizontal(|ui| {
-        let mut action = None;
-        if ui.button("Remove").clicked() {
-            action = Some(Action::Remove(doc));
-        }
-        if ui.button("Cancel").clicked() {
-            action = Some(Action::CloseDialog);
-        }
-        action
-    })
-    .inner
+    buttons_ui(ui, "Remove", || Action::Remove(doc), "Cancel")
 }
 
 /// The share dialog: the ticket once the engine gave it, a spinner until then.
@@ -184,17 +154,7 @@ fn share_ui(ui: &mut egui::Ui, ticket: Option<&str>) -> Option<Action> {
             .font(egui::TextStyle::Monospace)
             .id(Id::new("share-ticket")),
     );
-    ui.horizontal(|ui| {
-        let mut action = None;
-        if ui.button("Copy").clicked() {
-            action = Some(Action::CopyTicket(t.to_owned()));
-        }
-        if ui.button("Close").clicked() {
-            action = Some(Action::CloseDialog);
-        }
-        action
-    })
-    .inner
+    buttons_ui(ui, "Copy", || Action::CopyTicket(t.to_owned()), "Close")
 }
 
 /// The settings form, editing a copy of the settings until "Save".
@@ -218,15 +178,20 @@ fn settings_ui(ui: &mut egui::Ui, s: &mut Settings) -> Option<Action> {
         });
         ui.end_row();
     });
+    buttons_ui(ui, "Save", || Action::SaveSettings(s.clone()), "Cancel")
+}
+
+/// A dialog's row of buttons: `label` asks for `action()`, `cancel` closes the dialog.
+fn buttons_ui(
+    ui: &mut egui::Ui,
+    label: &str,
+    action: impl FnOnce() -> Action,
+    cancel: &str,
+) -> Option<Action> {
     ui.horizontal(|ui| {
-        let mut action = None;
-        if ui.button("Save").clicked() {
-            action = Some(Action::SaveSettings(s.clone()));
-        }
-        if ui.button("Cancel").clicked() {
-            action = Some(Action::CloseDialog);
-        }
-        action
+        let chosen = ui.button(label).clicked();
+        let cancelled = ui.button(cancel).clicked();
+        if cancelled { Some(Action::CloseDialog) } else { chosen.then(action) }
     })
     .inner
 }
