@@ -69,8 +69,9 @@ struct Engine {
     events: broadcast::Sender<Event>,
     /// The sync protocol's decisions.
     sync: sync::State<PeerId>,
-    /// Catch-up requests on the wire, to match their outcome with what was asked.
-    requests: HashMap<OutboundRequestId, sync::Request<PeerId>>,
+    /// Catch-up requests on the wire, to match their outcome with what was asked, and
+    /// where the next page of the version starts when a request carried only part.
+    requests: HashMap<OutboundRequestId, (sync::Request<PeerId>, Option<u64>)>,
     connected: HashMap<PeerId, PeerInfo>,
     lan: HashSet<PeerId>,
     listen_count: usize,
@@ -193,9 +194,11 @@ impl Engine {
                 Out::Request(req) => {
                     let Some(d) = self.docs.get(&req.doc) else { continue };
                     debug!("asking {} for {} ({:?})", req.peer, req.doc, req.reason);
-                    let bytes = wire::sync_request(&d.cipher, d.doc.version());
+                    let (clock, until) = self.sync.page(d.doc.version(), req.from);
+                    let ask = wire::Ask { clock, from: req.from, until };
+                    let bytes = wire::sync_request(&d.cipher, &ask);
                     let rid = self.swarm.behaviour_mut().sync.send_request(&req.peer, bytes);
-                    self.requests.insert(rid, req);
+                    self.requests.insert(rid, (req, until));
                 }
                 Out::Beacon(doc) => {
                     let Some(d) = self.docs.get(&doc) else { continue };

@@ -23,6 +23,9 @@ pub enum NetError {
     /// The edit was refused.
     #[error(transparent)]
     Crdt(#[from] tandem_crdt::Error),
+    /// A change to sign as this device's was written by another author.
+    #[error("change by {0} is not this device's to sign")]
+    NotOwnChange(tandem_crdt::ReplicaId),
 }
 
 // A closed channel to or from the engine task means it stopped.

@@ -34,7 +34,7 @@
 //! // A beacon showing more while the request is outstanding asks again after the answer.
 //! let theirs: VectorClock = [(tandem_crdt::ReplicaId(2), 5)].into_iter().collect();
 //! assert!(state.beacon(7, 7, doc, theirs, &VectorClock::new()).is_empty());
-//! let out = state.response(req, Reply::Changes { more: false, progress: true });
+//! let out = state.response(req, Reply::Changes { more: false, progress: true, next: None });
 //! assert!(matches!(&out[..], [Out::Request(r)] if r.reason == Reason::BeaconAhead));
 //! ```
 
@@ -57,18 +57,24 @@ pub(crate) const PRESENCE_KEEPALIVE: Duration = Duration::from_secs(10);
 /// Bytes a change counts for on top of its own in a catch-up response (its framing).
 const CHANGE_OVERHEAD: usize = 8;
 
+/// Entries of a version one catch-up request carries (well under the request size
+/// limit); a bigger version is asked about in pages by author ([`State::page`]).
+pub const PAGE_ENTRIES: usize = 2_000;
+
 /// The protocol's tunables.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// How often every document's version is beaconed.
     pub beacon_interval: Duration,
+    /// Most version entries one catch-up request carries.
+    pub page_entries: usize,
     /// Bytes of changes per catch-up response (a larger first change still goes alone).
     pub chunk_bytes: usize,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { beacon_interval: BEACON_INTERVAL, chunk_bytes: CHUNK_BYTES }
+        Config { beacon_interval: BEACON_INTERVAL, chunk_bytes: CHUNK_BYTES, page_entries: PAGE_ENTRIES }
     }
 }
 
@@ -100,6 +106,10 @@ pub struct Request<P> {
     pub doc: DocId,
     /// Why.
     pub reason: Reason,
+    /// The first author (replica id) this request covers. A version too big for one
+    /// request is sent in pages by author; the answer says where the next page starts
+    /// ([`Reply::Changes`]'s `next`).
+    pub from: u64,
     /// Tells this request from earlier ones to the same peer for the same document.
     n: u64,
 }
@@ -121,10 +131,13 @@ pub enum Out<P> {
 pub enum Reply {
     /// Changes arrived: whether more follow, and whether any was accepted.
     Changes {
-        /// The peer has more to send.
+        /// The peer has more to send for this request's authors.
         more: bool,
-        /// At least one change was accepted (asking for more makes progress).
+        /// At least one change was new here (asking for more makes progress).
         progress: bool,
+        /// The request carried only part of this replica's version: the first author
+        /// of the next part.
+        next: Option<u64>,
     },
     /// The peer does not have the document, or the answer could not be read.
     Refused,
@@ -292,6 +305,16 @@ impl<P: Clone + Ord> State<P> {
         if ahead { self.ask(from, doc, Reason::BeaconAhead).into_iter().collect() } else { Vec::new() }
     }
 
+    /// A beacon from `origin` (relayed by `from`) too big to carry its version carried
+    /// a digest of it instead; `same` tells whether it equals this replica's. A
+    /// different one may hold changes this replica lacks, so `from` is asked.
+    pub fn beacon_digest(&mut self, from: P, doc: DocId, same: bool) -> Vec<Out<P>> {
+        if same || !self.docs.contains(&doc) {
+            return Vec::new();
+        }
+        self.ask(from, doc, Reason::BeaconAhead).into_iter().collect()
+    }
+
     /// A gossiped change written by `origin` (relayed by `from`) was accepted; `last` is
     /// its last op. The author holds it; if it waits for deps, `from` is asked for them.
     pub fn change_received(
@@ -324,6 +347,11 @@ impl<P: Clone + Ord> State<P> {
     /// Asks `peer` for what this replica lacks of `doc`, unless a request is already
     /// outstanding: then the reason is remembered and served after the answer.
     fn ask(&mut self, peer: P, doc: DocId, reason: Reason) -> Option<Out<P>> {
+        self.ask_from(peer, doc, reason, 0)
+    }
+
+    /// [`State::ask`], for the part of the version from author `from` on.
+    fn ask_from(&mut self, peer: P, doc: DocId, reason: Reason, from: u64) -> Option<Out<P>> {
         if !self.docs.contains(&doc) {
             return None;
         }
@@ -335,7 +363,7 @@ impl<P: Clone + Ord> State<P> {
         self.next_n += 1;
         let n = self.next_n;
         self.running.insert(key.clone(), Running { n, again: None });
-        Some(Out::Request(Request { peer: key.0, doc, reason, n }))
+        Some(Out::Request(Request { peer: key.0, doc, reason, from, n }))
     }
 
     /// Ends `req` if it is the outstanding one; returns the reason to ask again, if any.
@@ -354,13 +382,22 @@ impl<P: Clone + Ord> State<P> {
     /// came up meanwhile is served now.
     pub fn response(&mut self, req: &Request<P>, reply: Reply) -> Vec<Out<P>> {
         let Some(again) = self.finish(req) else { return Vec::new() };
-        let reason = match reply {
-            Reply::Changes { more: true, progress: true } => Some(Reason::More),
-            Reply::Changes { .. } => again,
+        let (reason, from) = match reply {
+            Reply::Changes { more: true, progress: true, .. } => (Some(Reason::More), req.from),
+            // The next part of the version; a reason to ask that came up meanwhile
+            // waits until the whole version was asked about.
+            Reply::Changes { next: Some(next), .. } => {
+                let out = self.ask_from(req.peer.clone(), req.doc, Reason::More, next);
+                if let Some(r) = again.filter(|_| out.is_some()) {
+                    self.running.get_mut(&(req.peer.clone(), req.doc)).map(|run| run.again.get_or_insert(r));
+                }
+                return out.into_iter().collect();
+            }
+            Reply::Changes { .. } => (again, 0),
             // The peer does not have the document: asking again would get the same.
-            Reply::Refused => None,
+            Reply::Refused => (None, 0),
         };
-        reason.and_then(|r| self.ask(req.peer.clone(), req.doc, r)).into_iter().collect()
+        reason.and_then(|r| self.ask_from(req.peer.clone(), req.doc, r, from)).into_iter().collect()
     }
 
     /// `req` was lost. It is asked again while the peer stays connected if its
@@ -381,15 +418,30 @@ impl<P: Clone + Ord> State<P> {
         }
     }
 
+    /// The part of `version` a request starting at author `from` carries: the entries
+    /// of authors `from..`, at most [`Config::page_entries`] of them, and the first
+    /// author of the next part (`None` when this part reaches the end).
+    pub fn page(&self, version: &VectorClock, from: u64) -> (VectorClock, Option<u64>) {
+        let mut part = VectorClock::new();
+        let mut rest = version.iter().filter(|(r, _)| r.0 >= from);
+        for (r, seq) in rest.by_ref().take(self.config.page_entries.max(1)) {
+            part.set(r, seq);
+        }
+        (part, rest.next().map(|(r, _)| r.0))
+    }
+
     /// A peer asks for what it lacks of `doc`, holding `clock`; `sizes` are the byte
     /// sizes of the changes it lacks, in the order they would be sent, and `ours` is
-    /// this replica's version. Returns how many to send now, or `None` if the request
-    /// is refused (the document is not here, or this device is offline).
+    /// this replica's version. `whole` is false when the request carried only a page of
+    /// the peer's version (its other authors are not known from it). Returns how many
+    /// to send now, or `None` if the request is refused (the document is not here, or
+    /// this device is offline).
     pub fn answer(
         &mut self,
         peer: P,
         doc: DocId,
         clock: VectorClock,
+        whole: bool,
         sizes: impl IntoIterator<Item = usize>,
         ours: &VectorClock,
     ) -> Option<Chunk> {
@@ -406,6 +458,9 @@ impl<P: Clone + Ord> State<P> {
             }
             size += s + CHANGE_OVERHEAD;
             len += 1;
+        }
+        if !whole {
+            return Some(Chunk { len, more });
         }
         if !more {
             // It is sent everything this replica holds.
@@ -543,7 +598,7 @@ mod tests {
         s.open(DOC);
         let out = s.peer_connected(1);
         let req = request(&out[0]);
-        assert!(s.response(&req, Reply::Changes { more: false, progress: false }).is_empty());
+        assert!(s.response(&req, Reply::Changes { more: false, progress: false, next: None }).is_empty());
         s
     }
 
@@ -583,9 +638,13 @@ mod tests {
         // Another document is asked for on its own.
         check(&s.subscribed(1, OTHER), &[('r', 1, Some(Reason::Subscribed)), ('b', 0, None)]);
         // The answer serves the first remembered reason, once.
-        let again = s.response(&request(&first[0]), Reply::Changes { more: false, progress: true });
+        let again =
+            s.response(&request(&first[0]), Reply::Changes { more: false, progress: true, next: None });
         check(&again, &[('r', 1, Some(Reason::BeaconAhead))]);
-        check(&s.response(&request(&again[0]), Reply::Changes { more: false, progress: true }), &[]);
+        check(
+            &s.response(&request(&again[0]), Reply::Changes { more: false, progress: true, next: None }),
+            &[],
+        );
         // Another peer is asked independently.
         check(&s.peer_connected(2), &[('r', 2, Some(Reason::Connected)), ('r', 2, Some(Reason::Connected))]);
     }
@@ -595,10 +654,13 @@ mod tests {
         let mut s = connected(Instant::now());
         let out = s.join(DOC);
         check(&out, &[('r', 1, Some(Reason::Joined))]);
-        let more = s.response(&request(&out[0]), Reply::Changes { more: true, progress: true });
+        let more = s.response(&request(&out[0]), Reply::Changes { more: true, progress: true, next: None });
         check(&more, &[('r', 1, Some(Reason::More))]);
         // A chunk that made no progress stops the continuation...
-        check(&s.response(&request(&more[0]), Reply::Changes { more: true, progress: false }), &[]);
+        check(
+            &s.response(&request(&more[0]), Reply::Changes { more: true, progress: false, next: None }),
+            &[],
+        );
         // ...and a refusal drops a remembered reason too.
         let out = s.join(DOC);
         check(&s.change_received(1, 1, DOC, OpId::new(ReplicaId(5), 1), true), &[]);
@@ -630,9 +692,12 @@ mod tests {
         check(&fresh, &[('r', 1, Some(Reason::Connected))]);
         // ...and what arrives for the dead request later does nothing.
         check(&s.request_failed(&request(&out[0]), Lost::ConnectionClosed), &[]);
-        check(&s.response(&request(&out[0]), Reply::Changes { more: true, progress: true }), &[]);
+        check(&s.response(&request(&out[0]), Reply::Changes { more: true, progress: true, next: None }), &[]);
         check(&s.request_failed(&request(&out[0]), Lost::ConnectionClosed), &[]);
-        check(&s.response(&request(&fresh[0]), Reply::Changes { more: false, progress: true }), &[]);
+        check(
+            &s.response(&request(&fresh[0]), Reply::Changes { more: false, progress: true, next: None }),
+            &[],
+        );
         // Disconnected, nothing is asked of the peer.
         s.peer_disconnected(&1);
         check(&s.subscribed(1, DOC), &[]);
@@ -653,22 +718,25 @@ mod tests {
     #[test]
     fn answers_are_chunked_and_a_full_answer_brings_the_peer_in_sync() {
         let mut s: State<u32> = State::new(Config { chunk_bytes: 100, ..Config::default() }, Instant::now());
-        assert_eq!(s.answer(1, DOC, VectorClock::new(), [10], &VectorClock::new()), None);
+        assert_eq!(s.answer(1, DOC, VectorClock::new(), true, [10], &VectorClock::new()), None);
         s.open(DOC);
         let ours = clock(&[(5, 9)]);
         let theirs = clock(&[(5, 2), (6, 1)]);
-        let chunk = s.answer(1, DOC, theirs.clone(), [40, 40, 40], &ours);
+        let chunk = s.answer(1, DOC, theirs.clone(), true, [40, 40, 40], &ours);
         assert_eq!(chunk, Some(Chunk { len: 2, more: true }));
         assert_eq!(s.peer_sync(DOC, &1, &ours), PeerSync::Ahead);
         // The first change goes even when it alone is over the chunk.
-        assert_eq!(s.answer(1, DOC, theirs.clone(), [500, 1], &ours), Some(Chunk { len: 1, more: true }));
-        assert_eq!(s.answer(1, DOC, theirs, [40], &ours), Some(Chunk { len: 1, more: false }));
+        assert_eq!(
+            s.answer(1, DOC, theirs.clone(), true, [500, 1], &ours),
+            Some(Chunk { len: 1, more: true })
+        );
+        assert_eq!(s.answer(1, DOC, theirs, true, [40], &ours), Some(Chunk { len: 1, more: false }));
         // The peer was sent everything: it holds what this replica holds, and its own.
         assert_eq!(s.peer_sync(DOC, &1, &ours), PeerSync::Ahead);
         assert_eq!(s.peer_sync(DOC, &1, &clock(&[(5, 9), (6, 1)])), PeerSync::InSync);
         assert_eq!(s.peer_sync(DOC, &2, &ours), PeerSync::Unknown);
         s.set_offline(true);
-        assert_eq!(s.answer(1, DOC, VectorClock::new(), [1], &ours), None);
+        assert_eq!(s.answer(1, DOC, VectorClock::new(), true, [1], &ours), None);
     }
 
     #[test]

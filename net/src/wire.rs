@@ -6,9 +6,11 @@
 //! - kind 1, change: payload = varint length + encoded change, then the seal envelope;
 //!   the id is a keyed hash of the change's author and first seq, so that duplicates
 //!   share an id that outsiders cannot link to the author.
-//! - kind 2, beacon: payload = the sender's vector clock; random id.
+//! - kind 2, beacon: payload = `0 |` the sender's vector clock, or, for a version too
+//!   big to carry, `1 |` a 32-byte digest of it; random id.
 //!
-//! Sync request: `doc id (16) | sealed vector clock`.
+//! Sync request: `doc id (16) | sealed (first author (8) | 0, or 1 and the first author
+//! after the range (8) | vector clock of the authors in range)`.
 //! Sync response: `0` (the peer does not have the document) or
 //! `1 | sealed (more (1) | count | count x (change, envelope))`.
 
@@ -148,8 +150,8 @@ impl From<VarintError> for WireError {
 pub enum Gossip {
     /// A change with its author's seal.
     Change(SignedChange),
-    /// The sender's version.
-    Beacon(VectorClock),
+    /// The sender's version, or its digest.
+    Beacon(Beacon),
     /// Where the sender is.
     Presence(Presence),
 }
@@ -175,14 +177,53 @@ pub fn change_message(cipher: &DocCipher, author: u64, seq: u64, c: &SignedChang
     out
 }
 
+/// Versions with more entries than this are beaconed as a digest.
+pub(crate) const BEACON_ENTRIES: usize = 2_000;
+
+/// What a beacon tells about the sender's version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Beacon {
+    /// The version itself.
+    Version(VectorClock),
+    /// A digest of a version too big to carry ([`version_digest`]).
+    Digest([u8; 32]),
+}
+
+/// A digest of a version, to tell whether two big versions are equal.
+pub fn version_digest(clock: &VectorClock) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"tandem version digest v1");
+    h.update(encoding::encode_clock(clock));
+    h.finalize().into()
+}
+
 /// Builds a beacon message.
 pub fn beacon_message(cipher: &DocCipher, clock: &VectorClock) -> Vec<u8> {
     let mut out = vec![KIND_BEACON];
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).expect("the system random number generator works");
     out.extend_from_slice(&id);
-    out.extend_from_slice(&cipher.seal(&[KIND_BEACON], &encoding::encode_clock(clock)));
+    let mut plain = Vec::new();
+    if clock.len() <= BEACON_ENTRIES {
+        plain.push(0);
+        plain.extend_from_slice(&encoding::encode_clock(clock));
+    } else {
+        plain.push(1);
+        plain.extend_from_slice(&version_digest(clock));
+    }
+    out.extend_from_slice(&cipher.seal(&[KIND_BEACON], &plain));
     out
+}
+
+fn take_beacon(plain: &[u8]) -> Result<Beacon, WireError> {
+    match plain.split_first() {
+        Some((0, clock)) => Ok(Beacon::Version(encoding::decode_clock(clock)?)),
+        Some((1, digest)) => Ok(Beacon::Digest(
+            digest.try_into().map_err(|_| WireError::Malformed("beacon digest is not 32 bytes"))?,
+        )),
+        _ => Err(WireError::Malformed("unknown beacon")),
+    }
 }
 
 /// The gossip message id: the clear id field (or, for garbage, its bytes).
@@ -206,7 +247,7 @@ pub fn open_gossip(cipher: &DocCipher, data: &[u8]) -> Result<Gossip, WireError>
             }
             Ok(Gossip::Change(c))
         }
-        KIND_BEACON => Ok(Gossip::Beacon(encoding::decode_clock(&plain)?)),
+        KIND_BEACON => Ok(Gossip::Beacon(take_beacon(&plain)?)),
         KIND_PRESENCE => Ok(Gossip::Presence(take_presence(&plain)?)),
         _ => Err(WireError::Malformed("unknown kind")),
     }
@@ -217,10 +258,38 @@ pub(crate) fn expected_change_id(cipher: &DocCipher, data: &[u8], author: u64, s
     data.get(1..HEADER) == Some(cipher.change_message_id(author, seq).as_slice())
 }
 
+/// What a catch-up request asks for: the changes by authors `from .. until` that
+/// `clock` (the asker's version of those authors) does not cover.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    /// The asker's version, of the authors in range.
+    pub clock: VectorClock,
+    /// The first author in range.
+    pub from: u64,
+    /// The first author after the range; `None` for no end.
+    pub until: Option<u64>,
+}
+
+impl Ask {
+    /// Whether the request carries the asker's whole version.
+    pub fn whole(&self) -> bool {
+        self.from == 0 && self.until.is_none()
+    }
+}
+
 /// Builds a sync request.
-pub fn sync_request(cipher: &DocCipher, clock: &VectorClock) -> Vec<u8> {
+pub fn sync_request(cipher: &DocCipher, ask: &Ask) -> Vec<u8> {
+    let mut plain = ask.from.to_le_bytes().to_vec();
+    match ask.until {
+        None => plain.push(0),
+        Some(u) => {
+            plain.push(1);
+            plain.extend_from_slice(&u.to_le_bytes());
+        }
+    }
+    plain.extend_from_slice(&encoding::encode_clock(&ask.clock));
     let mut out = cipher.doc().0.to_vec();
-    out.extend_from_slice(&cipher.seal(b"sync request", &encoding::encode_clock(clock)));
+    out.extend_from_slice(&cipher.seal(b"sync request", &plain));
     out
 }
 
@@ -231,9 +300,27 @@ pub fn request_doc(req: &[u8]) -> Result<DocId, WireError> {
 }
 
 /// Opens a sync request.
-pub fn open_request(cipher: &DocCipher, req: &[u8]) -> Result<VectorClock, WireError> {
+pub fn open_request(cipher: &DocCipher, req: &[u8]) -> Result<Ask, WireError> {
     let plain = cipher.open(b"sync request", req.get(16..).ok_or(WireError::Malformed("too short"))?)?;
-    Ok(encoding::decode_clock(&plain)?)
+    let truncated = || WireError::Malformed("truncated request");
+    let (from, b) = plain.split_at_checked(8).ok_or_else(truncated)?;
+    let from = u64::from_le_bytes(from.try_into().expect("8 bytes"));
+    let (until, b) = match b.split_first() {
+        Some((0, rest)) => (None, rest),
+        Some((1, rest)) => {
+            let (u, rest) = rest.split_at_checked(8).ok_or_else(truncated)?;
+            (Some(u64::from_le_bytes(u.try_into().expect("8 bytes"))), rest)
+        }
+        _ => return Err(truncated()),
+    };
+    if until.is_some_and(|u| u <= from) {
+        return Err(WireError::Malformed("empty author range"));
+    }
+    let clock = encoding::decode_clock(b)?;
+    if clock.iter().any(|(r, _)| r.0 < from || until.is_some_and(|u| r.0 >= u)) {
+        return Err(WireError::Malformed("version entry outside the author range"));
+    }
+    Ok(Ask { clock, from, until })
 }
 
 /// The answer to a request for a document this peer does not have.
@@ -302,7 +389,15 @@ mod tests {
         assert_eq!(message_id(&m), m[..17].to_vec());
         assert!(matches!(open_gossip(&cipher(2), &m), Err(WireError::Undecryptable(_))));
         let clock: VectorClock = [(ReplicaId(4), 9)].into_iter().collect();
-        assert_eq!(open_gossip(&c, &beacon_message(&c, &clock)).unwrap(), Gossip::Beacon(clock.clone()));
+        assert_eq!(
+            open_gossip(&c, &beacon_message(&c, &clock)).unwrap(),
+            Gossip::Beacon(Beacon::Version(clock.clone()))
+        );
+        let big: VectorClock = (1..=BEACON_ENTRIES as u64 + 1).map(|r| (ReplicaId(r), r)).collect();
+        assert_eq!(
+            open_gossip(&c, &beacon_message(&c, &big)).unwrap(),
+            Gossip::Beacon(Beacon::Digest(version_digest(&big)))
+        );
         for bad in [&b""[..], &[1u8; 5], &[7u8; 64]] {
             assert!(open_gossip(&c, bad).is_err());
         }
@@ -322,9 +417,14 @@ mod tests {
         let Gossip::Presence(got) = open_gossip(&c, &presence_message(&c, &long)).unwrap() else { panic!() };
         assert!(got.name.len() <= MAX_NAME && got.name.chars().all(|ch| ch == 'é'));
 
-        let req = sync_request(&c, &clock);
+        let ask = Ask { clock: clock.clone(), from: 0, until: None };
+        let req = sync_request(&c, &ask);
         assert_eq!(request_doc(&req).unwrap(), DocId([3; 16]));
-        assert_eq!(open_request(&c, &req).unwrap(), clock);
+        assert_eq!(open_request(&c, &req).unwrap(), ask);
+        let page = Ask { clock: clock.clone(), from: 1, until: Some(u64::MAX) };
+        assert_eq!(open_request(&c, &sync_request(&c, &page)).unwrap(), page);
+        let outside = Ask { clock, from: u64::MAX - 1, until: None };
+        assert!(open_request(&c, &sync_request(&c, &outside)).is_err());
         assert!(open_request(&cipher(2), &req).is_err());
         let resp = sync_response(&c, &[sc.clone(), sc.clone()], true);
         assert_eq!(open_response(&c, &resp).unwrap(), Some((vec![sc.clone(), sc], true)));

@@ -64,7 +64,7 @@ proptest! {
             Ok(_) => prop_assert!(false, "a change message opened as another kind"),
             Err(_) => {}
         }
-        let req = wire::sync_request(&c, &clock);
+        let req = wire::sync_request(&c, &wire::Ask { clock: clock.clone(), from: 0, until: None });
         let m = mutate(req.clone(), &ops);
         if m != req && m.get(..16) == req.get(..16) {
             prop_assert!(wire::open_request(&c, &m).is_err());

@@ -66,6 +66,9 @@ enum Msg {
         to: usize,
         req: Request<usize>,
         bytes: Vec<u8>,
+        /// Where the next page of the asker's version starts, if the request carried
+        /// only part of it.
+        next: Option<u64>,
         /// A second copy the network made, not a second answer the peer sent.
         copy: bool,
     },
@@ -116,6 +119,8 @@ struct Sim {
     fetched_twice: usize,
     /// Requests sent to a peer with no connection (the dial fails).
     dials: usize,
+    /// Requests that carried a later page of the asker's version.
+    pages: usize,
 }
 
 fn signed(c: &Change) -> SignedChange {
@@ -125,9 +130,12 @@ fn signed(c: &Change) -> SignedChange {
 impl Sim {
     /// `n` peers, not connected; one change per catch-up answer, so continuations happen.
     fn new(seed: u64, n: usize) -> Sim {
+        Sim::with_config(seed, n, sync::Config { chunk_bytes: 1, ..sync::Config::default() })
+    }
+
+    fn with_config(seed: u64, n: usize, config: sync::Config) -> Sim {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let now = Instant::now();
-        let config = sync::Config { chunk_bytes: 1, ..sync::Config::default() };
         let peers = (0..n)
             .map(|i| {
                 // Peers started at different times beacon at different times.
@@ -148,6 +156,7 @@ impl Sim {
             now,
             fetched_twice: 0,
             dials: 0,
+            pages: 0,
         }
     }
 
@@ -250,7 +259,10 @@ impl Sim {
             !self.net.iter().any(|m| m.catch_up() == Some((at, to))),
             "peer {at} has two catch-up requests to {to} outstanding"
         );
-        let bytes = wire::sync_request(&self.cipher, self.peers[at].doc.version());
+        let p = &self.peers[at];
+        let (clock, until) = p.sync.page(p.doc.version(), req.from);
+        self.pages += usize::from(req.from != 0);
+        let bytes = wire::sync_request(&self.cipher, &wire::Ask { clock, from: req.from, until });
         let conns: Vec<u64> = self
             .conns
             .iter()
@@ -341,12 +353,13 @@ impl Sim {
         if lossy && self.rng.chance(10) {
             match &m {
                 Msg::Gossip { .. } => self.net.push(m.clone()),
-                Msg::Response { conn, from, to, req, bytes, .. } => self.net.push(Msg::Response {
+                Msg::Response { conn, from, to, req, bytes, next, .. } => self.net.push(Msg::Response {
                     conn: *conn,
                     from: *from,
                     to: *to,
                     req: req.clone(),
                     bytes: bytes.clone(),
+                    next: *next,
                     copy: true,
                 }),
                 Msg::Request { .. } | Msg::Failed { .. } | Msg::Subscribed { .. } => {}
@@ -363,26 +376,50 @@ impl Sim {
                             self.peers[to].sync.change_received(from, from, DOC, last, applied.buffered);
                         self.carry_out(to, out);
                     }
-                    Gossip::Beacon(clock) => {
+                    Gossip::Beacon(wire::Beacon::Version(clock)) => {
                         let p = &mut self.peers[to];
                         let out = p.sync.beacon(from, from, DOC, clock, p.doc.version());
+                        self.carry_out(to, out);
+                    }
+                    Gossip::Beacon(wire::Beacon::Digest(d)) => {
+                        let p = &mut self.peers[to];
+                        let same = d == wire::version_digest(p.doc.version());
+                        let out = p.sync.beacon_digest(from, DOC, same);
                         self.carry_out(to, out);
                     }
                     Gossip::Presence(_) => unreachable!("no presence is set in the simulation"),
                 }
             }
             Msg::Request { conn, from, to, req, bytes } => {
-                let clock = wire::open_request(&self.cipher, &bytes).expect("a request opens");
+                let ask = wire::open_request(&self.cipher, &bytes).expect("a request opens");
                 let p = &mut self.peers[to];
-                let all: Vec<SignedChange> = p.doc.changes_since(&clock).iter().map(signed).collect();
+                // The changes by the authors in the request's range that it lacks.
+                let in_range = |a: ReplicaId| a.0 >= ask.from && ask.until.is_none_or(|u| a.0 < u);
+                let all: Vec<SignedChange> = p
+                    .doc
+                    .changes_since(&ask.clock)
+                    .iter()
+                    .filter(|c| in_range(c.author))
+                    .map(signed)
+                    .collect();
                 let sizes = all.iter().map(|c| c.change.len() + c.envelope.len());
-                let resp = match p.sync.answer(from, DOC, clock, sizes, p.doc.version()) {
+                let whole = ask.whole();
+                let resp = match p.sync.answer(from, DOC, ask.clock, whole, sizes, p.doc.version()) {
                     Some(chunk) => wire::sync_response(&self.cipher, &all[..chunk.len], chunk.more),
                     None => wire::unknown_doc_response(),
                 };
-                self.net.push(Msg::Response { conn, from: to, to: from, req, bytes: resp, copy: false });
+                let next = ask.until;
+                self.net.push(Msg::Response {
+                    conn,
+                    from: to,
+                    to: from,
+                    req,
+                    bytes: resp,
+                    next,
+                    copy: false,
+                });
             }
-            Msg::Response { from, to, req, bytes, copy, .. } => {
+            Msg::Response { from, to, req, bytes, next, copy, .. } => {
                 let reply = match wire::open_response(&self.cipher, &bytes).expect("a response opens") {
                     None => Reply::Refused,
                     Some((changes, more)) => {
@@ -393,10 +430,14 @@ impl Sim {
                                 self.fetched_twice += 1;
                             }
                             // Honest peers send only valid changes: any refusal is a bug.
-                            self.peers[to].doc.apply(c).expect("a caught-up change applies");
-                            progress = true;
+                            // New here: applied, or newly waiting for deps (a change sent
+                            // again while it waits is no progress, as in the engine).
+                            let doc = &mut self.peers[to].doc;
+                            let waiting = doc.pending_changes();
+                            let out = doc.apply(c).expect("a caught-up change applies");
+                            progress |= out.applied > 0 || doc.pending_changes() > waiting;
                         }
-                        Reply::Changes { more, progress }
+                        Reply::Changes { more, progress, next }
                     }
                 };
                 let out = self.peers[to].sync.response(&req, reply);
@@ -516,6 +557,26 @@ fn partitions_reordering_loss_and_duplicates_converge_after_healing() {
         assert_eq!(sim.peers[0].doc.version(), &all, "seed {seed}");
         assert!(rounds <= 3, "seed {seed}: {rounds} rounds of anti-entropy");
         assert_eq!(sim.fetched_twice, 0, "seed {seed}: changes fetched twice");
+    }
+}
+
+#[test]
+fn versions_too_big_for_one_request_are_asked_about_in_pages() {
+    // Two version entries per request: with six authors every catch-up takes pages. A
+    // page's changes may wait for deps from a later page's authors, and such a change
+    // may be sent again in the meantime; everything still converges.
+    let config = sync::Config { chunk_bytes: 1, page_entries: 2, ..sync::Config::default() };
+    for seed in 0..16 {
+        let mut sim = Sim::with_config(seed, 6, config.clone());
+        sim.heal();
+        sim.run(400);
+        sim.settle();
+        let text = sim.peers[0].doc.text();
+        for (i, p) in sim.peers.iter().enumerate() {
+            assert_eq!(p.doc.text(), text, "seed {seed}: peer {i} differs");
+            assert_eq!(p.doc.version().len(), 6, "seed {seed}: peer {i} lacks an author");
+        }
+        assert!(sim.pages > 0, "seed {seed}: no request carried a later page");
     }
 }
 

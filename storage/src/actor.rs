@@ -27,9 +27,9 @@ enum Command {
     Docs(Tx<Vec<DocInfo>>),
     Find(String, Tx<DocInfo>),
     Remove(DocId, Tx<bool>),
-    Load(DocId, Tx<Doc>),
+    Load(DocId, crate::Writer, Tx<Doc>),
     Snapshot(DocId, Tx<()>),
-    SignedSince(DocId, VectorClock, Tx<Vec<SignedChange>>),
+    SignedSince(DocId, VectorClock, crate::Authors, Tx<Vec<SignedChange>>),
     AddPeer(DocId, String, Tx<()>),
     SaveUndo(DocId, Box<tandem_crdt::UndoState>, Tx<()>),
     Peers(DocId, Tx<Vec<String>>),
@@ -74,7 +74,7 @@ impl StoreHandle {
         Ok(StoreHandle { tx, replica, identity })
     }
 
-    /// The writer id of this session.
+    /// The engine's writer id on this device.
     pub fn replica(&self) -> ReplicaId {
         self.replica
     }
@@ -123,7 +123,12 @@ impl StoreHandle {
 
     /// Opens a document (snapshot plus tail).
     pub fn load(&self, id: DocId) -> Reply<Doc> {
-        self.send(|tx| Command::Load(id, tx))
+        self.load_as(id, crate::Writer::Engine)
+    }
+
+    /// Opens a document, editing as `writer`.
+    pub fn load_as(&self, id: DocId, writer: crate::Writer) -> Reply<Doc> {
+        self.send(|tx| Command::Load(id, writer, tx))
     }
 
     /// Rewrites a document's snapshot now.
@@ -133,7 +138,17 @@ impl StoreHandle {
 
     /// Stored signed changes not covered by `version`.
     pub fn signed_changes_since(&self, id: DocId, version: VectorClock) -> Reply<Vec<SignedChange>> {
-        self.send(|tx| Command::SignedSince(id, version, tx))
+        self.signed_changes_since_by(id, version, crate::Authors::ALL)
+    }
+
+    /// The stored signed changes by `authors` not covered by `version`.
+    pub fn signed_changes_since_by(
+        &self,
+        id: DocId,
+        version: VectorClock,
+        authors: crate::Authors,
+    ) -> Reply<Vec<SignedChange>> {
+        self.send(|tx| Command::SignedSince(id, version, authors, tx))
     }
 
     /// Keeps a document's undo/redo history.
@@ -216,9 +231,11 @@ fn run(mut store: Store, rx: mpsc::Receiver<Command>) {
             Command::Docs(tx) => drop(tx.send(store.docs())),
             Command::Find(p, tx) => drop(tx.send(store.find_doc(&p))),
             Command::Remove(id, tx) => drop(tx.send(store.remove_doc(id))),
-            Command::Load(id, tx) => drop(tx.send(store.load(id))),
+            Command::Load(id, writer, tx) => drop(tx.send(store.load_as(id, writer))),
             Command::Snapshot(id, tx) => drop(tx.send(store.snapshot(id))),
-            Command::SignedSince(id, v, tx) => drop(tx.send(store.signed_changes_since(id, &v))),
+            Command::SignedSince(id, v, authors, tx) => {
+                drop(tx.send(store.signed_changes_since_by(id, &v, &authors)))
+            }
             Command::AddPeer(id, addr, tx) => drop(tx.send(store.add_peer_addr(id, &addr))),
             Command::SaveUndo(id, state, tx) => drop(tx.send(store.save_undo_state(id, &state))),
             Command::Peers(id, tx) => drop(tx.send(store.peer_addrs(id))),

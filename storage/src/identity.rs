@@ -1,10 +1,43 @@
-//! This device's identity: an ed25519 key pair, and the writer ids of its sessions.
+//! This device's identity: an ed25519 key pair, and the writer ids it edits as.
+//!
+//! A device has two writers, each with a replica id that stays the same on every start
+//! (so a document's version vector grows by device, not by process start): the engine
+//! (`tandem node`, the command line, edits through `EngineHandle`) and the window (its
+//! own replica of the open document). Two writers, because the window and the engine
+//! keep separate replicas and each numbers its ops without gaps. A seq is never handed
+//! out twice: a change is stored before anyone sees it, and the next seq follows the
+//! stored ones, so a seq lost in a crash was never published. Databases from before
+//! (one writer id per process start) keep their old ids for the changes they hold.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 use tandem_crdt::ReplicaId;
 
-/// The device key pair and this process's session number.
+/// The session number of the engine's writer. Older databases numbered sessions from 1
+/// upwards, one per process start; these two are far above any such count.
+const ENGINE_SESSION: u64 = u64::MAX - 1;
+/// The session number of the window's writer.
+const WINDOW_SESSION: u64 = u64::MAX;
+
+/// Who on this device writes; each has its own stable replica id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// The engine: `tandem node`, the command line, `EngineHandle` edits.
+    Engine,
+    /// The desktop window's replica of the open document.
+    Window,
+}
+
+impl Writer {
+    fn session(self) -> u64 {
+        match self {
+            Writer::Engine => ENGINE_SESSION,
+            Writer::Window => WINDOW_SESSION,
+        }
+    }
+}
+
+/// The device key pair, and the writer it signs as.
 #[derive(Clone)]
 pub struct Identity {
     key: SigningKey,
@@ -49,14 +82,24 @@ impl Identity {
         self.public().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// This process's session number (unique per process start on this device).
-    pub fn session(&self) -> u64 {
-        self.session
+    /// The engine's identity on this device, which [`Identity::seal`] signs as.
+    pub(crate) fn device(secret: [u8; 32]) -> Identity {
+        Identity::new(secret, ENGINE_SESSION)
     }
 
-    /// The writer id this process edits as.
+    /// The writer id this identity edits as.
     pub fn replica(&self) -> ReplicaId {
         replica_id(&self.public(), self.session)
+    }
+
+    /// The same key, signing as `writer`.
+    pub fn writer(&self, writer: Writer) -> Identity {
+        Identity { key: self.key.clone(), session: writer.session() }
+    }
+
+    /// The identity whose writer id is `author`, if it is one of this device's writers.
+    pub fn for_author(&self, author: ReplicaId) -> Option<Identity> {
+        [Writer::Engine, Writer::Window].into_iter().map(|w| self.writer(w)).find(|i| i.replica() == author)
     }
 
     /// Signs `msg` with the device key.
@@ -137,6 +180,21 @@ pub(crate) fn verify(public: &[u8; 32], msg: &[u8], signature: &[u8; 64]) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writers_are_stable_and_distinct() {
+        let a = Identity::device([7; 32]);
+        assert_eq!(a.replica(), Identity::device([7; 32]).replica());
+        let window = a.writer(Writer::Window);
+        assert_ne!(a.replica(), window.replica());
+        assert_eq!(a.for_author(window.replica()).map(|i| i.replica()), Some(window.replica()));
+        assert_eq!(a.for_author(a.replica()).map(|i| i.replica()), Some(a.replica()));
+        assert!(a.for_author(Identity::device([8; 32]).replica()).is_none());
+        let doc = crate::DocId([1; 16]);
+        let env = window.seal(&doc, b"change");
+        assert_eq!(check_seal(&doc, b"change", window.replica(), &env), Ok(()));
+        assert_eq!(check_seal(&doc, b"change", a.replica(), &env), Err(SealError::WrongAuthor(a.replica())));
+    }
 
     #[test]
     fn signatures_verify_and_sessions_differ() {

@@ -6,8 +6,10 @@
 //! [`Identity`].
 //!
 //! **Promises.** An append is answered only after its transaction is committed to disk.
-//! Each process start takes a new session number in a committed transaction, so no two
-//! processes or restarts ever write with the same `(ReplicaId, seq)`. A second process
+//! The device writes under two stable replica ids ([`Writer`]), so a document's version
+//! vector grows by device, not by process start; a change is stored before it is
+//! published and the next seq follows the stored ones, so no published `(ReplicaId,
+//! seq)` is ever reused. A second process
 //! on the same data dir gets [`Error::InUse`]. A damaged or foreign file gives
 //! [`Error::Corrupt`] naming it and is never written to.
 //!
@@ -36,9 +38,9 @@ mod store;
 
 pub use actor::{Reply, StoreHandle};
 pub use error::Error;
-pub use identity::{Identity, SealError, check_seal};
+pub use identity::{Identity, SealError, Writer, check_seal};
 pub use ids::{BadDocId, DocId, DocKey};
-pub use store::{Append, DB_FILE, DocInfo, SCHEMA_VERSION, SignedChange, Store};
+pub use store::{Append, Authors, DB_FILE, DocInfo, SCHEMA_VERSION, SignedChange, Store};
 
 /// The default data dir: the platform's data directory for Tandem, unless
 /// `TANDEM_DATA_DIR` is set.

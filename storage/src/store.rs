@@ -1,7 +1,7 @@
 //! [`Store`]: the device database (redb), used from one thread (see [`crate::StoreHandle`]).
 
 use crate::error::Error;
-use crate::identity::Identity;
+use crate::identity::{Identity, Writer};
 use crate::ids::{DocId, DocKey};
 use crate::record::{DocRecord, StoredChange};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -12,13 +12,13 @@ use tandem_crdt::{Change, Config, Doc, ReplicaId, VectorClock, encoding};
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "tandem.redb";
 /// The schema this build writes. Older schemas are migrated on open; newer ones refused.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 /// A document's snapshot is rewritten when this many changes follow it...
 pub(crate) const SNAPSHOT_AFTER_CHANGES: u64 = 1000;
 /// ...or when they hold this many bytes.
 pub(crate) const SNAPSHOT_AFTER_BYTES: u64 = 1 << 20;
 
-/// `"schema_version"`, `"session_counter"`.
+/// `"schema_version"` (and, before schema 2, `"session_counter"`).
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// `"secret_key"` -> 32 bytes.
 const IDENTITY: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("identity");
@@ -53,6 +53,20 @@ pub struct DocInfo {
     pub opened_ms: u64,
     /// Last change stored, unix ms.
     pub modified_ms: u64,
+}
+
+/// A range of authors (replica ids) to read the changes of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authors {
+    /// The first author.
+    pub from: u64,
+    /// The first author after the range; `None` for no end.
+    pub until: Option<u64>,
+}
+
+impl Authors {
+    /// Every author.
+    pub const ALL: Authors = Authors { from: 0, until: None };
 }
 
 /// One change to store durably.
@@ -96,8 +110,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating on first run) the database in `dir`, and starts a new session:
-    /// this process writes as a replica id no process ever used before.
+    /// Opens (creating on first run) the database in `dir`. The device's writers keep
+    /// their replica ids from one start to the next.
     pub fn open(dir: &Path) -> Result<Store, Error> {
         create_private_dir(dir)?;
         let path = dir.join(DB_FILE);
@@ -108,8 +122,8 @@ impl Store {
         } else {
             create_new(&path, dir)?
         };
-        let mut store = Store { db, path, identity: Identity::new([0; 32], 0) };
-        store.identity = store.migrate_and_start_session()?;
+        let mut store = Store { db, path, identity: Identity::device([0; 32]) };
+        store.identity = store.migrate_and_load_identity()?;
         Ok(store)
     }
 
@@ -118,12 +132,12 @@ impl Store {
         &self.path
     }
 
-    /// This device's identity and session.
+    /// This device's identity (signing as the engine's writer).
     pub fn identity(&self) -> &Identity {
         &self.identity
     }
 
-    /// The writer id of this session.
+    /// The engine's writer id on this device.
     pub fn replica(&self) -> ReplicaId {
         self.identity.replica()
     }
@@ -132,9 +146,28 @@ impl Store {
         Error::Db { path: self.path.clone(), reason: e.to_string() }
     }
 
-    /// Brings the schema up to date, loads or creates the device key, and allocates a
-    /// fresh session number, all in one durable transaction.
-    fn migrate_and_start_session(&mut self) -> Result<Identity, Error> {
+    /// Brings the schema up to date and loads (creating on first run) the device key.
+    /// A database that is up to date is only read, so a device whose disk is full still
+    /// opens.
+    fn migrate_and_load_identity(&mut self) -> Result<Identity, Error> {
+        {
+            let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            let version = match tx.open_table(META) {
+                Ok(meta) => meta.get("schema_version").map_err(|e| self.db_err(e))?.map(|v| v.value()),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(self.db_err(e)),
+            };
+            if version == Some(SCHEMA_VERSION) {
+                let secret = match tx.open_table(IDENTITY) {
+                    Ok(ident) => self.read_secret(&ident)?,
+                    Err(redb::TableError::TableDoesNotExist(_)) => None,
+                    Err(e) => return Err(self.db_err(e)),
+                };
+                if let Some(secret) = secret {
+                    return Ok(Identity::device(secret));
+                }
+            }
+        }
         let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
         let identity = {
             let mut meta = tx.open_table(META).map_err(|e| self.db_err(e))?;
@@ -162,24 +195,21 @@ impl Store {
                         tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
                         tx.open_table(UNDO).map_err(|e| self.db_err(e))?;
                     }
+                    1 => {
+                        // Version 2: the device writes under stable writer ids instead of
+                        // one new id per process start, so the session counter goes.
+                        // Changes stored under old session ids stay valid as they are.
+                        meta.remove("session_counter").map_err(|e| self.db_err(e))?;
+                    }
                     v => unreachable!("no migration from schema {v}"),
                 }
                 version += 1;
             }
             meta.insert("schema_version", version).map_err(|e| self.db_err(e))?;
-            let session =
-                meta.get("session_counter").map_err(|e| self.db_err(e))?.map_or(0, |v| v.value()) + 1;
-            meta.insert("session_counter", session).map_err(|e| self.db_err(e))?;
 
             let mut ident = tx.open_table(IDENTITY).map_err(|e| self.db_err(e))?;
-            let secret = match ident.get("secret_key").map_err(|e| self.db_err(e))? {
-                Some(v) => {
-                    let b: [u8; 32] = v.value().try_into().map_err(|_| Error::Corrupt {
-                        path: self.path.clone(),
-                        reason: "the device key is not 32 bytes".into(),
-                    })?;
-                    b
-                }
+            let secret = match self.read_secret(&ident)? {
+                Some(b) => b,
                 None => {
                     let mut b = [0u8; 32];
                     getrandom::fill(&mut b).map_err(|e| self.db_err(e))?;
@@ -187,10 +217,27 @@ impl Store {
                 }
             };
             ident.insert("secret_key", secret.as_slice()).map_err(|e| self.db_err(e))?;
-            Identity::new(secret, session)
+            Identity::device(secret)
         };
         tx.commit().map_err(|e| self.db_err(e))?;
         Ok(identity)
+    }
+
+    /// The stored device key, if there is one.
+    fn read_secret(
+        &self,
+        ident: &impl ReadableTable<&'static str, &'static [u8]>,
+    ) -> Result<Option<[u8; 32]>, Error> {
+        match ident.get("secret_key").map_err(|e| self.db_err(e))? {
+            Some(v) => {
+                let b: [u8; 32] = v.value().try_into().map_err(|_| Error::Corrupt {
+                    path: self.path.clone(),
+                    reason: "the device key is not 32 bytes".into(),
+                })?;
+                Ok(Some(b))
+            }
+            None => Ok(None),
+        }
     }
 
     // ----- documents -----------------------------------------------------------------
@@ -347,9 +394,15 @@ impl Store {
     }
 
     /// Opens a document: its snapshot plus the changes stored after it. The returned
-    /// replica edits as this session's writer id.
+    /// replica edits as the engine's writer id.
     pub fn load(&mut self, id: DocId) -> Result<Doc, Error> {
-        let mut doc = self.load_quiet(id)?;
+        self.load_as(id, Writer::Engine)
+    }
+
+    /// Opens a document as [`Store::load`] does, editing as `writer`.
+    pub fn load_as(&mut self, id: DocId, writer: Writer) -> Result<Doc, Error> {
+        let replica = self.identity.writer(writer).replica();
+        let mut doc = self.load_quiet_as(id, replica)?;
         let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
         let undo = tx.open_table(UNDO).map_err(|e| self.db_err(e))?;
         if let Some(v) = undo.get(id.0).map_err(|e| self.db_err(e))? {
@@ -381,12 +434,15 @@ impl Store {
     }
 
     fn load_quiet(&self, id: DocId) -> Result<Doc, Error> {
+        self.load_quiet_as(id, self.replica())
+    }
+
+    fn load_quiet_as(&self, id: DocId, replica: ReplicaId) -> Result<Doc, Error> {
         if self.record(id)?.is_none() {
             return Err(Error::UnknownDoc(id.to_string()));
         }
         let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
         let snaps = tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?;
-        let replica = self.replica();
         let config =
             Config { max_pending_changes: usize::MAX, max_pending_ops: u64::MAX, ..Config::default() };
         let mut doc = match snaps.get(id.0).map_err(|e| self.db_err(e))? {
@@ -416,16 +472,20 @@ impl Store {
         tx: &redb::ReadTransaction,
         id: DocId,
         version: &VectorClock,
+        authors: &Authors,
     ) -> Result<Vec<(u64, u64, StoredChange)>, Error> {
         let t = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
         let mut res = Vec::new();
-        let mut author = 0u64;
+        let mut author = authors.from;
         loop {
             let mut first =
                 t.range((id.0, author, 0)..=(id.0, u64::MAX, u64::MAX)).map_err(|e| self.db_err(e))?;
             let Some(item) = first.next() else { break };
             let (k, _) = item.map_err(|e| self.db_err(e))?;
             let a = k.value().1;
+            if authors.until.is_some_and(|u| a >= u) {
+                break;
+            }
             let have = version.get(ReplicaId(a));
             // The change holding seq `have + 1` may start before it.
             let mut start = have + 1;
@@ -460,7 +520,7 @@ impl Store {
         id: DocId,
         version: &VectorClock,
     ) -> Result<Vec<Change>, Error> {
-        self.tail_records(tx, id, version)?
+        self.tail_records(tx, id, version, &Authors::ALL)?
             .into_iter()
             .map(|(_, _, sc)| encoding::decode_change(&sc.change).map_err(|e| self.corrupt_doc(id, e)))
             .collect()
@@ -469,9 +529,19 @@ impl Store {
     /// The stored signed changes of a document not covered by `version`: the encoded
     /// change and its signature envelope, in a causal order.
     pub fn signed_changes_since(&self, id: DocId, version: &VectorClock) -> Result<Vec<SignedChange>, Error> {
+        self.signed_changes_since_by(id, version, &Authors::ALL)
+    }
+
+    /// [`Store::signed_changes_since`], of the changes written by `authors` only.
+    pub fn signed_changes_since_by(
+        &self,
+        id: DocId,
+        version: &VectorClock,
+        authors: &Authors,
+    ) -> Result<Vec<SignedChange>, Error> {
         let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
         Ok(self
-            .tail_records(&tx, id, version)?
+            .tail_records(&tx, id, version, authors)?
             .into_iter()
             .map(|(_, _, sc)| SignedChange { change: sc.change, envelope: sc.signature })
             .collect())

@@ -145,8 +145,8 @@ impl TandemApp {
         match m {
             Msg::Event(ev) => match ev {
                 Event::DocsChanged => self.tasks.refresh_docs(),
-                Event::Saved { doc, seq } => {
-                    if let Some(o) = self.open_if(doc) {
+                Event::Saved { doc, author, seq } => {
+                    if let Some(o) = self.open_if(doc).filter(|o| o.view.doc().replica() == author) {
                         o.saved = o.saved.max(seq);
                     }
                     self.refresh_title();

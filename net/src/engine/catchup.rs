@@ -21,7 +21,7 @@ use crate::wire;
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
 use tandem_crdt::{Change, encoding};
-use tandem_storage::{Append, DocId, SignedChange, check_seal};
+use tandem_storage::{Append, Authors, DocId, SignedChange, check_seal};
 use tracing::{debug, warn};
 
 // A full chunk and its framing fit in one response.
@@ -29,6 +29,17 @@ const _: () = assert!(sync::CHUNK_BYTES <= MAX_RESPONSE / 4);
 
 /// Received changes the document holds, in the order to store them.
 type Ready = Vec<(Change, SignedChange)>;
+
+/// What accepting one received change did.
+struct Accepted {
+    /// The received changes now applied (this one and any that waited for it, in
+    /// arrival order, which respects causality).
+    ready: Ready,
+    /// Whether this one waits for deps.
+    buffered: bool,
+    /// Whether this one was new here (neither held nor already waiting).
+    new: bool,
+}
 
 impl Engine {
     pub(super) async fn on_sync_request(
@@ -54,11 +65,14 @@ impl Engine {
         let id = wire::request_doc(request)?;
         let Some(d) = self.docs.get(&id) else { return Ok(wire::unknown_doc_response()) };
         let cipher = d.cipher.clone();
-        let clock = wire::open_request(&cipher, request)?;
-        let all = self.store.signed_changes_since(id, clock.clone()).get().await?;
+        let ask = wire::open_request(&cipher, request)?;
+        let authors = Authors { from: ask.from, until: ask.until };
+        let all = self.store.signed_changes_since_by(id, ask.clock.clone(), authors).get().await?;
         let sizes = all.iter().map(|c| c.change.len() + c.envelope.len());
         let ours = self.docs[&id].doc.version();
-        let Some(chunk) = self.sync.answer(peer, id, clock.clone(), sizes, ours) else {
+        let whole = ask.whole();
+        let clock = ask.clock;
+        let Some(chunk) = self.sync.answer(peer, id, clock.clone(), whole, sizes, ours) else {
             return Ok(wire::unknown_doc_response());
         };
         debug!("sync {id} to {peer}: {} of {} changes", chunk.len, all.len());
@@ -78,7 +92,7 @@ impl Engine {
     }
 
     pub(super) async fn on_sync_response(&mut self, rid: OutboundRequestId, response: Vec<u8>) {
-        let Some(req) = self.requests.remove(&rid) else { return };
+        let Some((req, next)) = self.requests.remove(&rid) else { return };
         let (peer, id) = (req.peer, req.doc);
         let opened = self.docs.get_mut(&id).map(|d| {
             d.sync_bytes_in += response.len() as u64;
@@ -88,7 +102,7 @@ impl Engine {
             Some(Ok(Some((changes, more)))) => {
                 let progress = self.receive_batch(peer, id, changes).await;
                 self.remember_addr(peer, id).await;
-                Reply::Changes { more, progress }
+                Reply::Changes { more, progress, next }
             }
             Some(Err(e)) => {
                 warn!("bad sync response from {peer} for {id}: {e}");
@@ -103,7 +117,7 @@ impl Engine {
 
     pub(super) fn on_sync_failure(&mut self, rid: OutboundRequestId, peer: PeerId, error: &OutboundFailure) {
         debug!("sync request to {peer} failed: {error}");
-        let Some(req) = self.requests.remove(&rid) else { return };
+        let Some((req, _)) = self.requests.remove(&rid) else { return };
         let lost = match error {
             OutboundFailure::ConnectionClosed => Lost::ConnectionClosed,
             _ => Lost::Other,
@@ -120,29 +134,32 @@ impl Engine {
         change: Change,
         sc: SignedChange,
     ) -> Result<bool, Refused> {
-        let (ready, buffered) = self.accept(id, change, sc)?;
-        self.store_received(id, ready).await?;
-        Ok(buffered)
+        let accepted = self.accept(id, change, sc)?;
+        self.store_received(id, accepted.ready).await?;
+        Ok(accepted.buffered)
     }
 
     /// Verifies a received change's seal (`change` is `sc.change` decoded) and applies
-    /// it. Returns the received changes that are now applied (this one and any that
-    /// waited for it, in arrival order, which respects causality) and whether this one
-    /// waits for deps. A duplicate, or one the causal buffer has no room for, is `Ok`
-    /// with nothing ready.
-    fn accept(&mut self, id: DocId, change: Change, sc: SignedChange) -> Result<(Ready, bool), Refused> {
+    /// it. A duplicate, a change already waiting in the causal buffer, or one the
+    /// buffer has no room for, is `Ok` with nothing ready and nothing new.
+    fn accept(&mut self, id: DocId, change: Change, sc: SignedChange) -> Result<Accepted, Refused> {
         check_seal(&id, &sc.change, change.author, &sc.envelope)?;
         let d = self.docs.get_mut(&id).ok_or(Refused::UnknownDoc(id))?;
+        let nothing = Accepted { ready: Vec::new(), buffered: false, new: false };
+        // Delivered again while it waits for its deps: it is queued once.
+        if d.unsaved.iter().any(|(c, _)| *c == change) {
+            return Ok(Accepted { buffered: true, ..nothing });
+        }
         let out = match d.doc.apply(change.clone()) {
             Ok(out) => out,
             Err(e @ tandem_crdt::Error::BufferFull { .. }) => {
                 debug!("{e}");
-                return Ok((Vec::new(), false));
+                return Ok(nothing);
             }
             Err(e) => return Err(e.into()),
         };
         if out.duplicate {
-            return Ok((Vec::new(), false));
+            return Ok(nothing);
         }
         d.unsaved.push((change, sc));
         let version = d.doc.version().clone();
@@ -150,7 +167,7 @@ impl Engine {
             .into_iter()
             .partition(|(c, _)| c.end_seq() - 1 <= version.get(c.author));
         d.unsaved = waiting;
-        Ok((ready, out.buffered))
+        Ok(Accepted { ready, buffered: out.buffered, new: true })
     }
 
     /// Stores accepted changes (one group commit), then forwards them to the attached
@@ -185,8 +202,9 @@ impl Engine {
     }
 
     /// Accepts a catch-up response's changes and stores them together, answering after
-    /// they are durable. Returns whether any change was accepted (so asking for the next
-    /// chunk makes progress).
+    /// they are durable. Returns whether any change was new here (so asking for the
+    /// next chunk makes progress; a peer that keeps saying "more" while sending what
+    /// this replica holds is not asked again).
     async fn receive_batch(&mut self, peer: PeerId, id: DocId, changes: Vec<SignedChange>) -> bool {
         let mut progress = false;
         let mut all = Vec::new();
@@ -195,9 +213,9 @@ impl Engine {
                 .map_err(Refused::from)
                 .and_then(|change| self.accept(id, change, sc));
             match accepted {
-                Ok((ready, _)) => {
-                    progress = true;
-                    all.extend(ready);
+                Ok(accepted) => {
+                    progress |= accepted.new;
+                    all.extend(accepted.ready);
                 }
                 Err(e) => warn!("rejected change from {peer} for {id} in catch-up: {e}"),
             }

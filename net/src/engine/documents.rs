@@ -157,14 +157,17 @@ impl Engine {
     pub(super) async fn persist_local(&mut self, id: DocId, change: Change) -> Result<(), NetError> {
         let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
         let bytes = encoding::encode_change(&change);
-        let envelope = self.store.identity().seal(&id, &bytes);
+        // The engine's own edits and the window's are this device's two writers.
+        let signer =
+            self.store.identity().for_author(change.author).ok_or(NetError::NotOwnChange(change.author))?;
+        let envelope = signer.seal(&id, &bytes);
         let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
         let signed = SignedChange { change: bytes, envelope: envelope.clone() };
         self.store
             .append(Append { doc: id, change: change.clone(), signature: envelope, summary })
             .get()
             .await?;
-        self.events.send(Event::Saved { doc: id, seq: change.end_seq() - 1 }).ok();
+        self.events.send(Event::Saved { doc: id, author: change.author, seq: change.end_seq() - 1 }).ok();
         self.publish_change(id, &change, &signed);
         Ok(())
     }

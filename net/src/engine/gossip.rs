@@ -73,10 +73,16 @@ impl Engine {
                 self.report(&msg_id, &source, verdict);
                 self.events.send(Event::Presence { doc: id, peer: origin }).ok();
             }
-            Ok(Gossip::Beacon(clock)) => {
+            Ok(Gossip::Beacon(beacon)) => {
                 self.report(&msg_id, &source, MessageAcceptance::Accept);
                 let ours = self.docs[&id].doc.version();
-                let out = self.sync.beacon(source, origin, id, clock, ours);
+                let out = match beacon {
+                    wire::Beacon::Version(clock) => self.sync.beacon(source, origin, id, clock, ours),
+                    wire::Beacon::Digest(digest) => {
+                        let same = digest == wire::version_digest(ours);
+                        self.sync.beacon_digest(source, id, same)
+                    }
+                };
                 self.carry_out(out);
             }
             Ok(Gossip::Change(sc)) => {

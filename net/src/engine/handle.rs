@@ -138,10 +138,13 @@ pub enum Event {
         /// How many ops it carried.
         ops: u64,
     },
-    /// Own changes up to `seq` (by this device's replica) are stored durably.
+    /// Own changes up to `seq` by `author` (one of this device's writers) are stored
+    /// durably.
     Saved {
         /// The document.
         doc: DocId,
+        /// Which of this device's writers made them.
+        author: ReplicaId,
         /// The last stored seq.
         seq: u64,
     },

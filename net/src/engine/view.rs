@@ -150,7 +150,7 @@ impl Engine {
         if !self.docs.contains_key(&id) {
             return Err(NetError::UnknownDoc(id));
         }
-        let doc = self.store.load(id).get().await?;
+        let doc = self.store.load_as(id, tandem_storage::Writer::Window).get().await?;
         let (tx, remote) = std_mpsc::channel();
         let local = self.local_tx.clone();
         if let Some(d) = self.docs.get_mut(&id) {

@@ -1,7 +1,8 @@
 //! `kill -9` in the middle of appending: everything acknowledged survives, the store
-//! opens, and no writer id is ever reused.
+//! opens, and the device's writer continues after the last stored seq, so no
+//! acknowledged `(replica, seq)` is ever handed out again.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -20,7 +21,8 @@ fn appender_child() {
     };
     let mut doc = handle.load(info.id).wait().unwrap();
     let mut out = std::io::stdout().lock();
-    writeln!(out, "replica {}", handle.replica().0).unwrap();
+    let next = doc.version().get(handle.replica()) + 1;
+    writeln!(out, "replica {} next {next}", handle.replica().0).unwrap();
     let mut in_flight = VecDeque::new();
     for i in 0..1_000_000u64 {
         let pos = (i as usize * 31) % (doc.len_chars() + 1);
@@ -44,7 +46,8 @@ fn kill_9_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let mut rng = super::Rng(0x9e37_79b9_7f4a_7c15 ^ std::process::id() as u64);
-    let mut replicas = HashSet::new();
+    let mut writer = None;
+    let mut acked_before = 0u64;
     for round in 0..20 {
         let mut child = super::spawn_child("crash::appender_child", &[("TANDEM_CRASH_DIR", d)]);
         let stdout = child.stdout.take().unwrap();
@@ -58,7 +61,7 @@ fn kill_9_loses_nothing_acknowledged() {
             }
         });
         let mut replica = None;
-        let mut acked = 0u64;
+        let mut acked = acked_before;
         // Wait for the first ack, then kill at a random moment.
         let deadline = Instant::now() + Duration::from_secs(60);
         let kill_after = Duration::from_millis(20 + rng.below(300));
@@ -74,7 +77,10 @@ fn kill_9_loses_nothing_acknowledged() {
                 Ok(line) => {
                     // The test harness may print its own text before ours on a line.
                     if let Some((_, r)) = line.split_once("replica ") {
+                        let (r, next) = r.split_once(" next ").unwrap();
                         replica = Some(ReplicaId(r.parse().unwrap()));
+                        let next: u64 = next.parse().unwrap();
+                        assert!(next > acked_before, "round {round}: seq {next} was acknowledged before");
                     } else if let Some((_, s)) = line.split_once("ack ") {
                         acked = acked.max(s.parse().unwrap());
                         started.get_or_insert_with(Instant::now);
@@ -95,16 +101,17 @@ fn kill_9_loses_nothing_acknowledged() {
             }
         }
         let replica = replica.expect("the child named its replica");
-        assert!(replicas.insert(replica), "round {round}: writer id {replica} was used before");
+        assert_eq!(*writer.get_or_insert(replica), replica, "round {round}: the device's writer id changed");
 
         let mut store = Store::open(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
-        assert!(replicas.insert(store.replica()), "the checker's session id is fresh too");
+        assert_eq!(store.replica(), replica);
         let info = store.docs().unwrap().into_iter().next().unwrap();
         let doc = store.load(info.id).unwrap_or_else(|e| panic!("round {round}: {e}"));
         doc.check();
         let held = doc.version().get(replica);
         assert!(held >= acked, "round {round}: acknowledged seq {acked} but only {held} survived");
-        assert!(acked > 0, "round {round}: nothing was acknowledged");
+        assert!(acked > acked_before, "round {round}: nothing was acknowledged");
+        acked_before = acked;
         // Every earlier round's writer is still complete too.
         assert_eq!(doc.len_chars() as u64, doc.version().n_ops());
     }

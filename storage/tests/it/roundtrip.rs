@@ -1,7 +1,7 @@
 //! Create, edit, close, reopen: nothing is lost; snapshots change nothing.
 
 use tandem_crdt::{Doc, ReplicaId, Value, VectorClock, encoding};
-use tandem_storage::{Append, Store, StoreHandle, check_seal};
+use tandem_storage::{Append, Store, StoreHandle, Writer, check_seal};
 
 fn append(store: &mut Store, id: tandem_storage::DocId, doc: &mut Doc) {
     let change = doc.commit().expect("a change");
@@ -32,7 +32,7 @@ fn reopen_gives_the_same_document() {
     drop(store);
 
     let mut store = Store::open(dir.path()).unwrap();
-    assert_ne!(store.replica(), first_replica, "every session writes as a new replica");
+    assert_eq!(store.replica(), first_replica, "the device writes as the same replica after a restart");
     let mut again = store.load(info.id).unwrap();
     assert_eq!(again.text(), text);
     assert_eq!(again.version(), &version);
@@ -44,11 +44,47 @@ fn reopen_gives_the_same_document() {
     assert_eq!(again.map_get("pinned"), Some(&Value::Bool(true)));
     assert!(again.text().starts_with("bye "));
 
+    // Edits after the restart continue the same writer's seqs: the version does not
+    // grow an entry per start.
+    let before = again.version().get(first_replica);
+    again.insert(0, "x").unwrap();
+    append(&mut store, info.id, &mut again);
+    assert_eq!(again.version().len(), 1);
+    assert_eq!(again.version().get(first_replica), before + 1);
+
     // Every stored change carries a valid seal of its author.
     for sc in store.signed_changes_since(info.id, &VectorClock::new()).unwrap() {
         let c = encoding::decode_change(&sc.change).unwrap();
         assert_eq!(check_seal(&info.id, &sc.change, c.author, &sc.envelope), Ok(()));
     }
+}
+
+#[test]
+fn the_window_writes_as_its_own_stable_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let info = store.create_doc("Two writers").unwrap();
+    let mut engine = store.load(info.id).unwrap();
+    let mut window = store.load_as(info.id, Writer::Window).unwrap();
+    assert_ne!(engine.replica(), window.replica());
+    window.insert(0, "typed").unwrap();
+    let c = window.commit().unwrap();
+    let signer = store.identity().for_author(c.author).expect("the window is this device's");
+    let env = signer.seal(&info.id, &encoding::encode_change(&c));
+    assert_eq!(check_seal(&info.id, &encoding::encode_change(&c), c.author, &env), Ok(()));
+    engine.apply(c.clone()).unwrap();
+    store.append(&[Append { doc: info.id, change: c, signature: env, summary: None }]).unwrap();
+    // Both replicas edit at once without ever taking the same (replica, seq).
+    engine.insert(0, "A").unwrap();
+    append(&mut store, info.id, &mut engine);
+    let window_replica = window.replica();
+    drop(store);
+
+    let mut store = Store::open(dir.path()).unwrap();
+    let window = store.load_as(info.id, Writer::Window).unwrap();
+    assert_eq!(window.replica(), window_replica);
+    assert_eq!(window.text(), "Atyped");
+    assert_eq!(window.version().len(), 2, "one entry per writer of this device");
 }
 
 #[test]
@@ -132,4 +168,36 @@ fn find_doc_by_prefix() {
     assert!(store.find_doc("zzzz").is_err(), "not hex");
     let other = if id.starts_with('0') { "ffff" } else { "0000" };
     assert!(store.find_doc(other).is_err());
+}
+
+#[test]
+fn a_database_of_schema_1_migrates_and_keeps_its_documents() {
+    const META: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let info = store.create_doc("Old").unwrap();
+    let mut doc = store.load(info.id).unwrap();
+    doc.insert(0, "kept").unwrap();
+    append(&mut store, info.id, &mut doc);
+    drop(store);
+    // Make it look like a database written before stable writer ids: schema 1 with a
+    // session counter.
+    {
+        let db = redb::Database::open(dir.path().join(tandem_storage::DB_FILE)).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut meta = tx.open_table(META).unwrap();
+            meta.insert("schema_version", 1).unwrap();
+            meta.insert("session_counter", 17).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.load(info.id).unwrap().text(), "kept");
+    drop(store);
+    let db = redb::Database::open(dir.path().join(tandem_storage::DB_FILE)).unwrap();
+    let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let meta = tx.open_table(META).unwrap();
+    assert_eq!(meta.get("schema_version").unwrap().unwrap().value(), tandem_storage::SCHEMA_VERSION);
+    assert!(meta.get("session_counter").unwrap().is_none(), "the session counter is gone");
 }
