@@ -28,6 +28,8 @@ enum Command {
     Find(String, Tx<DocInfo>),
     Remove(DocId, Tx<bool>),
     Load(DocId, crate::Writer, Tx<Doc>),
+    Equivocated(DocId, ReplicaId, std::ops::Range<u64>, SignedChange, Tx<()>),
+    Equivocations(DocId, Tx<Vec<crate::Equivocation>>),
     Snapshot(DocId, Tx<()>),
     SignedSince(DocId, VectorClock, crate::Authors, Tx<Vec<SignedChange>>),
     AddPeer(DocId, String, Tx<()>),
@@ -124,6 +126,23 @@ impl StoreHandle {
     /// Opens a document (snapshot plus tail).
     pub fn load(&self, id: DocId) -> Reply<Doc> {
         self.load_as(id, crate::Writer::Engine)
+    }
+
+    /// Keeps the proof that `author` signed `refused` for `seqs` differently from the
+    /// stored changes.
+    pub fn record_equivocation(
+        &self,
+        id: DocId,
+        author: ReplicaId,
+        seqs: std::ops::Range<u64>,
+        refused: SignedChange,
+    ) -> Reply<()> {
+        self.send(|tx| Command::Equivocated(id, author, seqs, refused, tx))
+    }
+
+    /// Every proof of equivocation kept for a document.
+    pub fn equivocations(&self, id: DocId) -> Reply<Vec<crate::Equivocation>> {
+        self.send(|tx| Command::Equivocations(id, tx))
     }
 
     /// Opens a document, editing as `writer`.
@@ -232,6 +251,10 @@ fn run(mut store: Store, rx: mpsc::Receiver<Command>) {
             Command::Find(p, tx) => drop(tx.send(store.find_doc(&p))),
             Command::Remove(id, tx) => drop(tx.send(store.remove_doc(id))),
             Command::Load(id, writer, tx) => drop(tx.send(store.load_as(id, writer))),
+            Command::Equivocated(id, author, seqs, refused, tx) => {
+                drop(tx.send(store.record_equivocation(id, author, seqs, refused)))
+            }
+            Command::Equivocations(id, tx) => drop(tx.send(store.equivocations(id))),
             Command::Snapshot(id, tx) => drop(tx.send(store.snapshot(id))),
             Command::SignedSince(id, v, authors, tx) => {
                 drop(tx.send(store.signed_changes_since_by(id, &v, &authors)))

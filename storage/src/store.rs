@@ -1,5 +1,9 @@
 //! [`Store`]: the device database (redb), used from one thread (see [`crate::StoreHandle`]).
 
+mod proof;
+
+pub use proof::Equivocation;
+
 use crate::error::Error;
 use crate::identity::{Identity, Writer};
 use crate::ids::{DocId, DocKey};
@@ -340,6 +344,8 @@ impl Store {
             tx.open_table(UNDO).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
             let mut peers = tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
             peers.retain_in((id.0, "")..(next_id(id), ""), |_, _| false).map_err(|e| self.db_err(e))?;
+            drop(peers);
+            self.remove_equivocations(&tx, id)?;
             existed
         };
         tx.commit().map_err(|e| self.db_err(e))?;

@@ -201,3 +201,32 @@ fn a_database_of_schema_1_migrates_and_keeps_its_documents() {
     assert_eq!(meta.get("schema_version").unwrap().unwrap().value(), tandem_storage::SCHEMA_VERSION);
     assert!(meta.get("session_counter").unwrap().is_none(), "the session counter is gone");
 }
+
+#[test]
+fn proof_of_equivocation_is_kept_with_both_signed_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let info = store.create_doc("Proof").unwrap();
+    let mut doc = store.load(info.id).unwrap();
+    doc.insert(0, "abc").unwrap();
+    append(&mut store, info.id, &mut doc);
+    doc.insert(3, "def").unwrap();
+    append(&mut store, info.id, &mut doc);
+    let author = store.replica();
+    let refused = tandem_storage::SignedChange { change: vec![1, 2, 3], envelope: vec![4; 105] };
+    store.record_equivocation(info.id, author, 2..5, refused.clone()).unwrap();
+    let proofs = store.equivocations(info.id).unwrap();
+    assert_eq!(proofs.len(), 1);
+    assert_eq!((proofs[0].author, proofs[0].seqs.clone()), (author, 2..5));
+    assert_eq!(proofs[0].refused, refused);
+    // Both stored changes overlap seqs 2..5 (1..=3 and 4..=6), and each still checks out.
+    assert_eq!(proofs[0].held.len(), 2);
+    for sc in &proofs[0].held {
+        assert_eq!(check_seal(&info.id, &sc.change, author, &sc.envelope), Ok(()));
+    }
+    drop(store);
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.equivocations(info.id).unwrap(), proofs, "the proof survives a restart");
+    store.remove_doc(info.id).unwrap();
+    assert!(store.equivocations(info.id).unwrap().is_empty());
+}
