@@ -97,6 +97,13 @@ impl Identity {
         Identity { key: self.key.clone(), session: writer.session() }
     }
 
+    /// The same key, signing as writer number `session` (any number; the two writers of
+    /// [`Writer`] are two of them, and databases of schema 1 used one per start). For
+    /// tools and tests that speak for a key under many writer ids.
+    pub fn with_session(&self, session: u64) -> Identity {
+        Identity { key: self.key.clone(), session }
+    }
+
     /// The identity whose writer id is `author`, if it is one of this device's writers.
     pub fn for_author(&self, author: ReplicaId) -> Option<Identity> {
         [Writer::Engine, Writer::Window].into_iter().map(|w| self.writer(w)).find(|i| i.replica() == author)

@@ -149,6 +149,13 @@ impl Node {
         self.ok(json!({"cmd": "status", "doc": doc}))["version"].clone()
     }
 
+    /// The process's resident memory, in KiB.
+    pub(crate) fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("a VmRSS line");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     /// SIGKILL, no goodbye.
     pub(crate) fn kill9(mut self) {
         self.child.kill().unwrap();
