@@ -7,7 +7,8 @@
 //!
 //! Leaves hold spans; inner nodes hold, per child, the count of visible characters and
 //! of all items (tombstones included), so visible position -> item and item -> position
-//! are both O(log n). A [`LeafIndex`] maps every inserted `Lv` to its leaf.
+//! are both O(log n). A [`LeafIndex`] maps every inserted `Lv` to its leaf, as runs of
+//! consecutive `Lv`s, so `Lv`s of other ops (deletes, map writes) cost it nothing.
 //!
 //! Concurrent inserts are ordered with the YjsMod rule, which equals FugueMax: inserts
 //! at the same place never interleave, forwards or backwards.
@@ -96,34 +97,269 @@ pub(crate) struct Cursor {
     off: u32,
 }
 
-/// Which leaf holds each inserted item: entry `lv` is the leaf of item `lv`, or `NONE`
-/// for an `Lv` that is not an inserted character (a delete or a map write, or an `Lv`
-/// past the last insert). Entries are rewritten when a leaf splits, so finding an item
-/// is one array read and a scan of one leaf.
+/// Runs a chunk of the [`LeafIndex`] holds before it splits in two.
+const RUN_CAP: usize = 64;
+
+/// Items `lv .. lv + len` of the [`LeafIndex`], all in `leaf`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IdxRun {
+    lv: Lv,
+    len: u32,
+    leaf: LeafId,
+}
+
+impl IdxRun {
+    fn end(&self) -> Lv {
+        self.lv + self.len
+    }
+}
+
+/// Which leaf holds each inserted item, as runs of consecutive `Lv`s in one leaf,
+/// sorted by `Lv`. An `Lv` that is not an inserted character (a delete or a map write)
+/// is in no run, so the index grows with the number of spans, never with the number of
+/// ops. Runs that touch and share a leaf are merged.
+///
+/// Runs sit in chunks of at most [`RUN_CAP`], next to a directory of each chunk's first
+/// `Lv`: a lookup is two binary searches (or one comparison, for an item of the last
+/// run, where typing happens), and an update moves runs inside one chunk, plus
+/// directory entries when a chunk splits or empties. A leaf split rewrites only the
+/// runs of the spans that moved.
 #[derive(Debug, Default)]
-struct LeafIndex(Vec<LeafId>);
+struct LeafIndex {
+    /// Runs in `Lv` order; no chunk is empty.
+    chunks: Vec<Vec<IdxRun>>,
+    /// The first `Lv` of each chunk.
+    firsts: Vec<Lv>,
+}
 
 impl LeafIndex {
+    /// The position (chunk, index) of the last run that starts at or before `lv`.
+    #[inline]
+    fn find(&self, lv: Lv) -> Option<(usize, usize)> {
+        let c = self.firsts.partition_point(|&f| f <= lv).checked_sub(1)?;
+        let j = self.chunks[c].partition_point(|r| r.lv <= lv).checked_sub(1)?;
+        Some((c, j))
+    }
+
     /// The leaf of item `lv`, or `None` if `lv` is not an inserted character.
     #[inline]
     fn get(&self, lv: Lv) -> Option<LeafId> {
-        self.0.get(lv as usize).copied().filter(|&l| l != NONE)
+        let last = self.chunks.last()?.last()?;
+        let r = if lv >= last.lv {
+            last
+        } else {
+            let (c, j) = self.find(lv)?;
+            &self.chunks[c][j]
+        };
+        (lv - r.lv < r.len).then_some(r.leaf)
     }
 
     /// The leaf of item `lv`, which must be an inserted character.
     #[inline]
     fn leaf_of(&self, lv: Lv) -> LeafId {
-        self.0[lv as usize]
+        match self.get(lv) {
+            Some(leaf) => leaf,
+            None => panic!("lv {lv} is not an inserted character"),
+        }
     }
 
-    /// Records that items `lvs` are in `leaf`, growing the index to cover them.
-    #[inline]
-    fn set(&mut self, lvs: Range<Lv>, leaf: LeafId) {
-        let end = lvs.end as usize;
-        if self.0.len() < end {
-            self.0.resize(end, NONE);
+    /// How many of the `Lv`s from `lv` on are inserted characters in one run of the
+    /// index; 0 if `lv` is not one.
+    fn run_rest(&self, lv: Lv) -> u32 {
+        match self.find(lv) {
+            Some((c, j)) => self.chunks[c][j].end().saturating_sub(lv),
+            None => 0,
         }
-        self.0[lvs.start as usize..end].fill(leaf);
+    }
+
+    /// Bytes of heap held.
+    fn heap_size(&self) -> usize {
+        use std::mem::size_of;
+        self.firsts.capacity() * size_of::<Lv>()
+            + self.chunks.capacity() * size_of::<Vec<IdxRun>>()
+            + self.chunks.iter().map(|c| c.capacity() * size_of::<IdxRun>()).sum::<usize>()
+    }
+
+    /// Every run in `Lv` order.
+    fn runs(&self) -> impl Iterator<Item = &IdxRun> + '_ {
+        self.chunks.iter().flatten()
+    }
+
+    /// Records that items `lvs` are in `leaf`.
+    fn set(&mut self, lvs: Range<Lv>, leaf: LeafId) {
+        let (a, b) = (lvs.start, lvs.end);
+        if a >= b {
+            return;
+        }
+        let new = IdxRun { lv: a, len: b - a, leaf };
+        // New items after every indexed one: extend or follow the last run.
+        let Some(chunk) = self.chunks.last_mut() else {
+            self.chunks.push(Self::chunk_with(new));
+            self.firsts.push(a);
+            return;
+        };
+        if let Some(last) = chunk.last_mut()
+            && a >= last.end()
+        {
+            if a == last.end() && last.leaf == leaf {
+                last.len += new.len;
+            } else {
+                chunk.push(new);
+                self.split_if_full(self.chunks.len() - 1);
+            }
+            return;
+        }
+        // Items of one run (all of a span's items are): move them to `leaf`.
+        if let Some((c, j)) = self.find(a)
+            && b <= self.chunks[c][j].end()
+        {
+            self.move_within(c, j, new);
+            return;
+        }
+        // Anything else: drop what covers `lvs`, then add a run for them.
+        self.clear(a, b);
+        let (c, j) = self.find(a).map_or((0, 0), |(c, j)| (c, j + 1));
+        if self.chunks.is_empty() {
+            self.chunks.push(Self::chunk_with(new));
+            self.firsts.push(a);
+            return;
+        }
+        self.chunks[c].insert(j, new);
+        self.firsts[c] = self.chunks[c][0].lv;
+        self.split_if_full(c);
+        if let Some((c, j)) = self.find(a) {
+            self.merge_around(c, j);
+        }
+    }
+
+    /// A new chunk holding `run`, with room to fill up without reallocating.
+    fn chunk_with(run: IdxRun) -> Vec<IdxRun> {
+        let mut chunk = Vec::with_capacity(RUN_CAP + 1);
+        chunk.push(run);
+        chunk
+    }
+
+    /// Puts `new`, whose items are all in run `j` of chunk `c`, in its own leaf.
+    fn move_within(&mut self, c: usize, j: usize, new: IdxRun) {
+        let chunk = &mut self.chunks[c];
+        let r = chunk[j];
+        if r.leaf == new.leaf {
+            return;
+        }
+        let right = IdxRun { lv: new.end(), len: r.end() - new.end(), leaf: r.leaf };
+        let mut at = j;
+        match (r.lv < new.lv, right.len > 0) {
+            (false, false) => chunk[j].leaf = new.leaf,
+            (false, true) => {
+                chunk[j] = right;
+                chunk.insert(j, new);
+            }
+            (true, false) => {
+                chunk[j].len = new.lv - r.lv;
+                chunk.insert(j + 1, new);
+                at += 1;
+            }
+            (true, true) => {
+                chunk[j].len = new.lv - r.lv;
+                chunk.splice(j + 1..j + 1, [new, right]);
+                at += 1;
+            }
+        }
+        let (c, at) = if self.split_if_full(c) { self.find(new.lv).unwrap_or((c, at)) } else { (c, at) };
+        self.merge_around(c, at);
+    }
+
+    /// Removes `a .. b` from every run that covers part of it.
+    fn clear(&mut self, a: Lv, b: Lv) {
+        loop {
+            let (c, j) = match self.find(a) {
+                Some((c, j)) if self.chunks[c][j].end() > a => (c, j),
+                Some((c, j)) if j + 1 < self.chunks[c].len() => (c, j + 1),
+                Some((c, _)) if c + 1 < self.chunks.len() => (c + 1, 0),
+                None if !self.chunks.is_empty() => (0, 0),
+                _ => return,
+            };
+            let r = self.chunks[c][j];
+            if r.lv >= b {
+                return;
+            }
+            let left = (r.lv < a).then(|| IdxRun { lv: r.lv, len: a - r.lv, leaf: r.leaf });
+            let right = (r.end() > b).then(|| IdxRun { lv: b, len: r.end() - b, leaf: r.leaf });
+            self.chunks[c].splice(j..j + 1, left.into_iter().chain(right));
+            if self.chunks[c].is_empty() {
+                self.chunks.remove(c);
+                self.firsts.remove(c);
+            } else {
+                self.firsts[c] = self.chunks[c][0].lv;
+                self.split_if_full(c);
+            }
+        }
+    }
+
+    /// Merges run `j` of chunk `c` with its neighbours where they touch it and share
+    /// its leaf.
+    fn merge_around(&mut self, c: usize, j: usize) {
+        let (nc, nj) = if j + 1 < self.chunks[c].len() { (c, j + 1) } else { (c + 1, 0) };
+        if nc < self.chunks.len() {
+            let (r, n) = (self.chunks[c][j], self.chunks[nc][nj]);
+            if r.end() == n.lv && r.leaf == n.leaf {
+                self.chunks[c][j].len += n.len;
+                self.remove(nc, nj);
+            }
+        }
+        let (pc, pj) = match (j, c) {
+            (0, 0) => return,
+            (0, _) => (c - 1, self.chunks[c - 1].len() - 1),
+            _ => (c, j - 1),
+        };
+        let (p, r) = (self.chunks[pc][pj], self.chunks[c][j]);
+        if p.end() == r.lv && p.leaf == r.leaf {
+            self.chunks[pc][pj].len += r.len;
+            self.remove(c, j);
+        }
+    }
+
+    /// Removes run `j` of chunk `c`, and the chunk if that empties it.
+    fn remove(&mut self, c: usize, j: usize) {
+        self.chunks[c].remove(j);
+        if self.chunks[c].is_empty() {
+            self.chunks.remove(c);
+            self.firsts.remove(c);
+        } else if j == 0 {
+            self.firsts[c] = self.chunks[c][0].lv;
+        }
+    }
+
+    /// Splits chunk `c` in two if it holds more than [`RUN_CAP`] runs; returns whether
+    /// it did.
+    fn split_if_full(&mut self, c: usize) -> bool {
+        let len = self.chunks[c].len();
+        if len <= RUN_CAP {
+            return false;
+        }
+        let mut right = Vec::with_capacity(RUN_CAP + 1);
+        right.extend(self.chunks[c].drain(len / 2..));
+        self.firsts.insert(c + 1, right[0].lv);
+        self.chunks.insert(c + 1, right);
+        true
+    }
+
+    /// Checks the index's own invariants; panics when one is broken. For tests.
+    fn check(&self) {
+        assert_eq!(self.chunks.len(), self.firsts.len(), "one directory entry per chunk");
+        for (chunk, &first) in self.chunks.iter().zip(&self.firsts) {
+            assert!(!chunk.is_empty() && chunk.len() <= RUN_CAP, "chunk size {}", chunk.len());
+            assert_eq!(chunk[0].lv, first, "directory entry");
+        }
+        let mut prev: Option<IdxRun> = None;
+        for r in self.runs() {
+            assert!(r.len > 0, "empty index run");
+            if let Some(p) = prev {
+                assert!(p.end() <= r.lv, "index runs {p:?} and {r:?} overlap or are unsorted");
+                assert!(!(p.end() == r.lv && p.leaf == r.leaf), "unmerged index runs {p:?} and {r:?}");
+            }
+            prev = Some(*r);
+        }
     }
 }
 
@@ -170,6 +406,20 @@ impl Default for Text {
 }
 
 impl Text {
+    /// Bytes of heap held: the tree, the content and the leaf index, by capacity.
+    pub(crate) fn heap_size(&self) -> usize {
+        use std::mem::size_of;
+        let leaves = self.leaves.capacity() * size_of::<Leaf>()
+            + self.leaves.iter().map(|l| l.spans.capacity() * size_of::<Span>()).sum::<usize>();
+        let nodes = self.nodes.capacity() * size_of::<Node>()
+            + self
+                .nodes
+                .iter()
+                .map(|n| n.children.capacity() * 4 + n.vis.capacity() * 4 + n.total.capacity() * 4)
+                .sum::<usize>();
+        leaves + nodes + self.content.capacity() + self.lv_leaf.heap_size()
+    }
+
     /// Visible characters.
     pub(crate) fn len(&self) -> usize {
         self.vis_len as usize
@@ -736,6 +986,7 @@ impl Text {
             for (i, s) in l.spans.iter().enumerate() {
                 assert!(s.len > 0, "empty span");
                 assert_eq!(self.lv_leaf.get(s.lv), Some(leaf), "leaf index of {}", s.lv);
+                assert!(self.lv_leaf.run_rest(s.lv) >= s.len, "leaf index of {}..{}", s.lv, s.end());
                 if i > 0 {
                     assert!(!l.spans[i - 1].can_append(s), "unmerged spans in leaf {leaf}");
                 }
@@ -748,6 +999,9 @@ impl Text {
             leaf = l.next;
         }
         assert_eq!((vis, total), (self.vis_len, self.total_len));
+        // Every item's run is in the index, and nothing else is.
+        self.lv_leaf.check();
+        assert_eq!(self.lv_leaf.runs().map(|r| r.len).sum::<u32>(), total, "items in the leaf index");
         for l in &self.leaves {
             assert_eq!(l.vis, l.spans.iter().map(Span::vis).sum::<u32>(), "leaf visible count");
         }
