@@ -380,6 +380,10 @@ pub(crate) struct Text {
     /// stays in one leaf, so most lookups skip the descent. Reset by any count change
     /// in another leaf.
     finger: Cell<(LeafId, u32)>,
+    /// The span (leaf, index) of the last item found by position or by `Lv`; a
+    /// delete usually targets an item just found, so [`Text::cursor_of_lv`] tries it
+    /// before the index. Only a hint: it is checked before use.
+    lv_hint: Cell<(LeafId, u32)>,
 }
 
 impl Default for Text {
@@ -393,6 +397,7 @@ impl Default for Text {
                 next: NONE,
             }],
             finger: Cell::new((NONE, 0)),
+            lv_hint: Cell::new((NONE, 0)),
             nodes: Vec::new(),
             root: 0,
             root_is_leaf: true,
@@ -428,6 +433,19 @@ impl Text {
     /// Whether `lv` is an inserted character.
     pub(crate) fn is_item(&self, lv: Lv) -> bool {
         self.lv_leaf.get(lv).is_some()
+    }
+
+    /// Whether every `Lv` of `lv .. lv + len` is an inserted character. The work is per
+    /// run of the leaf index, not per `Lv`, so checking a long delete is cheap.
+    pub(crate) fn are_items(&self, mut lv: Lv, len: u32) -> bool {
+        let Some(end) = lv.checked_add(len) else { return false };
+        while lv < end {
+            match self.lv_leaf.run_rest(lv) {
+                0 => return false,
+                n => lv = lv.saturating_add(n),
+            }
+        }
+        true
     }
 
     /// Byte length of `chars` characters starting at byte `start` of the content.
@@ -507,6 +525,7 @@ impl Text {
         for (idx, s) in leaf.spans.iter().enumerate() {
             if !s.deleted {
                 if pos < s.len {
+                    self.lv_hint.set((node, idx as u32));
                     return Cursor { leaf: node, idx, off: pos };
                 }
                 pos -= s.len;
@@ -517,10 +536,17 @@ impl Text {
 
     /// The cursor of item `lv` (an inserted character).
     pub(crate) fn cursor_of_lv(&self, lv: Lv) -> Cursor {
+        let (hint_leaf, hint_idx) = self.lv_hint.get();
+        if let Some(s) = self.leaves.get(hint_leaf as usize).and_then(|l| l.spans.get(hint_idx as usize))
+            && lv.wrapping_sub(s.lv) < s.len
+        {
+            return Cursor { leaf: hint_leaf, idx: hint_idx as usize, off: lv - s.lv };
+        }
         let leaf = self.lv_leaf.leaf_of(lv);
         let spans = &self.leaves[leaf as usize].spans;
         for (idx, s) in spans.iter().enumerate() {
             if lv >= s.lv && lv < s.end() {
+                self.lv_hint.set((leaf, idx as u32));
                 return Cursor { leaf, idx, off: lv - s.lv };
             }
         }
@@ -785,13 +811,20 @@ impl Text {
     }
 
     /// Marks items `lv .. lv + len` deleted. Returns how many were visible before.
+    ///
+    /// The work is per span: tombstones are stepped over a whole span at a time without
+    /// allocating, and when the next `Lv`s continue in the following span of the same
+    /// leaf (as they do in a run typed left to right) no index lookup is needed.
     pub(crate) fn delete(&mut self, mut lv: Lv, mut len: u32) -> u32 {
+        debug_assert!(self.are_items(lv, len), "deleting {lv}+{len}, which are not all items");
         let mut removed = 0;
         while len > 0 {
             let c = self.cursor_of_lv(lv);
             let leaf_id = c.leaf;
             let s = self.leaves[leaf_id as usize].spans[c.idx];
             let n = (s.len - c.off).min(len);
+            // The items after these are most likely in the next span of this leaf.
+            let mut next = c.idx + 1;
             if !s.deleted {
                 let ascii = self.ascii;
                 let content = &self.content;
@@ -815,11 +848,14 @@ impl Text {
                 if idx > 0 && leaf.spans[idx - 1].can_append(&leaf.spans[idx]) {
                     leaf.spans[idx - 1].len += leaf.spans[idx].len;
                     leaf.spans.remove(idx);
+                    idx -= 1;
                 }
+                next = idx + 1;
                 removed += n;
                 self.add_counts(leaf_id, -(n as i64), 0);
                 self.split_if_full(leaf_id);
             }
+            self.lv_hint.set((leaf_id, next as u32));
             lv += n;
             len -= n;
         }
@@ -837,8 +873,16 @@ impl Text {
         moved.extend(self.leaves[leaf_id as usize].spans.drain(half..));
         let (vis, total) = moved.iter().fold((0, 0), |(v, t), s| (v + s.vis(), t + s.len));
         let new_id = self.leaves.len() as u32;
-        for s in &moved {
-            self.lv_leaf.set(s.lv..s.end(), new_id);
+        // Moved spans with consecutive `Lv`s share a run of the index: move it at once.
+        let mut k = 0;
+        while k < moved.len() {
+            let (start, mut end) = (moved[k].lv, moved[k].end());
+            k += 1;
+            while k < moved.len() && moved[k].lv == end {
+                end = moved[k].end();
+                k += 1;
+            }
+            self.lv_leaf.set(start..end, new_id);
         }
         let old = &mut self.leaves[leaf_id as usize];
         let next = old.next;
@@ -1046,4 +1090,218 @@ fn split_span(s: &mut Span, off: u32, ascii: bool, content: &str) -> Span {
     };
     s.len = off;
     right
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::ReplicaId;
+    use proptest::prelude::*;
+
+    /// The index as a dense map: entry `lv` is the leaf of item `lv`.
+    fn dense_run_rest(dense: &[Option<LeafId>], lv: Lv) -> u32 {
+        let Some(Some(leaf)) = dense.get(lv as usize) else { return 0 };
+        dense[lv as usize..].iter().take_while(|l| **l == Some(*leaf)).count() as u32
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_leaf_index_agrees_with_a_dense_map(
+            ops in prop::collection::vec((0u32..2_000, 1u32..40, 0u32..4, 0u8..3), 1..400),
+        ) {
+            let mut index = LeafIndex::default();
+            let mut dense: Vec<Option<LeafId>> = Vec::new();
+            for (at, len, leaf, kind) in ops {
+                // New items after the others (with or without a gap), or items
+                // anywhere, as a leaf split moves them.
+                let start = match kind {
+                    0 => dense.len() as u32,
+                    1 => dense.len() as u32 + at % 5,
+                    _ => at,
+                };
+                let end = start + len;
+                index.set(start..end, leaf);
+                if dense.len() < end as usize {
+                    dense.resize(end as usize, None);
+                }
+                dense[start as usize..end as usize].fill(Some(leaf));
+                index.check();
+            }
+            for lv in 0..dense.len() as u32 + 3 {
+                prop_assert_eq!(index.get(lv), dense.get(lv as usize).copied().flatten(), "leaf of {}", lv);
+                prop_assert_eq!(index.run_rest(lv), dense_run_rest(&dense, lv), "run from {}", lv);
+            }
+            let items = dense.iter().filter(|l| l.is_some()).count() as u32;
+            prop_assert_eq!(index.runs().map(|r| r.len).sum::<u32>(), items);
+        }
+    }
+
+    /// An edit of the text in [`text_edits_keep_the_index_exact`]; the numbers pick
+    /// positions and lengths modulo what exists.
+    #[derive(Clone, Debug)]
+    enum Edit {
+        /// Types `len` chars at a visible position.
+        Type { at: u32, len: u32 },
+        /// Deletes visible chars, taking fresh `Lv`s as a delete op does.
+        Delete { at: u32, len: u32 },
+        /// Deletes items of one earlier insert again, deleted or not.
+        Redelete { run: u32, off: u32, len: u32 },
+        /// Integrates a remote insert right after an item (tombstones included).
+        Integrate { after: u32, len: u32 },
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            4 => (any::<u32>(), 1u32..6).prop_map(|(at, len)| Edit::Type { at, len }),
+            2 => (any::<u32>(), 1u32..8).prop_map(|(at, len)| Edit::Delete { at, len }),
+            1 => (any::<u32>(), any::<u32>(), 1u32..6).prop_map(|(run, off, len)| Edit::Redelete { run, off, len }),
+            2 => (any::<u32>(), 1u32..4).prop_map(|(after, len)| Edit::Integrate { after, len }),
+        ]
+    }
+
+    /// The character of item `lv`, some of them not ASCII.
+    fn char_of(lv: Lv) -> char {
+        ['a', 'b', 'é', 'x', '中'][lv as usize % 5]
+    }
+
+    fn chars_of(lv: Lv, len: u32) -> String {
+        (lv..lv + len).map(char_of).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn text_edits_keep_the_index_exact(edits in prop::collection::vec(edit(), 1..300)) {
+            let mut text = Text::default();
+            // The document in order: (item, deleted).
+            let mut model: Vec<(Lv, bool)> = Vec::new();
+            // Every insert: (first item, length).
+            let mut inserts: Vec<(Lv, u32)> = Vec::new();
+            let mut next: Lv = 0;
+            for e in edits {
+                let visible: Vec<usize> = (0..model.len()).filter(|&i| !model[i].1).collect();
+                match e {
+                    Edit::Type { at, len } => {
+                        let pos = at % (visible.len() as u32 + 1);
+                        let content = text.push_content(&chars_of(next, len));
+                        text.insert_local(pos, next, len, content);
+                        let i = if pos == 0 { 0 } else { visible[pos as usize - 1] + 1 };
+                        model.splice(i..i, (next..next + len).map(|lv| (lv, false)));
+                        inserts.push((next, len));
+                        next += len;
+                    }
+                    Edit::Delete { at, len } => {
+                        if visible.is_empty() {
+                            continue;
+                        }
+                        let pos = at % visible.len() as u32;
+                        let mut left = len.min(visible.len() as u32 - pos);
+                        for &i in &visible[pos as usize..(pos + left) as usize] {
+                            model[i].1 = true;
+                        }
+                        while left > 0 {
+                            let (target, n) = text.visible_run_at(pos, left);
+                            prop_assert_eq!(text.delete(target, n), n);
+                            left -= n;
+                            next += n;
+                        }
+                    }
+                    Edit::Redelete { run, off, len } => {
+                        if inserts.is_empty() {
+                            continue;
+                        }
+                        let (lv, n) = inserts[run as usize % inserts.len()];
+                        let off = off % n;
+                        let len = len.min(n - off);
+                        let targets = lv + off..lv + off + len;
+                        let mut was_visible = 0;
+                        for item in model.iter_mut().filter(|(l, _)| targets.contains(l)) {
+                            was_visible += u32::from(!item.1);
+                            item.1 = true;
+                        }
+                        prop_assert_eq!(text.delete(lv + off, len), was_visible);
+                        next += len;
+                    }
+                    Edit::Integrate { after, len } => {
+                        let i = (after as usize) % (model.len() + 1);
+                        let left = if i == 0 { NONE } else { model[i - 1].0 };
+                        let right = model.get(i).map_or(NONE, |m| m.0);
+                        let content = text.push_content(&chars_of(next, len));
+                        text.integrate(next, len, left, right, content, |lv| OpId::new(ReplicaId(1), lv as u64));
+                        model.splice(i..i, (next..next + len).map(|lv| (lv, false)));
+                        inserts.push((next, len));
+                        next += len;
+                    }
+                }
+                text.check();
+            }
+            let want: String = model.iter().filter(|m| !m.1).map(|m| char_of(m.0)).collect();
+            prop_assert_eq!(text.to_string_lossless(), want);
+            // The index against a dense map of every `Lv`, from the model.
+            let mut dense = vec![false; next as usize + 2];
+            for (i, &(lv, deleted)) in model.iter().enumerate() {
+                dense[lv as usize] = true;
+                let c = text.cursor_of_lv(lv);
+                prop_assert_eq!(text.span_at(c).lv + c.off, lv);
+                prop_assert_eq!(text.span_at(c).deleted, deleted);
+                prop_assert_eq!(text.total_pos(c), i as u32);
+            }
+            for (lv, &item) in dense.iter().enumerate() {
+                prop_assert_eq!(text.is_item(lv as Lv), item, "is_item({})", lv);
+            }
+        }
+    }
+
+    /// A text of `n` typed characters, all deleted, typed as one run.
+    fn typed_and_deleted(n: u32) -> Text {
+        let mut text = Text::default();
+        let content = text.push_content(&"y".repeat(n as usize));
+        text.insert_local(0, 0, n, content);
+        assert_eq!(text.delete(0, n), n);
+        text
+    }
+
+    #[test]
+    fn deleting_tombstones_again_changes_nothing_and_allocates_nothing() {
+        let mut text = typed_and_deleted(10_000);
+        let heap = text.heap_size();
+        for _ in 0..1_000 {
+            assert_eq!(text.delete(0, 10_000), 0);
+            assert_eq!(text.delete(5_000, 10), 0);
+        }
+        assert_eq!(text.heap_size(), heap);
+        assert_eq!(text.spans().count(), 1);
+        text.check();
+    }
+
+    #[test]
+    fn lvs_that_are_not_items_take_no_room_in_the_index() {
+        let mut text = typed_and_deleted(100);
+        // An insert far past the other items: the `Lv`s between are deletes.
+        let far = 1 << 30;
+        let content = text.push_content("z");
+        text.insert_local(0, far, 1, content);
+        assert!(text.lv_leaf.heap_size() < 4_096, "index of {} bytes", text.lv_leaf.heap_size());
+        assert!(text.is_item(far) && text.is_item(99) && !text.is_item(100) && !text.is_item(far - 1));
+        assert!(text.are_items(0, 100) && !text.are_items(0, 101) && !text.are_items(far, 2));
+        text.check();
+    }
+
+    #[test]
+    fn leaf_splits_keep_runs_merged() {
+        // Typing at alternate ends splits leaves; every item stays indexed.
+        let mut text = Text::default();
+        let mut lv = 0;
+        for i in 0..5_000u32 {
+            let content = text.push_content("q");
+            let pos = if i % 3 == 0 { 0 } else { text.len() as u32 / 2 };
+            text.insert_local(pos, lv, 1, content);
+            lv += 2;
+        }
+        text.check();
+        assert!(text.lv_leaf.runs().count() <= text.spans().count());
+    }
 }
