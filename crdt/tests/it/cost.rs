@@ -65,7 +65,7 @@ fn many_deletes_spread_over_many_changes_take_no_memory() {
         c.lamport = d.n_ops() as u64 + 1;
         peer_seq += c.n_seqs();
         d.apply(c).unwrap();
-        // A local edit between the changes, at the start and at the end.
+        // A local edit between the changes, in the middle of the visible text.
         d.insert(d.len_chars() / 2, "ab").unwrap();
         d.commit().unwrap();
         seq = d.version().get(VICTIM);
