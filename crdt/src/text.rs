@@ -101,7 +101,7 @@ pub(crate) struct Cursor {
 const RUN_CAP: usize = 64;
 
 /// Items `lv .. lv + len` of the [`LeafIndex`], all in `leaf`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct IdxRun {
     lv: Lv,
     len: u32,
@@ -119,21 +119,24 @@ impl IdxRun {
 /// is in no run, so the index grows with the number of spans, never with the number of
 /// ops. Runs that touch and share a leaf are merged.
 ///
-/// Runs sit in chunks of at most [`RUN_CAP`], next to a directory of each chunk's first
-/// `Lv`: a lookup is two binary searches (or one comparison, for an item of the last
-/// run, where typing happens), and an update moves runs inside one chunk, plus
-/// directory entries when a chunk splits or empties. A leaf split rewrites only the
-/// runs of the spans that moved.
+/// The last run is kept apart, since typing extends it. The others sit in chunks of at
+/// most [`RUN_CAP`], next to a directory of each chunk's first `Lv`: a lookup is two
+/// binary searches (or one comparison, for an item of the last run), and an update
+/// moves runs inside one chunk, plus directory entries when a chunk splits or empties.
+/// A leaf split rewrites only the runs of the spans that moved.
 #[derive(Debug, Default)]
 struct LeafIndex {
-    /// Runs in `Lv` order; no chunk is empty.
+    /// The run with the highest `Lv`s; empty only when the whole index is.
+    tail: IdxRun,
+    /// The other runs in `Lv` order; no chunk is empty.
     chunks: Vec<Vec<IdxRun>>,
     /// The first `Lv` of each chunk.
     firsts: Vec<Lv>,
 }
 
 impl LeafIndex {
-    /// The position (chunk, index) of the last run that starts at or before `lv`.
+    /// The position (chunk, index) of the last chunked run that starts at or before
+    /// `lv`.
     #[inline]
     fn find(&self, lv: Lv) -> Option<(usize, usize)> {
         let c = self.firsts.partition_point(|&f| f <= lv).checked_sub(1)?;
@@ -144,14 +147,18 @@ impl LeafIndex {
     /// The leaf of item `lv`, or `None` if `lv` is not an inserted character.
     #[inline]
     fn get(&self, lv: Lv) -> Option<LeafId> {
-        let last = self.chunks.last()?.last()?;
-        let r = if lv >= last.lv {
-            last
-        } else {
-            let (c, j) = self.find(lv)?;
-            &self.chunks[c][j]
-        };
+        let r = self.run_of(lv)?;
         (lv - r.lv < r.len).then_some(r.leaf)
+    }
+
+    /// The last run that starts at or before `lv`.
+    #[inline]
+    fn run_of(&self, lv: Lv) -> Option<&IdxRun> {
+        if lv >= self.tail.lv {
+            return Some(&self.tail);
+        }
+        let (c, j) = self.find(lv)?;
+        Some(&self.chunks[c][j])
     }
 
     /// The leaf of item `lv`, which must be an inserted character.
@@ -166,10 +173,7 @@ impl LeafIndex {
     /// How many of the `Lv`s from `lv` on are inserted characters in one run of the
     /// index; 0 if `lv` is not one.
     fn run_rest(&self, lv: Lv) -> u32 {
-        match self.find(lv) {
-            Some((c, j)) => self.chunks[c][j].end().saturating_sub(lv),
-            None => 0,
-        }
+        self.run_of(lv).map_or(0, |r| r.end().saturating_sub(lv))
     }
 
     /// Bytes of heap held.
@@ -182,7 +186,7 @@ impl LeafIndex {
 
     /// Every run in `Lv` order.
     fn runs(&self) -> impl Iterator<Item = &IdxRun> + '_ {
-        self.chunks.iter().flatten()
+        self.chunks.iter().flatten().chain((self.tail.len > 0).then_some(&self.tail))
     }
 
     /// Records that items `lvs` are in `leaf`.
@@ -192,23 +196,52 @@ impl LeafIndex {
             return;
         }
         let new = IdxRun { lv: a, len: b - a, leaf };
-        // New items after every indexed one: extend or follow the last run.
-        let Some(chunk) = self.chunks.last_mut() else {
-            self.chunks.push(Self::chunk_with(new));
-            self.firsts.push(a);
-            return;
-        };
-        if let Some(last) = chunk.last_mut()
-            && a >= last.end()
-        {
-            if a == last.end() && last.leaf == leaf {
-                last.len += new.len;
+        // New items after every indexed one: extend the last run, or start one.
+        let tail = &mut self.tail;
+        if a >= tail.end() {
+            if a == tail.end() && leaf == tail.leaf && tail.len > 0 {
+                tail.len += new.len;
             } else {
-                chunk.push(new);
-                self.split_if_full(self.chunks.len() - 1);
+                let old = std::mem::replace(tail, new);
+                if old.len > 0 {
+                    match self.chunks.last_mut() {
+                        Some(chunk) if chunk.len() < RUN_CAP => chunk.push(old),
+                        _ => {
+                            self.chunks.push(Self::chunk_with(old));
+                            self.firsts.push(old.lv);
+                        }
+                    }
+                }
             }
             return;
         }
+        // Anything else: with the last run among the others (its chunk may hold one
+        // more than `RUN_CAP` meanwhile, which its capacity allows), update them, then
+        // take the last run out again.
+        match self.chunks.last_mut() {
+            Some(chunk) => chunk.push(self.tail),
+            None => {
+                self.chunks.push(Self::chunk_with(self.tail));
+                self.firsts.push(self.tail.lv);
+            }
+        }
+        self.set_chunked(new);
+        self.tail = match self.chunks.last_mut() {
+            Some(chunk) => {
+                let last = chunk.pop().unwrap_or_default();
+                if chunk.is_empty() {
+                    self.chunks.pop();
+                    self.firsts.pop();
+                }
+                last
+            }
+            None => IdxRun::default(),
+        };
+    }
+
+    /// [`LeafIndex::set`] for items `new`, among runs that are all in chunks.
+    fn set_chunked(&mut self, new: IdxRun) {
+        let (a, b) = (new.lv, new.end());
         // Items of one run (all of a span's items are): move them to `leaf`.
         if let Some((c, j)) = self.find(a)
             && b <= self.chunks[c][j].end()
@@ -347,6 +380,7 @@ impl LeafIndex {
     /// Checks the index's own invariants; panics when one is broken. For tests.
     fn check(&self) {
         assert_eq!(self.chunks.len(), self.firsts.len(), "one directory entry per chunk");
+        assert!(self.tail.len > 0 || self.chunks.is_empty(), "an empty last run after others");
         for (chunk, &first) in self.chunks.iter().zip(&self.firsts) {
             assert!(!chunk.is_empty() && chunk.len() <= RUN_CAP, "chunk size {}", chunk.len());
             assert_eq!(chunk[0].lv, first, "directory entry");
