@@ -97,7 +97,8 @@ pub(crate) struct Cursor {
     off: u32,
 }
 
-/// Runs a chunk of the [`LeafIndex`] holds before it splits in two.
+/// Runs a chunk of the [`LeafIndex`] holds: an insert into a full chunk splits it in
+/// two, and a run appended after a full last chunk starts a new one.
 const RUN_CAP: usize = 64;
 
 /// Items `lv .. lv + len` of the [`LeafIndex`], all in `leaf`.
@@ -242,14 +243,14 @@ impl LeafIndex {
     /// [`LeafIndex::set`] for items `new`, among runs that are all in chunks.
     fn set_chunked(&mut self, new: IdxRun) {
         let (a, b) = (new.lv, new.end());
-        // Items of one run (all of a span's items are): move them to `leaf`.
+        // Items of one run (all of a span's items are): move them to `new.leaf`.
         if let Some((c, j)) = self.find(a)
             && b <= self.chunks[c][j].end()
         {
             self.move_within(c, j, new);
             return;
         }
-        // Anything else: drop what covers `lvs`, then add a run for them.
+        // Anything else: drop what covers `a .. b`, then add a run for it.
         self.clear(a, b);
         let (c, j) = self.find(a).map_or((0, 0), |(c, j)| (c, j + 1));
         if self.chunks.is_empty() {
