@@ -7,7 +7,8 @@
 //!
 //! Leaves hold spans; inner nodes hold, per child, the count of visible characters and
 //! of all items (tombstones included), so visible position -> item and item -> position
-//! are both O(log n). A [`LeafIndex`] maps every inserted `Lv` to its leaf.
+//! are both O(log n). A [`LeafIndex`] maps every inserted `Lv` to its leaf, as runs of
+//! consecutive `Lv`s, so `Lv`s of other ops (deletes, map writes) cost it nothing.
 //!
 //! Concurrent inserts are ordered with the YjsMod rule, which equals FugueMax: inserts
 //! at the same place never interleave, forwards or backwards.
@@ -96,34 +97,304 @@ pub(crate) struct Cursor {
     off: u32,
 }
 
-/// Which leaf holds each inserted item: entry `lv` is the leaf of item `lv`, or `NONE`
-/// for an `Lv` that is not an inserted character (a delete or a map write, or an `Lv`
-/// past the last insert). Entries are rewritten when a leaf splits, so finding an item
-/// is one array read and a scan of one leaf.
+/// Runs a chunk of the [`LeafIndex`] holds: an insert into a full chunk splits it in
+/// two, and a run appended after a full last chunk starts a new one.
+const RUN_CAP: usize = 64;
+
+/// Items `lv .. lv + len` of the [`LeafIndex`], all in `leaf`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct IdxRun {
+    lv: Lv,
+    len: u32,
+    leaf: LeafId,
+}
+
+impl IdxRun {
+    fn end(&self) -> Lv {
+        self.lv + self.len
+    }
+}
+
+/// Which leaf holds each inserted item, as runs of consecutive `Lv`s in one leaf,
+/// sorted by `Lv`. An `Lv` that is not an inserted character (a delete or a map write)
+/// is in no run, so the index grows with the number of spans, never with the number of
+/// ops. Runs that touch and share a leaf are merged.
+///
+/// The last run is kept apart, since typing extends it. The others sit in chunks of at
+/// most [`RUN_CAP`], next to a directory of each chunk's first `Lv`: a lookup is two
+/// binary searches (or one comparison, for an item of the last run), and an update
+/// moves runs inside one chunk, plus directory entries when a chunk splits or empties.
+/// A leaf split rewrites only the runs of the spans that moved.
 #[derive(Debug, Default)]
-struct LeafIndex(Vec<LeafId>);
+struct LeafIndex {
+    /// The run with the highest `Lv`s; empty only when the whole index is.
+    tail: IdxRun,
+    /// The other runs in `Lv` order; no chunk is empty.
+    chunks: Vec<Vec<IdxRun>>,
+    /// The first `Lv` of each chunk.
+    firsts: Vec<Lv>,
+}
 
 impl LeafIndex {
+    /// The position (chunk, index) of the last chunked run that starts at or before
+    /// `lv`.
+    #[inline]
+    fn find(&self, lv: Lv) -> Option<(usize, usize)> {
+        let c = self.firsts.partition_point(|&f| f <= lv).checked_sub(1)?;
+        let j = self.chunks[c].partition_point(|r| r.lv <= lv).checked_sub(1)?;
+        Some((c, j))
+    }
+
     /// The leaf of item `lv`, or `None` if `lv` is not an inserted character.
     #[inline]
     fn get(&self, lv: Lv) -> Option<LeafId> {
-        self.0.get(lv as usize).copied().filter(|&l| l != NONE)
+        let r = self.run_of(lv)?;
+        (lv - r.lv < r.len).then_some(r.leaf)
+    }
+
+    /// The last run that starts at or before `lv`.
+    #[inline]
+    fn run_of(&self, lv: Lv) -> Option<&IdxRun> {
+        if lv >= self.tail.lv {
+            return Some(&self.tail);
+        }
+        let (c, j) = self.find(lv)?;
+        Some(&self.chunks[c][j])
     }
 
     /// The leaf of item `lv`, which must be an inserted character.
     #[inline]
     fn leaf_of(&self, lv: Lv) -> LeafId {
-        self.0[lv as usize]
+        match self.get(lv) {
+            Some(leaf) => leaf,
+            None => panic!("lv {lv} is not an inserted character"),
+        }
     }
 
-    /// Records that items `lvs` are in `leaf`, growing the index to cover them.
-    #[inline]
+    /// How many of the `Lv`s from `lv` on are inserted characters in one run of the
+    /// index; 0 if `lv` is not one.
+    fn run_rest(&self, lv: Lv) -> u32 {
+        self.run_of(lv).map_or(0, |r| r.end().saturating_sub(lv))
+    }
+
+    /// Bytes of heap held.
+    fn heap_size(&self) -> usize {
+        use std::mem::size_of;
+        self.firsts.capacity() * size_of::<Lv>()
+            + self.chunks.capacity() * size_of::<Vec<IdxRun>>()
+            + self.chunks.iter().map(|c| c.capacity() * size_of::<IdxRun>()).sum::<usize>()
+    }
+
+    /// Every run in `Lv` order.
+    fn runs(&self) -> impl Iterator<Item = &IdxRun> + '_ {
+        self.chunks.iter().flatten().chain((self.tail.len > 0).then_some(&self.tail))
+    }
+
+    /// Records that items `lvs` are in `leaf`.
     fn set(&mut self, lvs: Range<Lv>, leaf: LeafId) {
-        let end = lvs.end as usize;
-        if self.0.len() < end {
-            self.0.resize(end, NONE);
+        let (a, b) = (lvs.start, lvs.end);
+        if a >= b {
+            return;
         }
-        self.0[lvs.start as usize..end].fill(leaf);
+        let new = IdxRun { lv: a, len: b - a, leaf };
+        // New items after every indexed one: extend the last run, or start one.
+        let tail = &mut self.tail;
+        if a >= tail.end() {
+            if a == tail.end() && leaf == tail.leaf && tail.len > 0 {
+                tail.len += new.len;
+            } else {
+                let old = std::mem::replace(tail, new);
+                if old.len > 0 {
+                    match self.chunks.last_mut() {
+                        Some(chunk) if chunk.len() < RUN_CAP => chunk.push(old),
+                        _ => {
+                            self.chunks.push(Self::chunk_with(old));
+                            self.firsts.push(old.lv);
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        // Anything else: with the last run among the others (its chunk may hold one
+        // more than `RUN_CAP` meanwhile, which its capacity allows), update them, then
+        // take the last run out again.
+        match self.chunks.last_mut() {
+            Some(chunk) => chunk.push(self.tail),
+            None => {
+                self.chunks.push(Self::chunk_with(self.tail));
+                self.firsts.push(self.tail.lv);
+            }
+        }
+        self.set_chunked(new);
+        self.tail = match self.chunks.last_mut() {
+            Some(chunk) => {
+                let last = chunk.pop().unwrap_or_default();
+                if chunk.is_empty() {
+                    self.chunks.pop();
+                    self.firsts.pop();
+                }
+                last
+            }
+            None => IdxRun::default(),
+        };
+    }
+
+    /// [`LeafIndex::set`] for items `new`, among runs that are all in chunks.
+    fn set_chunked(&mut self, new: IdxRun) {
+        let (a, b) = (new.lv, new.end());
+        // Items of one run (all of a span's items are): move them to `new.leaf`.
+        if let Some((c, j)) = self.find(a)
+            && b <= self.chunks[c][j].end()
+        {
+            self.move_within(c, j, new);
+            return;
+        }
+        // Anything else: drop what covers `a .. b`, then add a run for it.
+        self.clear(a, b);
+        let (c, j) = self.find(a).map_or((0, 0), |(c, j)| (c, j + 1));
+        if self.chunks.is_empty() {
+            self.chunks.push(Self::chunk_with(new));
+            self.firsts.push(a);
+            return;
+        }
+        self.chunks[c].insert(j, new);
+        self.firsts[c] = self.chunks[c][0].lv;
+        self.split_if_full(c);
+        if let Some((c, j)) = self.find(a) {
+            self.merge_around(c, j);
+        }
+    }
+
+    /// A new chunk holding `run`, with room to fill up without reallocating.
+    fn chunk_with(run: IdxRun) -> Vec<IdxRun> {
+        let mut chunk = Vec::with_capacity(RUN_CAP + 1);
+        chunk.push(run);
+        chunk
+    }
+
+    /// Puts `new`, whose items are all in run `j` of chunk `c`, in its own leaf.
+    fn move_within(&mut self, c: usize, j: usize, new: IdxRun) {
+        let chunk = &mut self.chunks[c];
+        let r = chunk[j];
+        if r.leaf == new.leaf {
+            return;
+        }
+        let right = IdxRun { lv: new.end(), len: r.end() - new.end(), leaf: r.leaf };
+        let mut at = j;
+        match (r.lv < new.lv, right.len > 0) {
+            (false, false) => chunk[j].leaf = new.leaf,
+            (false, true) => {
+                chunk[j] = right;
+                chunk.insert(j, new);
+            }
+            (true, false) => {
+                chunk[j].len = new.lv - r.lv;
+                chunk.insert(j + 1, new);
+                at += 1;
+            }
+            (true, true) => {
+                chunk[j].len = new.lv - r.lv;
+                chunk.splice(j + 1..j + 1, [new, right]);
+                at += 1;
+            }
+        }
+        let (c, at) = if self.split_if_full(c) { self.find(new.lv).unwrap_or((c, at)) } else { (c, at) };
+        self.merge_around(c, at);
+    }
+
+    /// Removes `a .. b` from every run that covers part of it.
+    fn clear(&mut self, a: Lv, b: Lv) {
+        loop {
+            let (c, j) = match self.find(a) {
+                Some((c, j)) if self.chunks[c][j].end() > a => (c, j),
+                Some((c, j)) if j + 1 < self.chunks[c].len() => (c, j + 1),
+                Some((c, _)) if c + 1 < self.chunks.len() => (c + 1, 0),
+                None if !self.chunks.is_empty() => (0, 0),
+                _ => return,
+            };
+            let r = self.chunks[c][j];
+            if r.lv >= b {
+                return;
+            }
+            let left = (r.lv < a).then(|| IdxRun { lv: r.lv, len: a - r.lv, leaf: r.leaf });
+            let right = (r.end() > b).then(|| IdxRun { lv: b, len: r.end() - b, leaf: r.leaf });
+            self.chunks[c].splice(j..j + 1, left.into_iter().chain(right));
+            if self.chunks[c].is_empty() {
+                self.chunks.remove(c);
+                self.firsts.remove(c);
+            } else {
+                self.firsts[c] = self.chunks[c][0].lv;
+                self.split_if_full(c);
+            }
+        }
+    }
+
+    /// Merges run `j` of chunk `c` with its neighbours where they touch it and share
+    /// its leaf.
+    fn merge_around(&mut self, c: usize, j: usize) {
+        let (nc, nj) = if j + 1 < self.chunks[c].len() { (c, j + 1) } else { (c + 1, 0) };
+        if nc < self.chunks.len() {
+            let (r, n) = (self.chunks[c][j], self.chunks[nc][nj]);
+            if r.end() == n.lv && r.leaf == n.leaf {
+                self.chunks[c][j].len += n.len;
+                self.remove(nc, nj);
+            }
+        }
+        let (pc, pj) = match (j, c) {
+            (0, 0) => return,
+            (0, _) => (c - 1, self.chunks[c - 1].len() - 1),
+            _ => (c, j - 1),
+        };
+        let (p, r) = (self.chunks[pc][pj], self.chunks[c][j]);
+        if p.end() == r.lv && p.leaf == r.leaf {
+            self.chunks[pc][pj].len += r.len;
+            self.remove(c, j);
+        }
+    }
+
+    /// Removes run `j` of chunk `c`, and the chunk if that empties it.
+    fn remove(&mut self, c: usize, j: usize) {
+        self.chunks[c].remove(j);
+        if self.chunks[c].is_empty() {
+            self.chunks.remove(c);
+            self.firsts.remove(c);
+        } else if j == 0 {
+            self.firsts[c] = self.chunks[c][0].lv;
+        }
+    }
+
+    /// Splits chunk `c` in two if it holds more than [`RUN_CAP`] runs; returns whether
+    /// it did.
+    fn split_if_full(&mut self, c: usize) -> bool {
+        let len = self.chunks[c].len();
+        if len <= RUN_CAP {
+            return false;
+        }
+        let mut right = Vec::with_capacity(RUN_CAP + 1);
+        right.extend(self.chunks[c].drain(len / 2..));
+        self.firsts.insert(c + 1, right[0].lv);
+        self.chunks.insert(c + 1, right);
+        true
+    }
+
+    /// Checks the index's own invariants; panics when one is broken. For tests.
+    fn check(&self) {
+        assert_eq!(self.chunks.len(), self.firsts.len(), "one directory entry per chunk");
+        assert!(self.tail.len > 0 || self.chunks.is_empty(), "an empty last run after others");
+        for (chunk, &first) in self.chunks.iter().zip(&self.firsts) {
+            assert!(!chunk.is_empty() && chunk.len() <= RUN_CAP, "chunk size {}", chunk.len());
+            assert_eq!(chunk[0].lv, first, "directory entry");
+        }
+        let mut prev: Option<IdxRun> = None;
+        for r in self.runs() {
+            assert!(r.len > 0, "empty index run");
+            if let Some(p) = prev {
+                assert!(p.end() <= r.lv, "index runs {p:?} and {r:?} overlap or are unsorted");
+                assert!(!(p.end() == r.lv && p.leaf == r.leaf), "unmerged index runs {p:?} and {r:?}");
+            }
+            prev = Some(*r);
+        }
     }
 }
 
@@ -144,6 +415,10 @@ pub(crate) struct Text {
     /// stays in one leaf, so most lookups skip the descent. Reset by any count change
     /// in another leaf.
     finger: Cell<(LeafId, u32)>,
+    /// The span (leaf, index) of the last item found by position or by `Lv`; a
+    /// delete usually targets an item just found, so [`Text::cursor_of_lv`] tries it
+    /// before the index. Only a hint: it is checked before use.
+    lv_hint: Cell<(LeafId, u32)>,
 }
 
 impl Default for Text {
@@ -157,6 +432,7 @@ impl Default for Text {
                 next: NONE,
             }],
             finger: Cell::new((NONE, 0)),
+            lv_hint: Cell::new((NONE, 0)),
             nodes: Vec::new(),
             root: 0,
             root_is_leaf: true,
@@ -170,6 +446,20 @@ impl Default for Text {
 }
 
 impl Text {
+    /// Bytes of heap held: the tree, the content and the leaf index, by capacity.
+    pub(crate) fn heap_size(&self) -> usize {
+        use std::mem::size_of;
+        let leaves = self.leaves.capacity() * size_of::<Leaf>()
+            + self.leaves.iter().map(|l| l.spans.capacity() * size_of::<Span>()).sum::<usize>();
+        let nodes = self.nodes.capacity() * size_of::<Node>()
+            + self
+                .nodes
+                .iter()
+                .map(|n| n.children.capacity() * 4 + n.vis.capacity() * 4 + n.total.capacity() * 4)
+                .sum::<usize>();
+        leaves + nodes + self.content.capacity() + self.lv_leaf.heap_size()
+    }
+
     /// Visible characters.
     pub(crate) fn len(&self) -> usize {
         self.vis_len as usize
@@ -178,6 +468,19 @@ impl Text {
     /// Whether `lv` is an inserted character.
     pub(crate) fn is_item(&self, lv: Lv) -> bool {
         self.lv_leaf.get(lv).is_some()
+    }
+
+    /// Whether every `Lv` of `lv .. lv + len` is an inserted character. The work is per
+    /// run of the leaf index, not per `Lv`, so checking a long delete is cheap.
+    pub(crate) fn are_items(&self, mut lv: Lv, len: u32) -> bool {
+        let Some(end) = lv.checked_add(len) else { return false };
+        while lv < end {
+            match self.lv_leaf.run_rest(lv) {
+                0 => return false,
+                n => lv = lv.saturating_add(n),
+            }
+        }
+        true
     }
 
     /// Byte length of `chars` characters starting at byte `start` of the content.
@@ -257,6 +560,7 @@ impl Text {
         for (idx, s) in leaf.spans.iter().enumerate() {
             if !s.deleted {
                 if pos < s.len {
+                    self.lv_hint.set((node, idx as u32));
                     return Cursor { leaf: node, idx, off: pos };
                 }
                 pos -= s.len;
@@ -267,10 +571,17 @@ impl Text {
 
     /// The cursor of item `lv` (an inserted character).
     pub(crate) fn cursor_of_lv(&self, lv: Lv) -> Cursor {
+        let (hint_leaf, hint_idx) = self.lv_hint.get();
+        if let Some(s) = self.leaves.get(hint_leaf as usize).and_then(|l| l.spans.get(hint_idx as usize))
+            && lv.wrapping_sub(s.lv) < s.len
+        {
+            return Cursor { leaf: hint_leaf, idx: hint_idx as usize, off: lv - s.lv };
+        }
         let leaf = self.lv_leaf.leaf_of(lv);
         let spans = &self.leaves[leaf as usize].spans;
         for (idx, s) in spans.iter().enumerate() {
             if lv >= s.lv && lv < s.end() {
+                self.lv_hint.set((leaf, idx as u32));
                 return Cursor { leaf, idx, off: lv - s.lv };
             }
         }
@@ -535,13 +846,20 @@ impl Text {
     }
 
     /// Marks items `lv .. lv + len` deleted. Returns how many were visible before.
+    ///
+    /// The work is per span: tombstones are stepped over a whole span at a time without
+    /// allocating, and when the next `Lv`s continue in the following span of the same
+    /// leaf (as they do in a run typed left to right) no index lookup is needed.
     pub(crate) fn delete(&mut self, mut lv: Lv, mut len: u32) -> u32 {
+        debug_assert!(self.are_items(lv, len), "deleting {lv}+{len}, which are not all items");
         let mut removed = 0;
         while len > 0 {
             let c = self.cursor_of_lv(lv);
             let leaf_id = c.leaf;
             let s = self.leaves[leaf_id as usize].spans[c.idx];
             let n = (s.len - c.off).min(len);
+            // The items after these are most likely in the next span of this leaf.
+            let mut next = c.idx + 1;
             if !s.deleted {
                 let ascii = self.ascii;
                 let content = &self.content;
@@ -565,11 +883,14 @@ impl Text {
                 if idx > 0 && leaf.spans[idx - 1].can_append(&leaf.spans[idx]) {
                     leaf.spans[idx - 1].len += leaf.spans[idx].len;
                     leaf.spans.remove(idx);
+                    idx -= 1;
                 }
+                next = idx + 1;
                 removed += n;
                 self.add_counts(leaf_id, -(n as i64), 0);
                 self.split_if_full(leaf_id);
             }
+            self.lv_hint.set((leaf_id, next as u32));
             lv += n;
             len -= n;
         }
@@ -587,8 +908,16 @@ impl Text {
         moved.extend(self.leaves[leaf_id as usize].spans.drain(half..));
         let (vis, total) = moved.iter().fold((0, 0), |(v, t), s| (v + s.vis(), t + s.len));
         let new_id = self.leaves.len() as u32;
-        for s in &moved {
-            self.lv_leaf.set(s.lv..s.end(), new_id);
+        // Moved spans with consecutive `Lv`s share a run of the index: move it at once.
+        let mut k = 0;
+        while k < moved.len() {
+            let (start, mut end) = (moved[k].lv, moved[k].end());
+            k += 1;
+            while k < moved.len() && moved[k].lv == end {
+                end = moved[k].end();
+                k += 1;
+            }
+            self.lv_leaf.set(start..end, new_id);
         }
         let old = &mut self.leaves[leaf_id as usize];
         let next = old.next;
@@ -736,6 +1065,7 @@ impl Text {
             for (i, s) in l.spans.iter().enumerate() {
                 assert!(s.len > 0, "empty span");
                 assert_eq!(self.lv_leaf.get(s.lv), Some(leaf), "leaf index of {}", s.lv);
+                assert!(self.lv_leaf.run_rest(s.lv) >= s.len, "leaf index of {}..{}", s.lv, s.end());
                 if i > 0 {
                     assert!(!l.spans[i - 1].can_append(s), "unmerged spans in leaf {leaf}");
                 }
@@ -748,6 +1078,9 @@ impl Text {
             leaf = l.next;
         }
         assert_eq!((vis, total), (self.vis_len, self.total_len));
+        // Every item's run is in the index, and nothing else is.
+        self.lv_leaf.check();
+        assert_eq!(self.lv_leaf.runs().map(|r| r.len).sum::<u32>(), total, "items in the leaf index");
         for l in &self.leaves {
             assert_eq!(l.vis, l.spans.iter().map(Span::vis).sum::<u32>(), "leaf visible count");
         }
@@ -792,4 +1125,218 @@ fn split_span(s: &mut Span, off: u32, ascii: bool, content: &str) -> Span {
     };
     s.len = off;
     right
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::ReplicaId;
+    use proptest::prelude::*;
+
+    /// The index as a dense map: entry `lv` is the leaf of item `lv`.
+    fn dense_run_rest(dense: &[Option<LeafId>], lv: Lv) -> u32 {
+        let Some(Some(leaf)) = dense.get(lv as usize) else { return 0 };
+        dense[lv as usize..].iter().take_while(|l| **l == Some(*leaf)).count() as u32
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_leaf_index_agrees_with_a_dense_map(
+            ops in prop::collection::vec((0u32..2_000, 1u32..40, 0u32..4, 0u8..3), 1..400),
+        ) {
+            let mut index = LeafIndex::default();
+            let mut dense: Vec<Option<LeafId>> = Vec::new();
+            for (at, len, leaf, kind) in ops {
+                // New items after the others (with or without a gap), or items
+                // anywhere, as a leaf split moves them.
+                let start = match kind {
+                    0 => dense.len() as u32,
+                    1 => dense.len() as u32 + at % 5,
+                    _ => at,
+                };
+                let end = start + len;
+                index.set(start..end, leaf);
+                if dense.len() < end as usize {
+                    dense.resize(end as usize, None);
+                }
+                dense[start as usize..end as usize].fill(Some(leaf));
+                index.check();
+            }
+            for lv in 0..dense.len() as u32 + 3 {
+                prop_assert_eq!(index.get(lv), dense.get(lv as usize).copied().flatten(), "leaf of {}", lv);
+                prop_assert_eq!(index.run_rest(lv), dense_run_rest(&dense, lv), "run from {}", lv);
+            }
+            let items = dense.iter().filter(|l| l.is_some()).count() as u32;
+            prop_assert_eq!(index.runs().map(|r| r.len).sum::<u32>(), items);
+        }
+    }
+
+    /// An edit of the text in [`text_edits_keep_the_index_exact`]; the numbers pick
+    /// positions and lengths modulo what exists.
+    #[derive(Clone, Debug)]
+    enum Edit {
+        /// Types `len` chars at a visible position.
+        Type { at: u32, len: u32 },
+        /// Deletes visible chars, taking fresh `Lv`s as a delete op does.
+        Delete { at: u32, len: u32 },
+        /// Deletes items of one earlier insert again, deleted or not.
+        Redelete { run: u32, off: u32, len: u32 },
+        /// Integrates a remote insert right after an item (tombstones included).
+        Integrate { after: u32, len: u32 },
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            4 => (any::<u32>(), 1u32..6).prop_map(|(at, len)| Edit::Type { at, len }),
+            2 => (any::<u32>(), 1u32..8).prop_map(|(at, len)| Edit::Delete { at, len }),
+            1 => (any::<u32>(), any::<u32>(), 1u32..6).prop_map(|(run, off, len)| Edit::Redelete { run, off, len }),
+            2 => (any::<u32>(), 1u32..4).prop_map(|(after, len)| Edit::Integrate { after, len }),
+        ]
+    }
+
+    /// The character of item `lv`, some of them not ASCII.
+    fn char_of(lv: Lv) -> char {
+        ['a', 'b', 'é', 'x', '中'][lv as usize % 5]
+    }
+
+    fn chars_of(lv: Lv, len: u32) -> String {
+        (lv..lv + len).map(char_of).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn text_edits_keep_the_index_exact(edits in prop::collection::vec(edit(), 1..300)) {
+            let mut text = Text::default();
+            // The document in order: (item, deleted).
+            let mut model: Vec<(Lv, bool)> = Vec::new();
+            // Every insert: (first item, length).
+            let mut inserts: Vec<(Lv, u32)> = Vec::new();
+            let mut next: Lv = 0;
+            for e in edits {
+                let visible: Vec<usize> = (0..model.len()).filter(|&i| !model[i].1).collect();
+                match e {
+                    Edit::Type { at, len } => {
+                        let pos = at % (visible.len() as u32 + 1);
+                        let content = text.push_content(&chars_of(next, len));
+                        text.insert_local(pos, next, len, content);
+                        let i = if pos == 0 { 0 } else { visible[pos as usize - 1] + 1 };
+                        model.splice(i..i, (next..next + len).map(|lv| (lv, false)));
+                        inserts.push((next, len));
+                        next += len;
+                    }
+                    Edit::Delete { at, len } => {
+                        if visible.is_empty() {
+                            continue;
+                        }
+                        let pos = at % visible.len() as u32;
+                        let mut left = len.min(visible.len() as u32 - pos);
+                        for &i in &visible[pos as usize..(pos + left) as usize] {
+                            model[i].1 = true;
+                        }
+                        while left > 0 {
+                            let (target, n) = text.visible_run_at(pos, left);
+                            prop_assert_eq!(text.delete(target, n), n);
+                            left -= n;
+                            next += n;
+                        }
+                    }
+                    Edit::Redelete { run, off, len } => {
+                        if inserts.is_empty() {
+                            continue;
+                        }
+                        let (lv, n) = inserts[run as usize % inserts.len()];
+                        let off = off % n;
+                        let len = len.min(n - off);
+                        let targets = lv + off..lv + off + len;
+                        let mut was_visible = 0;
+                        for item in model.iter_mut().filter(|(l, _)| targets.contains(l)) {
+                            was_visible += u32::from(!item.1);
+                            item.1 = true;
+                        }
+                        prop_assert_eq!(text.delete(lv + off, len), was_visible);
+                        next += len;
+                    }
+                    Edit::Integrate { after, len } => {
+                        let i = (after as usize) % (model.len() + 1);
+                        let left = if i == 0 { NONE } else { model[i - 1].0 };
+                        let right = model.get(i).map_or(NONE, |m| m.0);
+                        let content = text.push_content(&chars_of(next, len));
+                        text.integrate(next, len, left, right, content, |lv| OpId::new(ReplicaId(1), lv as u64));
+                        model.splice(i..i, (next..next + len).map(|lv| (lv, false)));
+                        inserts.push((next, len));
+                        next += len;
+                    }
+                }
+                text.check();
+            }
+            let want: String = model.iter().filter(|m| !m.1).map(|m| char_of(m.0)).collect();
+            prop_assert_eq!(text.to_string_lossless(), want);
+            // The index against a dense map of every `Lv`, from the model.
+            let mut dense = vec![false; next as usize + 2];
+            for (i, &(lv, deleted)) in model.iter().enumerate() {
+                dense[lv as usize] = true;
+                let c = text.cursor_of_lv(lv);
+                prop_assert_eq!(text.span_at(c).lv + c.off, lv);
+                prop_assert_eq!(text.span_at(c).deleted, deleted);
+                prop_assert_eq!(text.total_pos(c), i as u32);
+            }
+            for (lv, &item) in dense.iter().enumerate() {
+                prop_assert_eq!(text.is_item(lv as Lv), item, "is_item({})", lv);
+            }
+        }
+    }
+
+    /// A text of `n` typed characters, all deleted, typed as one run.
+    fn typed_and_deleted(n: u32) -> Text {
+        let mut text = Text::default();
+        let content = text.push_content(&"y".repeat(n as usize));
+        text.insert_local(0, 0, n, content);
+        assert_eq!(text.delete(0, n), n);
+        text
+    }
+
+    #[test]
+    fn deleting_tombstones_again_changes_nothing_and_allocates_nothing() {
+        let mut text = typed_and_deleted(10_000);
+        let heap = text.heap_size();
+        for _ in 0..1_000 {
+            assert_eq!(text.delete(0, 10_000), 0);
+            assert_eq!(text.delete(5_000, 10), 0);
+        }
+        assert_eq!(text.heap_size(), heap);
+        assert_eq!(text.spans().count(), 1);
+        text.check();
+    }
+
+    #[test]
+    fn lvs_that_are_not_items_take_no_room_in_the_index() {
+        let mut text = typed_and_deleted(100);
+        // An insert far past the other items: the `Lv`s between are deletes.
+        let far = 1 << 30;
+        let content = text.push_content("z");
+        text.insert_local(0, far, 1, content);
+        assert!(text.lv_leaf.heap_size() < 4_096, "index of {} bytes", text.lv_leaf.heap_size());
+        assert!(text.is_item(far) && text.is_item(99) && !text.is_item(100) && !text.is_item(far - 1));
+        assert!(text.are_items(0, 100) && !text.are_items(0, 101) && !text.are_items(far, 2));
+        text.check();
+    }
+
+    #[test]
+    fn leaf_splits_keep_runs_merged() {
+        // Typing at alternate ends splits leaves; every item stays indexed.
+        let mut text = Text::default();
+        let mut lv = 0;
+        for i in 0..5_000u32 {
+            let content = text.push_content("q");
+            let pos = if i % 3 == 0 { 0 } else { text.len() as u32 / 2 };
+            text.insert_local(pos, lv, 1, content);
+            lv += 2;
+        }
+        text.check();
+        assert!(text.lv_leaf.runs().count() <= text.spans().count());
+    }
 }

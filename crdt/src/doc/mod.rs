@@ -167,6 +167,12 @@ impl Doc {
         self.log.next_lv() as usize
     }
 
+    /// Bytes of heap held by the text CRDT (its tree, content and index), counted by
+    /// capacity; the op log and the map are not included.
+    pub fn text_heap_size(&self) -> usize {
+        self.text.heap_size()
+    }
+
     /// Checks internal invariants; panics when one is broken. For tests.
     pub fn check(&self) {
         self.text.check();

@@ -8,6 +8,7 @@
 
 mod causal;
 mod convergence;
+mod cost;
 mod decode;
 
 use proptest::test_runner::{Config as PropConfig, FileFailurePersistence};
