@@ -154,7 +154,7 @@ impl OpLog {
             return false;
         }
         let j = self.map_ops.partition_point(|m| m.lv < a);
-        !self.map_ops.get(j).is_some_and(|m| m.lv < b)
+        self.map_ops.get(j).is_none_or(|m| m.lv >= b)
     }
 
     /// Splits `replica`'s ops `seq .. seq + len` (all held) into runs of consecutive
@@ -194,7 +194,11 @@ impl OpLog {
         if sorted == front {
             return self.version.clone();
         }
-        if (top as u64) * 2 < self.next_lv() as u64 { self.walk_past(parents) } else { self.walk_outside(parents) }
+        if (top as u64) * 2 < self.next_lv() as u64 {
+            self.walk_past(parents)
+        } else {
+            self.walk_outside(parents)
+        }
     }
 
     /// `past_version` by walking the past of `parents`, each run once.
