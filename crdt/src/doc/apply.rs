@@ -54,6 +54,8 @@ pub struct ApplyOutcome {
 #[derive(Debug)]
 pub(super) struct Pending {
     change: Change,
+    /// Its end seq (`change.end_seq()`, kept to avoid counting chars again).
+    end: u64,
     /// When it entered the buffer, in the caller's time unit ([`Doc::apply_at`]).
     since: u64,
     /// Its estimated bytes.
@@ -92,7 +94,8 @@ fn pieces_of<'a>(mut seq: u64, ops: &'a [Op], a: u64, b: u64, out: &mut Vec<Piec
                     PieceKind::Ins { ol: *origin_left, or: *origin_right, text: Cow::Borrowed(text) }
                 }
                 Op::Delete { start, len, reversed } => {
-                    let first = if *reversed { OpId::new(start.replica, start.seq + len - 1) } else { *start };
+                    let first =
+                        if *reversed { OpId::new(start.replica, start.seq + len - 1) } else { *start };
                     PieceKind::Del { first, back: *reversed }
                 }
                 Op::MapSet { key, value } => PieceKind::Map { key: Cow::Borrowed(key), value: value.clone() },
@@ -215,7 +218,7 @@ impl Doc {
             return Err(Error::TransactionOpen);
         }
         let mut out = ApplyOutcome::default();
-        let bytes = self.check_size(&change)?;
+        self.check_size(&change)?;
         check_shape(&change)?;
         self.check_held(&change)?;
         self.check_buffered(&change)?;
@@ -226,15 +229,15 @@ impl Doc {
         if !self.is_ready(&change) {
             // A buffered change covering these seqs has the same content (checked above).
             let (author, a, b) = (change.author, change.start_seq, change.end_seq());
-            if self.pending.iter().any(|p| {
-                p.change.author == author && p.change.start_seq <= a && p.change.end_seq() >= b
-            }) {
+            if self.pending.iter().any(|p| p.change.author == author && p.change.start_seq <= a && p.end >= b)
+            {
                 out.buffered = true;
                 out.already_buffered = true;
                 return Ok(out);
             }
             let n = change.n_seqs();
-            let bytes = if change.start_seq == a { change.estimated_bytes() } else { bytes };
+            // The part that waits (after trimming) is what the buffer holds.
+            let bytes = change.estimated_bytes();
             let author_bytes = self.pending_bytes_by.get(&author).copied().unwrap_or(0);
             let cfg = &self.config;
             if self.pending.len() >= cfg.max_pending_changes
@@ -254,7 +257,7 @@ impl Doc {
             self.pending_ops += n;
             self.pending_bytes += bytes;
             *self.pending_bytes_by.entry(author).or_insert(0) += bytes;
-            self.pending.push(Pending { change, since: now, bytes });
+            self.pending.push(Pending { change, end: b, since: now, bytes });
             out.buffered = true;
             return Ok(out);
         }
@@ -284,7 +287,7 @@ impl Doc {
     /// Removes buffered change `i` and its share of the buffer's counters.
     fn unbuffer(&mut self, i: usize) -> Change {
         let p = self.pending.swap_remove(i);
-        self.pending_ops -= p.change.n_seqs();
+        self.pending_ops -= p.end - p.change.start_seq;
         self.pending_bytes -= p.bytes;
         if let Some(b) = self.pending_bytes_by.get_mut(&p.change.author) {
             *b -= p.bytes;
@@ -303,10 +306,10 @@ impl Doc {
             while i < self.pending.len() {
                 // Ready when fully known (to drop), or when it starts at or before the next
                 // expected seq (the known prefix is trimmed) and its deps are held.
-                let c = &self.pending[i].change;
+                let Pending { change: c, end, .. } = &self.pending[i];
                 let version = &self.log.version;
                 let known = version.get(c.author);
-                let ready = c.end_seq() - 1 <= known
+                let ready = end - 1 <= known
                     || (c.start_seq <= known + 1 && c.deps.iter().all(|&d| version.contains(d)));
                 if !ready {
                     i += 1;
@@ -366,9 +369,10 @@ impl Doc {
         c.start_seq == version.get(c.author) + 1 && c.deps.iter().all(|&d| version.contains(d))
     }
 
-    /// Checks a change against the per-change limits; returns its estimated bytes.
-    fn check_size(&self, c: &Change) -> Result<u64, Error> {
-        let too_large = |limit, value: u64, max: u64| Error::ChangeTooLarge { change: c.id(), limit, value, max };
+    /// Checks a change against the per-change limits.
+    fn check_size(&self, c: &Change) -> Result<(), Error> {
+        let too_large =
+            |limit, value: u64, max: u64| Error::ChangeTooLarge { change: c.id(), limit, value, max };
         let max_ops = self.config.max_change_ops;
         if c.ops.len() > max_ops {
             return Err(too_large("max_change_ops", c.ops.len() as u64, max_ops as u64));
@@ -377,7 +381,7 @@ impl Doc {
         if bytes > self.config.max_change_bytes {
             return Err(too_large("max_change_bytes", bytes, self.config.max_change_bytes));
         }
-        Ok(bytes)
+        Ok(())
     }
 
     /// Compares the seqs of `c` this replica holds with what it holds for them.
@@ -440,13 +444,14 @@ impl Doc {
     /// Compares `c` with every buffered change of its author whose seqs overlap.
     fn check_buffered(&self, c: &Change) -> Result<(), Error> {
         let mut incoming = Vec::new();
+        let end = c.end_seq();
         for p in &self.pending {
             let q = &p.change;
             if q.author != c.author {
                 continue;
             }
             let a = c.start_seq.max(q.start_seq);
-            let b = c.end_seq().min(q.end_seq());
+            let b = end.min(p.end);
             if a >= b {
                 continue;
             }
@@ -664,7 +669,9 @@ impl Doc {
             let i = own.partition_point(|&(_, e)| e <= a);
             match own.get(i) {
                 Some(&(s, e)) if s <= a && end <= e => {}
-                Some(&(s, _)) if s <= a => return Err(InvalidReason::UnknownDeleteTarget(OpId::new(c.author, s))),
+                Some(&(s, _)) if s <= a => {
+                    return Err(InvalidReason::UnknownDeleteTarget(OpId::new(c.author, s)));
+                }
                 _ => return Err(InvalidReason::UnknownDeleteTarget(OpId::new(c.author, a))),
             }
             held_end = a;
