@@ -6,8 +6,10 @@
 //!   ([`Doc::changes_since`]).
 //! - `local.rs`: local edits and the open transaction ([`Doc::insert`],
 //!   [`Doc::delete`], [`Doc::map_set`], [`Doc::commit`]).
-//! - `apply.rs`: remote changes ([`Doc::apply`]): checks, trimming of known ops, the
-//!   causal buffer, and integration into the text and map.
+//! - `apply.rs`: remote changes ([`Doc::apply`]): size limits, checks (every reference
+//!   in the change's causal past), equivocation detection, trimming of known ops, the
+//!   causal buffer (bounded in bytes, with expiry), and integration into the text and
+//!   map.
 //! - `undo.rs`: undo/redo of own transactions as new ops, and [`UndoState`], the
 //!   history's saved form.
 //! - `anchor.rs`: [`Anchor`]s, positions that follow their character.
@@ -15,7 +17,8 @@
 //!
 //! **Invariants:** `Lv`s are dense and in causal order (an op's parents have lower
 //! `Lv`s); every op in the log was applied to the text or map exactly once; a remote op
-//! enters the log only once all its deps are there.
+//! enters the log only once all its deps are there, and only if every op it names is in
+//! its causal past.
 
 mod anchor;
 mod apply;
@@ -29,11 +32,11 @@ pub use apply::ApplyOutcome;
 pub use undo::UndoState;
 
 use crate::change::Value;
-use apply::Pending;
 use crate::clock::VectorClock;
 use crate::id::{Lv, ReplicaId};
 use crate::map::Map;
 use crate::text::Text;
+use apply::Pending;
 use local::Txn;
 use oplog::OpLog;
 use std::collections::{BTreeMap, VecDeque};
