@@ -374,16 +374,42 @@ impl OpLog {
         false
     }
 
-    /// Reduces a set of ops to its frontier (drops those in another's past).
+    /// Reduces a set of ops to its frontier (drops those in another's past). One walk
+    /// down from the latest op, over the runs above the earliest one, each run once.
     pub(super) fn frontier_of(&self, mut lvs: Vec<Lv>) -> Vec<Lv> {
         lvs.sort_unstable();
         lvs.dedup();
         if lvs.len() <= 1 {
             return lvs;
         }
-        let all = lvs.clone();
-        lvs.retain(|&a| !all.iter().any(|&b| b != a && b > a && self.in_history(a, &[b])));
-        lvs
+        let min = lvs[0];
+        // Entries are `(lv, in the past of a later op)`.
+        let mut heap: BinaryHeap<(Lv, bool)> = lvs.iter().map(|&l| (l, false)).collect();
+        let mut seen: BTreeSet<usize> = BTreeSet::new();
+        let mut keep = Vec::new();
+        while let Some((lv, mut reached)) = heap.pop() {
+            while let Some(&(l, r)) = heap.peek() {
+                if l != lv {
+                    break;
+                }
+                heap.pop();
+                reached |= r;
+            }
+            if !reached && lvs.binary_search(&lv).is_ok() {
+                keep.push(lv);
+            }
+            // Everything else in this run below `lv` is in its past.
+            let i = self.run_idx(lv);
+            let r = &self.runs[i];
+            while heap.peek().is_some_and(|&(l, _)| l >= r.lv) {
+                heap.pop();
+            }
+            if seen.insert(i) {
+                heap.extend(r.parents.iter().filter(|&&p| p >= min).map(|&p| (p, true)));
+            }
+        }
+        keep.sort_unstable();
+        keep
     }
 
     fn lvs_to_ids(&self, lvs: &[Lv]) -> Vec<OpId> {

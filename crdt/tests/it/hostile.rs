@@ -319,6 +319,24 @@ fn deleting_a_long_deleted_range_again_and_again_costs_per_run() {
 }
 
 #[test]
+fn a_change_naming_thousands_of_deps_is_checked_quickly() {
+    const N: u64 = 60_000;
+    let mut a = doc(1);
+    let c1 = typed(&mut a, 0, &"x".repeat(N as usize));
+    let mut d = doc(3);
+    d.apply(c1).unwrap();
+    // Every op of R1 as a dep: only the last one is in no other's past.
+    let deps: Vec<OpId> = (1..=N).rev().map(|s| id(R1, s)).collect();
+    let c =
+        Change { author: R2, start_seq: 1, deps, lamport: N + 1, ops: vec![ins(Some(id(R1, N)), None, "!")] };
+    let mut out = None;
+    let t = timed(|| out = Some(d.apply(c)));
+    assert_eq!(out.unwrap().unwrap().applied, 1);
+    assert!(t < Duration::from_secs(1), "took {t:?}");
+    assert_eq!(d.changes_since(a.version())[0].deps, vec![id(R1, N)], "the deps are stored reduced");
+}
+
+#[test]
 fn a_change_over_the_op_limit_is_refused_naming_the_limit() {
     let mut d = doc(3);
     d.apply(hello()).unwrap();
