@@ -554,3 +554,75 @@ impl Doc {
         self.changes_since(&VectorClock::new())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Doc;
+
+    /// Replicas that type and sync pseudo-randomly; the last one then gets everything.
+    fn history(seed: u64) -> Doc {
+        let mut x = seed;
+        let mut next = move |n: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        let mut docs: Vec<Doc> = (1..=4).map(|i| Doc::new(ReplicaId(i))).collect();
+        for _ in 0..60 {
+            let i = next(4) as usize;
+            if next(3) == 0 {
+                let j = next(4) as usize;
+                for c in docs[j].changes_since(docs[i].version()) {
+                    docs[i].apply(c).unwrap();
+                }
+            } else {
+                let pos = next(docs[i].len_chars() as u64 + 1) as usize;
+                docs[i].insert(pos, "ab").unwrap();
+                docs[i].commit();
+            }
+        }
+        let mut all = Doc::new(ReplicaId(9));
+        for d in &docs {
+            for c in d.changes_since(all.version()) {
+                all.apply(c).unwrap();
+            }
+        }
+        all
+    }
+
+    /// The version of the past of `parents`, one op at a time.
+    fn brute(log: &OpLog, parents: &[Lv]) -> VectorClock {
+        let mut v = VectorClock::new();
+        for lv in 0..log.next_lv() {
+            if log.in_history(lv, parents) {
+                let id = log.id_of(lv);
+                v.observe(id.replica, id.seq);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn both_walks_find_the_version_of_a_past() {
+        for seed in 0..20 {
+            let d = history(seed);
+            let log = &d.log;
+            let n = log.next_lv();
+            for a in (0..n).step_by(7) {
+                for b in [a, (a * 3 + 5) % n, n - 1] {
+                    let parents = log.frontier_of(vec![a, b]);
+                    let expect = brute(log, &parents);
+                    assert_eq!(log.walk_past(&parents), expect, "seed {seed}, {parents:?}");
+                    assert_eq!(log.walk_outside(&parents), expect, "seed {seed}, {parents:?}");
+                    assert_eq!(log.past_version(&parents), expect);
+                    let mut lvs = vec![a, b, (a + b) / 2];
+                    lvs.sort_unstable();
+                    lvs.dedup();
+                    let mut slow = lvs.clone();
+                    slow.retain(|&x| !lvs.iter().any(|&y| y > x && log.in_history(x, &[y])));
+                    assert_eq!(log.frontier_of(lvs), slow, "seed {seed}");
+                }
+            }
+        }
+    }
+}
