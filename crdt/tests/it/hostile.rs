@@ -726,3 +726,78 @@ proptest! {
         prop_assert_eq!(replicas[2].text().matches('Y').count(), n2);
     }
 }
+
+/// One local edit of a transaction: insert (position seed, text), delete (position and
+/// length seeds), or map write.
+#[derive(Clone, Debug)]
+enum Edit {
+    Insert(usize, String),
+    Delete(usize, usize),
+    Set(u8, i64),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), "[a-zñ漢👍]{1,12}").prop_map(|(p, t)| Edit::Insert(p, t)),
+        (any::<usize>(), 1usize..6).prop_map(|(p, n)| Edit::Delete(p, n)),
+        (0u8..3, any::<i64>()).prop_map(|(k, v)| Edit::Set(k, v)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(prop_config(64, "proptest-regressions/it/hostile.txt"))]
+
+    /// A transaction split into parts under any limits, applied part by part, gives
+    /// what the whole change gives.
+    #[test]
+    fn a_split_change_applies_like_the_whole(
+        edits in prop::collection::vec(edit(), 1..30),
+        max_ops in 1usize..5,
+        max_bytes in 1u64..200,
+    ) {
+        let mut a = doc(1);
+        let base = typed(&mut a, 0, "hello, world");
+        for e in &edits {
+            let len = a.len_chars();
+            match e {
+                Edit::Insert(p, t) => a.insert(p % (len + 1), t).unwrap(),
+                Edit::Delete(p, n) if len > 0 => {
+                    let p = p % len;
+                    a.delete(p, (*n).min(len - p)).unwrap();
+                }
+                Edit::Delete(..) => {}
+                Edit::Set(k, v) => a.map_set(&format!("k{k}"), tandem_crdt::Value::Int(*v)).unwrap(),
+            }
+        }
+        let whole = a.commit().unwrap();
+        let parts = whole.split(max_ops, max_bytes);
+        let mut seq = whole.start_seq;
+        for p in &parts {
+            prop_assert_eq!(p.author, whole.author);
+            prop_assert_eq!(p.start_seq, seq);
+            prop_assert!(p.ops.len() <= max_ops);
+            // Over the byte limit only when one op alone is: a single char or a
+            // delete or map write.
+            let alone = p.ops.len() == 1 && (p.n_seqs() == 1 || !matches!(p.ops[0], Op::Insert { .. }));
+            prop_assert!(p.estimated_bytes() <= max_bytes || alone, "{} bytes", p.estimated_bytes());
+            seq = p.end_seq();
+        }
+        prop_assert_eq!(seq, whole.end_seq());
+        let mut x = Doc::with_config(ReplicaId(3), Config::unbounded());
+        x.apply(base.clone()).unwrap();
+        x.apply(whole).unwrap();
+        let mut y = doc(4);
+        y.apply(base).unwrap();
+        for p in parts {
+            prop_assert_eq!(y.apply(p).unwrap().applied, 1);
+        }
+        prop_assert_eq!(y.text(), a.text());
+        prop_assert_eq!(y.text(), x.text());
+        prop_assert_eq!(y.version(), x.version());
+        for k in 0..3 {
+            let key = format!("k{k}");
+            prop_assert_eq!(y.map_values(&key), x.map_values(&key));
+        }
+        y.check();
+    }
+}
