@@ -669,8 +669,8 @@ impl Doc {
             let i = own.partition_point(|&(_, e)| e <= a);
             match own.get(i) {
                 Some(&(s, e)) if s <= a && end <= e => {}
-                Some(&(s, _)) if s <= a => {
-                    return Err(InvalidReason::UnknownDeleteTarget(OpId::new(c.author, s)));
+                Some(&(s, e)) if s <= a => {
+                    return Err(InvalidReason::UnknownDeleteTarget(OpId::new(c.author, e)));
                 }
                 _ => return Err(InvalidReason::UnknownDeleteTarget(OpId::new(c.author, a))),
             }
