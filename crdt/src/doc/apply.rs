@@ -414,9 +414,12 @@ impl Doc {
         if log.frontier_of(deps) != log.parents_of(lv_a) {
             return false;
         }
-        // The held ops, one run of `Lv`s at a time; each is checked for Lamport times.
+        // The held ops, one run of `Lv`s at a time. Per run of the causal graph, the
+        // Lamport times must continue the change's, and a run that starts after seq `a`
+        // must have the author's previous op as its only parent, as a change implies for
+        // every op after its first.
         let mut held_ops: Vec<(u64, Vec<Op>)> = Vec::new();
-        let lamport_ok = log.for_each_lv_run(c.author, a, b - a, |seq, lv, n| {
+        let same_graph = log.for_each_lv_run(c.author, a, b - a, |seq, lv, n| {
             let mut x = lv;
             while x < lv + n {
                 let r = &log.runs[log.run_idx(x)];
@@ -424,12 +427,15 @@ impl Doc {
                 if r.lamport + (x - r.lv) as u64 != c.lamport + (s - a) {
                     return Err(());
                 }
+                if x == r.lv && s > a && r.parents != [log.lv_of(OpId::new(c.author, s - 1)).ok_or(())?] {
+                    return Err(());
+                }
                 x = r.end().min(lv + n);
             }
             held_ops.push((seq, self.ops_of(lv, lv + n)));
             Ok(())
         });
-        if lamport_ok.is_err() {
+        if same_graph.is_err() {
             return false;
         }
         let mut held = Vec::new();

@@ -595,6 +595,25 @@ fn a_different_version_of_held_seqs_is_equivocation() {
 }
 
 #[test]
+fn held_ops_with_other_deps_inside_an_overlap_are_equivocation() {
+    // Held: R1's "ab" (deps none), then "cd" made after R2's op 1. Incoming: R1's
+    // "abcd" as one change, which says "cd" came right after "ab" and nothing else.
+    let r2 = Change { author: R2, start_seq: 1, deps: vec![], lamport: 1, ops: vec![ins(None, None, "r")] };
+    let mut d = doc(3);
+    d.apply(r2).unwrap();
+    d.apply(version_of(1, vec![], 1, None, "ab")).unwrap();
+    d.apply(version_of(3, vec![id(R1, 2), id(R2, 1)], 3, Some(id(R1, 2)), "cd")).unwrap();
+    let text = d.text();
+    let whole = version_of(1, vec![], 1, None, "abcd");
+    assert_eq!(d.apply(whole), Err(Error::Equivocation { author: R1, seqs: 1..5 }));
+    assert_eq!(d.text(), text);
+    // What this replica holds, served back, is no equivocation.
+    for c in d.changes_since(&VectorClock::new()) {
+        assert!(d.apply(c).unwrap().duplicate);
+    }
+}
+
+#[test]
 fn overlapping_ranges_that_differ_are_equivocation() {
     // Held: seqs 1..=7 ("abcdefg"), of which 3..8 came as one change; incoming 5..10
     // whose ops for 5..8 differ.
