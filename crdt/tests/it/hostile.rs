@@ -14,14 +14,17 @@ use tandem_crdt::{
 const R1: ReplicaId = ReplicaId(1);
 const R2: ReplicaId = ReplicaId(2);
 
+/// An insert op.
 fn ins(left: Option<OpId>, right: Option<OpId>, text: &str) -> Op {
     Op::Insert { origin_left: left, origin_right: right, text: text.into() }
 }
 
+/// A forward delete op.
 fn del(replica: ReplicaId, seq: u64, len: u64) -> Op {
     Op::Delete { start: OpId::new(replica, seq), len, reversed: false }
 }
 
+/// An op id.
 fn id(replica: ReplicaId, seq: u64) -> OpId {
     OpId::new(replica, seq)
 }
@@ -529,8 +532,8 @@ fn buffered_changes_expire() {
     assert!(d.missing().is_empty());
 }
 
-/// R1's change typing `text` at the end of `doc`'s text, as a change from seq `start`
-/// with `deps` and `lamport` (to forge a second version of seqs).
+/// A change by R1 from seq `start` with `deps` and `lamport`: one insert of `text`
+/// after `left` (to build two versions of the same seqs).
 fn version_of(start: u64, deps: Vec<OpId>, lamport: u64, left: Option<OpId>, text: &str) -> Change {
     Change { author: R1, start_seq: start, deps, lamport, ops: vec![ins(left, None, text)] }
 }
