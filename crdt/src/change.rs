@@ -97,3 +97,130 @@ impl Change {
         OpId::new(self.author, self.start_seq)
     }
 }
+
+/// Estimated bytes of a change's fixed part (author, seqs, Lamport time).
+const CHANGE_OVERHEAD: u64 = 32;
+/// Estimated bytes of one dep.
+const DEP_BYTES: u64 = 16;
+/// Estimated bytes of one op besides its text, key and value.
+const OP_OVERHEAD: u64 = 32;
+
+impl Op {
+    /// A cheap estimate of the memory the op takes: a fixed overhead plus its text, key
+    /// and value bytes.
+    pub fn estimated_bytes(&self) -> u64 {
+        OP_OVERHEAD
+            + match self {
+                Op::Insert { text, .. } => text.len() as u64,
+                Op::Delete { .. } => 0,
+                Op::MapSet { key, value } => {
+                    key.len() as u64
+                        + match value {
+                            Some(Value::Str(s)) => s.len() as u64,
+                            Some(Value::Bytes(b)) => b.len() as u64,
+                            _ => 8,
+                        }
+                }
+            }
+    }
+}
+
+impl Change {
+    /// A cheap estimate of the memory the change takes (what [`Config`](crate::Config)'s
+    /// `max_change_bytes` and the causal buffer's byte limits count): a fixed overhead,
+    /// its deps, and each op's [`Op::estimated_bytes`].
+    pub fn estimated_bytes(&self) -> u64 {
+        CHANGE_OVERHEAD
+            + DEP_BYTES * self.deps.len() as u64
+            + self.ops.iter().map(Op::estimated_bytes).sum::<u64>()
+    }
+
+    /// Splits the change into consecutive changes of the same author, each with at most
+    /// `max_ops` ops and at most `max_bytes` [estimated bytes](Change::estimated_bytes)
+    /// where possible (a part always holds at least one character or op). The first part
+    /// keeps the deps; each later part depends on the previous part's last op and
+    /// continues its seqs and Lamport times. A long insert is cut into inserts whose
+    /// left origin is the previous character and whose right origin stays the same.
+    /// Applying the parts in order has the same effect as applying the whole change.
+    pub fn split(&self, max_ops: usize, max_bytes: u64) -> Vec<Change> {
+        let max_ops = max_ops.max(1);
+        let mut parts = Vec::new();
+        let mut part = Change { ops: Vec::new(), ..self.clone() };
+        let mut bytes = part.estimated_bytes();
+        let mut seq = self.start_seq;
+        // Closes the current part and opens the next one at `seq`.
+        let close = |part: &mut Change, bytes: &mut u64, parts: &mut Vec<Change>, seq: u64| {
+            let next = Change {
+                author: self.author,
+                start_seq: seq,
+                deps: vec![OpId::new(self.author, seq - 1)],
+                lamport: self.lamport + (seq - self.start_seq),
+                ops: Vec::new(),
+            };
+            *bytes = next.estimated_bytes();
+            parts.push(std::mem::replace(part, next));
+        };
+        for op in &self.ops {
+            let mut op = op.clone();
+            loop {
+                let room = max_bytes.saturating_sub(bytes);
+                let full = part.ops.len() >= max_ops;
+                let cost = op.estimated_bytes();
+                if !full && cost <= room {
+                    bytes += cost;
+                    seq += op.n_seqs();
+                    part.ops.push(op);
+                    break;
+                }
+                // An insert that does not fit is cut where the room ends (at least one
+                // character when the part is empty); anything else opens a new part.
+                let cut = match &op {
+                    Op::Insert { text, .. } if !full => {
+                        let room = room.saturating_sub(OP_OVERHEAD) as usize;
+                        let mut end = 0;
+                        for (b, ch) in text.char_indices() {
+                            if b + ch.len_utf8() > room {
+                                break;
+                            }
+                            end = b + ch.len_utf8();
+                        }
+                        if end == 0 && part.ops.is_empty() {
+                            end = text.chars().next().map_or(0, char::len_utf8);
+                        }
+                        (end > 0 && end < text.len()).then_some(end)
+                    }
+                    _ => None,
+                };
+                match (cut, op) {
+                    (Some(end), Op::Insert { origin_left, origin_right, text }) => {
+                        let head = Op::Insert { origin_left, origin_right, text: text[..end].to_owned() };
+                        seq += head.n_seqs();
+                        bytes += head.estimated_bytes();
+                        part.ops.push(head);
+                        op = Op::Insert {
+                            origin_left: Some(OpId::new(self.author, seq - 1)),
+                            origin_right,
+                            text: text[end..].to_owned(),
+                        };
+                        close(&mut part, &mut bytes, &mut parts, seq);
+                    }
+                    (_, o) if part.ops.is_empty() => {
+                        // Too large even alone: it gets a part of its own.
+                        bytes += o.estimated_bytes();
+                        seq += o.n_seqs();
+                        part.ops.push(o);
+                        break;
+                    }
+                    (_, o) => {
+                        op = o;
+                        close(&mut part, &mut bytes, &mut parts, seq);
+                    }
+                }
+            }
+        }
+        if !part.ops.is_empty() {
+            parts.push(part);
+        }
+        parts
+    }
+}

@@ -2,7 +2,8 @@
 //! refused. Errors carry what they are about (an op id, a byte offset, a version).
 
 use crate::clock::VectorClock;
-use crate::id::OpId;
+use crate::id::{OpId, ReplicaId};
+use std::ops::Range;
 
 /// Everything that can go wrong in the CRDT core.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -36,12 +37,47 @@ pub enum Error {
         reason: InvalidReason,
     },
     /// The causal buffer is full; the change was not buffered.
-    #[error("causal buffer full ({pending_changes} changes, {pending_ops} ops waiting for missing deps)")]
+    #[error(
+        "causal buffer full ({pending_changes} changes, {pending_ops} ops, {pending_bytes} bytes waiting for \
+         missing deps, {author_bytes} bytes of them by {author}; the change needs {change_bytes} bytes)"
+    )]
     BufferFull {
         /// Changes waiting.
         pending_changes: usize,
         /// Ops waiting.
         pending_ops: u64,
+        /// Estimated bytes of every waiting change.
+        pending_bytes: u64,
+        /// The author of the refused change.
+        author: ReplicaId,
+        /// Estimated bytes of the waiting changes by that author.
+        author_bytes: u64,
+        /// Estimated bytes of the refused change.
+        change_bytes: u64,
+    },
+    /// A change is larger than one change may be ([`Config`](crate::Config)'s
+    /// `max_change_ops` or `max_change_bytes`); the author should split it
+    /// ([`Change::split`](crate::Change::split)).
+    #[error("change {change} exceeds {limit}: {value} > {max}")]
+    ChangeTooLarge {
+        /// The first op id of the change.
+        change: OpId,
+        /// The name of the exceeded limit.
+        limit: &'static str,
+        /// The change's value for that limit.
+        value: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// An author gave the same seqs two different contents: the incoming change differs
+    /// from what this replica holds or buffers for `seqs`. The replica is unchanged; both
+    /// versions, signed by the author, prove it.
+    #[error("author {author} equivocated: two different versions of seqs {seqs:?}")]
+    Equivocation {
+        /// The author.
+        author: ReplicaId,
+        /// The seqs the versions disagree on (their overlap).
+        seqs: Range<u64>,
     },
     /// A local edit is out of range.
     #[error("position {pos} (+{len}) is out of range: the text has {text_len} chars")]
@@ -105,4 +141,14 @@ pub enum InvalidReason {
     /// A delete's target is not a character held or inserted earlier in the change.
     #[error("delete target {0} is not a known character")]
     UnknownDeleteTarget(OpId),
+    /// An origin or delete target is held but not in the change's causal past: neither
+    /// one of its deps or their ancestors nor an earlier op of the change.
+    #[error("{0} is not in the change's causal past")]
+    NotInCausalPast(OpId),
+    /// The Lamport time is not greater than the Lamport time of every dep.
+    #[error("lamport is not after the deps' lamport")]
+    LamportNotAfterDeps,
+    /// The author's previous op (seq `start_seq - 1`) is not in the change's causal past.
+    #[error("the author's previous op is not in the deps")]
+    PreviousOpNotInPast,
 }

@@ -2,12 +2,14 @@
 //! (`text.rs`, `map.rs`) and owns everything else a replica keeps:
 //!
 //! - `oplog.rs`: the op log ([`OpLog`]): every op held as runs, `Lv` <-> [`OpId`], the
-//!   causal graph, version and frontier; reading it back as [`Change`]s
+//!   causal graph, version and frontier; reading it back as [`Change`](crate::Change)s
 //!   ([`Doc::changes_since`]).
 //! - `local.rs`: local edits and the open transaction ([`Doc::insert`],
 //!   [`Doc::delete`], [`Doc::map_set`], [`Doc::commit`]).
-//! - `apply.rs`: remote changes ([`Doc::apply`]): checks, trimming of known ops, the
-//!   causal buffer, and integration into the text and map.
+//! - `apply.rs`: remote changes ([`Doc::apply`]): size limits, checks (every reference
+//!   in the change's causal past), equivocation detection, trimming of known ops, the
+//!   causal buffer (bounded in bytes, with expiry), and integration into the text and
+//!   map.
 //! - `undo.rs`: undo/redo of own transactions as new ops, and [`UndoState`], the
 //!   history's saved form.
 //! - `anchor.rs`: [`Anchor`]s, positions that follow their character.
@@ -15,7 +17,8 @@
 //!
 //! **Invariants:** `Lv`s are dense and in causal order (an op's parents have lower
 //! `Lv`s); every op in the log was applied to the text or map exactly once; a remote op
-//! enters the log only once all its deps are there.
+//! enters the log only once all its deps are there, and only if every op it names is in
+//! its causal past.
 
 mod anchor;
 mod apply;
@@ -28,11 +31,12 @@ pub use anchor::{Anchor, Bias};
 pub use apply::ApplyOutcome;
 pub use undo::UndoState;
 
-use crate::change::{Change, Value};
+use crate::change::Value;
 use crate::clock::VectorClock;
 use crate::id::{Lv, ReplicaId};
 use crate::map::Map;
 use crate::text::Text;
+use apply::Pending;
 use local::Txn;
 use oplog::OpLog;
 use std::collections::{BTreeMap, VecDeque};
@@ -45,20 +49,53 @@ pub struct Config {
     pub max_pending_changes: usize,
     /// Ops (seqs) that may wait in the causal buffer.
     pub max_pending_ops: u64,
+    /// [Estimated bytes](crate::Change::estimated_bytes) of all changes waiting in the causal
+    /// buffer.
+    pub max_pending_bytes: u64,
+    /// Estimated bytes of the changes of one author waiting in the causal buffer.
+    pub max_pending_bytes_per_author: u64,
+    /// Ops in one remote change (a delete op counts once, however many chars it covers).
+    pub max_change_ops: usize,
+    /// Estimated bytes of one remote change.
+    pub max_change_bytes: u64,
     /// Undo steps kept; older ones are forgotten.
     pub max_undo_steps: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_pending_changes: 10_000, max_pending_ops: 4_000_000, max_undo_steps: 10_000 }
+        Config {
+            max_pending_changes: 10_000,
+            max_pending_ops: u64::MAX,
+            max_pending_bytes: 64 << 20,
+            max_pending_bytes_per_author: 16 << 20,
+            max_change_ops: 100_000,
+            max_change_bytes: 1 << 20,
+            max_undo_steps: 10_000,
+        }
+    }
+}
+
+impl Config {
+    /// No limit on the causal buffer or on change sizes (for loading trusted history);
+    /// the undo limit is the default one.
+    pub fn unbounded() -> Config {
+        Config {
+            max_pending_changes: usize::MAX,
+            max_pending_ops: u64::MAX,
+            max_pending_bytes: u64::MAX,
+            max_pending_bytes_per_author: u64::MAX,
+            max_change_ops: usize::MAX,
+            max_change_bytes: u64::MAX,
+            ..Config::default()
+        }
     }
 }
 
 /// One replica of a document: text and map CRDTs over a causal op log.
 ///
 /// Local edits (`insert`, `delete`, `map_set`, ...) apply at once and are grouped into a
-/// transaction; [`Doc::commit`] closes it and returns the [`Change`] to ship. Remote
+/// transaction; [`Doc::commit`] closes it and returns the [`Change`](crate::Change) to ship. Remote
 /// changes go through [`Doc::apply`], which is idempotent and buffers changes whose
 /// deps have not arrived.
 #[derive(Debug)]
@@ -69,9 +106,15 @@ pub struct Doc {
     pub(crate) text: Text,
     map: Map,
     /// The causal buffer: changes waiting for their deps.
-    pending: Vec<Change>,
+    pending: Vec<Pending>,
     /// Seqs in `pending`.
     pending_ops: u64,
+    /// Estimated bytes in `pending`.
+    pending_bytes: u64,
+    /// Estimated bytes in `pending`, per author.
+    pending_bytes_by: BTreeMap<ReplicaId, u64>,
+    /// Causal pasts computed recently: a change's parents and the version they cover.
+    past_cache: VecDeque<(Vec<Lv>, VectorClock)>,
     txn: Option<Txn>,
     undo: VecDeque<UndoStep>,
     redo: Vec<UndoStep>,
@@ -101,6 +144,9 @@ impl Doc {
             map: Map::default(),
             pending: Vec::new(),
             pending_ops: 0,
+            pending_bytes: 0,
+            pending_bytes_by: BTreeMap::new(),
+            past_cache: VecDeque::new(),
             txn: None,
             undo: VecDeque::new(),
             redo: Vec::new(),

@@ -15,6 +15,7 @@ use crate::change::{Change, Op, Value};
 use crate::clock::VectorClock;
 use crate::id::{Lv, OpId, ReplicaId};
 use crate::text::NONE;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 /// A run of consecutive `Lv`s by one author with consecutive seqs and Lamport times,
 /// where each op's parent is the previous one (after the first).
@@ -128,13 +129,157 @@ impl OpLog {
         (id.seq >= seq).then(|| lv + (id.seq - seq) as u32)
     }
 
-    /// How many seqs from `seq` on stay in one run of `replica`'s `Lv`s.
-    pub(super) fn agent_run_rest(&self, replica: ReplicaId, seq: u64) -> u64 {
-        let a = self.agent_index(replica).expect("validated replica");
+    /// The Lamport time of op `lv`.
+    pub(crate) fn lamport_of(&self, lv: Lv) -> u64 {
+        let r = &self.runs[self.run_idx(lv)];
+        r.lamport + (lv - r.lv) as u64
+    }
+
+    /// The parents of op `lv`, sorted.
+    pub(super) fn parents_of(&self, lv: Lv) -> Vec<Lv> {
+        let r = &self.runs[self.run_idx(lv)];
+        if lv > r.lv {
+            return vec![lv - 1];
+        }
+        let mut p = r.parents.clone();
+        p.sort_unstable();
+        p
+    }
+
+    /// Whether every op `a .. b` is an insert (neither a delete nor a map write), from
+    /// the logs of op kinds: two binary searches, however long the range.
+    pub(super) fn all_inserts(&self, a: Lv, b: Lv) -> bool {
+        let i = self.dels.partition_point(|r| r.lv + r.len <= a);
+        if self.dels.get(i).is_some_and(|r| r.lv < b) {
+            return false;
+        }
+        let j = self.map_ops.partition_point(|m| m.lv < a);
+        self.map_ops.get(j).is_none_or(|m| m.lv >= b)
+    }
+
+    /// Splits `replica`'s ops `seq .. seq + len` (all held) into runs of consecutive
+    /// `Lv`s: `f(seq, lv, n)` for each, in seq order. Stops at the first `Err`.
+    pub(super) fn for_each_lv_run<E>(
+        &self,
+        replica: ReplicaId,
+        seq: u64,
+        len: u64,
+        mut f: impl FnMut(u64, Lv, u32) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(a) = self.agent_index(replica) else { return Ok(()) };
         let runs = &self.agents[a as usize].runs;
-        let i = runs.partition_point(|r| r.0 + r.2 as u64 <= seq);
-        let (s, _, n) = runs[i];
-        s + n as u64 - seq
+        let end = seq + len;
+        let mut i = runs.partition_point(|r| r.0 + r.2 as u64 <= seq);
+        let mut s = seq;
+        while s < end {
+            let Some(&(rs, lv, n)) = runs.get(i) else { return Ok(()) };
+            let off = s - rs;
+            let m = (rs + n as u64).min(end) - s;
+            f(s, lv + off as u32, m as u32)?;
+            s += m;
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// The version covering `parents` and their whole causal past. The walk visits
+    /// either the runs in that past or the runs outside it, whichever side is expected
+    /// to be smaller: ops after the highest parent are never in its past.
+    pub(super) fn past_version(&self, parents: &[Lv]) -> VectorClock {
+        let Some(&top) = parents.iter().max() else { return VectorClock::new() };
+        let mut sorted = parents.to_vec();
+        sorted.sort_unstable();
+        let mut front = self.frontier.clone();
+        front.sort_unstable();
+        if sorted == front {
+            return self.version.clone();
+        }
+        if (top as u64) * 2 < self.next_lv() as u64 {
+            self.walk_past(parents)
+        } else {
+            self.walk_outside(parents)
+        }
+    }
+
+    /// `past_version` by walking the past of `parents`, each run once.
+    fn walk_past(&self, parents: &[Lv]) -> VectorClock {
+        let mut v = VectorClock::new();
+        let mut seen: BTreeSet<usize> = BTreeSet::new();
+        let mut stack: Vec<Lv> = parents.to_vec();
+        while let Some(lv) = stack.pop() {
+            let i = self.run_idx(lv);
+            let r = &self.runs[i];
+            v.observe(self.agents[r.agent as usize].id, r.seq + (lv - r.lv) as u64);
+            if seen.insert(i) {
+                stack.extend_from_slice(&r.parents);
+            }
+        }
+        v
+    }
+
+    /// `past_version` by walking back from the frontier over the ops outside the past
+    /// of `parents`, and cutting them from the version.
+    fn walk_outside(&self, parents: &[Lv]) -> VectorClock {
+        // Entries are `(lv, in_past)`; `outside` counts entries not known to be in the
+        // past, and the walk ends when none is left.
+        let mut heap: BinaryHeap<(Lv, bool)> = BinaryHeap::new();
+        heap.extend(self.frontier.iter().map(|&f| (f, false)));
+        heap.extend(parents.iter().map(|&p| (p, true)));
+        let mut outside = self.frontier.len();
+        // The lowest seq outside the past, per agent.
+        let mut cut: BTreeMap<u32, u64> = BTreeMap::new();
+        while outside > 0 {
+            let Some((lv, mut in_past)) = heap.pop() else { break };
+            if !in_past {
+                outside -= 1;
+            }
+            while let Some(&(l, p)) = heap.peek() {
+                if l != lv {
+                    break;
+                }
+                heap.pop();
+                if !p {
+                    outside -= 1;
+                }
+                in_past |= p;
+            }
+            let r = &self.runs[self.run_idx(lv)];
+            if in_past {
+                // The rest of the run is in the past too.
+                while let Some(&(l, p)) = heap.peek() {
+                    if l < r.lv {
+                        break;
+                    }
+                    heap.pop();
+                    if !p {
+                        outside -= 1;
+                    }
+                }
+                heap.extend(r.parents.iter().map(|&p| (p, true)));
+                continue;
+            }
+            // Ops down to the next entry in this run (or the run start) are outside.
+            let low = match heap.peek() {
+                Some(&(l, _)) if l >= r.lv => {
+                    heap.push((l, false));
+                    outside += 1;
+                    l + 1
+                }
+                _ => {
+                    heap.extend(r.parents.iter().map(|&p| (p, false)));
+                    outside += r.parents.len();
+                    r.lv
+                }
+            };
+            let seq = r.seq + (low - r.lv) as u64;
+            let c = cut.entry(r.agent).or_insert(seq);
+            *c = (*c).min(seq);
+        }
+        let mut v = self.version.clone();
+        for (agent, seq) in cut {
+            v.set(self.agents[agent as usize].id, seq - 1);
+        }
+        v
     }
 
     /// Splits ops `lv .. lv + len` into pieces of consecutive seqs by one author:
@@ -229,16 +374,42 @@ impl OpLog {
         false
     }
 
-    /// Reduces a set of ops to its frontier (drops those in another's past).
+    /// Reduces a set of ops to its frontier (drops those in another's past). One walk
+    /// down from the latest op, over the runs above the earliest one, each run once.
     pub(super) fn frontier_of(&self, mut lvs: Vec<Lv>) -> Vec<Lv> {
         lvs.sort_unstable();
         lvs.dedup();
         if lvs.len() <= 1 {
             return lvs;
         }
-        let all = lvs.clone();
-        lvs.retain(|&a| !all.iter().any(|&b| b != a && b > a && self.in_history(a, &[b])));
-        lvs
+        let min = lvs[0];
+        // Entries are `(lv, in the past of a later op)`.
+        let mut heap: BinaryHeap<(Lv, bool)> = lvs.iter().map(|&l| (l, false)).collect();
+        let mut seen: BTreeSet<usize> = BTreeSet::new();
+        let mut keep = Vec::new();
+        while let Some((lv, mut reached)) = heap.pop() {
+            while let Some(&(l, r)) = heap.peek() {
+                if l != lv {
+                    break;
+                }
+                heap.pop();
+                reached |= r;
+            }
+            if !reached && lvs.binary_search(&lv).is_ok() {
+                keep.push(lv);
+            }
+            // Everything else in this run below `lv` is in its past.
+            let i = self.run_idx(lv);
+            let r = &self.runs[i];
+            while heap.peek().is_some_and(|&(l, _)| l >= r.lv) {
+                heap.pop();
+            }
+            if seen.insert(i) {
+                heap.extend(r.parents.iter().filter(|&&p| p >= min).map(|&p| (p, true)));
+            }
+        }
+        keep.sort_unstable();
+        keep
     }
 
     fn lvs_to_ids(&self, lvs: &[Lv]) -> Vec<OpId> {
@@ -314,7 +485,7 @@ impl OpLog {
 
 impl Doc {
     /// The ops `a .. b` (one author, consecutive seqs) as wire ops.
-    fn ops_of(&self, a: Lv, b: Lv) -> Vec<Op> {
+    pub(super) fn ops_of(&self, a: Lv, b: Lv) -> Vec<Op> {
         let log = &self.log;
         let mut ops: Vec<(Lv, Op)> = Vec::new();
         let id = |lv: Lv| (lv != NONE).then(|| log.id_of(lv));
@@ -381,5 +552,77 @@ impl Doc {
     /// Every change, in causal order.
     pub fn all_changes(&self) -> Vec<Change> {
         self.changes_since(&VectorClock::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Doc;
+
+    /// Replicas that type and sync pseudo-randomly; the last one then gets everything.
+    fn history(seed: u64) -> Doc {
+        let mut x = seed;
+        let mut next = move |n: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        let mut docs: Vec<Doc> = (1..=4).map(|i| Doc::new(ReplicaId(i))).collect();
+        for _ in 0..60 {
+            let i = next(4) as usize;
+            if next(3) == 0 {
+                let j = next(4) as usize;
+                for c in docs[j].changes_since(docs[i].version()) {
+                    docs[i].apply(c).unwrap();
+                }
+            } else {
+                let pos = next(docs[i].len_chars() as u64 + 1) as usize;
+                docs[i].insert(pos, "ab").unwrap();
+                docs[i].commit();
+            }
+        }
+        let mut all = Doc::new(ReplicaId(9));
+        for d in &docs {
+            for c in d.changes_since(all.version()) {
+                all.apply(c).unwrap();
+            }
+        }
+        all
+    }
+
+    /// The version of the past of `parents`, one op at a time.
+    fn brute(log: &OpLog, parents: &[Lv]) -> VectorClock {
+        let mut v = VectorClock::new();
+        for lv in 0..log.next_lv() {
+            if log.in_history(lv, parents) {
+                let id = log.id_of(lv);
+                v.observe(id.replica, id.seq);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn both_walks_find_the_version_of_a_past() {
+        for seed in 0..20 {
+            let d = history(seed);
+            let log = &d.log;
+            let n = log.next_lv();
+            for a in (0..n).step_by(7) {
+                for b in [a, (a * 3 + 5) % n, n - 1] {
+                    let parents = log.frontier_of(vec![a, b]);
+                    let expect = brute(log, &parents);
+                    assert_eq!(log.walk_past(&parents), expect, "seed {seed}, {parents:?}");
+                    assert_eq!(log.walk_outside(&parents), expect, "seed {seed}, {parents:?}");
+                    assert_eq!(log.past_version(&parents), expect);
+                    let mut lvs = vec![a, b, (a + b) / 2];
+                    lvs.sort_unstable();
+                    lvs.dedup();
+                    let mut slow = lvs.clone();
+                    slow.retain(|&x| !lvs.iter().any(|&y| y > x && log.in_history(x, &[y])));
+                    assert_eq!(log.frontier_of(lvs), slow, "seed {seed}");
+                }
+            }
+        }
     }
 }

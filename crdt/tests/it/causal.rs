@@ -223,7 +223,8 @@ fn a_buffered_change_is_applied_after_an_overlapping_one() {
         for c in order {
             assert!(d.apply(c).unwrap().buffered, "waits for b's ops");
         }
-        assert_eq!(d.pending_changes(), 2);
+        // The short change adds nothing to a long one already buffered.
+        assert_eq!(d.pending_changes(), if short_first { 2 } else { 1 });
         let out = d.apply(cb).unwrap();
         assert!(out.applied >= 2, "{out:?}");
         let what = if short_first { "short change buffered first" } else { "long change buffered first" };
@@ -246,7 +247,7 @@ fn the_buffer_is_bounded_by_changes() {
     let before = state(&b);
     for c in &later[3..] {
         match b.apply(c.clone()) {
-            Err(Error::BufferFull { pending_changes: 3, pending_ops: 3 }) => {}
+            Err(Error::BufferFull { pending_changes: 3, pending_ops: 3, .. }) => {}
             other => panic!("expected BufferFull, got {other:?}"),
         }
         assert_eq!(b.pending_changes(), 3, "the buffer does not grow");
@@ -273,9 +274,8 @@ fn the_buffer_is_bounded_by_ops() {
     assert!(b.apply(later[0].clone()).unwrap().buffered);
     assert!(b.apply(later[1].clone()).unwrap().buffered);
     for c in &later[2..] {
-        assert_eq!(
-            b.apply(c.clone()),
-            Err(Error::BufferFull { pending_changes: 2, pending_ops: 4 }),
+        assert!(
+            matches!(b.apply(c.clone()), Err(Error::BufferFull { pending_changes: 2, pending_ops: 4, .. })),
             "a third 2-op change would exceed 5 ops"
         );
     }

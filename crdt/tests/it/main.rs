@@ -1,6 +1,6 @@
 //! Integration tests of `tandem-crdt` through its public API only: convergence of
 //! replicas under arbitrary delivery (with undo, time travel, anchors and encoding round
-//! trips), the causal buffer, and decoders fed garbage.
+//! trips), the causal buffer, decoders fed garbage, and changes from hostile peers.
 //!
 //! Property tests run `PROPTEST_CASES` cases when that variable is set (for soak runs),
 //! otherwise a per-test default small enough for a debug build. Failing seeds are
@@ -10,6 +10,7 @@ mod causal;
 mod convergence;
 mod cost;
 mod decode;
+mod hostile;
 
 use proptest::test_runner::{Config as PropConfig, FileFailurePersistence};
 use tandem_crdt::{Change, Doc, ReplicaId};
