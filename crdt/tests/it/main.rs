@@ -9,6 +9,7 @@
 mod causal;
 mod convergence;
 mod decode;
+mod fugue_ref;
 
 use proptest::test_runner::{Config as PropConfig, FileFailurePersistence};
 use tandem_crdt::{Change, Doc, ReplicaId};
