@@ -298,7 +298,19 @@ fn reference_puts_the_wider_insert_first() {
 const BRANCHES: usize = 10;
 /// Most branches a merge takes in besides the receiver.
 const MAX_MERGED: usize = 8;
-const TEXTS: &[&str] = &["a", "b", "xy", "hello ", "zzz", "\n", "漢字", "é", "🙂", "0123456789"];
+const TEXTS: &[&str] = &[
+    "a",
+    "b",
+    "xy",
+    "hello ",
+    "zzz",
+    "\n",
+    "漢字",
+    "é",
+    "🙂",
+    "0123456789",
+    "a pasted paragraph, long enough to span several leaves of the tree once it is cut up\n",
+];
 
 /// Where an edit goes, resolved against the editing replica's text.
 #[derive(Clone, Copy, Debug)]
@@ -333,6 +345,18 @@ enum Edit {
         at: Place,
         len: usize,
     },
+    /// Types `text` one character at a time: forwards, or each character before the
+    /// previous one (backwards, as when the caret stays put).
+    Type {
+        at: Place,
+        text: &'static str,
+        backwards: bool,
+    },
+    /// Deletes up to `n` characters before `at` one at a time, right to left.
+    Backspace {
+        at: Place,
+        n: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -355,15 +379,18 @@ fn place() -> impl Strategy<Value = Place> {
 
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
-        3 => (place(), prop::sample::select(TEXTS)).prop_map(|(at, text)| Edit::Insert { at, text }),
-        1 => (place(), 1..24usize).prop_map(|(at, len)| Edit::Delete { at, len }),
+        4 => (place(), prop::sample::select(TEXTS)).prop_map(|(at, text)| Edit::Insert { at, text }),
+        2 => (place(), 1..24usize).prop_map(|(at, len)| Edit::Delete { at, len }),
+        2 => (place(), prop::sample::select(TEXTS), any::<bool>())
+            .prop_map(|(at, text, backwards)| Edit::Type { at, text, backwards }),
+        1 => (place(), 1..6usize).prop_map(|(at, n)| Edit::Backspace { at, n }),
     ]
 }
 
 fn step() -> impl Strategy<Value = Step> {
     let b = 0..BRANCHES;
     prop_oneof![
-        4 => (b.clone(), prop::bool::weighted(0.6), prop::collection::vec(edit(), 1..5))
+        4 => (b.clone(), prop::bool::weighted(0.6), prop::collection::vec(edit(), 1..8))
             .prop_map(|(b, new_author, edits)| Step::Edit { b, new_author, edits }),
         1 => (b.clone(), prop::bool::weighted(0.6), prop::collection::vec(b, 1..=MAX_MERGED), prop::collection::vec(edit(), 0..4))
             .prop_map(|(into, new_author, from, edits)| Step::Merge { into, new_author, from, edits }),
@@ -406,18 +433,46 @@ fn pull(from: &Doc, to: &mut Doc) {
     assert_eq!(to.pending_changes(), 0, "a sync leaves nothing buffered");
 }
 
+/// Makes `edits` on `doc` as local edits, checking each against the same splice on a
+/// plain copy of the text: a local edit lands exactly where it was made.
 fn make_edits(doc: &mut Doc, edits: &[Edit]) {
+    let mut model: Vec<char> = doc.text().chars().collect();
+    let insert = |doc: &mut Doc, model: &mut Vec<char>, pos: usize, text: &str| {
+        doc.insert(pos, text).unwrap();
+        model.splice(pos..pos, text.chars());
+    };
+    let delete = |doc: &mut Doc, model: &mut Vec<char>, pos: usize, n: usize| {
+        doc.delete(pos, n).unwrap();
+        model.drain(pos..pos + n);
+    };
     for e in edits {
-        let len = doc.len_chars();
+        let len = model.len();
         match *e {
-            Edit::Insert { at, text } => doc.insert(at.resolve(len), text).unwrap(),
+            Edit::Insert { at, text } => insert(doc, &mut model, at.resolve(len), text),
             Edit::Delete { at, len: n } => {
                 if len > 0 {
                     let pos = at.resolve(len).min(len - 1);
-                    doc.delete(pos, n.min(len - pos)).unwrap();
+                    delete(doc, &mut model, pos, n.min(len - pos));
+                }
+            }
+            Edit::Type { at, text, backwards } => {
+                let mut pos = at.resolve(len);
+                for ch in text.chars() {
+                    insert(doc, &mut model, pos, ch.encode_utf8(&mut [0; 4]));
+                    if !backwards {
+                        pos += 1;
+                    }
+                }
+            }
+            Edit::Backspace { at, n } => {
+                let mut pos = at.resolve(len);
+                for _ in 0..n.min(pos) {
+                    delete(doc, &mut model, pos - 1, 1);
+                    pos -= 1;
                 }
             }
         }
+        assert_eq!(doc.text(), model.iter().collect::<String>(), "local edit {e:?}");
     }
 }
 
