@@ -422,6 +422,8 @@ struct Played {
     log: Vec<Change>,
     /// Versions some replica held, with its text then.
     snapshots: Vec<(VectorClock, String)>,
+    /// The branches at the end; together they hold every change.
+    branches: Vec<Doc>,
     authors: usize,
 }
 
@@ -518,7 +520,7 @@ fn play(h: &History) -> Played {
     for d in &branches {
         snapshots.push((d.version().clone(), d.text()));
     }
-    Played { log, snapshots, authors: authors as usize }
+    Played { log, snapshots, branches, authors: authors as usize }
 }
 
 /// A deterministic permutation of `0..n`.
@@ -561,6 +563,18 @@ fn check_history(h: &History) {
         assert_eq!(other.pending_changes(), 0);
         assert_eq!(other.text(), expected, "replica fed order {k}");
     }
+
+    // Every branch's own history, shuffled together: the branches hold overlapping
+    // histories cut into changes at different places, so the replica drops what it
+    // already holds from many of them, and buffers what comes early.
+    let exports: Vec<Change> = played.branches.iter().flat_map(Doc::all_changes).collect();
+    let mut gathered = Doc::new(ReplicaId(u64::MAX - 3));
+    for i in shuffled(exports.len(), !h.salt) {
+        gathered.apply(exports[i].clone()).unwrap();
+    }
+    assert_eq!(gathered.pending_changes(), 0);
+    assert_eq!(gathered.version(), doc.version());
+    assert_eq!(gathered.text(), expected, "replica fed every branch's history");
 
     // Versions the branches held: their texts, the reference and time travel agree.
     let n = played.snapshots.len();
