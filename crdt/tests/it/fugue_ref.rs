@@ -352,6 +352,11 @@ enum Edit {
         text: &'static str,
         backwards: bool,
     },
+    /// Inserts `n` characters at once, as a pasted block of lines.
+    Paste {
+        at: Place,
+        n: usize,
+    },
     /// Deletes up to `n` characters before `at` one at a time, right to left.
     Backspace {
         at: Place,
@@ -384,6 +389,8 @@ fn edit() -> impl Strategy<Value = Edit> {
         2 => (place(), prop::sample::select(TEXTS), any::<bool>())
             .prop_map(|(at, text, backwards)| Edit::Type { at, text, backwards }),
         1 => (place(), 1..6usize).prop_map(|(at, n)| Edit::Backspace { at, n }),
+        1 => (place(), 100..600usize).prop_map(|(at, n)| Edit::Paste { at, n }),
+        1 => (place(), 40..400usize).prop_map(|(at, len)| Edit::Delete { at, len }),
     ]
 }
 
@@ -465,6 +472,12 @@ fn make_edits(doc: &mut Doc, edits: &[Edit]) {
                         pos += 1;
                     }
                 }
+            }
+            Edit::Paste { at, n } => {
+                let block: String = (0..n)
+                    .map(|i| if i % 40 == 39 { '\n' } else { char::from(b'a' + (i % 26) as u8) })
+                    .collect();
+                insert(doc, &mut model, at.resolve(len), &block);
             }
             Edit::Backspace { at, n } => {
                 let mut pos = at.resolve(len);
