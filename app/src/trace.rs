@@ -104,8 +104,11 @@ pub struct Replay {
     pub docs: Vec<Doc>,
 }
 
+/// The replica of trace agent `agent`. Replica ids break ties between concurrent inserts
+/// at the same place, so they sort like the agents do in the trace format, which numbers
+/// them `0 .. numAgents` and orders them by that number: agent `a` is `ReplicaId(a + 1)`.
 fn replica(agent: usize) -> ReplicaId {
-    ReplicaId(0x7a3d_0000_0000_0000 ^ (agent as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    ReplicaId(agent as u64 + 1)
 }
 
 /// Replays a trace as local edits: one replica (sequential) or one per agent, each txn

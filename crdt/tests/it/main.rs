@@ -10,6 +10,7 @@ mod causal;
 mod convergence;
 mod cost;
 mod decode;
+mod fugue_ref;
 mod hostile;
 
 use proptest::test_runner::{Config as PropConfig, FileFailurePersistence};
