@@ -34,11 +34,11 @@ mod ids;
 mod record;
 mod store;
 
-pub use actor::{Reply, StoreHandle};
+pub use actor::{Reply, StorageState, StoreHandle};
 pub use error::Error;
 pub use identity::{Identity, SealError, check_seal};
 pub use ids::{BadDocId, DocId, DocKey};
-pub use store::{Append, DB_FILE, DocInfo, SCHEMA_VERSION, SignedChange, Store};
+pub use store::{Append, DB_FILE, DamagedDoc, DocInfo, SCHEMA_VERSION, SignedChange, Store};
 
 /// The default data dir: the platform's data directory for Tandem, unless
 /// `TANDEM_DATA_DIR` is set.

@@ -55,6 +55,15 @@ pub struct DocInfo {
     pub modified_ms: u64,
 }
 
+/// A document whose entry or history cannot be read, set aside with what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DamagedDoc {
+    /// The id.
+    pub id: DocId,
+    /// What is wrong, naming the database file and the document.
+    pub error: String,
+}
+
 /// One change to store durably.
 #[derive(Clone, Debug)]
 pub struct Append {
@@ -84,7 +93,8 @@ pub(crate) fn now_ms() -> u64 {
 
 /// The device database.
 pub struct Store {
-    db: Database,
+    /// `None` only while [`Store::reopen`] replaces a database that failed a write.
+    db: Option<Database>,
     path: PathBuf,
     identity: Identity,
 }
@@ -108,9 +118,60 @@ impl Store {
         } else {
             create_new(&path, dir)?
         };
-        let mut store = Store { db, path, identity: Identity::new([0; 32], 0) };
-        store.identity = store.migrate_and_start_session()?;
+        let mut store = Store { db: Some(db), path, identity: Identity::new([0; 32], 0) };
+        store.identity = match store.migrate_and_start_session() {
+            Ok(identity) => identity,
+            Err(e @ (Error::NewerSchema { .. } | Error::Corrupt { .. })) => return Err(e),
+            // A full disk refuses even this small write: the documents can still be
+            // read, and edits wait in memory until space returns.
+            Err(e) => {
+                store.reopen()?;
+                store.start_session_without_writing().map_err(|_| e)?
+            }
+        };
         Ok(store)
+    }
+
+    /// The database, or an error while it is being reopened.
+    fn db(&self) -> Result<&Database, Error> {
+        self.db.as_ref().ok_or_else(|| Error::Db {
+            path: self.path.clone(),
+            reason: "the database is closed after a failed write".into(),
+        })
+    }
+
+    /// Closes and reopens the database file. redb fails every call after a write that
+    /// failed with an IO error (a full disk); reopening it recovers the last committed
+    /// state, so nothing committed is lost and later writes can succeed again.
+    pub fn reopen(&mut self) -> Result<(), Error> {
+        self.db = None;
+        let dir = self.path.parent().unwrap_or(Path::new(".")).to_owned();
+        self.db = Some(Database::builder().open(&self.path).map_err(|e| Error::open(&self.path, &dir, e))?);
+        Ok(())
+    }
+
+    /// Starts a session when the database cannot be written (a full disk): the session
+    /// number is random and from the upper half of the range, which the stored counter
+    /// never reaches, so it is unique without being recorded. Needs an up-to-date schema
+    /// and an existing device key.
+    fn start_session_without_writing(&self) -> Result<Identity, Error> {
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
+        let meta = tx.open_table(META).map_err(|e| self.db_err(e))?;
+        let version = meta.get("schema_version").map_err(|e| self.db_err(e))?.map(|v| v.value());
+        if version != Some(SCHEMA_VERSION) {
+            return Err(self.db_err("the schema needs a migration, which needs space to write"));
+        }
+        let ident = tx.open_table(IDENTITY).map_err(|e| self.db_err(e))?;
+        let Some(v) = ident.get("secret_key").map_err(|e| self.db_err(e))? else {
+            return Err(self.db_err("there is no device key yet, and no space to write one"));
+        };
+        let secret: [u8; 32] = v.value().try_into().map_err(|_| Error::Corrupt {
+            path: self.path.clone(),
+            reason: "the device key is not 32 bytes".into(),
+        })?;
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).map_err(|e| self.db_err(e))?;
+        Ok(Identity::new(secret, u64::from_le_bytes(b) | 1 << 63))
     }
 
     /// The database file.
@@ -135,7 +196,7 @@ impl Store {
     /// Brings the schema up to date, loads or creates the device key, and allocates a
     /// fresh session number, all in one durable transaction.
     fn migrate_and_start_session(&mut self) -> Result<Identity, Error> {
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         let identity = {
             let mut meta = tx.open_table(META).map_err(|e| self.db_err(e))?;
             let version = meta.get("schema_version").map_err(|e| self.db_err(e))?.map(|v| v.value());
@@ -219,7 +280,7 @@ impl Store {
             tail_changes: 0,
             tail_bytes: 0,
         };
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         tx.open_table(DOCS)
             .map_err(|e| self.db_err(e))?
             .insert(id.0, rec.encode().as_slice())
@@ -229,7 +290,7 @@ impl Store {
     }
 
     fn record(&self, id: DocId) -> Result<Option<DocRecord>, Error> {
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let t = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
         let Some(v) = t.get(id.0).map_err(|e| self.db_err(e))? else { return Ok(None) };
         DocRecord::decode(v.value()).map(Some).map_err(|reason| self.corrupt_doc(id, reason))
@@ -244,18 +305,30 @@ impl Store {
         Ok(self.record(id)?.map(|r| r.info(id)))
     }
 
-    /// Every document, most recently modified first.
+    /// Every readable document, most recently modified first (see
+    /// [`Store::docs_and_damaged`] for the ones whose entry cannot be read).
     pub fn docs(&self) -> Result<Vec<DocInfo>, Error> {
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        Ok(self.docs_and_damaged()?.0)
+    }
+
+    /// Every document, most recently modified first, and apart from them the documents
+    /// whose entry cannot be decoded, each with what is wrong: one damaged entry never
+    /// hides the others.
+    pub fn docs_and_damaged(&self) -> Result<(Vec<DocInfo>, Vec<DamagedDoc>), Error> {
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let t = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
         let mut res = Vec::new();
+        let mut damaged = Vec::new();
         for item in t.iter().map_err(|e| self.db_err(e))? {
             let (k, v) = item.map_err(|e| self.db_err(e))?;
             let id = DocId(k.value());
-            res.push(DocRecord::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?.info(id));
+            match DocRecord::decode(v.value()) {
+                Ok(rec) => res.push(rec.info(id)),
+                Err(r) => damaged.push(DamagedDoc { id, error: self.corrupt_doc(id, r).to_string() }),
+            }
         }
         res.sort_by(|a, b| b.modified_ms.cmp(&a.modified_ms).then(a.id.cmp(&b.id)));
-        Ok(res)
+        Ok((res, damaged))
     }
 
     /// The document whose id starts with `prefix` (at least 4 hex digits), or a clear
@@ -278,7 +351,7 @@ impl Store {
 
     /// Removes a document and all its data.
     pub fn remove_doc(&mut self, id: DocId) -> Result<bool, Error> {
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         let existed = {
             let existed = tx
                 .open_table(DOCS)
@@ -305,7 +378,7 @@ impl Store {
     /// whose snapshot is due.
     pub fn append(&mut self, batch: &[Append]) -> Result<Vec<DocId>, Error> {
         let mut due = Vec::new();
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         {
             let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
             let mut changes = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
@@ -350,7 +423,7 @@ impl Store {
     /// replica edits as this session's writer id.
     pub fn load(&mut self, id: DocId) -> Result<Doc, Error> {
         let mut doc = self.load_quiet(id)?;
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let undo = tx.open_table(UNDO).map_err(|e| self.db_err(e))?;
         if let Some(v) = undo.get(id.0).map_err(|e| self.db_err(e))? {
             // Undo history is a convenience: a damaged one is dropped, not fatal.
@@ -360,8 +433,18 @@ impl Store {
         }
         drop(undo);
         drop(tx);
-        self.touch(id)?;
+        // The last-opened time is a convenience: a full disk must not stop the document
+        // from opening. A failed write leaves redb unusable until it is reopened.
+        if self.touch(id).is_err() {
+            self.reopen()?;
+        }
         Ok(doc)
+    }
+
+    /// Checks that a document's stored history loads, without writing anything: the
+    /// error says what is wrong with it.
+    pub fn check_doc(&self, id: DocId) -> Result<(), Error> {
+        self.load_quiet(id).map(drop)
     }
 
     /// Keeps this device's undo/redo history of a document (call when closing it).
@@ -371,7 +454,7 @@ impl Store {
 
     pub(crate) fn save_undo_state(&mut self, id: DocId, state: &tandem_crdt::UndoState) -> Result<(), Error> {
         let bytes = encoding::encode_undo(state);
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         tx.open_table(UNDO)
             .map_err(|e| self.db_err(e))?
             .insert(id.0, bytes.as_slice())
@@ -384,7 +467,7 @@ impl Store {
         if self.record(id)?.is_none() {
             return Err(Error::UnknownDoc(id.to_string()));
         }
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let snaps = tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?;
         let replica = self.replica();
         let config =
@@ -469,7 +552,7 @@ impl Store {
     /// The stored signed changes of a document not covered by `version`: the encoded
     /// change and its signature envelope, in a causal order.
     pub fn signed_changes_since(&self, id: DocId, version: &VectorClock) -> Result<Vec<SignedChange>, Error> {
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         Ok(self
             .tail_records(&tx, id, version)?
             .into_iter()
@@ -481,7 +564,7 @@ impl Store {
     pub fn snapshot(&mut self, id: DocId) -> Result<(), Error> {
         let doc = self.load_quiet(id)?;
         let bytes = encoding::encode_doc(&doc);
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         {
             let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
             let Some(rec) = docs.get(id.0).map_err(|e| self.db_err(e))?.map(|v| v.value().to_vec()) else {
@@ -503,7 +586,7 @@ impl Store {
 
     /// Marks a document opened now.
     fn touch(&mut self, id: DocId) -> Result<(), Error> {
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         {
             let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
             let rec = docs.get(id.0).map_err(|e| self.db_err(e))?.map(|v| v.value().to_vec());
@@ -521,7 +604,7 @@ impl Store {
 
     /// Remembers a peer address for a document.
     pub fn add_peer_addr(&mut self, id: DocId, addr: &str) -> Result<(), Error> {
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         tx.open_table(PEERS)
             .map_err(|e| self.db_err(e))?
             .insert((id.0, addr), now_ms())
@@ -532,7 +615,7 @@ impl Store {
 
     /// Known peer addresses of a document, most recently seen first.
     pub fn peer_addrs(&self, id: DocId) -> Result<Vec<String>, Error> {
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let t = tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
         let mut res = Vec::new();
         for item in t.range((id.0, "")..(next_id(id), "")).map_err(|e| self.db_err(e))? {

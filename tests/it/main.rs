@@ -8,6 +8,7 @@
 //! binary under test), with `node` as the one driver of `tandem node` processes.
 
 mod cli;
+mod diskfull;
 mod netns;
 mod node;
 mod relay;
