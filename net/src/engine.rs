@@ -137,7 +137,7 @@ impl Engine {
         };
         // Every stored document is open and synced; one that cannot be read is set
         // aside with its error and the others open.
-        let (infos, damaged) = engine.store.docs().get().await?;
+        let (infos, damaged) = engine.store.docs_and_damaged().get().await?;
         for d in damaged {
             warn!("{}", d.error);
             engine.damaged.insert(d.id, (String::new(), d.error));

@@ -68,7 +68,8 @@ enum Command {
     Append(Box<Append>, Tx<()>),
     Create(String, Tx<DocInfo>),
     Add(DocId, DocKey, String, Tx<DocInfo>),
-    Docs(Tx<(Vec<DocInfo>, Vec<DamagedDoc>)>),
+    Docs(Tx<Vec<DocInfo>>),
+    DocsAndDamaged(Tx<(Vec<DocInfo>, Vec<DamagedDoc>)>),
     Find(String, Tx<DocInfo>),
     Remove(DocId, Tx<bool>),
     Load(DocId, Tx<Doc>),
@@ -158,9 +159,14 @@ impl StoreHandle {
         self.send(|tx| Command::Add(id, key, title.to_owned(), tx))
     }
 
-    /// Lists documents, and apart from them those whose entry cannot be read.
-    pub fn docs(&self) -> Reply<(Vec<DocInfo>, Vec<DamagedDoc>)> {
+    /// Lists the documents whose entry can be read.
+    pub fn docs(&self) -> Reply<Vec<DocInfo>> {
         self.send(Command::Docs)
+    }
+
+    /// Lists documents, and apart from them those whose entry cannot be read.
+    pub fn docs_and_damaged(&self) -> Reply<(Vec<DocInfo>, Vec<DamagedDoc>)> {
+        self.send(Command::DocsAndDamaged)
     }
 
     /// Finds a document by id prefix.
@@ -295,7 +301,8 @@ impl Actor {
                 }
                 Command::Create(title, tx) => answer(store, tx, |s| s.create_doc(&title)),
                 Command::Add(id, key, title, tx) => answer(store, tx, |s| s.add_doc(id, key, &title)),
-                Command::Docs(tx) => answer(store, tx, |s| s.docs_and_damaged()),
+                Command::Docs(tx) => answer(store, tx, |s| s.docs()),
+                Command::DocsAndDamaged(tx) => answer(store, tx, |s| s.docs_and_damaged()),
                 Command::Find(p, tx) => answer(store, tx, |s| s.find_doc(&p)),
                 Command::Remove(id, tx) => answer(store, tx, |s| s.remove_doc(id)),
                 Command::Load(id, tx) => answer(store, tx, |s| s.load(id)),
