@@ -74,9 +74,10 @@ fn entry_ui(ui: &mut egui::Ui, d: &DocSummary, selected: bool) -> Vec<Action> {
         // Its data on disk is damaged: shown greyed with the error, never opened.
         let short = d.id.to_string();
         let r = ui.add_enabled(false, egui::Button::selectable(false, format!("{title} ({})", &short[..8])));
-        ui.label(RichText::new(format!("Cannot be opened: {error}")).weak().small());
-        r.context_menu(|ui| {
-            if ui.button("Remove…").clicked() {
+        r.on_disabled_hover_text(error.as_str());
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(format!("Cannot be opened: {error}")).weak().small());
+            if ui.small_button("Remove…").clicked() {
                 actions.push(Action::ShowDialog(Dialog::Remove { doc: d.id, title: title.to_owned() }));
             }
         });
