@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tandem_crdt::Value;
-use tandem_storage::{Append, DocInfo, Store};
+use tandem_storage::{Append, DamagedDoc, DocInfo, Store};
 
 /// Opens the store in `data_dir`, or the default one.
 pub fn open_store(data_dir: Option<&Path>) -> Result<Store> {
@@ -18,10 +18,25 @@ pub fn open_store(data_dir: Option<&Path>) -> Result<Store> {
 /// The title a document shows when its map has none.
 pub const UNTITLED: &str = "Untitled";
 
-/// Prints the documents: a table, or one JSON object per line.
+/// Prints the documents: a table, or one JSON object per line. A document whose data
+/// cannot be read is listed with what is wrong (`"error"` in JSON), after the others.
 pub fn list(store: &Store, json: bool, out: &mut impl Write) -> Result<()> {
-    let docs = store.docs()?;
+    let (docs, mut damaged) = store.docs_and_damaged()?;
+    // An entry that reads but whose history does not load is damaged too.
+    let docs: Vec<DocInfo> = docs
+        .into_iter()
+        .filter(|d| match store.check_doc(d.id) {
+            Ok(()) => true,
+            Err(e) => {
+                damaged.push(DamagedDoc { id: d.id, error: e.to_string() });
+                false
+            }
+        })
+        .collect();
     if json {
+        for d in &damaged {
+            writeln!(out, "{}", serde_json::json!({"id": d.id.to_string(), "error": d.error}))?;
+        }
         for d in &docs {
             let v = serde_json::json!({
                 "id": d.id.to_string(),
@@ -34,13 +49,16 @@ pub fn list(store: &Store, json: bool, out: &mut impl Write) -> Result<()> {
         }
         return Ok(());
     }
-    if docs.is_empty() {
+    if docs.is_empty() && damaged.is_empty() {
         writeln!(out, "no documents yet (tandem import FILE creates one)")?;
         return Ok(());
     }
     writeln!(out, "{:<32}  {:>8}  {:<19}  TITLE", "ID", "CHARS", "MODIFIED (UTC)")?;
     for d in &docs {
         writeln!(out, "{}  {:>8}  {:<19}  {}", d.id, d.chars, utc(d.modified_ms), d.title)?;
+    }
+    for d in &damaged {
+        writeln!(out, "{}  DAMAGED: {}", d.id, d.error)?;
     }
     Ok(())
 }

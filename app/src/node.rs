@@ -54,6 +54,21 @@ pub async fn run(data_dir: &Path, config: NetConfig) -> Result<()> {
     let (peer, addrs) = engine.info().await?;
     let listen: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
     let _ = out.send(json!({"event": "ready", "peer_id": peer.to_string(), "listen": listen}).to_string());
+    // Documents whose data cannot be read are set aside; every other one works.
+    for d in engine.docs().await?.into_iter() {
+        if let Some(error) = d.error {
+            let _ =
+                out.send(json!({"event": "doc_error", "doc": d.id.to_string(), "error": error}).to_string());
+        }
+    }
+    // A disk that was already full at start: say so at once.
+    let storage = engine.storage();
+    if let Some(error) = storage.error {
+        let _ = out.send(
+            json!({"event": "storage", "waiting": storage.waiting.len(), "error": error, "snapshot_failures": storage.snapshot_failures})
+                .to_string(),
+        );
+    }
 
     let mut events = engine.subscribe();
     let ev_out = out.clone();
@@ -78,6 +93,9 @@ pub async fn run(data_dir: &Path, config: NetConfig) -> Result<()> {
                 Event::Presence { doc, peer } => {
                     json!({"event": "presence", "doc": doc.to_string(), "peer_id": peer.to_string()})
                 }
+                Event::Storage { waiting, error, snapshot_failures } => {
+                    json!({"event": "storage", "waiting": waiting, "error": error, "snapshot_failures": snapshot_failures})
+                }
                 // Replies already say when an edit is durable; `list` shows documents.
                 Event::Saved { .. } | Event::DocsChanged => continue,
             };
@@ -90,14 +108,23 @@ pub async fn run(data_dir: &Path, config: NetConfig) -> Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        let (reply, quit) = match handle(&engine, &line).await {
+        let (mut reply, quit) = match handle(&engine, &line).await {
             Ok((v, quit)) => (v, quit),
             Err(e) => (json!({"ok": false, "error": format!("{e:#}")}), false),
         };
-        let _ = out.send(reply.to_string());
         if quit {
+            // The reply says whether anything was lost: edits the disk refused to the end.
+            let unstored = engine.shutdown().await;
+            reply["unstored"] = json!(unstored);
+            if unstored > 0 {
+                reply["warning"] =
+                    json!(format!("{unstored} edits were not stored (the disk refused them) and are lost"));
+            }
+            ev_task.abort();
+            let _ = out.send(reply.to_string());
             break;
         }
+        let _ = out.send(reply.to_string());
     }
     engine.shutdown().await;
     ev_task.abort();
@@ -162,9 +189,16 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
             let version: serde_json::Map<String, Json> =
                 s.version.iter().map(|(r, n)| (r.to_string(), json!(n))).collect();
             (
-                ok(
-                    json!({"version": version, "peers": s.peers, "pending": s.pending, "sync_bytes_in": s.sync_bytes_in}),
-                ),
+                ok(json!({
+                    "version": version,
+                    "peers": s.peers,
+                    "pending": s.pending,
+                    "sync_bytes_in": s.sync_bytes_in,
+                    "waiting": s.waiting,
+                    "store_error": s.store_error,
+                    "snapshot_failures": s.snapshot_failures,
+                    "snapshot_error": s.snapshot_error,
+                })),
                 false,
             )
         }

@@ -24,9 +24,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use swarm::{Behaviour, BehaviourEvent};
 use tandem_crdt::{Change, Doc};
-use tandem_storage::{DocId, DocKey, StoreHandle};
-use tokio::sync::{broadcast, mpsc};
-use tracing::{debug, info};
+use tandem_storage::{DocId, DocKey, StorageState, StoreHandle};
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{debug, info, warn};
 
 mod catchup;
 mod discovery;
@@ -55,6 +55,9 @@ struct OpenDoc {
     topic: TopicHash,
     /// Received changes not yet applied (waiting for deps), so not yet stored.
     unsaved: Vec<(Change, tandem_storage::SignedChange)>,
+    /// This device's changes whose write failed (a full disk): the store keeps them
+    /// and retries; they are published once stored, in this order.
+    unpublished: Vec<(Change, tandem_storage::SignedChange)>,
     /// The attached view, if a UI has the document open.
     view: Option<view::ViewSink>,
     /// Bytes of catch-up responses received.
@@ -84,6 +87,11 @@ struct Engine {
     local_tx: mpsc::UnboundedSender<(DocId, Change)>,
     /// Relay reservations (see `relay.rs`).
     relays: relay::Relays,
+    /// What the store could not write yet.
+    storage: watch::Receiver<StorageState>,
+    /// Documents that cannot be read or loaded, with their title (if known) and what
+    /// is wrong: listed with the error, never opened.
+    damaged: std::collections::BTreeMap<DocId, (String, String)>,
 }
 
 /// The time the sync state machine is told.
@@ -107,6 +115,7 @@ impl Engine {
                 .map_err(|e| crate::NetError::Transport(format!("cannot listen on {addr}: {e}")))?;
         }
         let relays = relay::Relays::new(&config);
+        let storage = store.state();
         let mut engine = Engine {
             swarm,
             store,
@@ -124,11 +133,24 @@ impl Engine {
             local: None,
             local_tx,
             relays,
+            storage,
+            damaged: Default::default(),
         };
-        // Every stored document is open and synced.
-        for info in engine.store.docs().get().await? {
-            let doc = engine.store.load(info.id).get().await?;
-            engine.open(info.id, info.key, doc)?;
+        // Every stored document is open and synced; one that cannot be read is set
+        // aside with its error and the others open.
+        let (infos, damaged) = engine.store.docs_and_damaged().get().await?;
+        for d in damaged {
+            warn!("{}", d.error);
+            engine.damaged.insert(d.id, (String::new(), d.error));
+        }
+        for info in infos {
+            match engine.store.load(info.id).get().await {
+                Ok(doc) => engine.open(info.id, info.key, doc)?,
+                Err(e) => {
+                    warn!("cannot open document {} ({:?}): {e}", info.id, info.title);
+                    engine.damaged.insert(info.id, (info.title, e.to_string()));
+                }
+            }
         }
         engine.reserve_configured();
         Ok(engine)
@@ -164,12 +186,13 @@ impl Engine {
                             self.on_view_change(doc, change).await;
                         }
                         // The data dir is free for the next process when the caller hears back.
-                        self.store.close().get().await.ok();
-                        done.send(()).ok();
+                        let lost = self.store.close().get().await.unwrap_or(0);
+                        done.send(lost).ok();
                         break;
                     }
                     Some(c) => self.on_command(c).await,
                 },
+                Ok(()) = self.storage.changed() => self.on_storage_changed(),
                 ev = self.swarm.select_next_some() => self.on_swarm(ev).await,
                 _ = tick.tick() => self.on_tick(),
             }
@@ -194,7 +217,7 @@ impl Engine {
                 Out::Request(req) => {
                     let Some(d) = self.docs.get(&req.doc) else { continue };
                     debug!("asking {} for {} ({:?})", req.peer, req.doc, req.reason);
-                    let (clock, until) = self.sync.page(d.doc.version(), req.from);
+                    let (clock, until) = self.sync.page(&self.stored_version(req.doc, &d.doc), req.from);
                     let ask = wire::Ask { clock, from: req.from, until };
                     let bytes = wire::sync_request(&d.cipher, &ask);
                     let rid = self.swarm.behaviour_mut().sync.send_request(&req.peer, bytes);
@@ -202,7 +225,7 @@ impl Engine {
                 }
                 Out::Beacon(doc) => {
                     let Some(d) = self.docs.get(&doc) else { continue };
-                    let msg = wire::beacon_message(&d.cipher, d.doc.version());
+                    let msg = wire::beacon_message(&d.cipher, &self.stored_version(doc, &d.doc));
                     let topic = d.topic.clone();
                     // No subscribers is normal: there is no one to tell.
                     self.swarm.behaviour_mut().gossipsub.publish(topic, msg).ok();
@@ -239,8 +262,7 @@ impl Engine {
                 r.send(self.local_edit(doc, |d| d.delete(pos, len)).await).ok();
             }
             Command::Text(doc, r) => {
-                r.send(self.docs.get(&doc).map(|d| d.doc.text()).ok_or(crate::NetError::UnknownDoc(doc)))
-                    .ok();
+                r.send(self.open_doc(doc).map(|d| d.doc.text())).ok();
             }
             Command::Status(doc, r) => {
                 r.send(self.status(doc)).ok();

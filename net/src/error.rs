@@ -14,6 +14,9 @@ pub enum NetError {
     /// No such document here.
     #[error("no document {0}")]
     UnknownDoc(DocId),
+    /// The document's data on disk cannot be read; it is set aside.
+    #[error("document {0} cannot be opened: {1}")]
+    Damaged(DocId, String),
     /// Setting up the network failed.
     #[error("network: {0}")]
     Transport(String),

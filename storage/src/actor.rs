@@ -5,26 +5,71 @@
 //! ([`Reply::get`]). Appends that queue up while a commit runs are written together in
 //! the next transaction: one fsync for many changes, each caller answered only after
 //! its change is on disk. Dropping the last handle stops the thread.
+//!
+//! A write that fails (a full disk) loses nothing: the appends it held are answered
+//! with [`Error::NotStored`] but kept, in order, and written before any later append,
+//! every `RETRY` and at every new append, until the disk takes them. The database is
+//! reopened after each failed write, because redb refuses every call after one.
+//! [`StoreHandle::state`] tells what waits and why; snapshots that fail are retried the
+//! same way and counted there.
 
 use crate::error::Error;
 use crate::ids::{DocId, DocKey};
-use crate::store::{Append, DocInfo, SignedChange, Store};
+use crate::store::{Append, DamagedDoc, DocInfo, SignedChange, Store};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::mpsc;
+use std::time::Duration;
 use tandem_crdt::{Doc, ReplicaId, VectorClock};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// Commands that may queue before senders wait.
 pub(crate) const COMMAND_CAPACITY: usize = 4096;
 /// Most appends written in one transaction.
 pub(crate) const MAX_GROUP: usize = 4096;
 
+/// How often changes that could not be written are tried again.
+pub(crate) const RETRY: Duration = Duration::from_secs(2);
+
 type Tx<T> = oneshot::Sender<Result<T, Error>>;
+
+/// What the storage thread holds that is not on disk yet, and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StorageState {
+    /// Changes kept in memory because writing them failed, in the order they will be
+    /// written: (document, author, first seq).
+    pub waiting: Vec<(DocId, ReplicaId, u64)>,
+    /// Why the last write failed, while changes wait.
+    pub error: Option<String>,
+    /// Snapshots that failed since the store opened.
+    pub snapshot_failures: u64,
+    /// The last snapshot failure, while that document's snapshot is still due.
+    pub snapshot_error: Option<(DocId, String)>,
+}
+
+impl StorageState {
+    /// How many changes of `doc` wait.
+    pub fn waiting_in(&self, doc: DocId) -> usize {
+        self.waiting.iter().filter(|w| w.0 == doc).count()
+    }
+
+    /// `version` without the changes of `doc` that wait: what is on disk.
+    pub fn stored_version(&self, doc: DocId, version: &VectorClock) -> VectorClock {
+        let mut v = version.clone();
+        for &(d, author, start) in &self.waiting {
+            if d == doc && v.get(author) >= start {
+                v.set(author, start - 1);
+            }
+        }
+        v
+    }
+}
 
 enum Command {
     Append(Box<Append>, Tx<()>),
     Create(String, Tx<DocInfo>),
     Add(DocId, DocKey, String, Tx<DocInfo>),
     Docs(Tx<Vec<DocInfo>>),
+    DocsAndDamaged(Tx<(Vec<DocInfo>, Vec<DamagedDoc>)>),
     Find(String, Tx<DocInfo>),
     Remove(DocId, Tx<bool>),
     Load(DocId, crate::Writer, Tx<Doc>),
@@ -35,7 +80,7 @@ enum Command {
     AddPeer(DocId, String, Tx<()>),
     SaveUndo(DocId, Box<tandem_crdt::UndoState>, Tx<()>),
     Peers(DocId, Tx<Vec<String>>),
-    Close(Tx<()>),
+    Close(Tx<usize>),
 }
 
 /// An answer on its way from the storage thread.
@@ -60,6 +105,7 @@ pub struct StoreHandle {
     tx: mpsc::SyncSender<Command>,
     replica: ReplicaId,
     identity: crate::Identity,
+    state: watch::Receiver<StorageState>,
 }
 
 impl StoreHandle {
@@ -69,11 +115,18 @@ impl StoreHandle {
         let replica = store.replica();
         let identity = store.identity().clone();
         let (tx, rx) = mpsc::sync_channel(COMMAND_CAPACITY);
+        let (state_tx, state) = watch::channel(StorageState::default());
         std::thread::Builder::new()
             .name("tandem-storage".into())
-            .spawn(move || run(store, rx))
+            .spawn(move || Actor::new(store, state_tx).run(rx))
             .map_err(|e| Error::Io { path: dir.to_owned(), source: e })?;
-        Ok(StoreHandle { tx, replica, identity })
+        Ok(StoreHandle { tx, replica, identity, state })
+    }
+
+    /// What waits to be written and why, updated as it changes (see
+    /// [`watch::Receiver::changed`]).
+    pub fn state(&self) -> watch::Receiver<StorageState> {
+        self.state.clone()
     }
 
     /// The engine's writer id on this device.
@@ -108,9 +161,14 @@ impl StoreHandle {
         self.send(|tx| Command::Add(id, key, title.to_owned(), tx))
     }
 
-    /// Lists documents.
+    /// Lists the documents whose entry can be read.
     pub fn docs(&self) -> Reply<Vec<DocInfo>> {
         self.send(Command::Docs)
+    }
+
+    /// Lists documents, and apart from them those whose entry cannot be read.
+    pub fn docs_and_damaged(&self) -> Reply<(Vec<DocInfo>, Vec<DamagedDoc>)> {
+        self.send(Command::DocsAndDamaged)
     }
 
     /// Finds a document by id prefix.
@@ -191,84 +249,204 @@ impl StoreHandle {
         self.send(|tx| Command::Peers(id, tx))
     }
 
-    /// Closes the database after the commands queued before this one; the reply comes
-    /// once the file is closed (another process or handle may then open it).
-    pub fn close(&self) -> Reply<()> {
+    /// Closes the database after the commands queued before this one, trying once more
+    /// to write what waits; the reply, how many changes could still not be written (they
+    /// are lost), comes once the file is closed (another process or handle may then open
+    /// it).
+    pub fn close(&self) -> Reply<usize> {
         self.send(Command::Close)
     }
 }
 
-fn run(mut store: Store, rx: mpsc::Receiver<Command>) {
-    let mut next: Option<Command> = None;
-    loop {
-        let cmd = match next.take() {
-            Some(c) => c,
-            None => match rx.recv() {
-                Ok(c) => c,
-                Err(_) => return,
-            },
-        };
-        match cmd {
-            Command::Append(a, tx) => {
-                // Group commit: take every append already queued.
-                let mut batch = vec![*a];
-                let mut waiters = vec![tx];
-                while batch.len() < MAX_GROUP {
-                    match rx.try_recv() {
-                        Ok(Command::Append(a, tx)) => {
-                            batch.push(*a);
-                            waiters.push(tx);
-                        }
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
+/// Runs one command and sends its answer. A database or file error may come from a
+/// failed write, after which redb refuses every call: the database is reopened.
+fn answer<T>(store: &mut Store, tx: Tx<T>, run: impl FnOnce(&mut Store) -> Result<T, Error>) {
+    let result = run(store);
+    if matches!(result, Err(Error::Db { .. } | Error::Io { .. })) {
+        let _ = store.reopen();
+    }
+    let _ = tx.send(result);
+}
+
+/// The storage thread.
+struct Actor {
+    store: Store,
+    /// Appends that failed to be written, in order.
+    waiting: VecDeque<Append>,
+    /// Documents whose snapshot is due (and failed at least once).
+    snapshots_due: BTreeSet<DocId>,
+    state: watch::Sender<StorageState>,
+    error: Option<String>,
+    snapshot_failures: u64,
+    snapshot_error: Option<(DocId, String)>,
+}
+
+impl Actor {
+    fn new(store: Store, state: watch::Sender<StorageState>) -> Actor {
+        Actor {
+            store,
+            waiting: VecDeque::new(),
+            snapshots_due: BTreeSet::new(),
+            state,
+            error: None,
+            snapshot_failures: 0,
+            snapshot_error: None,
+        }
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Command>) {
+        let mut next: Option<Command> = None;
+        loop {
+            let cmd = match next.take() {
+                Some(c) => c,
+                None if self.waiting.is_empty() && self.snapshots_due.is_empty() => match rx.recv() {
+                    Ok(c) => c,
+                    Err(_) => return,
+                },
+                None => match rx.recv_timeout(RETRY) {
+                    Ok(c) => c,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.write(Vec::new(), Vec::new());
+                        continue;
                     }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                },
+            };
+            let store = &mut self.store;
+            match cmd {
+                Command::Append(a, tx) => {
+                    // Group commit: take every append already queued.
+                    let mut batch = vec![*a];
+                    let mut waiters = vec![tx];
+                    while batch.len() < MAX_GROUP {
+                        match rx.try_recv() {
+                            Ok(Command::Append(a, tx)) => {
+                                batch.push(*a);
+                                waiters.push(tx);
+                            }
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.write(batch, waiters);
                 }
-                match store.append(&batch) {
-                    Ok(due) => {
-                        for w in waiters {
-                            let _ = w.send(Ok(()));
-                        }
-                        // Snapshots are rewritten after the writers have their answer.
-                        for id in due {
-                            let _ = store.snapshot(id);
-                        }
-                    }
-                    Err(e) => {
-                        let msg = e.to_string();
-                        for w in waiters {
-                            let _ =
-                                w.send(Err(Error::Db { path: store.path().to_owned(), reason: msg.clone() }));
-                        }
-                    }
+                Command::Create(title, tx) => answer(store, tx, |s| s.create_doc(&title)),
+                Command::Add(id, key, title, tx) => answer(store, tx, |s| s.add_doc(id, key, &title)),
+                Command::Docs(tx) => answer(store, tx, |s| s.docs()),
+                Command::DocsAndDamaged(tx) => answer(store, tx, |s| s.docs_and_damaged()),
+                Command::Find(p, tx) => answer(store, tx, |s| s.find_doc(&p)),
+                Command::Remove(id, tx) => answer(store, tx, |s| s.remove_doc(id)),
+                Command::Load(id, writer, tx) => answer(store, tx, |s| s.load_as(id, writer)),
+                Command::Equivocated(id, author, seqs, refused, tx) => {
+                    answer(store, tx, |s| s.record_equivocation(id, author, seqs, refused))
                 }
-            }
-            Command::Create(title, tx) => drop(tx.send(store.create_doc(&title))),
-            Command::Add(id, key, title, tx) => drop(tx.send(store.add_doc(id, key, &title))),
-            Command::Docs(tx) => drop(tx.send(store.docs())),
-            Command::Find(p, tx) => drop(tx.send(store.find_doc(&p))),
-            Command::Remove(id, tx) => drop(tx.send(store.remove_doc(id))),
-            Command::Load(id, writer, tx) => drop(tx.send(store.load_as(id, writer))),
-            Command::Equivocated(id, author, seqs, refused, tx) => {
-                drop(tx.send(store.record_equivocation(id, author, seqs, refused)))
-            }
-            Command::Equivocations(id, tx) => drop(tx.send(store.equivocations(id))),
-            Command::Snapshot(id, tx) => drop(tx.send(store.snapshot(id))),
-            Command::SignedSince(id, v, authors, tx) => {
-                drop(tx.send(store.signed_changes_since_by(id, &v, &authors)))
-            }
-            Command::AddPeer(id, addr, tx) => drop(tx.send(store.add_peer_addr(id, &addr))),
-            Command::SaveUndo(id, state, tx) => drop(tx.send(store.save_undo_state(id, &state))),
-            Command::Peers(id, tx) => drop(tx.send(store.peer_addrs(id))),
-            Command::Close(tx) => {
-                // Later commands from other handles get `Stopped`.
-                drop(rx);
-                drop(store);
-                let _ = tx.send(Ok(()));
-                return;
+                Command::Equivocations(id, tx) => answer(store, tx, |s| s.equivocations(id)),
+                Command::Snapshot(id, tx) => answer(store, tx, |s| s.snapshot(id)),
+                Command::SignedSince(id, v, authors, tx) => {
+                    answer(store, tx, |s| s.signed_changes_since_by(id, &v, &authors))
+                }
+                Command::AddPeer(id, addr, tx) => answer(store, tx, |s| s.add_peer_addr(id, &addr)),
+                Command::SaveUndo(id, state, tx) => answer(store, tx, |s| s.save_undo_state(id, &state)),
+                Command::Peers(id, tx) => answer(store, tx, |s| s.peer_addrs(id)),
+                Command::Close(tx) => {
+                    if !self.waiting.is_empty() {
+                        self.write(Vec::new(), Vec::new());
+                    }
+                    let lost = self.waiting.len();
+                    // Later commands from other handles get `Stopped`.
+                    drop(rx);
+                    drop(self);
+                    let _ = tx.send(Ok(lost));
+                    return;
+                }
             }
         }
+    }
+
+    /// Writes what waits, then `batch`, in one transaction; answers `waiters` (one per
+    /// append of `batch`). On failure everything is kept to be tried again.
+    fn write(&mut self, batch: Vec<Append>, waiters: Vec<Tx<()>>) {
+        let had_waiting = !self.waiting.is_empty();
+        self.waiting.extend(batch);
+        let all: Vec<Append> = self.waiting.iter().cloned().collect();
+        let result = if all.is_empty() { Ok(Vec::new()) } else { self.store.append(&all) };
+        match result {
+            Ok(due) => {
+                self.waiting.clear();
+                self.error = None;
+                // The state is told before the answers, so a caller that hears back
+                // sees it.
+                if had_waiting {
+                    self.publish();
+                }
+                for w in waiters {
+                    let _ = w.send(Ok(()));
+                }
+                self.snapshots_due.extend(due);
+            }
+            Err(e) => {
+                let _ = self.store.reopen();
+                let reason = match e {
+                    Error::Db { reason, .. } => reason,
+                    e => e.to_string(),
+                };
+                let waiting = self.waiting.len();
+                self.error = Some(reason.clone());
+                self.publish();
+                for w in waiters {
+                    let _ = w.send(Err(Error::NotStored {
+                        path: self.store.path().to_owned(),
+                        reason: reason.clone(),
+                        waiting,
+                    }));
+                }
+            }
+        }
+        // Snapshots are rewritten after the writers have their answer.
+        if self.waiting.is_empty() {
+            self.snapshot_due();
+        }
+    }
+
+    /// Rewrites the snapshots that are due; a failure is counted and tried again later.
+    fn snapshot_due(&mut self) {
+        let before = self.snapshot_failures;
+        for id in std::mem::take(&mut self.snapshots_due) {
+            match self.store.snapshot(id) {
+                Ok(()) => {
+                    if self.snapshot_error.as_ref().is_some_and(|e| e.0 == id) {
+                        self.snapshot_error = None;
+                    }
+                }
+                Err(Error::UnknownDoc(_)) => {}
+                Err(e) => {
+                    let _ = self.store.reopen();
+                    self.snapshot_failures += 1;
+                    self.snapshot_error = Some((id, e.to_string()));
+                    self.snapshots_due.insert(id);
+                }
+            }
+        }
+        if self.snapshot_failures != before {
+            self.publish();
+        }
+    }
+
+    /// Tells the handles what waits now.
+    fn publish(&self) {
+        let state = StorageState {
+            waiting: self.waiting.iter().map(|a| (a.doc, a.change.author, a.change.start_seq)).collect(),
+            error: if self.waiting.is_empty() { None } else { self.error.clone() },
+            snapshot_failures: self.snapshot_failures,
+            snapshot_error: self.snapshot_error.clone(),
+        };
+        self.state.send_if_modified(|s| {
+            let changed = *s != state;
+            *s = state;
+            changed
+        });
     }
 }

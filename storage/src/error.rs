@@ -45,6 +45,17 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// Writing failed (a full disk): the change is kept in memory and written as soon
+    /// as the disk takes it, before any later change.
+    #[error("{}: the change is not stored yet ({reason}); it is kept in memory and retried ({waiting} waiting)", path.display())]
+    NotStored {
+        /// The database file.
+        path: PathBuf,
+        /// Why the write failed.
+        reason: String,
+        /// How many changes wait, this one included.
+        waiting: usize,
+    },
     /// No such document.
     #[error("no document {0}")]
     UnknownDoc(String),

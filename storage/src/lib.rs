@@ -36,11 +36,13 @@ mod ids;
 mod record;
 mod store;
 
-pub use actor::{Reply, StoreHandle};
+pub use actor::{Reply, StorageState, StoreHandle};
 pub use error::Error;
 pub use identity::{Identity, SealError, Writer, check_seal};
 pub use ids::{BadDocId, DocId, DocKey};
-pub use store::{Append, Authors, DB_FILE, Equivocation, DocInfo, SCHEMA_VERSION, SignedChange, Store};
+pub use store::{
+    Append, Authors, DB_FILE, DamagedDoc, DocInfo, Equivocation, SCHEMA_VERSION, SignedChange, Store,
+};
 
 /// The default data dir: the platform's data directory for Tandem, unless
 /// `TANDEM_DATA_DIR` is set.

@@ -73,6 +73,15 @@ impl Authors {
     pub const ALL: Authors = Authors { from: 0, until: None };
 }
 
+/// A document whose entry or history cannot be read, set aside with what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DamagedDoc {
+    /// The id.
+    pub id: DocId,
+    /// What is wrong, naming the database file and the document.
+    pub error: String,
+}
+
 /// One change to store durably.
 #[derive(Clone, Debug)]
 pub struct Append {
@@ -102,7 +111,8 @@ pub(crate) fn now_ms() -> u64 {
 
 /// The device database.
 pub struct Store {
-    db: Database,
+    /// `None` only while [`Store::reopen`] replaces a database that failed a write.
+    db: Option<Database>,
     path: PathBuf,
     identity: Identity,
 }
@@ -126,9 +136,28 @@ impl Store {
         } else {
             create_new(&path, dir)?
         };
-        let mut store = Store { db, path, identity: Identity::device([0; 32]) };
+        let mut store = Store { db: Some(db), path, identity: Identity::device([0; 32]) };
+        // An up-to-date database is only read here, so a full disk still opens.
         store.identity = store.migrate_and_load_identity()?;
         Ok(store)
+    }
+
+    /// The database, or an error while it is being reopened.
+    fn db(&self) -> Result<&Database, Error> {
+        self.db.as_ref().ok_or_else(|| Error::Db {
+            path: self.path.clone(),
+            reason: "the database is closed after a failed write".into(),
+        })
+    }
+
+    /// Closes and reopens the database file. redb fails every call after a write that
+    /// failed with an IO error (a full disk); reopening it recovers the last committed
+    /// state, so nothing committed is lost and later writes can succeed again.
+    pub fn reopen(&mut self) -> Result<(), Error> {
+        self.db = None;
+        let dir = self.path.parent().unwrap_or(Path::new(".")).to_owned();
+        self.db = Some(Database::builder().open(&self.path).map_err(|e| Error::open(&self.path, &dir, e))?);
+        Ok(())
     }
 
     /// The database file.
@@ -155,7 +184,7 @@ impl Store {
     /// opens.
     fn migrate_and_load_identity(&mut self) -> Result<Identity, Error> {
         {
-            let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
             let version = match tx.open_table(META) {
                 Ok(meta) => meta.get("schema_version").map_err(|e| self.db_err(e))?.map(|v| v.value()),
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
@@ -172,7 +201,7 @@ impl Store {
                 }
             }
         }
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         let identity = {
             let mut meta = tx.open_table(META).map_err(|e| self.db_err(e))?;
             let version = meta.get("schema_version").map_err(|e| self.db_err(e))?.map(|v| v.value());
@@ -270,7 +299,7 @@ impl Store {
             tail_changes: 0,
             tail_bytes: 0,
         };
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         tx.open_table(DOCS)
             .map_err(|e| self.db_err(e))?
             .insert(id.0, rec.encode().as_slice())
@@ -280,7 +309,7 @@ impl Store {
     }
 
     fn record(&self, id: DocId) -> Result<Option<DocRecord>, Error> {
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let t = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
         let Some(v) = t.get(id.0).map_err(|e| self.db_err(e))? else { return Ok(None) };
         DocRecord::decode(v.value()).map(Some).map_err(|reason| self.corrupt_doc(id, reason))
@@ -295,18 +324,30 @@ impl Store {
         Ok(self.record(id)?.map(|r| r.info(id)))
     }
 
-    /// Every document, most recently modified first.
+    /// Every readable document, most recently modified first (see
+    /// [`Store::docs_and_damaged`] for the ones whose entry cannot be read).
     pub fn docs(&self) -> Result<Vec<DocInfo>, Error> {
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        Ok(self.docs_and_damaged()?.0)
+    }
+
+    /// Every document, most recently modified first, and apart from them the documents
+    /// whose entry cannot be decoded, each with what is wrong: one damaged entry never
+    /// hides the others.
+    pub fn docs_and_damaged(&self) -> Result<(Vec<DocInfo>, Vec<DamagedDoc>), Error> {
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let t = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
         let mut res = Vec::new();
+        let mut damaged = Vec::new();
         for item in t.iter().map_err(|e| self.db_err(e))? {
             let (k, v) = item.map_err(|e| self.db_err(e))?;
             let id = DocId(k.value());
-            res.push(DocRecord::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?.info(id));
+            match DocRecord::decode(v.value()) {
+                Ok(rec) => res.push(rec.info(id)),
+                Err(r) => damaged.push(DamagedDoc { id, error: self.corrupt_doc(id, r).to_string() }),
+            }
         }
         res.sort_by(|a, b| b.modified_ms.cmp(&a.modified_ms).then(a.id.cmp(&b.id)));
-        Ok(res)
+        Ok((res, damaged))
     }
 
     /// The document whose id starts with `prefix` (at least 4 hex digits), or a clear
@@ -329,7 +370,7 @@ impl Store {
 
     /// Removes a document and all its data.
     pub fn remove_doc(&mut self, id: DocId) -> Result<bool, Error> {
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         let existed = {
             let existed = tx
                 .open_table(DOCS)
@@ -358,7 +399,7 @@ impl Store {
     /// whose snapshot is due.
     pub fn append(&mut self, batch: &[Append]) -> Result<Vec<DocId>, Error> {
         let mut due = Vec::new();
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         {
             let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
             let mut changes = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
@@ -409,7 +450,7 @@ impl Store {
     pub fn load_as(&mut self, id: DocId, writer: Writer) -> Result<Doc, Error> {
         let replica = self.identity.writer(writer).replica();
         let mut doc = self.load_quiet_as(id, replica)?;
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let undo = tx.open_table(UNDO).map_err(|e| self.db_err(e))?;
         if let Some(v) = undo.get(id.0).map_err(|e| self.db_err(e))? {
             // Undo history is a convenience: a damaged one is dropped, not fatal.
@@ -419,8 +460,18 @@ impl Store {
         }
         drop(undo);
         drop(tx);
-        self.touch(id)?;
+        // The last-opened time is a convenience: a full disk must not stop the document
+        // from opening. A failed write leaves redb unusable until it is reopened.
+        if self.touch(id).is_err() {
+            self.reopen()?;
+        }
         Ok(doc)
+    }
+
+    /// Checks that a document's stored history loads, without writing anything: the
+    /// error says what is wrong with it.
+    pub fn check_doc(&self, id: DocId) -> Result<(), Error> {
+        self.load_quiet(id).map(drop)
     }
 
     /// Keeps this device's undo/redo history of a document (call when closing it).
@@ -430,7 +481,7 @@ impl Store {
 
     pub(crate) fn save_undo_state(&mut self, id: DocId, state: &tandem_crdt::UndoState) -> Result<(), Error> {
         let bytes = encoding::encode_undo(state);
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         tx.open_table(UNDO)
             .map_err(|e| self.db_err(e))?
             .insert(id.0, bytes.as_slice())
@@ -447,7 +498,7 @@ impl Store {
         if self.record(id)?.is_none() {
             return Err(Error::UnknownDoc(id.to_string()));
         }
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let snaps = tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?;
         let config =
             Config { max_pending_changes: usize::MAX, max_pending_ops: u64::MAX, ..Config::default() };
@@ -545,7 +596,7 @@ impl Store {
         version: &VectorClock,
         authors: &Authors,
     ) -> Result<Vec<SignedChange>, Error> {
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         Ok(self
             .tail_records(&tx, id, version, authors)?
             .into_iter()
@@ -557,7 +608,7 @@ impl Store {
     pub fn snapshot(&mut self, id: DocId) -> Result<(), Error> {
         let doc = self.load_quiet(id)?;
         let bytes = encoding::encode_doc(&doc);
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         {
             let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
             let Some(rec) = docs.get(id.0).map_err(|e| self.db_err(e))?.map(|v| v.value().to_vec()) else {
@@ -579,7 +630,7 @@ impl Store {
 
     /// Marks a document opened now.
     fn touch(&mut self, id: DocId) -> Result<(), Error> {
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         {
             let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
             let rec = docs.get(id.0).map_err(|e| self.db_err(e))?.map(|v| v.value().to_vec());
@@ -597,7 +648,7 @@ impl Store {
 
     /// Remembers a peer address for a document.
     pub fn add_peer_addr(&mut self, id: DocId, addr: &str) -> Result<(), Error> {
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         tx.open_table(PEERS)
             .map_err(|e| self.db_err(e))?
             .insert((id.0, addr), now_ms())
@@ -608,7 +659,7 @@ impl Store {
 
     /// Known peer addresses of a document, most recently seen first.
     pub fn peer_addrs(&self, id: DocId) -> Result<Vec<String>, Error> {
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let t = tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
         let mut res = Vec::new();
         for item in t.range((id.0, "")..(next_id(id), "")).map_err(|e| self.db_err(e))? {

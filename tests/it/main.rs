@@ -7,7 +7,9 @@
 //! One binary (a `[[test]]` of the `tandem` package, so `CARGO_BIN_EXE_tandem` is the
 //! binary under test), with `node` as the one driver of `tandem node` processes.
 
+mod baddoc;
 mod cli;
+mod diskfull;
 mod netns;
 mod node;
 mod relay;

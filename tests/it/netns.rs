@@ -117,6 +117,7 @@ fn two_nodes_on_one_lan_find_each_other_by_mdns_alone() {
             netns: Some(ns.name(i)),
             log: Some(&logs[i - 1]),
             rust_log: Some("warn,tandem_net=debug,libp2p_mdns=debug"),
+            ..Spawn::default()
         };
         // mDNS on (the default), no bootstrap.
         Node::start_with(&tmp.path().join(format!("n{i}")), &["--listen", &listen], &spawn)

@@ -15,6 +15,8 @@ pub(crate) const WAIT: Duration = Duration::from_secs(30);
 pub(crate) struct Spawn<'a> {
     /// Run inside this network namespace (`ip netns exec`).
     pub(crate) netns: Option<&'a str>,
+    /// Run inside the mount namespace of this process (`nsenter --mount`).
+    pub(crate) mountns: Option<u32>,
     /// Write the node's log (stderr) to this file instead of the test's stderr.
     pub(crate) log: Option<&'a Path>,
     /// `RUST_LOG` for the node (default: the test's).
@@ -41,13 +43,18 @@ impl Node {
     /// Starts `tandem --data-dir DIR node ARGS` with exactly these arguments (no default
     /// listen address, mDNS as the arguments say), as `spawn` says.
     pub(crate) fn start_with(dir: &Path, args: &[&str], spawn: &Spawn<'_>) -> Node {
-        let mut cmd = match spawn.netns {
-            Some(ns) => {
+        let mut cmd = match (spawn.netns, spawn.mountns) {
+            (Some(ns), _) => {
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_tandem")]);
                 c
             }
-            None => Command::new(env!("CARGO_BIN_EXE_tandem")),
+            (None, Some(pid)) => {
+                let mut c = Command::new("nsenter");
+                c.args(["--target", &pid.to_string(), "--mount", "--", env!("CARGO_BIN_EXE_tandem")]);
+                c
+            }
+            (None, None) => Command::new(env!("CARGO_BIN_EXE_tandem")),
         };
         cmd.arg("--data-dir").arg(dir).arg("node").args(args);
         if let Some(filter) = spawn.rust_log {
@@ -163,12 +170,18 @@ impl Node {
     }
 
     /// `quit`, then waits for the process to exit cleanly.
-    pub(crate) fn quit(mut self) {
+    pub(crate) fn quit(self) {
+        self.quit_reply();
+    }
+
+    /// `quit`, waits for the process to exit cleanly and returns the reply.
+    pub(crate) fn quit_reply(mut self) -> Json {
         let r = self.send(json!({"cmd": "quit"}));
         assert_eq!(r["ok"], true);
         drop(self.stdin.take());
         let status = self.child.wait().unwrap();
         assert!(status.success(), "exit status {status}");
+        r
     }
 }
 

@@ -45,6 +45,8 @@ pub(super) enum Action {
     Rename(String),
     /// Remove a document from this device.
     Remove(DocId),
+    /// Close the window although edits are not stored (the user confirmed).
+    Quit,
     /// Create a document from a text file.
     Import(PathBuf),
     /// Write the open document's text to a file.
@@ -63,6 +65,11 @@ impl TandemApp {
     pub(super) fn apply(&mut self, action: Action, ctx: &egui::Context) {
         match action {
             Action::NewDoc => self.new_doc("Untitled"),
+            Action::Quit => {
+                self.dialog = None;
+                self.quit_confirmed = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
             Action::Open(id) => self.open_doc(id),
             Action::ShowDialog(d) => self.dialog = Some(d),
             Action::ShowSettings => self.dialog = Some(Dialog::Settings(self.settings.clone())),

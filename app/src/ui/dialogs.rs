@@ -16,13 +16,31 @@ use tandem_storage::DocId;
 /// The dialog shown over the window.
 #[derive(Debug)]
 pub(super) enum Dialog {
-    Join { ticket: String, error: Option<TicketError> },
-    Rename { title: String },
-    Remove { doc: DocId, title: String },
+    Join {
+        ticket: String,
+        error: Option<TicketError>,
+    },
+    Rename {
+        title: String,
+    },
+    Remove {
+        doc: DocId,
+        title: String,
+    },
     Share,
-    Import { path: String, error: Option<FileError> },
-    Export { path: String, error: Option<FileError> },
+    Import {
+        path: String,
+        error: Option<FileError>,
+    },
+    Export {
+        path: String,
+        error: Option<FileError>,
+    },
     Settings(Settings),
+    /// Quitting now would lose edits the disk has not taken yet.
+    Quit {
+        waiting: usize,
+    },
 }
 
 impl Dialog {
@@ -76,6 +94,7 @@ impl Dialog {
                     })
                 }
                 Dialog::Settings(s) => settings_ui(ui, s),
+                Dialog::Quit { waiting } => quit_ui(ui, *waiting),
             }
         });
         let close = modal.should_close().then_some(Action::CloseDialog);
@@ -136,6 +155,17 @@ fn remove_ui(ui: &mut egui::Ui, doc: DocId, title: &str) -> Option<Action> {
     ui.heading("Remove document");
     ui.label(format!("Remove “{title}” from this device? Peers keep their copies."));
     buttons_ui(ui, "Remove", || Action::Remove(doc), "Cancel")
+}
+
+/// The warning before quitting with edits that are not stored yet.
+fn quit_ui(ui: &mut egui::Ui, waiting: usize) -> Option<Action> {
+    ui.heading("Edits are not saved");
+    let edits = if waiting == 1 { "1 edit is".to_owned() } else { format!("{waiting} edits are") };
+    ui.label(format!(
+        "{edits} not saved: the disk refused them (it may be full). Tandem keeps trying. \
+         Free some space and wait for “✔ Saved”, or quit now and lose them."
+    ));
+    buttons_ui(ui, "Quit and lose them", || Action::Quit, "Keep Tandem open")
 }
 
 /// The share dialog: the ticket once the engine gave it, a spinner until then.
@@ -250,6 +280,14 @@ mod tests {
         let res = check_click(remove(), "Remove");
         assert!(matches!(res[..], [Action::Remove(d)] if d == doc), "{res:?}");
         let res = check_click(remove(), "Cancel");
+        assert!(matches!(res[..], [Action::CloseDialog]), "{res:?}");
+    }
+
+    #[test]
+    fn quit_with_unsaved_edits_asks_first() {
+        let res = check_click(Dialog::Quit { waiting: 3 }, "Quit and lose them");
+        assert!(matches!(res[..], [Action::Quit]), "{res:?}");
+        let res = check_click(Dialog::Quit { waiting: 3 }, "Keep Tandem open");
         assert!(matches!(res[..], [Action::CloseDialog]), "{res:?}");
     }
 

@@ -70,6 +70,19 @@ impl DocsPanel {
 fn entry_ui(ui: &mut egui::Ui, d: &DocSummary, selected: bool) -> Vec<Action> {
     let mut actions = Vec::new();
     let title = if d.title.is_empty() { "Untitled" } else { d.title.as_str() };
+    if let Some(error) = &d.error {
+        // Its data on disk is damaged: shown greyed with the error, never opened.
+        let short = d.id.to_string();
+        let r = ui.add_enabled(false, egui::Button::selectable(false, format!("{title} ({})", &short[..8])));
+        r.on_disabled_hover_text(error.as_str());
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(format!("Cannot be opened: {error}")).weak().small());
+            if ui.small_button("Remove…").clicked() {
+                actions.push(Action::ShowDialog(Dialog::Remove { doc: d.id, title: title.to_owned() }));
+            }
+        });
+        return actions;
+    }
     let r = ui.selectable_label(selected, title).on_hover_text(format!("{} chars", d.len_chars));
     if r.clicked() {
         actions.push(Action::Open(d.id));

@@ -62,6 +62,8 @@ pub struct TandemApp {
     last_refresh: Option<Instant>,
     /// A document to open once the list arrives (an id or its first hex digits).
     pending_open: Option<String>,
+    /// The user chose to quit although edits are not stored.
+    quit_confirmed: bool,
 }
 
 impl std::fmt::Debug for TandemApp {
@@ -89,6 +91,7 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
         status: StatusBar::default(),
         last_refresh: None,
         pending_open: None,
+        quit_confirmed: false,
     };
     app.tasks.forward_events();
     app.tasks.refresh_docs();
@@ -111,6 +114,14 @@ impl TandemApp {
         self.tasks.repaint.set(ctx);
         while let Some(m) = self.tasks.try_recv() {
             self.on_msg(m);
+        }
+        // Closing the window with edits the disk has not taken asks first.
+        if ctx.input(|i| i.viewport().close_requested()) && !self.quit_confirmed {
+            let waiting = self.tasks.engine.storage().waiting.len();
+            if waiting > 0 {
+                ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+                self.dialog = Some(Dialog::Quit { waiting });
+            }
         }
         if self.open.as_mut().is_some_and(|o| o.pull_remote(ctx)) {
             self.refresh_title();

@@ -30,6 +30,18 @@ pub(super) struct StatusBar {
     pub(super) online_peers: usize,
     /// The last notice (it stays until the next one).
     pub(super) notice: Option<Notice>,
+    /// Edits kept in memory because the disk refused them, and why.
+    pub(super) unstored: Option<(usize, String)>,
+}
+
+/// What the bar says while edits wait to be stored.
+pub(super) fn unstored_text(waiting: usize, error: &str) -> String {
+    let edits = if waiting == 1 { "1 edit waits" } else { &format!("{waiting} edits wait") };
+    if error.contains("No space left") || error.contains("os error 28") {
+        format!("Disk full: {edits} to be saved (retrying)")
+    } else {
+        format!("Cannot save: {edits} to be saved (retrying): {error}")
+    }
 }
 
 impl StatusBar {
@@ -38,9 +50,14 @@ impl StatusBar {
     pub(super) fn ui(&self, ui: &mut egui::Ui, open: Option<&OpenDoc>, offline: bool) {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
-                if let Some(o) = open {
+                if let Some((waiting, error)) = &self.unstored {
+                    ui.colored_label(ERROR_RED, unstored_text(*waiting, error));
+                    ui.separator();
+                } else if let Some(o) = open {
                     ui.label(if o.is_saved() { "✔ Saved" } else { "Saving…" });
                     ui.separator();
+                }
+                if let Some(o) = open {
                     ui.label(sync_text(o, offline));
                     ui.separator();
                 }

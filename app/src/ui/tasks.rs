@@ -162,6 +162,9 @@ impl TandemApp {
                     }
                 }
                 Event::PeerConnected(_) | Event::PeerDisconnected(_) => self.last_refresh = None,
+                Event::Storage { waiting, error, .. } => {
+                    self.status.unstored = error.filter(|_| waiting > 0).map(|e| (waiting, e));
+                }
             },
             Msg::Docs(d) => {
                 self.docs.list = d;

@@ -12,7 +12,7 @@ use libp2p::kad;
 use libp2p::multiaddr::Protocol;
 use tandem_crdt::{Change, Doc, Value, encoding};
 use tandem_storage::{Append, DocId, DocKey, SignedChange};
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// A document's title: the winning value of its map's `title` (empty if none).
 pub fn title_of(doc: &Doc) -> String {
@@ -59,6 +59,7 @@ impl Engine {
                 cipher,
                 topic: topic.hash(),
                 unsaved: Vec::new(),
+                unpublished: Vec::new(),
                 view: None,
                 sync_bytes_in: 0,
             },
@@ -75,8 +76,29 @@ impl Engine {
         Ok(Ticket { doc, key: d.key.clone(), addrs })
     }
 
+    /// An open document, or why there is none: unknown, or damaged on disk.
+    pub(super) fn open_doc(&self, doc: DocId) -> Result<&OpenDoc, NetError> {
+        match self.docs.get(&doc) {
+            Some(d) => Ok(d),
+            None => match self.damaged.get(&doc) {
+                Some((_, error)) => Err(NetError::Damaged(doc, error.clone())),
+                None => Err(NetError::UnknownDoc(doc)),
+            },
+        }
+    }
+
+    /// What of a replica's version is on disk: its changes that wait to be written
+    /// are left out, so peers never hear of an edit this device could lose.
+    pub(super) fn stored_version(&self, id: DocId, doc: &Doc) -> tandem_crdt::VectorClock {
+        let state = self.storage.borrow();
+        if state.waiting.is_empty() {
+            return doc.version().clone();
+        }
+        state.stored_version(id, doc.version())
+    }
+
     pub(super) fn status(&self, doc: DocId) -> Result<Status, NetError> {
-        let d = self.docs.get(&doc).ok_or(NetError::UnknownDoc(doc))?;
+        let d = self.open_doc(doc)?;
         let peers = self
             .swarm
             .behaviour()
@@ -84,11 +106,16 @@ impl Engine {
             .all_peers()
             .filter(|(p, topics)| self.connected.contains_key(p) && topics.contains(&&d.topic))
             .count();
+        let state = self.storage.borrow().clone();
         Ok(Status {
-            version: d.doc.version().clone(),
+            version: self.stored_version(doc, &d.doc),
             peers,
             pending: d.doc.pending_changes(),
             sync_bytes_in: d.sync_bytes_in,
+            waiting: state.waiting_in(doc),
+            store_error: state.error,
+            snapshot_failures: state.snapshot_failures,
+            snapshot_error: state.snapshot_error.filter(|e| e.0 == doc).map(|e| e.1),
         })
     }
 
@@ -127,7 +154,15 @@ impl Engine {
 
     /// Forgets a document on this device: stops syncing it and removes it from disk.
     pub(super) async fn remove(&mut self, id: DocId) -> Result<bool, NetError> {
-        let Some(d) = self.docs.remove(&id) else { return Ok(false) };
+        let Some(d) = self.docs.remove(&id) else {
+            // A damaged document can be removed too: that is how it goes away.
+            if self.damaged.remove(&id).is_none() {
+                return Ok(false);
+            }
+            let removed = self.store.remove_doc(id).get().await?;
+            self.events.send(Event::DocsChanged).ok();
+            return Ok(removed);
+        };
         let topic = IdentTopic::new(d.cipher.topic());
         self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
         self.swarm.behaviour_mut().kad.stop_providing(&kad::RecordKey::new(&d.cipher.topic()));
@@ -153,7 +188,9 @@ impl Engine {
     }
 
     /// Signs and stores a change this device made (already in the engine's replica),
-    /// then publishes it: stored before published.
+    /// then publishes it: stored before published. When the write fails (a full disk)
+    /// the store keeps the change and retries; it is published once stored
+    /// ([`Engine::on_storage_changed`]) and the error says it waits.
     pub(super) async fn persist_local(&mut self, id: DocId, change: Change) -> Result<(), NetError> {
         let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
         let bytes = encoding::encode_change(&change);
@@ -163,13 +200,66 @@ impl Engine {
         let envelope = signer.seal(&id, &bytes);
         let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
         let signed = SignedChange { change: bytes, envelope: envelope.clone() };
-        self.store
+        let stored = self
+            .store
             .append(Append { doc: id, change: change.clone(), signature: envelope, summary })
             .get()
-            .await?;
-        self.events.send(Event::Saved { doc: id, author: change.author, seq: change.end_seq() - 1 }).ok();
-        self.publish_change(id, &change, &signed);
-        Ok(())
+            .await;
+        match stored {
+            Ok(()) => {
+                // The store writes in order: changes that waited before this one are
+                // stored too, and go out first.
+                self.publish_stored(id);
+                self.events.send(Event::Saved { doc: id, author: change.author, seq: change.end_seq() - 1 }).ok();
+                self.publish_change(id, &change, &signed);
+                Ok(())
+            }
+            Err(e) => {
+                if let (tandem_storage::Error::NotStored { .. }, Some(d)) = (&e, self.docs.get_mut(&id)) {
+                    d.unpublished.push((change, signed));
+                    self.storage_event();
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Publishes the changes of `id` this device made that waited and are stored now.
+    fn publish_stored(&mut self, id: DocId) {
+        let state = self.storage.borrow().clone();
+        let Some(d) = self.docs.get_mut(&id) else { return };
+        let still = |c: &Change| state.waiting.iter().any(|w| (w.0, w.1, w.2) == (id, c.author, c.start_seq));
+        let n = d.unpublished.iter().take_while(|(c, _)| !still(c)).count();
+        let stored: Vec<_> = d.unpublished.drain(..n).collect();
+        for (change, signed) in stored {
+            self.events.send(Event::Saved { doc: id, author: change.author, seq: change.end_seq() - 1 }).ok();
+            self.publish_change(id, &change, &signed);
+        }
+    }
+
+    /// The store's waiting changes changed: publish what is now stored and report it.
+    pub(super) fn on_storage_changed(&mut self) {
+        let ids: Vec<DocId> =
+            self.docs.iter().filter(|(_, d)| !d.unpublished.is_empty()).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.publish_stored(id);
+        }
+        let state = self.storage.borrow_and_update().clone();
+        if let Some((doc, e)) = &state.snapshot_error {
+            warn!("snapshot of {doc} failed ({} failures so far; retried): {e}", state.snapshot_failures);
+        }
+        self.storage_event();
+    }
+
+    /// Tells subscribers what waits to be stored.
+    fn storage_event(&self) {
+        let state = self.storage.borrow();
+        let (waiting, error) = (state.waiting.len(), state.error.clone());
+        if let Some(e) = &error {
+            warn!("{waiting} changes wait to be stored: {e}");
+        }
+        let snapshot_failures = state.snapshot_failures;
+        self.events.send(Event::Storage { waiting, error, snapshot_failures }).ok();
     }
 
     /// Every document on this device, by title.
@@ -182,7 +272,15 @@ impl Engine {
                 title: title_of(&d.doc),
                 titles: titles_of(&d.doc),
                 len_chars: d.doc.len_chars(),
+                error: None,
             })
+            .chain(self.damaged.iter().map(|(id, (title, error))| DocSummary {
+                id: *id,
+                title: title.clone(),
+                titles: vec![title.clone()],
+                len_chars: 0,
+                error: Some(error.clone()),
+            }))
             .collect();
         res.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()).then(a.id.cmp(&b.id)));
         res

@@ -9,8 +9,9 @@ use crate::ticket::Ticket;
 use crate::wire;
 use libp2p::{Multiaddr, PeerId};
 use tandem_crdt::{ReplicaId, VectorClock};
+use tandem_storage::StorageState;
 use tandem_storage::{DocId, StoreHandle};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
 /// Commands that may queue before callers wait.
@@ -75,6 +76,16 @@ pub struct Status {
     pub pending: usize,
     /// Bytes of catch-up responses received for this document since start.
     pub sync_bytes_in: u64,
+    /// This device's changes to the document that are not on disk yet (kept in memory
+    /// and retried); `version` leaves them out.
+    pub waiting: usize,
+    /// Why the last write failed, while changes wait.
+    pub store_error: Option<String>,
+    /// Snapshot rewrites that failed since start (they are retried), and the last
+    /// error while this document's snapshot is still due.
+    pub snapshot_failures: u64,
+    /// The last snapshot error of this document, while it is still due.
+    pub snapshot_error: Option<String>,
 }
 
 /// A peer's presence in a document, resolved against this replica's text.
@@ -107,6 +118,8 @@ pub struct DocSummary {
     pub titles: Vec<String>,
     /// Its length in chars.
     pub len_chars: usize,
+    /// Why it cannot be opened (its data on disk is damaged): it is listed, not synced.
+    pub error: Option<String>,
 }
 
 /// A connected peer that shares a document.
@@ -150,6 +163,16 @@ pub enum Event {
     },
     /// A document was created, joined or removed.
     DocsChanged,
+    /// What waits to be stored changed: a write failed (`error` says why), or changes
+    /// that waited are now stored (`waiting` is then 0), or a snapshot failed.
+    Storage {
+        /// Changes kept in memory, not yet on disk.
+        waiting: usize,
+        /// Why the last write failed, while changes wait.
+        error: Option<String>,
+        /// Snapshot rewrites that failed since start.
+        snapshot_failures: u64,
+    },
     /// A peer's presence in a document changed.
     Presence {
         /// The document.
@@ -181,7 +204,7 @@ pub(super) enum Command {
     DocPeers(DocId, Reply<Vec<DocPeer>>),
     PresenceAt(DocId, wire::Presence),
     SaveUndo(DocId, tandem_crdt::UndoState),
-    Shutdown(oneshot::Sender<()>),
+    Shutdown(oneshot::Sender<usize>),
 }
 
 /// A cloneable handle to the engine.
@@ -189,6 +212,7 @@ pub(super) enum Command {
 pub struct EngineHandle {
     tx: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
+    storage: watch::Receiver<StorageState>,
 }
 
 impl EngineHandle {
@@ -197,12 +221,13 @@ impl EngineHandle {
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let (local, local_rx) = mpsc::unbounded_channel();
+        let storage = store.state();
         let mut engine = Engine::new(store, config, rx, events.clone(), local).await?;
         engine.local = Some(local_rx);
         let span = tracing::error_span!("net", me = %engine.swarm.local_peer_id());
         engine.wait_listening().await;
         tokio::spawn(async move { engine.run().await }.instrument(span));
-        Ok(EngineHandle { tx, events })
+        Ok(EngineHandle { tx, events, storage })
     }
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NetError> {
@@ -325,11 +350,19 @@ impl EngineHandle {
         self.ask(|r| Command::Offline(on, r)).await
     }
 
-    /// Stops the engine and waits until it has.
-    pub async fn shutdown(&self) {
+    /// What this device's store holds in memory because writing it failed (a full
+    /// disk), and why. Never waits.
+    pub fn storage(&self) -> StorageState {
+        self.storage.borrow().clone()
+    }
+
+    /// Stops the engine and waits until it has. Returns how many changes could not be
+    /// stored (the disk refused them to the end); they are lost.
+    pub async fn shutdown(&self) -> usize {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
-            rx.await.ok();
+            return rx.await.unwrap_or(0);
         }
+        0
     }
 }

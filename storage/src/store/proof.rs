@@ -51,7 +51,7 @@ impl Store {
         seqs: Range<u64>,
         refused: SignedChange,
     ) -> Result<(), Error> {
-        let tx = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         {
             let changes = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
             let mut held = Vec::new();
@@ -89,7 +89,7 @@ impl Store {
 
     /// Every proof of equivocation kept for `doc`.
     pub fn equivocations(&self, id: DocId) -> Result<Vec<Equivocation>, Error> {
-        let tx = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let t = match tx.open_table(EQUIVOCATIONS) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),

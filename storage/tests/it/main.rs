@@ -1,5 +1,6 @@
 //! Storage tests with real files and real processes.
 
+mod baddoc;
 mod corruption;
 mod crash;
 mod processes;

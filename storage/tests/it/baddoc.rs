@@ -1,0 +1,136 @@
+//! One damaged document never hides the others: its entry or history is reported with
+//! what is wrong, every other document lists and loads, and a snapshot that cannot be
+//! made is counted and kept due instead of ignored.
+
+use redb::{Database, ReadableTable, TableDefinition};
+use std::path::Path;
+use tandem_crdt::{Doc, ReplicaId};
+use tandem_storage::{Append, DB_FILE, DocId, StorageState, Store, StoreHandle};
+
+/// The store's tables, as `store.rs` lays them out.
+const DOCS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("docs");
+const CHANGES: TableDefinition<'_, ([u8; 16], u64, u64), &[u8]> = TableDefinition::new("changes");
+
+fn append_text(store: &mut Store, id: DocId, text: &str) {
+    let mut doc = store.load(id).unwrap();
+    doc.insert(0, text).unwrap();
+    let change = doc.commit().unwrap();
+    store.append(&[Append { doc: id, change, signature: vec![], summary: None }]).unwrap();
+}
+
+/// Overwrites a document's entry, or every stored change of it, with bytes that do
+/// not decode.
+fn damage(dir: &Path, id: DocId, entry: bool) {
+    let db = Database::open(dir.join(DB_FILE)).unwrap();
+    let tx = db.begin_write().unwrap();
+    if entry {
+        tx.open_table(DOCS).unwrap().insert(id.0, [0xffu8; 3].as_slice()).unwrap();
+    } else {
+        let mut t = tx.open_table(CHANGES).unwrap();
+        let keys: Vec<_> = t
+            .range((id.0, 0, 0)..=(id.0, u64::MAX, u64::MAX))
+            .unwrap()
+            .map(|item| item.unwrap().0.value())
+            .collect();
+        assert!(!keys.is_empty());
+        for k in keys {
+            t.insert(k, [0xffu8; 5].as_slice()).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+#[test]
+fn damaged_entries_and_histories_are_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, bad_entry, bad_history) = {
+        let mut store = Store::open(dir.path()).unwrap();
+        let ids: Vec<DocId> = ["good", "entry", "history"]
+            .iter()
+            .map(|t| {
+                let id = store.create_doc(t).unwrap().id;
+                append_text(&mut store, id, t);
+                id
+            })
+            .collect();
+        (ids[0], ids[1], ids[2])
+    };
+    damage(dir.path(), bad_entry, true);
+    damage(dir.path(), bad_history, false);
+
+    let mut store = Store::open(dir.path()).unwrap();
+    let (docs, damaged) = store.docs_and_damaged().unwrap();
+    let mut listed: Vec<DocId> = docs.iter().map(|d| d.id).collect();
+    listed.sort();
+    let mut want = vec![good, bad_history];
+    want.sort();
+    assert_eq!(listed, want, "every readable entry is listed");
+    assert_eq!(damaged.len(), 1);
+    assert_eq!(damaged[0].id, bad_entry);
+    let path = dir.path().join(DB_FILE);
+    for error in [&damaged[0].error] {
+        assert!(error.contains(path.to_str().unwrap()) && error.contains(&bad_entry.to_string()), "{error}");
+    }
+    assert_eq!(store.docs().unwrap().len(), 2);
+
+    assert_eq!(store.load(good).unwrap().text(), "good");
+    store.check_doc(good).unwrap();
+    let e = store.load(bad_history).expect_err("a damaged history does not load").to_string();
+    assert!(e.contains(&bad_history.to_string()) && e.contains(path.to_str().unwrap()), "{e}");
+    assert!(store.check_doc(bad_history).is_err());
+    // The good document still takes edits.
+    append_text(&mut store, good, "still ");
+    assert_eq!(store.load(good).unwrap().text(), "still good");
+}
+
+#[test]
+fn a_failed_snapshot_is_counted_and_kept_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let mut store = Store::open(dir.path()).unwrap();
+        let id = store.create_doc("history").unwrap().id;
+        append_text(&mut store, id, "x");
+        id
+    };
+    damage(dir.path(), id, false);
+
+    // Enough new changes (from another writer) to make the snapshot due; it cannot be
+    // made from the damaged history.
+    let store = StoreHandle::open(dir.path()).unwrap();
+    let mut state = store.state();
+    let mut doc = Doc::new(ReplicaId(7));
+    let replies: Vec<_> = (0..1000)
+        .map(|i| {
+            doc.insert(i, "y").unwrap();
+            let change = doc.commit().unwrap();
+            store.append(Append { doc: id, change, signature: vec![], summary: None })
+        })
+        .collect();
+    for r in replies {
+        r.wait().unwrap();
+    }
+    let s = wait_for(&mut state, |s| s.snapshot_failures > 0, "the failed snapshot is reported");
+    let (doc_id, error) = s.snapshot_error.expect("the last snapshot error");
+    assert_eq!(doc_id, id);
+    assert!(error.contains(&id.to_string()), "{error}");
+    // It is tried again later, and fails again: counted again.
+    let s = wait_for(&mut state, |s| s.snapshot_failures > 1, "the snapshot is retried");
+    assert!(s.waiting.is_empty(), "every change was stored: {s:?}");
+}
+
+/// Polls the store's state until `pred` holds; fails after 10 s.
+fn wait_for(
+    state: &mut tokio::sync::watch::Receiver<StorageState>,
+    pred: impl Fn(&StorageState) -> bool,
+    what: &str,
+) -> StorageState {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = state.borrow().clone();
+        if pred(&s) {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out: {what} ({s:?})");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

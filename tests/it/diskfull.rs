@@ -1,0 +1,212 @@
+//! A full disk loses nothing: `tandem node` on a 6 MB tmpfs in a private mount
+//! namespace (root only; prints `SKIPPED:` where the mount is refused). The disk is
+//! filled until inserts are refused; a refused insert says there is no space and
+//! waits in memory; the node restarts on the full disk and shows every acknowledged
+//! edit; once space is free the waiting edits are stored, and after a restart the text
+//! is exactly the acknowledged edits.
+
+use super::node::{Node, Spawn, WAIT};
+use serde_json::{Value as Json, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+/// A tmpfs mounted in a mount namespace of its own, held by a sleeping process; other
+/// processes join it with `nsenter`. Dropping it ends the holder, and with it the
+/// namespace and the tmpfs.
+struct Tmpfs {
+    holder: Child,
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` on `dir` in a new mount namespace, or says why not.
+    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        let script = format!(
+            "mount -t tmpfs -o size={size} tmpfs '{}' && echo mounted && exec sleep 600",
+            dir.display()
+        );
+        let mut holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run `unshare`: {e}"))?;
+        let mut first = String::new();
+        BufReader::new(holder.stdout.take().expect("piped")).read_line(&mut first).ok();
+        if first.trim() != "mounted" {
+            let _ = holder.kill();
+            let out = holder.wait_with_output().map_err(|e| e.to_string())?;
+            return Err(format!("cannot mount a tmpfs: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(Tmpfs { holder, dir: dir.to_owned() })
+    }
+
+    fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+
+    /// Runs a shell command inside the namespace; returns whether it succeeded.
+    fn sh(&self, script: &str) -> bool {
+        Command::new("nsenter")
+            .args(["--target", &self.pid().to_string(), "--mount", "--", "sh", "-c", script])
+            .status()
+            .expect("nsenter runs")
+            .success()
+    }
+
+    /// Fills the disk with a file until the file system refuses more.
+    fn fill(&self) {
+        let filler = self.dir.join("filler");
+        // `dd` stops at "No space left on device" and then fails, as expected.
+        self.sh(&format!("dd if=/dev/zero of='{}' bs=64k 2>/dev/null", filler.display()));
+        assert!(self.sh(&format!("test -s '{}'", filler.display())), "the filler file was written");
+    }
+
+    /// Deletes the filler: space is free again.
+    fn free(&self) {
+        assert!(self.sh(&format!("rm '{}'", self.dir.join("filler").display())), "the filler is removed");
+    }
+
+    fn node(&self) -> Node {
+        let spawn = Spawn { mountns: Some(self.pid()), ..Spawn::default() };
+        Node::start_with(&self.dir.join("data"), &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"], &spawn)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+fn insert(node: &mut Node, doc: &str, text: &str) -> Json {
+    let pos = node.text(doc).chars().count();
+    node.send(json!({"cmd": "insert", "doc": doc, "pos": pos, "text": text}))
+}
+
+fn status(node: &mut Node, doc: &str) -> Json {
+    node.ok(json!({"cmd": "status", "doc": doc}))
+}
+
+/// Checks that a refused insert says the disk is full and that the edit waits.
+fn assert_refused_for_space(r: &Json) {
+    assert_eq!(r["ok"], false, "{r}");
+    let e = r["error"].as_str().unwrap_or_default().to_lowercase();
+    assert!(e.contains("no space left on device"), "the error names the full disk: {r}");
+    assert!(e.contains("kept in memory"), "the error says the edit waits: {r}");
+}
+
+/// The ops this node's own replica has stored: the one entry of the version that is
+/// not in `others`.
+fn own_seq(status: &Json, others: &[String]) -> u64 {
+    let v = status["version"].as_object().expect("a version");
+    v.iter().filter(|(a, _)| !others.contains(a)).map(|(_, n)| n.as_u64().unwrap()).sum()
+}
+
+#[test]
+fn a_full_disk_loses_no_acknowledged_edit() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = match Tmpfs::mount(tmp.path(), "6m") {
+        Ok(fs) => fs,
+        Err(e) => {
+            println!("SKIPPED: {e}");
+            return;
+        }
+    };
+
+    // A document with some text, then a full disk.
+    let mut node = fs.node();
+    let doc = node.ok(json!({"cmd": "create", "title": "Full"}))["doc"].as_str().unwrap().to_owned();
+    let mut acked = String::from("start|");
+    node.insert(&doc, 0, &acked);
+    fs.fill();
+
+    // Inserts until the disk refuses them; every acknowledged one is remembered.
+    insert_until_refused(&mut node, &doc, &mut acked, "e", 3);
+    let s = status(&mut node, &doc);
+    assert_eq!(s["waiting"], 3, "{s}");
+    assert!(s["store_error"].as_str().unwrap_or_default().contains("No space left on device"), "{s}");
+    // The version counts the title and the acknowledged characters, not the refused ones.
+    assert_eq!(own_seq(&s, &[]), 1 + acked.chars().count() as u64, "{s}");
+    assert!(
+        node.events.iter().any(|e| e["event"] == "storage" && e["waiting"].as_u64() > Some(0)),
+        "a storage event reported the failed write: {:?}",
+        node.events
+    );
+    node.kill9();
+
+    // On the still-full disk the node starts and shows every acknowledged edit; the
+    // refused edits of the killed process were never acknowledged and are gone.
+    let mut node = fs.node();
+    assert_eq!(node.text(&doc), acked, "after a restart on the full disk");
+    // A quit with an edit that cannot be stored says it is lost. (Reopening the
+    // database may have freed room inside it for a few more edits first.)
+    insert_until_refused(&mut node, &doc, &mut acked, "l", 1);
+    let r = node.quit_reply();
+    assert_eq!(r["unstored"], 1, "{r}");
+    assert!(r["warning"].as_str().unwrap_or_default().contains("1 edits were not stored"), "{r}");
+
+    let mut node = fs.node();
+    assert_eq!(node.text(&doc), acked, "after a quit on the full disk");
+    let before = own_versions(&mut node, &doc);
+    let waiting = insert_until_refused(&mut node, &doc, &mut acked, "w", 2).concat();
+    let before_seq = own_seq(&status(&mut node, &doc), &before);
+    assert_eq!(status(&mut node, &doc)["waiting"], 2);
+
+    // Space returns: the waiting edits are stored without any new edit, then typing
+    // goes on.
+    fs.free();
+    let s = node.wait_for("the waiting edits to be stored", |n| {
+        let s = status(n, &doc);
+        (s["waiting"] == 0).then_some(s)
+    });
+    assert!(s["store_error"].is_null(), "{s}");
+    assert_eq!(own_seq(&s, &before), before_seq + waiting.chars().count() as u64, "{s}");
+    assert!(
+        node.events.iter().any(|e| e["event"] == "storage" && e["waiting"] == 0),
+        "a storage event said everything is stored: {:?}",
+        node.events
+    );
+    let r = insert(&mut node, &doc, "after|");
+    assert_eq!(r["ok"], true, "{r}");
+    let expected = format!("{acked}{waiting}after|");
+    assert_eq!(node.text(&doc), expected);
+    let r = node.quit_reply();
+    assert_eq!(r["unstored"], 0, "{r}");
+
+    let mut node = fs.node();
+    assert_eq!(node.text(&doc), expected, "every acknowledged edit, byte for byte");
+    node.quit();
+    assert!(started.elapsed() < WAIT, "the test took {:?}", started.elapsed());
+}
+
+/// Inserts at the end until the disk has refused `n` inserts; adds the acknowledged
+/// ones to `acked` and returns the refused ones. Once one is refused, no later one may
+/// be stored before it.
+fn insert_until_refused(node: &mut Node, doc: &str, acked: &mut String, tag: &str, n: usize) -> Vec<String> {
+    let mut refused = Vec::new();
+    for i in 0..20_000 {
+        let text = format!("{tag}{i}|");
+        let r = insert(node, doc, &text);
+        if r["ok"] == true {
+            assert!(refused.is_empty(), "an insert after a refused one is stored before it: {r}");
+            acked.push_str(&text);
+        } else {
+            assert_refused_for_space(&r);
+            refused.push(text);
+            if refused.len() == n {
+                return refused;
+            }
+        }
+    }
+    panic!("the disk never filled");
+}
+
+/// The authors in the document's version (to tell this session's own entry apart).
+fn own_versions(node: &mut Node, doc: &str) -> Vec<String> {
+    status(node, doc)["version"].as_object().expect("a version").keys().cloned().collect()
+}
