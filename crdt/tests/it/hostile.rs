@@ -823,3 +823,56 @@ proptest! {
         y.check();
     }
 }
+
+/// An op with ids drawn from a few replicas and small seqs (including 0).
+fn any_op() -> impl Strategy<Value = Op> {
+    let oid = (1u64..5, 0u64..12).prop_map(|(r, s)| id(ReplicaId(r), s));
+    prop_oneof![
+        (prop::option::of(oid.clone()), prop::option::of(oid.clone()), "[a-c漢]{0,3}")
+            .prop_map(|(l, r, t)| ins(l, r, &t)),
+        (oid, 0u64..6, any::<bool>()).prop_map(|(start, len, reversed)| Op::Delete { start, len, reversed }),
+        Just(Op::MapSet { key: "k".into(), value: None }),
+    ]
+}
+
+/// A change with fields drawn anywhere near the ops a small replica holds, by an author
+/// other than the honest ones (1..=3), whose changes it would otherwise contradict.
+fn any_change() -> impl Strategy<Value = Change> {
+    (
+        4u64..6,
+        0u64..10,
+        prop::collection::vec((1u64..5, 0u64..12).prop_map(|(r, s)| id(ReplicaId(r), s)), 0..3),
+        0u64..20,
+        prop::collection::vec(any_op(), 0..4),
+    )
+        .prop_map(|(author, start_seq, deps, lamport, ops)| Change {
+            author: ReplicaId(author),
+            start_seq,
+            deps,
+            lamport,
+            ops,
+        })
+}
+
+proptest! {
+    #![proptest_config(prop_config(256, "proptest-regressions/it/hostile.txt"))]
+
+    /// Arbitrary changes never panic, and a refused one leaves the replica as it was.
+    #[test]
+    fn arbitrary_changes_are_applied_or_refused_cleanly(seed in any::<u64>(), changes in prop::collection::vec(any_change(), 1..12)) {
+        let mut rng = Lcg(seed);
+        let (honest, _) = honest_history(&mut rng, 12);
+        let mut d = doc(7);
+        let n = rng.below(honest.len() as u64 + 1) as usize;
+        feed(&mut d, &honest[..n]);
+        for c in changes {
+            let before = (d.text(), d.version().clone(), d.pending_changes(), d.pending_bytes());
+            match d.apply(c) {
+                Ok(_) => {}
+                Err(_) => prop_assert_eq!((d.text(), d.version().clone(), d.pending_changes(), d.pending_bytes()), before),
+            }
+            d.check();
+        }
+        feed(&mut d, &honest);
+    }
+}
