@@ -68,9 +68,8 @@ fn damaged_entries_and_histories_are_set_aside() {
     assert_eq!(damaged.len(), 1);
     assert_eq!(damaged[0].id, bad_entry);
     let path = dir.path().join(DB_FILE);
-    for error in [&damaged[0].error] {
-        assert!(error.contains(path.to_str().unwrap()) && error.contains(&bad_entry.to_string()), "{error}");
-    }
+    let error = &damaged[0].error;
+    assert!(error.contains(path.to_str().unwrap()) && error.contains(&bad_entry.to_string()), "{error}");
     assert_eq!(store.docs().unwrap().len(), 2);
 
     assert_eq!(store.load(good).unwrap().text(), "good");
