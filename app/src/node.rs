@@ -96,6 +96,9 @@ pub async fn run(data_dir: &Path, config: NetConfig) -> Result<()> {
                 Event::Storage { waiting, error, snapshot_failures } => {
                     json!({"event": "storage", "waiting": waiting, "error": error, "snapshot_failures": snapshot_failures})
                 }
+                Event::Equivocation { doc, author } => {
+                    json!({"event": "equivocation", "doc": doc.to_string(), "author": author.to_string()})
+                }
                 // Replies already say when an edit is durable; `list` shows documents.
                 Event::Saved { .. } | Event::DocsChanged => continue,
             };
@@ -198,6 +201,7 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
                     "store_error": s.store_error,
                     "snapshot_failures": s.snapshot_failures,
                     "snapshot_error": s.snapshot_error,
+                    "equivocators": s.equivocators.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                 })),
                 false,
             )

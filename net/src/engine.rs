@@ -47,14 +47,20 @@ pub use view::{DocView, Waker};
 /// How often time-driven work runs: presence (sent at most this often) and beacons.
 const TICK: Duration = sync::PRESENCE_MIN_GAP;
 
+/// How long a received change may wait for its deps before it is dropped.
+const PENDING_MAX_AGE_MS: u64 = 5 * 60 * 1000;
+
 /// A document the engine syncs.
 struct OpenDoc {
     doc: Doc,
     key: DocKey,
     cipher: crate::crypto::DocCipher,
     topic: TopicHash,
-    /// Received changes not yet applied (waiting for deps), so not yet stored.
-    unsaved: Vec<(Change, tandem_storage::SignedChange)>,
+    /// Received changes not yet applied (waiting for deps), so not yet stored, with the
+    /// time they arrived ([`Engine::clock_ms`]).
+    unsaved: Vec<(Change, tandem_storage::SignedChange, u64)>,
+    /// Authors caught signing two different versions of the same seqs.
+    equivocators: std::collections::BTreeSet<tandem_crdt::ReplicaId>,
     /// This device's changes whose write failed (a full disk): the store keeps them
     /// and retries; they are published once stored, in this order.
     unpublished: Vec<(Change, tandem_storage::SignedChange)>,
@@ -75,6 +81,8 @@ struct Engine {
     /// Catch-up requests on the wire, to match their outcome with what was asked, and
     /// where the next page of the version starts when a request carried only part.
     requests: HashMap<OutboundRequestId, (sync::Request<PeerId>, Option<u64>)>,
+    /// When the engine started.
+    started: std::time::Instant,
     connected: HashMap<PeerId, PeerInfo>,
     lan: HashSet<PeerId>,
     listen_count: usize,
@@ -124,6 +132,7 @@ impl Engine {
             events,
             sync: sync::State::new(sync::Config::default(), now()),
             requests: HashMap::new(),
+            started: std::time::Instant::now(),
             connected: HashMap::new(),
             lan: HashSet::new(),
             listen_count: config.listen.len(),
@@ -200,9 +209,27 @@ impl Engine {
         info!("engine stopped");
     }
 
+    /// Milliseconds since the engine started: the clock the causal buffer is given.
+    fn clock_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
     /// Time passed: the sync state beacons (anti-entropy, with the DHT announced at the
-    /// same time), sends presence and forgets quiet presences.
+    /// same time), sends presence and forgets quiet presences; changes that waited too
+    /// long for their deps are dropped (catch-up brings them again with their deps).
     fn on_tick(&mut self) {
+        let now_ms = self.clock_ms();
+        for d in self.docs.values_mut() {
+            if d.unsaved.is_empty() {
+                continue;
+            }
+            let dropped = d.doc.expire_pending(now_ms, PENDING_MAX_AGE_MS);
+            let doc = &d.doc;
+            d.unsaved.retain(|(c, _, _)| doc.is_pending(c.author, c.start_seq..c.end_seq()));
+            if dropped > 0 {
+                debug!("dropped {dropped} changes that waited too long for their deps");
+            }
+        }
         let out = self.sync.tick(now());
         if out.iter().any(|o| matches!(o, Out::Beacon(_))) {
             self.announce(true);

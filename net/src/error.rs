@@ -62,4 +62,15 @@ pub(crate) enum Refused {
     /// The document is not here (any more).
     #[error("no document {0}")]
     UnknownDoc(DocId),
+    /// The author signed these seqs before with different content; `refused` is the
+    /// second version, kept as proof with the first.
+    #[error("author {author} equivocated: a second, different version of seqs {seqs:?}")]
+    Equivocation {
+        /// The author.
+        author: tandem_crdt::ReplicaId,
+        /// The seqs in dispute.
+        seqs: std::ops::Range<u64>,
+        /// The refused version, signed.
+        refused: tandem_storage::SignedChange,
+    },
 }

@@ -500,8 +500,7 @@ impl Store {
         }
         let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let snaps = tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?;
-        let config =
-            Config { max_pending_changes: usize::MAX, max_pending_ops: u64::MAX, ..Config::default() };
+        let config = Config::unbounded();
         let mut doc = match snaps.get(id.0).map_err(|e| self.db_err(e))? {
             Some(v) => {
                 let d = encoding::decode_doc(v.value(), replica).map_err(|e| self.corrupt_doc(id, e))?;

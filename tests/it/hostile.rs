@@ -119,7 +119,7 @@ struct Rogue {
 
 impl Rogue {
     /// Connects to every address and returns once each node subscribed to the topic.
-    fn connect(addrs: &[Multiaddr], cipher: DocCipher, identity: Identity) -> Rogue {
+    fn connect(addrs: &[Multiaddr], doc: DocId, cipher: DocCipher, identity: Identity) -> Rogue {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let (publish, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let (res_tx, published) = std::sync::mpsc::channel();
@@ -191,7 +191,6 @@ impl Rogue {
         for _ in addrs {
             ready.recv_timeout(WAIT).expect("each node subscribed to the document's topic");
         }
-        let doc = *cipher.doc();
         Rogue { _rt: rt, publish, published, answer, requests, cipher, doc, identity }
     }
 
@@ -320,11 +319,13 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
     let rogue_store = StoreHandle::open(&tmp.path().join("rogue")).unwrap();
     let cipher = DocCipher::new(ticket.doc, &ticket.key);
     let addrs: Vec<Multiaddr> = vec![a.listen[0].parse().unwrap(), b.listen[0].parse().unwrap()];
-    let rogue = Rogue::connect(&addrs, cipher, rogue_store.identity().clone());
+    let rogue = Rogue::connect(&addrs, ticket.doc, cipher, rogue_store.identity().clone());
     let mut h = Honest { a, b, doc: doc.clone(), rss_honest, slowest_status: Duration::ZERO, edits: 0 };
     assert_eq!(h.a.text(&doc), text);
-    // A Lamport time above everything honest so far.
+    // A Lamport time above everything honest so far; the deletes of attack 2 take 200
+    // million of them, so later attacks start far above.
     let lamport = 1_000_000;
+    let later = 1 << 40;
 
     // 1. A change naming a character outside its causal past (no deps, yet it inserts
     // after the node's text): every replica refuses it alike, whatever it holds.
@@ -333,7 +334,11 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
         start_seq: 1,
         deps: vec![],
         lamport: 1,
-        ops: vec![Op::Insert { origin_left: Some(OpId::new(a_op.replica, 3)), origin_right: None, text: "EVIL".into() }],
+        ops: vec![Op::Insert {
+            origin_left: Some(OpId::new(a_op.replica, 3)),
+            origin_right: None,
+            text: "EVIL".into(),
+        }],
     };
     rogue.gossip(1, &outside);
     std::thread::sleep(Duration::from_millis(500));
@@ -350,7 +355,9 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
         start_seq: 1,
         deps,
         lamport,
-        ops: (0..2000).map(|_| Op::Delete { start: OpId::new(a_op.replica, 13), len: 100_000, reversed: false }).collect(),
+        ops: (0..2000)
+            .map(|_| Op::Delete { start: OpId::new(a_op.replica, 13), len: 100_000, reversed: false })
+            .collect(),
     };
     rogue.gossip(2, &burn);
     h.a.wait_text(&doc, |t| t.chars().count() < 1000);
@@ -378,7 +385,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
     // brings nothing new ends the continuation.
     rogue.answer_with(vec![rogue.sign(2, &burn)], true);
     let before = rogue.requests.load(Ordering::SeqCst);
-    rogue.lure(&[(rogue.author(2), 5000)].into_iter().collect());
+    rogue.lure(&[(rogue.author(2), 300_000_000)].into_iter().collect());
     std::thread::sleep(Duration::from_secs(3));
     let asked = rogue.requests.load(Ordering::SeqCst) - before;
     eprintln!("\"more\" with nothing new: asked {asked} times in 3 s");
@@ -392,7 +399,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
         author: rogue.author(5),
         start_seq: 1,
         deps: deps.clone(),
-        lamport,
+        lamport: later,
         ops: vec![Op::Insert { origin_left: None, origin_right: None, text: "abc".into() }],
     };
     rogue.gossip(5, &first);
@@ -403,7 +410,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
         author: rogue.author(5),
         start_seq: 2,
         deps: vec![OpId::new(rogue.author(5), 1)],
-        lamport: lamport + 1,
+        lamport: later + 1,
         ops: vec![Op::Insert {
             origin_left: Some(OpId::new(rogue.author(5), 1)),
             origin_right: None,
@@ -427,7 +434,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
         author: rogue.author(6),
         start_seq: 1,
         deps: vec![],
-        lamport,
+        lamport: later,
         ops: vec![Op::Insert { origin_left: None, origin_right: None, text: "H".repeat(1_500_000) }],
     };
     rogue.answer_with(vec![rogue.sign(6, &huge)], false);

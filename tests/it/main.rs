@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `tandem` binary as a user runs it. Sync between real
 //! `tandem node` processes on loopback (mDNS off, bounded waits), through relays, against
-//! a rogue libp2p peer and inside network namespaces; the document commands of the CLI;
+//! a rogue libp2p peer, against a hostile collaborator who holds the ticket, inside
+//! network namespaces and on a full disk; the document commands of the CLI;
 //! every editing trace in `tests/data/traces`; and the desktop window, headless under
 //! egui_kittest.
 //!
@@ -10,6 +11,7 @@
 mod baddoc;
 mod cli;
 mod diskfull;
+mod hostile;
 mod netns;
 mod node;
 mod relay;

@@ -20,6 +20,8 @@ pub(super) struct OpenDoc {
     pub(super) ticket: Option<String>,
     /// The peers that share the document.
     pub(super) peers: Vec<DocPeer>,
+    /// Writers caught signing two versions of the same edits.
+    pub(super) equivocators: Vec<tandem_crdt::ReplicaId>,
     /// Changes not yet sent to or received from peers.
     pub(super) pending: usize,
     /// The history view, while it is shown instead of the editor.
@@ -39,6 +41,7 @@ impl OpenDoc {
             saved,
             ticket: None,
             peers: Vec::new(),
+            equivocators: Vec::new(),
             pending: 0,
             history: None,
             editor: Editor::default(),

@@ -153,7 +153,7 @@ impl TandemApp {
         if self.settings.show_peers
             && let Some(o) = &self.open
         {
-            peers_panel::peers_panel_ui(ui, &self.settings, &o.peers, self.offline);
+            peers_panel::peers_panel_ui(ui, &self.settings, &o.peers, &o.equivocators, self.offline);
         }
         let page = egui::Frame::new()
             .fill(ui.visuals().extreme_bg_color)

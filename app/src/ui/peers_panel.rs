@@ -5,10 +5,17 @@
 use super::settings::Settings;
 use super::widgets::{colour32, dot_ui};
 use egui::RichText;
+use tandem_crdt::ReplicaId;
 use tandem_net::{DocPeer, PeerKind, PeerSync};
 
 /// Draws the panel: `me` is this user, `peers` the open document's peers.
-pub(super) fn peers_panel_ui(ui: &mut egui::Ui, me: &Settings, peers: &[DocPeer], offline: bool) {
+pub(super) fn peers_panel_ui(
+    ui: &mut egui::Ui,
+    me: &Settings,
+    peers: &[DocPeer],
+    equivocators: &[ReplicaId],
+    offline: bool,
+) {
     egui::Panel::right("peers").resizable(true).default_size(200.0).show(ui, |ui| {
         ui.add_space(6.0);
         ui.label(RichText::new("Peers").strong());
@@ -36,6 +43,14 @@ pub(super) fn peers_panel_ui(ui: &mut egui::Ui, me: &Settings, peers: &[DocPeer]
                 ui.label(name);
             });
             ui.weak(format!("    {} · {}", kind_label(p.kind), sync_label(p.sync)));
+        }
+        for author in equivocators {
+            ui.add_space(6.0);
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("⚠ Writer {author} signed two versions of its edits"),
+            )
+            .on_hover_text("The second version was refused; both are kept as proof.");
         }
     });
 }

@@ -20,7 +20,8 @@ pub(super) enum Msg {
     Ticket(DocId, String),
     DocPeers(DocId, Vec<DocPeer>),
     Presences(DocId, Vec<PeerPresence>),
-    Pending(DocId, usize),
+    /// Changes waiting for deps, and writers caught equivocating.
+    Pending(DocId, usize, Vec<tandem_crdt::ReplicaId>),
     Online(usize),
     Removed(DocId),
     Notice(Notice),
@@ -126,9 +127,10 @@ impl Tasks {
         self.spawn(async move { e.doc_peers(id).await.unwrap_or_default() }, move |p| Msg::DocPeers(id, p));
         self.refresh_presences(id);
         let e = self.engine.clone();
-        self.spawn(async move { e.status(id).await.map(|s| s.pending).unwrap_or(0) }, move |n| {
-            Msg::Pending(id, n)
-        });
+        self.spawn(
+            async move { e.status(id).await.map(|s| (s.pending, s.equivocators)).unwrap_or_default() },
+            move |(n, cheats)| Msg::Pending(id, n, cheats),
+        );
         let e = self.engine.clone();
         self.spawn(async move { e.peers().await.map(|p| p.len()).unwrap_or(0) }, Msg::Online);
     }
@@ -164,6 +166,16 @@ impl TandemApp {
                 Event::PeerConnected(_) | Event::PeerDisconnected(_) => self.last_refresh = None,
                 Event::Storage { waiting, error, .. } => {
                     self.status.unstored = error.filter(|_| waiting > 0).map(|e| (waiting, e));
+                }
+                Event::Equivocation { doc, author } => {
+                    if let Some(o) = self.open_if(doc)
+                        && !o.equivocators.contains(&author)
+                    {
+                        o.equivocators.push(author);
+                        self.status.notice = Some(Notice::Error(format!(
+                            "Writer {author} signed two different versions of its edits; the second was refused"
+                        )));
+                    }
                 }
             },
             Msg::Docs(d) => {
@@ -212,9 +224,10 @@ impl TandemApp {
                     o.editor.set_presences(o.view.doc(), p);
                 }
             }
-            Msg::Pending(doc, n) => {
+            Msg::Pending(doc, n, cheats) => {
                 if let Some(o) = self.open_if(doc) {
                     o.pending = n;
+                    o.equivocators = cheats;
                 }
             }
             Msg::Online(n) => self.status.online_peers = n,

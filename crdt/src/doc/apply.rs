@@ -340,6 +340,14 @@ impl Doc {
         self.pending.len()
     }
 
+    /// Whether some of `author`'s seqs `seqs` wait in the causal buffer (a change may
+    /// wait trimmed of the seqs this replica held when it arrived).
+    pub fn is_pending(&self, author: ReplicaId, seqs: std::ops::Range<u64>) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.change.author == author && p.change.start_seq < seqs.end && p.end > seqs.start)
+    }
+
     /// Estimated bytes of the changes waiting for deps.
     pub fn pending_bytes(&self) -> u64 {
         self.pending_bytes

@@ -134,9 +134,26 @@ impl Engine {
         change: Change,
         sc: SignedChange,
     ) -> Result<bool, Refused> {
-        let accepted = self.accept(id, change, sc)?;
+        let accepted = self.accept(id, change, sc);
+        let accepted = self.on_refused_equivocation(id, accepted).await?;
         self.store_received(id, accepted.ready).await?;
         Ok(accepted.buffered)
+    }
+
+    /// Keeps the proof when `accepted` is a refusal for equivocation; passes anything
+    /// else through.
+    async fn on_refused_equivocation(
+        &mut self,
+        id: DocId,
+        accepted: Result<Accepted, Refused>,
+    ) -> Result<Accepted, Refused> {
+        match accepted {
+            Err(Refused::Equivocation { author, seqs, refused }) => {
+                self.equivocated(id, author, seqs.clone(), refused).await;
+                Err(Refused::Crdt(tandem_crdt::Error::Equivocation { author, seqs }))
+            }
+            other => other,
+        }
     }
 
     /// Verifies a received change's seal (`change` is `sc.change` decoded) and applies
@@ -144,30 +161,63 @@ impl Engine {
     /// buffer has no room for, is `Ok` with nothing ready and nothing new.
     fn accept(&mut self, id: DocId, change: Change, sc: SignedChange) -> Result<Accepted, Refused> {
         check_seal(&id, &sc.change, change.author, &sc.envelope)?;
+        let now_ms = self.clock_ms();
         let d = self.docs.get_mut(&id).ok_or(Refused::UnknownDoc(id))?;
         let nothing = Accepted { ready: Vec::new(), buffered: false, new: false };
-        // Delivered again while it waits for its deps: it is queued once.
-        if d.unsaved.iter().any(|(c, _)| *c == change) {
-            return Ok(Accepted { buffered: true, ..nothing });
-        }
-        let out = match d.doc.apply(change.clone()) {
+        let out = match d.doc.apply_at(change.clone(), now_ms) {
             Ok(out) => out,
             Err(e @ tandem_crdt::Error::BufferFull { .. }) => {
                 debug!("{e}");
                 return Ok(nothing);
+            }
+            Err(tandem_crdt::Error::Equivocation { author, seqs }) => {
+                return Err(Refused::Equivocation { author, seqs, refused: sc });
             }
             Err(e) => return Err(e.into()),
         };
         if out.duplicate {
             return Ok(nothing);
         }
-        d.unsaved.push((change, sc));
+        // Delivered again while it waits for its deps: it is queued once.
+        if out.already_buffered {
+            return Ok(Accepted { buffered: true, ..nothing });
+        }
+        d.unsaved.push((change, sc, now_ms));
         let version = d.doc.version().clone();
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut d.unsaved)
             .into_iter()
-            .partition(|(c, _)| c.end_seq() - 1 <= version.get(c.author));
+            .partition(|(c, _, _)| c.end_seq() - 1 <= version.get(c.author));
         d.unsaved = waiting;
+        // A buffered change dropped when its deps came (it turned out invalid) is not
+        // kept for storage either.
+        if out.rejected > 0 {
+            let doc = &d.doc;
+            d.unsaved.retain(|(c, _, _)| doc.is_pending(c.author, c.start_seq..c.end_seq()));
+        }
+        let ready = ready.into_iter().map(|(c, sc, _)| (c, sc)).collect();
         Ok(Accepted { ready, buffered: out.buffered, new: true })
+    }
+
+    /// A change from `author` gave seqs it holds different content: keep both signed
+    /// versions as proof, and mark the author.
+    pub(super) async fn equivocated(
+        &mut self,
+        id: DocId,
+        author: tandem_crdt::ReplicaId,
+        seqs: std::ops::Range<u64>,
+        refused: SignedChange,
+    ) {
+        warn!(
+            "author {author} equivocated in {id}: two different versions of seqs {seqs:?}; the second is refused"
+        );
+        let Some(d) = self.docs.get_mut(&id) else { return };
+        let first = d.equivocators.insert(author);
+        if let Err(e) = self.store.record_equivocation(id, author, seqs, refused).get().await {
+            warn!("cannot keep the proof of equivocation by {author} in {id}: {e}");
+        }
+        if first {
+            self.events.send(Event::Equivocation { doc: id, author }).ok();
+        }
     }
 
     /// Stores accepted changes (one group commit), then forwards them to the attached
@@ -212,7 +262,7 @@ impl Engine {
             let accepted = encoding::decode_change(&sc.change)
                 .map_err(Refused::from)
                 .and_then(|change| self.accept(id, change, sc));
-            match accepted {
+            match self.on_refused_equivocation(id, accepted).await {
                 Ok(accepted) => {
                     progress |= accepted.new;
                     all.extend(accepted.ready);

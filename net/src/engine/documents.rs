@@ -59,6 +59,7 @@ impl Engine {
                 cipher,
                 topic: topic.hash(),
                 unsaved: Vec::new(),
+                equivocators: Default::default(),
                 unpublished: Vec::new(),
                 view: None,
                 sync_bytes_in: 0,
@@ -116,6 +117,7 @@ impl Engine {
             store_error: state.error,
             snapshot_failures: state.snapshot_failures,
             snapshot_error: state.snapshot_error.filter(|e| e.0 == doc).map(|e| e.1),
+            equivocators: d.equivocators.iter().copied().collect(),
         })
     }
 
@@ -192,6 +194,14 @@ impl Engine {
     /// the store keeps the change and retries; it is published once stored
     /// ([`Engine::on_storage_changed`]) and the error says it waits.
     pub(super) async fn persist_local(&mut self, id: DocId, change: Change) -> Result<(), NetError> {
+        for part in wire_parts(&change) {
+            self.persist_part(id, part).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Engine::persist_local`] of a change within the limits of one change.
+    async fn persist_part(&mut self, id: DocId, change: Change) -> Result<(), NetError> {
         let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
         let bytes = encoding::encode_change(&change);
         // The engine's own edits and the window's are this device's two writers.
@@ -210,7 +220,9 @@ impl Engine {
                 // The store writes in order: changes that waited before this one are
                 // stored too, and go out first.
                 self.publish_stored(id);
-                self.events.send(Event::Saved { doc: id, author: change.author, seq: change.end_seq() - 1 }).ok();
+                self.events
+                    .send(Event::Saved { doc: id, author: change.author, seq: change.end_seq() - 1 })
+                    .ok();
                 self.publish_change(id, &change, &signed);
                 Ok(())
             }
@@ -328,4 +340,13 @@ impl Engine {
         res.sort_by_key(|p| p.peer);
         Ok(res)
     }
+}
+
+/// A change made on this device cut into changes within the limits every replica
+/// accepts of one change (an import of a big file, a big paste): each part is sealed,
+/// stored and sent on its own, so any size syncs.
+pub(super) fn wire_parts(change: &Change) -> Vec<Change> {
+    let limits = tandem_crdt::Config::default();
+    // Half the limits, so a part stays well inside one catch-up chunk and response.
+    change.split(limits.max_change_ops / 2, limits.max_change_bytes / 2)
 }

@@ -86,6 +86,9 @@ pub struct Status {
     pub snapshot_failures: u64,
     /// The last snapshot error of this document, while it is still due.
     pub snapshot_error: Option<String>,
+    /// Authors caught signing two different versions of the same seqs (the proof is
+    /// kept in the store).
+    pub equivocators: Vec<tandem_crdt::ReplicaId>,
 }
 
 /// A peer's presence in a document, resolved against this replica's text.
@@ -179,6 +182,14 @@ pub enum Event {
         doc: DocId,
         /// The peer.
         peer: PeerId,
+    },
+    /// An author of a document was caught signing two different versions of the same
+    /// seqs; the second was refused and both are kept as proof.
+    Equivocation {
+        /// The document.
+        doc: DocId,
+        /// The author.
+        author: ReplicaId,
     },
 }
 

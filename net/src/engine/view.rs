@@ -99,8 +99,12 @@ impl DocView {
     }
 
     fn submit(&self, change: Change) {
-        // A closed channel means the engine stopped; the window is closing too.
-        let _ = self.local.send((self.id, change));
+        // A big paste or import goes as several changes, each within what every
+        // replica accepts of one change. A closed channel means the engine stopped; the
+        // window is closing too.
+        for part in super::documents::wire_parts(&change) {
+            let _ = self.local.send((self.id, part));
+        }
     }
 
     /// Whether the engine has forwarded changes that [`DocView::pull`] would apply.
