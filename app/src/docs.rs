@@ -82,13 +82,18 @@ pub fn import(store: &mut Store, file: &Path, title: Option<&str>) -> Result<Doc
     doc.map_set("title", Value::Str(title.clone()))?;
     doc.insert(0, &text)?;
     let change = doc.commit().context("an import always makes a change")?;
-    let envelope = store.identity().seal(&info.id, &tandem_crdt::encoding::encode_change(&change));
-    store.append(&[Append {
-        doc: info.id,
-        change,
-        signature: envelope,
-        summary: Some((title, doc.len_chars() as u64)),
-    }])?;
+    // A big file is stored (and synced) as several changes, each one every replica
+    // accepts; all of them go in one transaction.
+    let summary = Some((title, doc.len_chars() as u64));
+    let parts: Vec<Append> = change
+        .wire_parts()
+        .into_iter()
+        .map(|part| {
+            let signature = store.identity().seal(&info.id, &tandem_crdt::encoding::encode_change(&part));
+            Append { doc: info.id, change: part, signature, summary: summary.clone() }
+        })
+        .collect();
+    store.append(&parts)?;
     Ok(store.doc(info.id)?.unwrap_or(info))
 }
 

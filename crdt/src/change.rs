@@ -135,6 +135,15 @@ impl Change {
             + self.ops.iter().map(Op::estimated_bytes).sum::<u64>()
     }
 
+    /// Splits a change made on this device into parts every replica accepts as remote
+    /// changes: [`Change::split`] at half of [`Config::default`](crate::Config)'s limits
+    /// on one change, so a part also fits well inside one catch-up answer. A commit of
+    /// any size (an import of a big file, a big paste) syncs as its parts.
+    pub fn wire_parts(&self) -> Vec<Change> {
+        let limits = crate::Config::default();
+        self.split(limits.max_change_ops / 2, limits.max_change_bytes / 2)
+    }
+
     /// Splits the change into consecutive changes of the same author, each with at most
     /// `max_ops` ops and at most `max_bytes` [estimated bytes](Change::estimated_bytes)
     /// where possible (a part always holds at least one character or op). The first part

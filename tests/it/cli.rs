@@ -123,3 +123,43 @@ fn node_protocol_doc_lists_exactly_the_commands_the_node_answers() {
     assert!(reply["error"].as_str().unwrap().contains("unknown command"), "{reply}");
     node.quit();
 }
+
+/// Regression (a hostile collaborator and a year of use): a change bigger than one
+/// catch-up answer could never be served, so a joiner never got past it. An import of a
+/// 50 MB file is stored as parts every replica accepts, and a peer that joins gets it
+/// all.
+#[test]
+fn a_50_mb_import_syncs_to_a_joiner() {
+    use super::node::Node;
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("a");
+    let file = tmp.path().join("big.txt");
+    let line = "Tandem keeps every replica; naïve café ☕ 漢字 — line ";
+    let mut text = String::with_capacity(50 << 20);
+    let mut i = 0;
+    while text.len() < 50 << 20 {
+        text.push_str(line);
+        text.push_str(&i.to_string());
+        text.push('\n');
+        i += 1;
+    }
+    std::fs::write(&file, &text).unwrap();
+    let id = ok_stdout(tandem(&data, &["import", file.to_str().unwrap()])).trim().to_owned();
+
+    let mut a = Node::start(&data, &[]);
+    let ticket = a.ticket(&id);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let started = Instant::now();
+    b.ok(json!({"cmd": "join", "ticket": ticket.to_string()}));
+    let want = a.version(&id);
+    let deadline = started + Duration::from_secs(600);
+    while b.version(&id) != want {
+        assert!(Instant::now() < deadline, "the joiner did not get the whole import in 10 minutes");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("a 50 MB document joined in {:?}", started.elapsed());
+    assert!(b.text(&id) == text, "the joiner's text equals the imported file");
+}

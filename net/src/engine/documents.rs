@@ -194,7 +194,7 @@ impl Engine {
     /// the store keeps the change and retries; it is published once stored
     /// ([`Engine::on_storage_changed`]) and the error says it waits.
     pub(super) async fn persist_local(&mut self, id: DocId, change: Change) -> Result<(), NetError> {
-        for part in wire_parts(&change) {
+        for part in change.wire_parts() {
             self.persist_part(id, part).await?;
         }
         Ok(())
@@ -340,13 +340,4 @@ impl Engine {
         res.sort_by_key(|p| p.peer);
         Ok(res)
     }
-}
-
-/// A change made on this device cut into changes within the limits every replica
-/// accepts of one change (an import of a big file, a big paste): each part is sealed,
-/// stored and sent on its own, so any size syncs.
-pub(super) fn wire_parts(change: &Change) -> Vec<Change> {
-    let limits = tandem_crdt::Config::default();
-    // Half the limits, so a part stays well inside one catch-up chunk and response.
-    change.split(limits.max_change_ops / 2, limits.max_change_bytes / 2)
 }

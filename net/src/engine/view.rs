@@ -102,7 +102,7 @@ impl DocView {
         // A big paste or import goes as several changes, each within what every
         // replica accepts of one change. A closed channel means the engine stopped; the
         // window is closing too.
-        for part in super::documents::wire_parts(&change) {
+        for part in change.wire_parts() {
             let _ = self.local.send((self.id, part));
         }
     }
