@@ -57,6 +57,12 @@ pub(crate) const PRESENCE_KEEPALIVE: Duration = Duration::from_secs(10);
 /// Bytes a change counts for on top of its own in a catch-up response (its framing).
 const CHANGE_OVERHEAD: usize = 8;
 
+/// Gossiped bytes a second one author may send into a document (far above typing, and
+/// a big paste goes by catch-up).
+pub const AUTHOR_RATE: f64 = 256.0 * 1024.0;
+/// The burst of gossiped bytes one author may send at once.
+pub const AUTHOR_BURST: f64 = 2.0 * 1024.0 * 1024.0;
+
 /// Entries of a version one catch-up request carries (well under the request size
 /// limit); a bigger version is asked about in pages by author ([`State::page`]).
 pub const PAGE_ENTRIES: usize = 2_000;
@@ -206,6 +212,9 @@ pub struct State<P> {
     own_presence: BTreeMap<DocId, OwnPresence>,
     /// Others' presence and when it arrived.
     presence: BTreeMap<(DocId, P), (Presence, Instant)>,
+    /// Gossiped bytes each author may still send now (a token bucket), and when it
+    /// was last filled.
+    author_budget: BTreeMap<(DocId, u64), (f64, Instant)>,
 }
 
 impl<P: Clone + Ord> State<P> {
@@ -224,6 +233,7 @@ impl<P: Clone + Ord> State<P> {
             next_beacon,
             own_presence: BTreeMap::new(),
             presence: BTreeMap::new(),
+            author_budget: BTreeMap::new(),
         }
     }
 
@@ -313,6 +323,21 @@ impl<P: Clone + Ord> State<P> {
             return Vec::new();
         }
         self.ask(from, doc, Reason::BeaconAhead).into_iter().collect()
+    }
+
+    /// Whether a gossiped change of `bytes` by `author` fits the author's rate
+    /// ([`AUTHOR_RATE`] bytes a second, bursts of [`AUTHOR_BURST`]); if it does, it is
+    /// counted. A change over the rate is dropped: catch-up, which this replica asks
+    /// for at its own pace, brings it later.
+    pub fn allow_change(&mut self, doc: DocId, author: u64, bytes: usize, now: Instant) -> bool {
+        let (left, at) = self.author_budget.entry((doc, author)).or_insert((AUTHOR_BURST, now));
+        *left = (*left + now.saturating_duration_since(*at).as_secs_f64() * AUTHOR_RATE).min(AUTHOR_BURST);
+        *at = now;
+        if (bytes as f64) > *left {
+            return false;
+        }
+        *left -= bytes as f64;
+        true
     }
 
     /// A gossiped change written by `origin` (relayed by `from`) was accepted; `last` is
@@ -490,6 +515,10 @@ impl<P: Clone + Ord> State<P> {
     /// 100 ms, the shortest gap between two presence updates).
     pub fn tick(&mut self, now: Instant) -> Vec<Out<P>> {
         self.presence.retain(|_, (_, at)| now.saturating_duration_since(*at) < PRESENCE_TTL);
+        // A full bucket is the same as none.
+        self.author_budget.retain(|_, (left, at)| {
+            *left + now.saturating_duration_since(*at).as_secs_f64() * AUTHOR_RATE < AUTHOR_BURST
+        });
         let mut out = Vec::new();
         if now >= self.next_beacon {
             while self.next_beacon <= now {
@@ -621,6 +650,23 @@ mod tests {
             })
             .collect();
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn an_author_gossiping_over_its_rate_is_held_back() {
+        let t0 = Instant::now();
+        let mut s: State<u32> = State::new(Config::default(), t0);
+        let burst = AUTHOR_BURST as usize;
+        assert!(s.allow_change(DOC, 7, burst, t0), "a full burst passes");
+        assert!(!s.allow_change(DOC, 7, 1024, t0), "then nothing, at once");
+        assert!(s.allow_change(DOC, 8, 1024, t0), "another author has its own budget");
+        assert!(s.allow_change(OTHER, 7, 1024, t0), "and so has another document");
+        let later = t0 + Duration::from_secs(1);
+        assert!(s.allow_change(DOC, 7, AUTHOR_RATE as usize, later), "a second refills the rate");
+        assert!(!s.allow_change(DOC, 7, 1024, later));
+        // Buckets that refilled are forgotten.
+        s.tick(t0 + Duration::from_secs(60));
+        assert!(s.author_budget.is_empty());
     }
 
     #[test]

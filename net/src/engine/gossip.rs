@@ -109,6 +109,15 @@ impl Engine {
                     }
                 };
                 let last = OpId::new(change.author, change.end_seq() - 1);
+                let bytes = sc.change.len() + sc.envelope.len();
+                if !self.sync.allow_change(id, change.author.0, bytes, super::now()) {
+                    debug!(
+                        "held back gossip from {source} for {id}: author {} is over its rate",
+                        change.author
+                    );
+                    self.report(&msg_id, &source, MessageAcceptance::Ignore);
+                    return;
+                }
                 match self.receive(id, change, sc).await {
                     Ok(buffered) => {
                         self.report(&msg_id, &source, MessageAcceptance::Accept);
