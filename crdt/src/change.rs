@@ -135,6 +135,37 @@ impl Change {
             + self.ops.iter().map(Op::estimated_bytes).sum::<u64>()
     }
 
+    /// Appends `next` when it continues this change exactly: the same author, the next
+    /// seqs and Lamport times, made right after this change's last op with nothing else
+    /// seen in between (its deps are that op alone). Typing that continues an insert
+    /// joins it. Returns whether `next` was absorbed; the result holds the same ops, seq
+    /// by seq, as the two changes did, so any replica holding either form holds the
+    /// other (an author compacts its own history this way and signs the result again).
+    pub fn absorb(&mut self, next: &Change) -> bool {
+        let n = self.n_seqs();
+        let end = self.start_seq + n;
+        if next.author != self.author
+            || next.start_seq != end
+            || next.lamport != self.lamport + n
+            || next.deps != [OpId::new(self.author, end - 1)]
+        {
+            return false;
+        }
+        let mut seq = end;
+        for op in &next.ops {
+            let prev = OpId::new(self.author, seq - 1);
+            match (self.ops.last_mut(), op) {
+                (
+                    Some(Op::Insert { origin_right: right, text, .. }),
+                    Op::Insert { origin_left: Some(left), origin_right: next_right, text: more },
+                ) if *left == prev && right == next_right => text.push_str(more),
+                _ => self.ops.push(op.clone()),
+            }
+            seq += op.n_seqs();
+        }
+        true
+    }
+
     /// Splits a change made on this device into parts every replica accepts as remote
     /// changes: [`Change::split`] at half of [`Config::default`](crate::Config)'s limits
     /// on one change, so a part also fits well inside one catch-up answer. A commit of

@@ -21,6 +21,8 @@ pub const SCHEMA_VERSION: u64 = 2;
 pub(crate) const SNAPSHOT_AFTER_CHANGES: u64 = 1000;
 /// ...or when they hold this many bytes.
 pub(crate) const SNAPSHOT_AFTER_BYTES: u64 = 1 << 20;
+/// Own changes are joined into one stored change up to this many encoded bytes.
+pub(crate) const COMPACT_ROW_BYTES: usize = 2048;
 
 /// `"schema_version"` (and, before schema 2, `"session_counter"`).
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
@@ -410,19 +412,24 @@ impl Store {
                     return Err(Error::UnknownDoc(a.doc.to_string()));
                 };
                 let mut rec = DocRecord::decode(&rec).map_err(|r| self.corrupt_doc(a.doc, r))?;
-                let bytes = encoding::encode_change(&a.change);
-                let stored = StoredChange {
-                    end_seq: a.change.end_seq(),
-                    lamport: a.change.lamport,
-                    change: bytes,
-                    signature: a.signature.clone(),
+                let (start_seq, stored, replaced) = match self.compacted(&changes, a)? {
+                    Some(c) => c,
+                    None => {
+                        let stored = StoredChange {
+                            end_seq: a.change.end_seq(),
+                            lamport: a.change.lamport,
+                            change: encoding::encode_change(&a.change),
+                            signature: a.signature.clone(),
+                        };
+                        (a.change.start_seq, stored, 0)
+                    }
                 };
                 let value = stored.encode();
                 changes
-                    .insert((a.doc.0, a.change.author.0, a.change.start_seq), value.as_slice())
+                    .insert((a.doc.0, a.change.author.0, start_seq), value.as_slice())
                     .map_err(|e| self.db_err(e))?;
                 rec.tail_changes += 1;
-                rec.tail_bytes += value.len() as u64;
+                rec.tail_bytes = (rec.tail_bytes + value.len() as u64).saturating_sub(replaced);
                 rec.modified_ms = now;
                 if let Some((title, chars)) = &a.summary {
                     rec.title.clone_from(title);
@@ -438,6 +445,36 @@ impl Store {
         }
         tx.commit().map_err(|e| self.db_err(e))?;
         Ok(due)
+    }
+
+    /// This device's own change `a`, joined to the author's previous stored change when
+    /// it continues it exactly (typing): the joined change, signed again by the author,
+    /// replaces the previous row, so a history typed keystroke by keystroke is stored as
+    /// a few changes and seals, not one per keystroke. Returns the row's first seq, the
+    /// record and the size of the record it replaces; `None` stores `a` as it is.
+    fn compacted(
+        &self,
+        changes: &redb::Table<'_, ([u8; 16], u64, u64), &[u8]>,
+        a: &Append,
+    ) -> Result<Option<(u64, StoredChange, u64)>, Error> {
+        let author = a.change.author;
+        let Some(signer) = self.identity.for_author(author) else { return Ok(None) };
+        let before = (a.doc.0, author.0, 0)..(a.doc.0, author.0, a.change.start_seq);
+        let prev = changes.range(before).map_err(|e| self.db_err(e))?.next_back().transpose();
+        let Some((key, value)) = prev.map_err(|e| self.db_err(e))? else { return Ok(None) };
+        let (start_seq, old) = (key.value().2, value.value().to_vec());
+        let Ok(prev) = StoredChange::decode(&old) else { return Ok(None) };
+        if prev.end_seq != a.change.start_seq || prev.change.len() >= COMPACT_ROW_BYTES {
+            return Ok(None);
+        }
+        let Ok(mut joined) = encoding::decode_change(&prev.change) else { return Ok(None) };
+        if !joined.absorb(&a.change) {
+            return Ok(None);
+        }
+        let change = encoding::encode_change(&joined);
+        let signature = signer.seal(&a.doc, &change);
+        let stored = StoredChange { end_seq: joined.end_seq(), lamport: joined.lamport, change, signature };
+        Ok(Some((start_seq, stored, old.len() as u64)))
     }
 
     /// Opens a document: its snapshot plus the changes stored after it. The returned

@@ -876,3 +876,48 @@ proptest! {
         feed(&mut d, &honest);
     }
 }
+
+proptest! {
+    #![proptest_config(prop_config(64, "proptest-regressions/it/hostile.txt"))]
+
+    /// An author's own history compacted with `Change::absorb` holds the same ops seq by
+    /// seq: a replica fed the compacted form equals one fed the changes as typed, and
+    /// either form arriving after the other is a duplicate, never equivocation.
+    #[test]
+    fn absorbed_changes_are_the_same_history(edits in proptest::collection::vec((0usize..50, 0u8..4, "[a-z]{1,3}"), 1..60)) {
+        let mut author = doc(1);
+        let mut typed = Vec::new();
+        for (pos, kind, text) in edits {
+            let len = author.len_chars();
+            if kind == 0 && len > 0 {
+                author.delete(pos % len, 1).unwrap();
+            } else {
+                author.insert(pos % (len + 1), &text).unwrap();
+            }
+            typed.push(author.commit().unwrap());
+        }
+        let mut compacted: Vec<Change> = Vec::new();
+        for c in &typed {
+            if !compacted.last_mut().is_some_and(|last| last.absorb(c)) {
+                compacted.push(c.clone());
+            }
+        }
+        prop_assert!(compacted.len() <= typed.len());
+        let (mut a, mut b) = (doc(2), doc(3));
+        for c in &typed {
+            a.apply(c.clone()).unwrap();
+        }
+        for c in &compacted {
+            b.apply(c.clone()).unwrap();
+        }
+        prop_assert_eq!(a.text(), author.text());
+        prop_assert_eq!(b.text(), author.text());
+        prop_assert_eq!(a.version(), b.version());
+        for c in &compacted {
+            prop_assert!(a.apply(c.clone()).unwrap().duplicate);
+        }
+        for c in &typed {
+            prop_assert!(b.apply(c.clone()).unwrap().duplicate);
+        }
+    }
+}
