@@ -366,6 +366,9 @@ enum Edit {
 
 #[derive(Clone, Debug)]
 enum Step {
+    /// Nobody does anything. Failing histories shrink towards pauses, so a minimal
+    /// history keeps only the steps that matter.
+    Pause,
     /// Branch `b` makes `edits` as one change; when `new_author`, a new author first
     /// takes the branch over (a fresh replica holding what it held).
     Edit { b: usize, new_author: bool, edits: Vec<Edit> },
@@ -397,9 +400,10 @@ fn edit() -> impl Strategy<Value = Edit> {
 fn step() -> impl Strategy<Value = Step> {
     let b = 0..BRANCHES;
     prop_oneof![
-        4 => (b.clone(), prop::bool::weighted(0.6), prop::collection::vec(edit(), 1..8))
+        1 => Just(Step::Pause),
+        40 => (b.clone(), prop::bool::weighted(0.6), prop::collection::vec(edit(), 1..8))
             .prop_map(|(b, new_author, edits)| Step::Edit { b, new_author, edits }),
-        1 => (b.clone(), prop::bool::weighted(0.6), prop::collection::vec(b, 1..=MAX_MERGED), prop::collection::vec(edit(), 0..4))
+        10 => (b.clone(), prop::bool::weighted(0.6), prop::collection::vec(b, 1..=MAX_MERGED), prop::collection::vec(edit(), 0..4))
             .prop_map(|(into, new_author, from, edits)| Step::Merge { into, new_author, from, edits }),
     ]
 }
@@ -502,6 +506,7 @@ fn play(h: &History) -> Played {
     let mut snapshots = Vec::new();
     for step in &h.steps {
         let (b, new_author, edits) = match step {
+            Step::Pause => continue,
             Step::Edit { b, new_author, edits } => (*b, *new_author, edits),
             Step::Merge { into, new_author, from, edits } => {
                 for &f in from.iter().filter(|&&f| f != *into) {
