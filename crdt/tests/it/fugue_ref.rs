@@ -605,13 +605,6 @@ fn check_history(h: &History) {
         assert_eq!(&doc.text_at(version).unwrap(), text, "time travel to snapshot {p}");
     }
     assert!(played.authors >= BRANCHES);
-    eprintln!(
-        "STATS authors {} changes {} len {} items {}",
-        played.authors,
-        log.len(),
-        expected.chars().count(),
-        doc.n_ops()
-    );
 }
 
 proptest! {
