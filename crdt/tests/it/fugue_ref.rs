@@ -611,7 +611,7 @@ proptest! {
     #![proptest_config(prop_config(12, "proptest-regressions/it/fugue_ref.txt"))]
 
     #[test]
-    fn concurrent_histories_match_reference_fuguemax(h in history(200..450)) {
+    fn concurrent_histories_match_reference_fuguemax(h in history(20..500)) {
         check_history(&h);
     }
 }
@@ -623,7 +623,7 @@ fn soak_concurrent_histories_match_reference_fuguemax() {
     let mut runner =
         proptest::test_runner::TestRunner::new(prop_config(64, "proptest-regressions/it/fugue_ref.txt"));
     runner
-        .run(&history(800..1500), |h| {
+        .run(&history(50..1600), |h| {
             check_history(&h);
             Ok(())
         })
