@@ -366,11 +366,12 @@ enum Edit {
 
 #[derive(Clone, Debug)]
 enum Step {
-    /// Branch `b` makes `edits` as one change; when `new_author`, a new author first
-    /// takes the branch over (a fresh replica holding what it held).
-    Edit { b: usize, new_author: bool, edits: Vec<Edit> },
+    /// Branch `b` makes `edits` as one change. With `new_author`, a new author (named
+    /// by that number, so that dropping other steps keeps its id) first takes the
+    /// branch over: a fresh replica holding what the branch held.
+    Edit { b: usize, new_author: Option<u64>, edits: Vec<Edit> },
     /// Branch `into` receives every change branches `from` hold, then makes `edits`.
-    Merge { into: usize, new_author: bool, from: Vec<usize>, edits: Vec<Edit> },
+    Merge { into: usize, new_author: Option<u64>, from: Vec<usize>, edits: Vec<Edit> },
 }
 
 fn place() -> impl Strategy<Value = Place> {
@@ -389,17 +390,17 @@ fn edit() -> impl Strategy<Value = Edit> {
         2 => (place(), prop::sample::select(TEXTS), any::<bool>())
             .prop_map(|(at, text, backwards)| Edit::Type { at, text, backwards }),
         1 => (place(), 1..6usize).prop_map(|(at, n)| Edit::Backspace { at, n }),
-        1 => (place(), 100..600usize).prop_map(|(at, n)| Edit::Paste { at, n }),
-        1 => (place(), 40..400usize).prop_map(|(at, len)| Edit::Delete { at, len }),
+        1 => (place(), 20..300usize).prop_map(|(at, n)| Edit::Paste { at, n }),
+        1 => (place(), 20..300usize).prop_map(|(at, len)| Edit::Delete { at, len }),
     ]
 }
 
 fn step() -> impl Strategy<Value = Step> {
     let b = 0..BRANCHES;
     prop_oneof![
-        4 => (b.clone(), prop::bool::weighted(0.6), prop::collection::vec(edit(), 1..8))
+        4 => (b.clone(), prop::option::weighted(0.8, any::<u64>()), prop::collection::vec(edit(), 1..8))
             .prop_map(|(b, new_author, edits)| Step::Edit { b, new_author, edits }),
-        1 => (b.clone(), prop::bool::weighted(0.6), prop::collection::vec(b, 1..=MAX_MERGED), prop::collection::vec(edit(), 0..4))
+        1 => (b.clone(), prop::option::weighted(0.8, any::<u64>()), prop::collection::vec(b, 1..=MAX_MERGED), prop::collection::vec(edit(), 0..4))
             .prop_map(|(into, new_author, from, edits)| Step::Merge { into, new_author, from, edits }),
     ]
 }
@@ -412,7 +413,10 @@ struct History {
 }
 
 fn history(steps: std::ops::Range<usize>) -> impl Strategy<Value = History> {
-    (any::<u64>(), prop::collection::vec(step(), steps)).prop_map(|(salt, steps)| History { salt, steps })
+    // A failing history shrinks by dropping whole steps, first to last; the steps come
+    // first so that this happens before the salt shrinks.
+    (prop::collection::vec(step().no_shrink(), steps), any::<u64>())
+        .prop_map(|(steps, salt)| History { salt, steps })
 }
 
 /// A 64-bit mix, so author ids sort in an order unrelated to their creation.
@@ -491,13 +495,12 @@ fn make_edits(doc: &mut Doc, edits: &[Edit]) {
     }
 }
 
+/// Plays a history on [`BRANCHES`] replicas, each new author starting from what the
+/// branch it takes over holds.
 fn play(h: &History) -> Played {
-    let mut authors = 0u64;
-    let new_doc = |authors: &mut u64| {
-        *authors += 1;
-        Doc::new(ReplicaId(mix(h.salt ^ *authors)))
-    };
-    let mut branches: Vec<Doc> = (0..BRANCHES).map(|_| new_doc(&mut authors)).collect();
+    let new_doc = |name: u64| Doc::new(ReplicaId(mix(h.salt ^ name)));
+    let mut branches: Vec<Doc> = (0..BRANCHES as u64).map(new_doc).collect();
+    let mut authors = BRANCHES;
     let mut log = Vec::new();
     let mut snapshots = Vec::new();
     for step in &h.steps {
@@ -519,8 +522,9 @@ fn play(h: &History) -> Played {
                 (*into, *new_author, edits)
             }
         };
-        if new_author {
-            let mut fresh = new_doc(&mut authors);
+        if let Some(name) = new_author {
+            authors += 1;
+            let mut fresh = new_doc(name);
             pull(&branches[b], &mut fresh);
             branches[b] = fresh;
         }
@@ -533,7 +537,7 @@ fn play(h: &History) -> Played {
     for d in &branches {
         snapshots.push((d.version().clone(), d.text()));
     }
-    Played { log, snapshots, branches, authors: authors as usize }
+    Played { log, snapshots, branches, authors }
 }
 
 /// A deterministic permutation of `0..n`.
@@ -547,20 +551,24 @@ fn shuffled(n: usize, mut seed: u64) -> Vec<usize> {
 }
 
 /// Replays a history into the reference and into fresh replicas, and checks that they
-/// agree: after every change in the order the changes were made, at the end for
-/// replicas fed other causal orders, and at the versions the branches held.
+/// agree: at two dozen versions on the way in the order the changes were made, at the
+/// end for replicas fed other causal orders, and at versions the branches held.
 fn check_history(h: &History) {
     let played = play(h);
     let log = &played.log;
 
-    // The order the changes were made in: compare after every change.
+    // The order the changes were made in: compare after every change of a short
+    // history (so a shrunk one fails at its first difference), otherwise at two dozen
+    // versions on the way, and at the end.
     let mut reference = Fugue::new();
     let mut doc = Doc::new(ReplicaId(u64::MAX));
+    let every = if log.len() <= 64 { 1 } else { log.len().div_ceil(24) };
     for (i, c) in log.iter().enumerate() {
         reference.apply(c);
         doc.apply(c.clone()).unwrap();
-        let expected = reference.text();
-        assert_eq!(doc.text(), expected, "after change {i} ({}) of {}", c.id(), log.len());
+        if i % every == every - 1 || i + 1 == log.len() {
+            assert_eq!(doc.text(), reference.text(), "after change {i} ({}) of {}", c.id(), log.len());
+        }
     }
     doc.check();
     let expected = reference.text();
@@ -600,11 +608,17 @@ fn check_history(h: &History) {
     assert!(played.authors >= BRANCHES);
 }
 
+/// The config of these tests: `cases` cases, and room to shrink a failing history step
+/// by step (the default allows only four shrinking runs per case).
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig { max_shrink_iters: 4096, ..prop_config(cases, "proptest-regressions/it/fugue_ref.txt") }
+}
+
 proptest! {
-    #![proptest_config(prop_config(12, "proptest-regressions/it/fugue_ref.txt"))]
+    #![proptest_config(config(12))]
 
     #[test]
-    fn concurrent_histories_match_reference_fuguemax(h in history(150..400)) {
+    fn concurrent_histories_match_reference_fuguemax(h in history(1..500)) {
         check_history(&h);
     }
 }
@@ -613,10 +627,9 @@ proptest! {
 #[test]
 #[ignore]
 fn soak_concurrent_histories_match_reference_fuguemax() {
-    let mut runner =
-        proptest::test_runner::TestRunner::new(prop_config(64, "proptest-regressions/it/fugue_ref.txt"));
+    let mut runner = proptest::test_runner::TestRunner::new(config(64));
     runner
-        .run(&history(800..1500), |h| {
+        .run(&history(1..1600), |h| {
             check_history(&h);
             Ok(())
         })
