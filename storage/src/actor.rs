@@ -18,7 +18,7 @@ use crate::ids::{DocId, DocKey};
 use crate::store::{Append, DamagedDoc, DocInfo, SignedChange, Store};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tandem_crdt::{Doc, ReplicaId, VectorClock};
 use tokio::sync::{oneshot, watch};
 
@@ -245,6 +245,8 @@ struct Actor {
     error: Option<String>,
     snapshot_failures: u64,
     snapshot_error: Option<(DocId, String)>,
+    /// When the last write was tried.
+    last_try: Instant,
 }
 
 impl Actor {
@@ -257,6 +259,7 @@ impl Actor {
             error: None,
             snapshot_failures: 0,
             snapshot_error: None,
+            last_try: Instant::now(),
         }
     }
 
@@ -269,7 +272,8 @@ impl Actor {
                     Ok(c) => c,
                     Err(_) => return,
                 },
-                None => match rx.recv_timeout(RETRY) {
+                // Commands arriving in between do not put the next try off.
+                None => match rx.recv_timeout(RETRY.saturating_sub(self.last_try.elapsed())) {
                     Ok(c) => c,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         self.write(Vec::new(), Vec::new());
@@ -329,6 +333,7 @@ impl Actor {
     /// Writes what waits, then `batch`, in one transaction; answers `waiters` (one per
     /// append of `batch`). On failure everything is kept to be tried again.
     fn write(&mut self, batch: Vec<Append>, waiters: Vec<Tx<()>>) {
+        self.last_try = Instant::now();
         let had_waiting = !self.waiting.is_empty();
         self.waiting.extend(batch);
         let all: Vec<Append> = self.waiting.iter().cloned().collect();
