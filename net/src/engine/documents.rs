@@ -212,9 +212,10 @@ impl Engine {
                 Ok(())
             }
             Err(e) => {
+                // The store reported the failure through its state before answering;
+                // the engine's loop turns that into an `Event::Storage`.
                 if let (tandem_storage::Error::NotStored { .. }, Some(d)) = (&e, self.docs.get_mut(&id)) {
                     d.unpublished.push((change, signed));
-                    self.storage_event();
                 }
                 Err(e.into())
             }
