@@ -9,6 +9,7 @@ use tandem_storage::{Append, DB_FILE, DocId, StorageState, Store, StoreHandle};
 
 /// The store's tables, as `store.rs` lays them out.
 const DOCS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("docs");
+const SNAPSHOTS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("snapshots");
 const CHANGES: TableDefinition<'_, ([u8; 16], u64, u64), &[u8]> = TableDefinition::new("changes");
 
 fn append_text(store: &mut Store, id: DocId, text: &str) {
@@ -80,6 +81,29 @@ fn damaged_entries_and_histories_are_set_aside() {
     // The good document still takes edits.
     append_text(&mut store, good, "still ");
     assert_eq!(store.load(good).unwrap().text(), "still good");
+}
+
+#[test]
+fn a_damaged_snapshot_is_rebuilt_from_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let mut store = Store::open(dir.path()).unwrap();
+        let id = store.create_doc("snap").unwrap().id;
+        append_text(&mut store, id, "one ");
+        store.snapshot(id).unwrap();
+        append_text(&mut store, id, "two ");
+        id
+    };
+    {
+        let db = Database::open(dir.path().join(DB_FILE)).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(SNAPSHOTS).unwrap().insert(id.0, [0x01u8, 0xff, 0xff].as_slice()).unwrap();
+        tx.commit().unwrap();
+    }
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.load(id).unwrap().text(), "two one ");
+    store.snapshot(id).unwrap();
+    assert_eq!(store.load(id).unwrap().text(), "two one ");
 }
 
 #[test]
