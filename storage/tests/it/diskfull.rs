@@ -23,7 +23,7 @@ fn full_disk_child() {
     let handle = StoreHandle::open(&data).unwrap();
     let state = handle.state();
     let mut doc = Doc::new(ReplicaId(9));
-    let mut append = |doc: &mut Doc, text: &str| {
+    let append = |doc: &mut Doc, text: &str| {
         let pos = doc.len_chars();
         doc.insert(pos, text).unwrap();
         let change = doc.commit().unwrap();
