@@ -9,8 +9,7 @@ use crate::ticket::Ticket;
 use crate::wire;
 use libp2p::{Multiaddr, PeerId};
 use tandem_crdt::{ReplicaId, VectorClock};
-use tandem_storage::StorageState;
-use tandem_storage::{DocId, StoreHandle};
+use tandem_storage::{DocId, StorageState, StoreHandle};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
@@ -81,8 +80,7 @@ pub struct Status {
     pub waiting: usize,
     /// Why the last write failed, while changes wait.
     pub store_error: Option<String>,
-    /// Snapshot rewrites that failed since start (they are retried), and the last
-    /// error while this document's snapshot is still due.
+    /// Snapshot rewrites that failed since start, of any document (they are retried).
     pub snapshot_failures: u64,
     /// The last snapshot error of this document, while it is still due.
     pub snapshot_error: Option<String>,
