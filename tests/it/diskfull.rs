@@ -210,3 +210,104 @@ fn insert_until_refused(node: &mut Node, doc: &str, acked: &mut String, tag: &st
 fn own_versions(node: &mut Node, doc: &str) -> Vec<String> {
     status(node, doc)["version"].as_object().expect("a version").keys().cloned().collect()
 }
+
+/// Child: the window on a full disk, run by the test below inside a mount namespace
+/// with a tmpfs at `TANDEM_FULL_WINDOW_DIR`.
+#[test]
+fn window_child() {
+    use egui_kittest::kittest::Queryable;
+    use std::io::Write;
+    let Ok(dir) = std::env::var("TANDEM_FULL_WINDOW_DIR") else { return };
+    let dir = Path::new(&dir);
+    let data = dir.join("data");
+    let id = {
+        let mut store = tandem_storage::Store::open(&data).unwrap();
+        let info = store.create_doc("Notes").unwrap();
+        let mut doc = store.load(info.id).unwrap();
+        doc.insert(0, "hello").unwrap();
+        let change = doc.commit().unwrap();
+        store
+            .append(&[tandem_storage::Append { doc: info.id, change, signature: vec![], summary: None }])
+            .unwrap();
+        info.id
+    };
+    let filler = dir.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+    }
+
+    // The window starts on the full disk and opens the document.
+    let mut h = super::ui::harness(super::ui::start(&data));
+    super::ui::wait(&mut h, "the document listed", |a| a.docs().len() == 1);
+    h.state_mut().open_doc(id);
+    super::ui::wait(&mut h, "the document open", |a| a.text() == Some("hello"));
+
+    // Typing until the disk refuses: the status bar says the disk is full and counts
+    // the waiting edits.
+    let deadline = Instant::now() + WAIT;
+    while h.query_by_label_contains("Disk full:").is_none() {
+        assert!(Instant::now() < deadline, "the status bar never said the disk is full");
+        super::ui::type_in_editor(&mut h, "x");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        h.query_by_label_contains("to be saved (retrying)").is_some(),
+        "the bar counts the waiting edits"
+    );
+
+    // Space returns: the edits are stored and the bar says so.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while h.query_by_label_contains("Disk full:").is_some() || h.query_by_label_contains("Saved").is_none() {
+        assert!(Instant::now() < deadline, "the waiting edits were never saved");
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let text = h.state().text().unwrap().to_owned();
+    h.state_mut().shutdown();
+    let mut store = tandem_storage::Store::open(&data).unwrap();
+    assert_eq!(store.load(id).unwrap().text(), text, "every edit typed is on disk");
+    println!("window child passed");
+}
+
+#[test]
+fn the_window_on_a_full_disk_says_so_and_saves_once_space_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().display().to_string();
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let script = format!(
+        "mount -t tmpfs -o size=6m tmpfs '{dir}' || exit 77; \
+         TANDEM_FULL_WINDOW_DIR='{dir}' exec '{exe}' diskfull::window_child --exact --nocapture --test-threads=1"
+    );
+    let child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Bounded: the child is killed if it hangs.
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + WAIT * 2;
+        while Instant::now() < deadline {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = watchdog.join();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.code() == Some(77) {
+        println!("SKIPPED: cannot mount a tmpfs in a private mount namespace: {}", stderr.trim());
+        return;
+    }
+    assert!(
+        out.status.success() && stdout.contains("window child passed"),
+        "the child failed:\n{stdout}\n{stderr}"
+    );
+}

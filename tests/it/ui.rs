@@ -41,7 +41,7 @@ pub(crate) fn wait(h: &mut Harness<'_, TandemApp>, what: &str, cond: impl Fn(&Ta
     }
 }
 
-fn type_in_editor(h: &mut Harness<'_, TandemApp>, text: &str) {
+pub(crate) fn type_in_editor(h: &mut Harness<'_, TandemApp>, text: &str) {
     h.get_by_role(Role::MultilineTextInput).focus();
     h.step();
     h.get_by_role(Role::MultilineTextInput).type_text(text);
