@@ -311,3 +311,56 @@ fn the_window_on_a_full_disk_says_so_and_saves_once_space_returns() {
         "the child failed:\n{stdout}\n{stderr}"
     );
 }
+
+#[test]
+fn received_edits_on_a_full_disk_are_stored_and_announced_once_space_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = match Tmpfs::mount(tmp.path(), "6m") {
+        Ok(fs) => fs,
+        Err(e) => {
+            println!("SKIPPED: {e}");
+            return;
+        }
+    };
+    let a_dir = tempfile::tempdir().unwrap();
+    let mut a = Node::start(a_dir.path(), &[]);
+    let doc = a.ok(json!({"cmd": "create", "title": "Shared"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "a|");
+    let a_author = own_versions(&mut a, &doc).remove(0);
+    let ticket = a.ok(json!({"cmd": "ticket", "doc": doc}))["ticket"].as_str().unwrap().to_owned();
+    let mut b = fs.node();
+    b.ok(json!({"cmd": "join", "ticket": ticket}));
+    b.wait_text(&doc, |t| t == "a|");
+
+    // B's disk fills: its own edit waits, and so does what A sends next.
+    fs.fill();
+    let mut b_acked = String::new();
+    let b_waiting = insert_until_refused(&mut b, &doc, &mut b_acked, "b", 1).concat();
+    let seen = b.events.len();
+    let stored_from_a = status(&mut b, &doc)["version"][&a_author].as_u64().unwrap();
+    a.insert(&doc, 0, "remote|");
+    b.wait_text(&doc, |t| t.contains("remote|"));
+    let s = b.wait_for("the received edit to wait", |n| {
+        let s = status(n, &doc);
+        (s["waiting"] == 2).then_some(s)
+    });
+    assert_eq!(s["version"][&a_author].as_u64().unwrap(), stored_from_a, "the version leaves it out: {s}");
+
+    // Space returns: both are stored, the received one is announced and B's own edit
+    // reaches A.
+    fs.free();
+    b.wait_for("the waiting edits to be stored", |n| (status(n, &doc)["waiting"] == 0).then_some(()));
+    assert!(
+        b.events[seen..].iter().any(|e| e["event"] == "remote_change" && e["author"] == a_author.as_str()),
+        "the received edit is announced once stored: {:?}",
+        &b.events[seen..]
+    );
+    let text = b.text(&doc);
+    assert!(text.contains(&b_waiting) && text.contains("remote|"), "{text}");
+    a.wait_text(&doc, |t| t == text);
+    b.quit();
+    let mut b = fs.node();
+    assert_eq!(b.text(&doc), text, "after a restart");
+    b.quit();
+    a.quit();
+}

@@ -75,8 +75,8 @@ pub struct Status {
     pub pending: usize,
     /// Bytes of catch-up responses received for this document since start.
     pub sync_bytes_in: u64,
-    /// This device's changes to the document that are not on disk yet (kept in memory
-    /// and retried); `version` leaves them out.
+    /// Changes to the document (this device's or received) that are not on disk yet
+    /// (kept in memory and retried); `version` leaves them out.
     pub waiting: usize,
     /// Why the last write failed, while changes wait.
     pub store_error: Option<String>,
