@@ -97,6 +97,8 @@ struct Engine {
     relays: relay::Relays,
     /// What the store could not write yet.
     storage: watch::Receiver<StorageState>,
+    /// The store's state as last seen, to tell which waiting changes got stored.
+    last_storage: StorageState,
     /// Documents that cannot be read or loaded, with their title (if known) and what
     /// is wrong: listed with the error, never opened.
     damaged: std::collections::BTreeMap<DocId, (String, String)>,
@@ -143,6 +145,7 @@ impl Engine {
             local_tx,
             relays,
             storage,
+            last_storage: StorageState::default(),
             damaged: Default::default(),
         };
         // Every stored document is open and synced; one that cannot be read is set

@@ -18,7 +18,7 @@ use crate::ids::{DocId, DocKey};
 use crate::store::{Append, DamagedDoc, DocInfo, SignedChange, Store};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tandem_crdt::{Doc, ReplicaId, VectorClock};
 use tokio::sync::{oneshot, watch};
 
@@ -279,6 +279,8 @@ struct Actor {
     error: Option<String>,
     snapshot_failures: u64,
     snapshot_error: Option<(DocId, String)>,
+    /// When the last write was tried.
+    last_try: Instant,
 }
 
 impl Actor {
@@ -291,6 +293,7 @@ impl Actor {
             error: None,
             snapshot_failures: 0,
             snapshot_error: None,
+            last_try: Instant::now(),
         }
     }
 
@@ -303,7 +306,8 @@ impl Actor {
                     Ok(c) => c,
                     Err(_) => return,
                 },
-                None => match rx.recv_timeout(RETRY) {
+                // Commands arriving in between do not put the next try off.
+                None => match rx.recv_timeout(RETRY.saturating_sub(self.last_try.elapsed())) {
                     Ok(c) => c,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         self.write(Vec::new(), Vec::new());
@@ -368,11 +372,20 @@ impl Actor {
 
     /// Writes what waits, then `batch`, in one transaction; answers `waiters` (one per
     /// append of `batch`). On failure everything is kept to be tried again.
-    fn write(&mut self, batch: Vec<Append>, waiters: Vec<Tx<()>>) {
+    fn write(&mut self, batch: Vec<Append>, mut waiters: Vec<Tx<()>>) {
+        self.last_try = Instant::now();
         let had_waiting = !self.waiting.is_empty();
+        let old = self.waiting.len();
         self.waiting.extend(batch);
         let all: Vec<Append> = self.waiting.iter().cloned().collect();
-        let result = if all.is_empty() { Ok(Vec::new()) } else { self.store.append(&all) };
+        let mut result = if all.is_empty() { Ok(Vec::new()) } else { self.store.append(&all) };
+        if matches!(result, Err(Error::UnknownDoc(_) | Error::Corrupt { .. })) {
+            // A change for a document that is gone or whose entry is damaged is
+            // answered with that error and dropped; only the others are kept.
+            waiters = self.drop_unwritable(old, waiters);
+            let all: Vec<Append> = self.waiting.iter().cloned().collect();
+            result = if all.is_empty() { Ok(Vec::new()) } else { self.store.append(&all) };
+        }
         match result {
             Ok(due) => {
                 self.waiting.clear();
@@ -409,6 +422,36 @@ impl Actor {
         if self.waiting.is_empty() {
             self.snapshot_due();
         }
+    }
+
+    /// Drops the waiting appends whose document is gone or has a damaged entry; those
+    /// of this batch (from `old` on, answered by `waiters`) get that error. Returns the
+    /// waiters of the appends kept.
+    fn drop_unwritable(&mut self, old: usize, waiters: Vec<Tx<()>>) -> Vec<Tx<()>> {
+        let mut kept = VecDeque::new();
+        let mut kept_waiters = Vec::new();
+        let mut waiters = waiters.into_iter();
+        for (i, a) in std::mem::take(&mut self.waiting).into_iter().enumerate() {
+            let waiter = if i >= old { waiters.next() } else { None };
+            let problem = match self.store.doc(a.doc) {
+                Ok(Some(_)) => None,
+                Ok(None) => Some(Error::UnknownDoc(a.doc.to_string())),
+                Err(e @ Error::Corrupt { .. }) => Some(e),
+                Err(_) => None,
+            };
+            match (problem, waiter) {
+                (None, w) => {
+                    kept.push_back(a);
+                    kept_waiters.extend(w);
+                }
+                (Some(e), Some(w)) => {
+                    let _ = w.send(Err(e));
+                }
+                (Some(_), None) => {}
+            }
+        }
+        self.waiting = kept;
+        kept_waiters
     }
 
     /// Rewrites the snapshots that are due; a failure is counted and tried again later.

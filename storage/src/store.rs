@@ -538,12 +538,12 @@ impl Store {
         let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let snaps = tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?;
         let config = Config::unbounded();
-        let mut doc = match snaps.get(id.0).map_err(|e| self.db_err(e))? {
-            Some(v) => {
-                let d = encoding::decode_doc(v.value(), replica).map_err(|e| self.corrupt_doc(id, e))?;
-                d.with_config(config)
-            }
-            None => Doc::with_config(replica, config),
+        // A snapshot is a cache: every change it holds is stored too, so a damaged one
+        // is passed over and the document rebuilt from its whole history.
+        let snapshot = snaps.get(id.0).map_err(|e| self.db_err(e))?;
+        let mut doc = match snapshot.map(|v| encoding::decode_doc(v.value(), replica)) {
+            Some(Ok(d)) => d.with_config(config),
+            Some(Err(_)) | None => Doc::with_config(replica, config),
         };
         let tail = self.tail(&tx, id, doc.version())?;
         for c in tail {

@@ -93,3 +93,37 @@ fn a_damaged_document_is_set_aside_and_the_others_work() {
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows.iter().any(|r| r["id"] == bad.as_str() && r["error"].is_string()), "{rows:?}");
 }
+
+#[test]
+fn the_window_lists_a_damaged_document_greyed_with_its_error() {
+    use egui_kittest::kittest::Queryable;
+    let tmp = tempfile::tempdir().unwrap();
+    let (good, bad) = {
+        let mut store = tandem_storage::Store::open(tmp.path()).unwrap();
+        let mut ids = Vec::new();
+        for title in ["Good", "Bad"] {
+            let info = store.create_doc(title).unwrap();
+            let mut doc = store.load(info.id).unwrap();
+            doc.map_set("title", tandem_crdt::Value::Str(title.into())).unwrap();
+            doc.insert(0, "text").unwrap();
+            let change = doc.commit().unwrap();
+            store
+                .append(&[tandem_storage::Append { doc: info.id, change, signature: vec![], summary: None }])
+                .unwrap();
+            ids.push(info.id.to_string());
+        }
+        (ids[0].clone(), ids[1].clone())
+    };
+    corrupt_changes(&tmp.path().join("tandem.redb"), &bad);
+
+    let mut h = super::ui::harness(super::ui::start(tmp.path()));
+    super::ui::wait(&mut h, "both documents listed", |a| a.docs().len() == 2);
+    let docs = h.state().docs().to_vec();
+    let g = docs.iter().find(|d| d.id.to_string() == good).expect("the good document");
+    assert!(g.error.is_none(), "{g:?}");
+    let b = docs.iter().find(|d| d.id.to_string() == bad).expect("the damaged document");
+    assert!(b.error.as_deref().is_some_and(|e| e.contains(&bad)), "{b:?}");
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Cannot be opened").is_some(), "the list shows the error");
+    h.state_mut().shutdown();
+}

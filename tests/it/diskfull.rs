@@ -205,3 +205,157 @@ fn insert_until_refused(node: &mut Node, doc: &str, acked: &mut String, tag: &st
     panic!("the disk never filled");
 }
 
+/// Child: the window on a full disk, run by the test below inside a mount namespace
+/// with a tmpfs at `TANDEM_FULL_WINDOW_DIR`.
+#[test]
+fn window_child() {
+    use egui_kittest::kittest::Queryable;
+    use std::io::Write;
+    let Ok(dir) = std::env::var("TANDEM_FULL_WINDOW_DIR") else { return };
+    let dir = Path::new(&dir);
+    let data = dir.join("data");
+    let id = {
+        let mut store = tandem_storage::Store::open(&data).unwrap();
+        let info = store.create_doc("Notes").unwrap();
+        let mut doc = store.load(info.id).unwrap();
+        doc.insert(0, "hello").unwrap();
+        let change = doc.commit().unwrap();
+        store
+            .append(&[tandem_storage::Append { doc: info.id, change, signature: vec![], summary: None }])
+            .unwrap();
+        info.id
+    };
+    let filler = dir.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+    }
+
+    // The window starts on the full disk and opens the document.
+    let mut h = super::ui::harness(super::ui::start(&data));
+    super::ui::wait(&mut h, "the document listed", |a| a.docs().len() == 1);
+    h.state_mut().open_doc(id);
+    super::ui::wait(&mut h, "the document open", |a| a.text() == Some("hello"));
+
+    // Typing until the disk refuses: the status bar says the disk is full and counts
+    // the waiting edits.
+    let deadline = Instant::now() + WAIT;
+    while h.query_by_label_contains("Disk full:").is_none() {
+        assert!(Instant::now() < deadline, "the status bar never said the disk is full");
+        super::ui::type_in_editor(&mut h, "x");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        h.query_by_label_contains("to be saved (retrying)").is_some(),
+        "the bar counts the waiting edits"
+    );
+
+    // Space returns: the edits are stored and the bar says so.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while h.query_by_label_contains("Disk full:").is_some() || h.query_by_label_contains("Saved").is_none() {
+        assert!(Instant::now() < deadline, "the waiting edits were never saved");
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let text = h.state().text().unwrap().to_owned();
+    h.state_mut().shutdown();
+    let mut store = tandem_storage::Store::open(&data).unwrap();
+    assert_eq!(store.load(id).unwrap().text(), text, "every edit typed is on disk");
+    println!("window child passed");
+}
+
+#[test]
+fn the_window_on_a_full_disk_says_so_and_saves_once_space_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().display().to_string();
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let script = format!(
+        "mount -t tmpfs -o size=6m tmpfs '{dir}' || exit 77; \
+         TANDEM_FULL_WINDOW_DIR='{dir}' exec '{exe}' diskfull::window_child --exact --nocapture --test-threads=1"
+    );
+    let child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Bounded: the child is killed if it hangs.
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + WAIT * 2;
+        while Instant::now() < deadline {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = watchdog.join();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.code() == Some(77) {
+        println!("SKIPPED: cannot mount a tmpfs in a private mount namespace: {}", stderr.trim());
+        return;
+    }
+    assert!(
+        out.status.success() && stdout.contains("window child passed"),
+        "the child failed:\n{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn received_edits_on_a_full_disk_are_stored_and_announced_once_space_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = match Tmpfs::mount(tmp.path(), "6m") {
+        Ok(fs) => fs,
+        Err(e) => {
+            println!("SKIPPED: {e}");
+            return;
+        }
+    };
+    let a_dir = tempfile::tempdir().unwrap();
+    let mut a = Node::start(a_dir.path(), &[]);
+    let doc = a.ok(json!({"cmd": "create", "title": "Shared"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "a|");
+    let a_author =
+        status(&mut a, &doc)["version"].as_object().expect("a version").keys().next().unwrap().clone();
+    let ticket = a.ok(json!({"cmd": "ticket", "doc": doc}))["ticket"].as_str().unwrap().to_owned();
+    let mut b = fs.node();
+    b.ok(json!({"cmd": "join", "ticket": ticket}));
+    b.wait_text(&doc, |t| t == "a|");
+
+    // B's disk fills: its own edit waits, and so does what A sends next.
+    fs.fill();
+    let mut b_acked = String::new();
+    let b_waiting = insert_until_refused(&mut b, &doc, &mut b_acked, "b", 1).concat();
+    let seen = b.events.len();
+    let stored_from_a = status(&mut b, &doc)["version"][&a_author].as_u64().unwrap();
+    a.insert(&doc, 0, "remote|");
+    b.wait_text(&doc, |t| t.contains("remote|"));
+    let s = b.wait_for("the received edit to wait", |n| {
+        let s = status(n, &doc);
+        (s["waiting"] == 2).then_some(s)
+    });
+    assert_eq!(s["version"][&a_author].as_u64().unwrap(), stored_from_a, "the version leaves it out: {s}");
+
+    // Space returns: both are stored, the received one is announced and B's own edit
+    // reaches A.
+    fs.free();
+    b.wait_for("the waiting edits to be stored", |n| (status(n, &doc)["waiting"] == 0).then_some(()));
+    assert!(
+        b.events[seen..].iter().any(|e| e["event"] == "remote_change" && e["author"] == a_author.as_str()),
+        "the received edit is announced once stored: {:?}",
+        &b.events[seen..]
+    );
+    let text = b.text(&doc);
+    assert!(text.contains(&b_waiting) && text.contains("remote|"), "{text}");
+    a.wait_text(&doc, |t| t == text);
+    b.quit();
+    let mut b = fs.node();
+    assert_eq!(b.text(&doc), text, "after a restart");
+    b.quit();
+    a.quit();
+}

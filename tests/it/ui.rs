@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tandem::ui::TandemApp;
 use tandem_net::NetConfig;
 
-fn start(dir: &Path) -> TandemApp {
+pub(crate) fn start(dir: &Path) -> TandemApp {
     let net = NetConfig {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         bootstrap: Vec::new(),
@@ -22,14 +22,14 @@ fn start(dir: &Path) -> TandemApp {
     tandem::ui::start(dir, net).expect("the app starts")
 }
 
-fn harness(app: TandemApp) -> Harness<'static, TandemApp> {
+pub(crate) fn harness(app: TandemApp) -> Harness<'static, TandemApp> {
     Harness::builder()
         .with_size(egui::vec2(1100.0, 720.0))
         .build_ui_state(|ui, app: &mut TandemApp| app.ui(ui), app)
 }
 
 /// Steps frames until `cond` holds (the engine answers asynchronously).
-fn wait(h: &mut Harness<'_, TandemApp>, what: &str, cond: impl Fn(&TandemApp) -> bool) {
+pub(crate) fn wait(h: &mut Harness<'_, TandemApp>, what: &str, cond: impl Fn(&TandemApp) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         h.step();
@@ -41,7 +41,7 @@ fn wait(h: &mut Harness<'_, TandemApp>, what: &str, cond: impl Fn(&TandemApp) ->
     }
 }
 
-fn type_in_editor(h: &mut Harness<'_, TandemApp>, text: &str) {
+pub(crate) fn type_in_editor(h: &mut Harness<'_, TandemApp>, text: &str) {
     h.get_by_role(Role::MultilineTextInput).focus();
     h.step();
     h.get_by_role(Role::MultilineTextInput).type_text(text);

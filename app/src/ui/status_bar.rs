@@ -103,3 +103,20 @@ fn sync_text(o: &OpenDoc, offline: bool) -> String {
         "Synced".to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unstored_text;
+
+    #[test]
+    fn a_full_disk_says_so_and_counts_the_waiting_edits() {
+        let full = "I/O error: No space left on device (os error 28)";
+        assert_eq!(unstored_text(3, full), "Disk full: 3 edits wait to be saved (retrying)");
+        assert_eq!(unstored_text(1, full), "Disk full: 1 edit waits to be saved (retrying)");
+        let other = unstored_text(2, "permission denied");
+        assert!(
+            other.starts_with("Cannot save: 2 edits wait") && other.contains("permission denied"),
+            "{other}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use libp2p::gossipsub::IdentTopic;
 use libp2p::kad;
 use libp2p::multiaddr::Protocol;
 use tandem_crdt::{Change, Doc, Value, encoding};
-use tandem_storage::{Append, DocId, DocKey, SignedChange};
+use tandem_storage::{Append, DocId, DocKey, SignedChange, StorageState};
 use tracing::{debug, warn};
 
 /// A document's title: the winning value of its map's `title` (empty if none).
@@ -227,9 +227,10 @@ impl Engine {
                 Ok(())
             }
             Err(e) => {
+                // The store reported the failure through its state before answering;
+                // the engine's loop turns that into an `Event::Storage`.
                 if let (tandem_storage::Error::NotStored { .. }, Some(d)) = (&e, self.docs.get_mut(&id)) {
                     d.unpublished.push((change, signed));
-                    self.storage_event();
                 }
                 Err(e.into())
             }
@@ -257,10 +258,39 @@ impl Engine {
             self.publish_stored(id);
         }
         let state = self.storage.borrow_and_update().clone();
+        let before = std::mem::replace(&mut self.last_storage, state.clone());
+        self.forward_stored_received(&before, &state);
         if let Some((doc, e)) = &state.snapshot_error {
             warn!("snapshot of {doc} failed ({} failures so far; retried): {e}", state.snapshot_failures);
         }
         self.storage_event();
+    }
+
+    /// Received changes whose write failed were neither forwarded to the view nor
+    /// announced; now that they are stored (they waited in `before`, not in `now`),
+    /// they are, as if they had just arrived.
+    fn forward_stored_received(&mut self, before: &StorageState, now: &StorageState) {
+        let mut since: std::collections::BTreeMap<DocId, tandem_crdt::VectorClock> = Default::default();
+        for w @ &(doc, author, start) in &before.waiting {
+            let Some(d) = self.docs.get(&doc) else { continue };
+            if now.waiting.contains(w) || author == d.doc.replica() {
+                continue;
+            }
+            let clock = since.entry(doc).or_insert_with(|| d.doc.version().clone());
+            if clock.get(author) >= start {
+                clock.set(author, start - 1);
+            }
+        }
+        for (doc, clock) in since {
+            let Some(d) = self.docs.get(&doc) else { continue };
+            let changes = d.doc.changes_since(&clock);
+            if let Some(v) = &d.view {
+                v.send(changes.iter().cloned());
+            }
+            for c in changes {
+                self.events.send(Event::RemoteChange { doc, author: c.author, ops: c.n_seqs() }).ok();
+            }
+        }
     }
 
     /// Tells subscribers what waits to be stored.

@@ -9,8 +9,7 @@ use crate::ticket::Ticket;
 use crate::wire;
 use libp2p::{Multiaddr, PeerId};
 use tandem_crdt::{ReplicaId, VectorClock};
-use tandem_storage::StorageState;
-use tandem_storage::{DocId, StoreHandle};
+use tandem_storage::{DocId, StorageState, StoreHandle};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
@@ -76,13 +75,12 @@ pub struct Status {
     pub pending: usize,
     /// Bytes of catch-up responses received for this document since start.
     pub sync_bytes_in: u64,
-    /// This device's changes to the document that are not on disk yet (kept in memory
-    /// and retried); `version` leaves them out.
+    /// Changes to the document (this device's or received) that are not on disk yet
+    /// (kept in memory and retried); `version` leaves them out.
     pub waiting: usize,
     /// Why the last write failed, while changes wait.
     pub store_error: Option<String>,
-    /// Snapshot rewrites that failed since start (they are retried), and the last
-    /// error while this document's snapshot is still due.
+    /// Snapshot rewrites that failed since start, of any document (they are retried).
     pub snapshot_failures: u64,
     /// The last snapshot error of this document, while it is still due.
     pub snapshot_error: Option<String>,

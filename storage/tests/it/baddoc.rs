@@ -9,6 +9,7 @@ use tandem_storage::{Append, DB_FILE, DocId, StorageState, Store, StoreHandle};
 
 /// The store's tables, as `store.rs` lays them out.
 const DOCS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("docs");
+const SNAPSHOTS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("snapshots");
 const CHANGES: TableDefinition<'_, ([u8; 16], u64, u64), &[u8]> = TableDefinition::new("changes");
 
 fn append_text(store: &mut Store, id: DocId, text: &str) {
@@ -83,6 +84,29 @@ fn damaged_entries_and_histories_are_set_aside() {
 }
 
 #[test]
+fn a_damaged_snapshot_is_rebuilt_from_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let mut store = Store::open(dir.path()).unwrap();
+        let id = store.create_doc("snap").unwrap().id;
+        append_text(&mut store, id, "one ");
+        store.snapshot(id).unwrap();
+        append_text(&mut store, id, "two ");
+        id
+    };
+    {
+        let db = Database::open(dir.path().join(DB_FILE)).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(SNAPSHOTS).unwrap().insert(id.0, [0x01u8, 0xff, 0xff].as_slice()).unwrap();
+        tx.commit().unwrap();
+    }
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.load(id).unwrap().text(), "two one ");
+    store.snapshot(id).unwrap();
+    assert_eq!(store.load(id).unwrap().text(), "two one ");
+}
+
+#[test]
 fn a_failed_snapshot_is_counted_and_kept_due() {
     let dir = tempfile::tempdir().unwrap();
     let id = {
@@ -132,4 +156,41 @@ fn wait_for(
         assert!(std::time::Instant::now() < deadline, "timed out: {what} ({s:?})");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_change_for_a_missing_or_damaged_document_is_refused_and_blocks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, bad) = {
+        let mut store = Store::open(dir.path()).unwrap();
+        (store.create_doc("good").unwrap().id, store.create_doc("bad").unwrap().id)
+    };
+    damage(dir.path(), bad, true);
+    let store = StoreHandle::open(dir.path()).unwrap();
+    let change = |doc: &mut Doc, text: &str| {
+        doc.insert(0, text).unwrap();
+        doc.commit().unwrap()
+    };
+    let (mut g, mut m, mut d) = (Doc::new(ReplicaId(5)), Doc::new(ReplicaId(6)), Doc::new(ReplicaId(7)));
+    let missing = DocId([9; 16]);
+    // Sent together, so they share one transaction.
+    let replies = [
+        store.append(Append { doc: good, change: change(&mut g, "a"), signature: vec![], summary: None }),
+        store.append(Append { doc: missing, change: change(&mut m, "b"), signature: vec![], summary: None }),
+        store.append(Append { doc: bad, change: change(&mut d, "c"), signature: vec![], summary: None }),
+    ];
+    let [a, b, c] = replies.map(|r| r.wait());
+    a.unwrap();
+    assert!(matches!(b, Err(tandem_storage::Error::UnknownDoc(_))), "{b:?}");
+    let c = c.expect_err("the damaged entry refuses the change").to_string();
+    assert!(c.contains(&bad.to_string()), "{c}");
+    assert!(store.state().borrow().waiting.is_empty(), "nothing is kept to retry");
+    store
+        .append(Append { doc: good, change: change(&mut g, "d"), signature: vec![], summary: None })
+        .wait()
+        .unwrap();
+    assert_eq!(store.close().wait().unwrap(), 0);
+    let mut store = Store::open(dir.path()).unwrap();
+    let text = store.load(good).unwrap().text();
+    assert!(text.contains('a') && text.contains('d') && !text.contains('b'), "{text}");
 }

@@ -3,6 +3,7 @@
 mod baddoc;
 mod corruption;
 mod crash;
+mod diskfull;
 mod processes;
 mod roundtrip;
 
