@@ -13,6 +13,13 @@
 //! the version of that past (computed once per change), and a delete is checked and
 //! applied per run of held ops, never per seq it names.
 //!
+//! An insert's origins must also be neighbours in the document its author saw: the left
+//! one before the right one, with no item of the causal past (or of the change's earlier
+//! inserts) between them. Items of the past are in the same order on every replica, so
+//! this too is decided alike everywhere; the items a replica holds between the origins
+//! must all be concurrent with the change, and the walk over them stops at the first
+//! one that is not.
+//!
 //! Integration of single ops into the text and map (`integrate_insert`,
 //! `apply_map_op`) is here too; undo and document decoding use it as well.
 
@@ -710,8 +717,9 @@ impl Doc {
     /// successor of every item after which the change placed one. Otherwise `left` is a
     /// character of one of those inserts, followed by the next one, or an item of the
     /// past: then every item this replica holds between the two must be concurrent with
-    /// the change. That walk stops at the first item of the past, so it visits only
-    /// items the integration steps over too.
+    /// the change. That walk stops at the first item of the past and goes span by span;
+    /// a gap of the past is walked at most once per change (afterwards `view` knows its
+    /// successor), so a change walks each span of the document at most once.
     fn adjacent_in_view(&self, past: &VectorClock, view: &AuthorView, left: Lv, right: Lv) -> bool {
         if let Some(&next) = view.next.get(&left) {
             return next == right;
