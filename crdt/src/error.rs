@@ -148,6 +148,16 @@ pub enum InvalidReason {
     /// The Lamport time is not greater than the Lamport time of every dep.
     #[error("lamport is not after the deps' lamport")]
     LamportNotAfterDeps,
+    /// An insert's origins are not neighbours in the document as the change's author saw
+    /// it (its causal past and its own earlier ops): the left origin does not come
+    /// before the right one, or an item the author saw lies between them.
+    #[error("origins {left:?} and {right:?} are not neighbours in the change's causal past")]
+    InconsistentOrigins {
+        /// The left origin; `None` is the document start.
+        left: Option<OpId>,
+        /// The right origin; `None` is the document end.
+        right: Option<OpId>,
+    },
     /// The author's previous op (seq `start_seq - 1`) is not in the change's causal past.
     #[error("the author's previous op is not in the deps")]
     PreviousOpNotInPast,

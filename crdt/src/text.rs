@@ -770,6 +770,30 @@ impl Text {
         self.insert_at(at, new);
     }
 
+    /// Walks the items strictly between item `left` (`NONE`: the document start) and
+    /// item `right` (`NONE`: the document end), tombstones included, calling
+    /// `each(first, n)` for each piece of a span among them, left to right. Returns
+    /// whether `right` comes after `left` and `each` accepted every piece before it; the
+    /// walk stops at the first piece `each` refuses, so it costs one step per span
+    /// accepted. `left` must be an item.
+    pub(crate) fn items_between(&self, left: Lv, right: Lv, mut each: impl FnMut(Lv, u32) -> bool) -> bool {
+        let mut c = self.gap_after(left);
+        loop {
+            let Some((lv, s)) = self.item_at(c) else { return right == NONE };
+            if lv == right {
+                return true;
+            }
+            let mut n = s.len - c.off;
+            if right != NONE && right > lv && right - lv < n {
+                n = right - lv;
+            }
+            if !each(lv, n) {
+                return false;
+            }
+            c = self.norm(Cursor { off: c.off + n, ..c });
+        }
+    }
+
     /// The YjsMod scan: walks right from the gap after the left origin to find where a
     /// concurrent insert goes.
     fn find_place(&self, gap: Cursor, new: &Span, id_of: impl Fn(Lv) -> OpId) -> Cursor {

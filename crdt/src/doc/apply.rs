@@ -13,6 +13,13 @@
 //! the version of that past (computed once per change), and a delete is checked and
 //! applied per run of held ops, never per seq it names.
 //!
+//! An insert's origins must also be neighbours in the document its author saw: the left
+//! one before the right one, with no item of the causal past (or of the change's earlier
+//! inserts) between them. Items of the past are in the same order on every replica, so
+//! this too is decided alike everywhere; the items a replica holds between the origins
+//! must all be concurrent with the change, and the walk over them stops at the first
+//! one that is not.
+//!
 //! Integration of single ops into the text and map (`integrate_insert`,
 //! `apply_map_op`) is here too; undo and document decoding use it as well.
 
@@ -25,6 +32,7 @@ use crate::id::{Lv, OpId, ReplicaId};
 use crate::map::Entry;
 use crate::text::NONE;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// Largest Lamport time accepted from a remote change (document encodings allow up to
@@ -60,6 +68,17 @@ pub(super) struct Pending {
     since: u64,
     /// Its estimated bytes.
     bytes: u64,
+}
+
+/// What a change's author saw of the items near its own inserts, as far as validating
+/// its origins needs: the ops of the change take `Lv`s `lv0 ..` from seq `start_seq`.
+struct AuthorView {
+    lv0: Lv,
+    start_seq: u64,
+    /// The item right after each item (`NONE` as a key: the document start) after which
+    /// an earlier insert of the change was placed, and after the last character of each
+    /// such insert. The other characters of those inserts are followed by the next one.
+    next: BTreeMap<Lv, Lv>,
 }
 
 /// A run of seqs of one author with one kind of content, for comparing two versions of
@@ -581,9 +600,12 @@ impl Doc {
             return Err(bad(InvalidReason::PreviousOpNotInPast));
         }
         // Validate every reference before touching anything: origins and delete targets
-        // must be inserted characters in the causal past or made earlier in this change.
+        // must be inserted characters in the causal past or made earlier in this change,
+        // and each insert's origins must be adjacent in the author's view.
         // `own` holds the seq ranges of the change's inserts so far, merged when adjacent.
         let mut own: Vec<(u64, u64)> = Vec::new();
+        let mut view = AuthorView { lv0: self.log.next_lv(), start_seq: c.start_seq, next: BTreeMap::new() };
+        let end = c.start_seq + n;
         let mut seq = c.start_seq;
         for op in &c.ops {
             let k = op.n_seqs();
@@ -596,6 +618,25 @@ impl Doc {
                                 _ => InvalidReason::UnknownOrigin(*o),
                             })
                         })?;
+                    }
+                    // The `Lv`s of this insert (and so of every own origin) must exist.
+                    if view.lv0 as u64 + (seq + k - c.start_seq) >= NONE as u64 {
+                        return Err(Error::TooLarge(NONE as u64));
+                    }
+                    let ol = self.view_lv(c, &view, *origin_left);
+                    let or = self.view_lv(c, &view, *origin_right);
+                    if !self.adjacent_in_view(&past, &view, ol, or) {
+                        return Err(bad(InvalidReason::InconsistentOrigins {
+                            left: *origin_left,
+                            right: *origin_right,
+                        }));
+                    }
+                    // The run now sits between its origins; a later insert of the change
+                    // may be placed after `ol` or after its last character.
+                    if seq + k < end {
+                        let first = view.lv0 + (seq - c.start_seq) as Lv;
+                        view.next.insert(ol, first);
+                        view.next.insert(first + k as Lv - 1, or);
                     }
                     match own.last_mut() {
                         Some(r) if r.1 == seq => r.1 += k,
@@ -653,6 +694,43 @@ impl Doc {
             lv += k;
         }
         Ok(())
+    }
+
+    /// The `Lv` of origin `o` (validated: held, or inserted earlier by `c`) in the
+    /// author's view: the `Lv` its op has or, for an op of `c`, will get; `NONE` for no
+    /// origin.
+    fn view_lv(&self, c: &Change, view: &AuthorView, o: Option<OpId>) -> Lv {
+        match o {
+            None => NONE,
+            Some(o) if o.replica == c.author && o.seq >= view.start_seq => {
+                view.lv0 + (o.seq - view.start_seq) as Lv
+            }
+            Some(o) => self.log.lv_of(o).expect("validated origins are held"),
+        }
+    }
+
+    /// Whether item `right` comes right after item `left` in the author's view of the
+    /// document (`NONE`: the start as `left`, the end as `right`).
+    ///
+    /// Items of the causal past `past` have the same order on every replica, and each of
+    /// the change's earlier inserts sits between its origins, so `view` tells the
+    /// successor of every item after which the change placed one. Otherwise `left` is a
+    /// character of one of those inserts, followed by the next one, or an item of the
+    /// past: then every item this replica holds between the two must be concurrent with
+    /// the change. That walk stops at the first item of the past and goes span by span;
+    /// a gap of the past is walked at most once per change (afterwards `view` knows its
+    /// successor), so a change walks each span of the document at most once.
+    fn adjacent_in_view(&self, past: &VectorClock, view: &AuthorView, left: Lv, right: Lv) -> bool {
+        if let Some(&next) = view.next.get(&left) {
+            return next == right;
+        }
+        if left != NONE && left >= view.lv0 {
+            return right == left + 1;
+        }
+        if right != NONE && right >= view.lv0 {
+            return false;
+        }
+        self.text.items_between(left, right, |lv, n| !self.log.any_in(lv, n, past))
     }
 
     /// Checks that ids `start .. start + len` (one replica's consecutive seqs), named by

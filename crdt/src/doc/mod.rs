@@ -7,9 +7,9 @@
 //! - `local.rs`: local edits and the open transaction ([`Doc::insert`],
 //!   [`Doc::delete`], [`Doc::map_set`], [`Doc::commit`]).
 //! - `apply.rs`: remote changes ([`Doc::apply`]): size limits, checks (every reference
-//!   in the change's causal past), equivocation detection, trimming of known ops, the
-//!   causal buffer (bounded in bytes, with expiry), and integration into the text and
-//!   map.
+//!   in the change's causal past, insert origins neighbours there), equivocation
+//!   detection, trimming of known ops, the causal buffer (bounded in bytes, with
+//!   expiry), and integration into the text and map.
 //! - `undo.rs`: undo/redo of own transactions as new ops, and [`UndoState`], the
 //!   history's saved form.
 //! - `anchor.rs`: [`Anchor`]s, positions that follow their character.
@@ -18,7 +18,7 @@
 //! **Invariants:** `Lv`s are dense and in causal order (an op's parents have lower
 //! `Lv`s); every op in the log was applied to the text or map exactly once; a remote op
 //! enters the log only once all its deps are there, and only if every op it names is in
-//! its causal past.
+//! its causal past and each insert's origins are neighbours in that past.
 
 mod anchor;
 mod apply;

@@ -157,6 +157,24 @@ impl OpLog {
         self.map_ops.get(j).is_none_or(|m| m.lv >= b)
     }
 
+    /// Whether some op of `lv .. lv + n` is in `version`. One version lookup per run of
+    /// the log the ops span.
+    pub(super) fn any_in(&self, lv: Lv, n: u32, version: &VectorClock) -> bool {
+        let end = lv + n;
+        let mut i = self.run_idx(lv);
+        let mut x = lv;
+        while x < end {
+            let Some(r) = self.runs.get(i) else { return false };
+            // Seqs rise along a run, so its first op here is the likeliest to be held.
+            if r.seq + (x - r.lv) as u64 <= version.get(self.agents[r.agent as usize].id) {
+                return true;
+            }
+            x = r.end().min(end);
+            i += 1;
+        }
+        false
+    }
+
     /// Splits `replica`'s ops `seq .. seq + len` (all held) into runs of consecutive
     /// `Lv`s: `f(seq, lv, n)` for each, in seq order. Stops at the first `Err`.
     pub(super) fn for_each_lv_run<E>(

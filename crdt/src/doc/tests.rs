@@ -1,4 +1,4 @@
-//! Unit tests of `Doc`: interleaving, undo, anchors, map conflicts.
+//! Unit tests of `Doc`: interleaving, undo, anchors, map conflicts, insert origin checks.
 
 use crate::{Bias, Change, Doc, ReplicaId, Value, VectorClock};
 
@@ -271,4 +271,106 @@ fn undo_history_survives_reloading_as_a_new_session() {
     e.redo().unwrap().unwrap();
     assert_eq!(e.text(), "one two");
     e.check();
+}
+
+/// A small deterministic generator for the origin checks below.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        if n == 0 { 0 } else { (self.0 >> 33) % n }
+    }
+}
+
+/// Every item of `d` (tombstones included) in document order.
+fn item_order(d: &Doc) -> Vec<crate::OpId> {
+    d.text.spans().flat_map(|s| (s.lv..s.lv + s.len).map(|lv| d.log.id_of(lv))).collect()
+}
+
+#[test]
+fn origin_checks_agree_with_the_authors_view_item_by_item() {
+    use crate::{Error, InvalidReason, Op, OpId};
+    for seed in 0..300 {
+        let mut rng = Lcg(seed);
+        // Three replicas type, delete and sync; every change is kept.
+        let mut docs = replicas(3);
+        let mut changes = Vec::new();
+        for _ in 0..12 {
+            let i = rng.below(3) as usize;
+            let len = docs[i].len_chars() as u64;
+            match rng.below(4) {
+                0 => {
+                    let j = rng.below(3) as usize;
+                    for c in docs[j].changes_since(docs[i].version()) {
+                        docs[i].apply(c).unwrap();
+                    }
+                }
+                1 if len > 0 => {
+                    docs[i].delete(rng.below(len) as usize, 1).unwrap();
+                    changes.push(docs[i].commit().unwrap());
+                }
+                _ => {
+                    docs[i].insert(rng.below(len + 1) as usize, "xy").unwrap();
+                    changes.push(docs[i].commit().unwrap());
+                }
+            }
+        }
+        // The author saw the first `j` changes; a replica holding all of them sees
+        // concurrent items too.
+        let j = rng.below(changes.len() as u64 + 1) as usize;
+        let mut author_view = Doc::new(ReplicaId(7));
+        let mut everything = Doc::new(ReplicaId(8));
+        for (k, c) in changes.iter().enumerate() {
+            if k < j {
+                author_view.apply(c.clone()).unwrap();
+            }
+            everything.apply(c.clone()).unwrap();
+        }
+        // Inserts with origins drawn from the items seen, the change's own and the
+        // ends, judged on the author's view as a plain list.
+        let author = ReplicaId(9);
+        let mut order: Vec<Option<OpId>> = item_order(&author_view).into_iter().map(Some).collect();
+        let mut ops = Vec::new();
+        let mut valid = true;
+        let mut seq = 1;
+        for _ in 0..1 + rng.below(3) {
+            let pick = |rng: &mut Lcg, order: &[Option<OpId>]| match rng.below(order.len() as u64 + 1) {
+                0 => None,
+                k => order[k as usize - 1],
+            };
+            let left = pick(&mut rng, &order);
+            let at = left.map_or(0, |l| order.iter().position(|o| *o == Some(l)).unwrap() + 1);
+            // Often the real neighbour, else any item.
+            let right =
+                if rng.below(2) == 0 { order.get(at).copied().flatten() } else { pick(&mut rng, &order) };
+            valid &= order.get(at).copied().flatten() == right;
+            let n = 1 + rng.below(2);
+            order.splice(at..at, (0..n).map(|k| Some(OpId::new(author, seq + k))));
+            ops.push(Op::Insert { origin_left: left, origin_right: right, text: "Q".repeat(n as usize) });
+            seq += n;
+        }
+        let deps: Vec<OpId> = author_view.version().iter().map(|(r, s)| OpId::new(r, s)).collect();
+        let c = Change { author, start_seq: 1, deps, lamport: 1_000, ops };
+        for d in [&mut author_view, &mut everything] {
+            let before = d.text();
+            match d.apply(c.clone()) {
+                Ok(_) => assert!(valid, "seed {seed}: {c:?} taken"),
+                Err(Error::InvalidChange { reason: InvalidReason::InconsistentOrigins { .. }, .. }) => {
+                    assert!(!valid, "seed {seed}: {c:?} refused");
+                    assert_eq!(d.text(), before);
+                }
+                Err(e) => panic!("seed {seed}: {e}"),
+            }
+            d.check();
+        }
+        if valid {
+            // The author's view is the list the check judged.
+            assert_eq!(
+                item_order(&author_view),
+                order.into_iter().flatten().collect::<Vec<_>>(),
+                "seed {seed}"
+            );
+        }
+    }
 }

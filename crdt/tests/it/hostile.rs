@@ -24,6 +24,11 @@ fn del(replica: ReplicaId, seq: u64, len: u64) -> Op {
     Op::Delete { start: OpId::new(replica, seq), len, reversed: false }
 }
 
+/// A map write.
+fn map_write() -> Op {
+    Op::MapSet { key: "k".into(), value: None }
+}
+
 /// An op id.
 fn id(replica: ReplicaId, seq: u64) -> OpId {
     OpId::new(replica, seq)
@@ -80,7 +85,12 @@ fn a_change_naming_an_op_outside_its_causal_past_is_refused_by_every_replica() {
     // deps name it, both are fine.
     let forged_del = Change { ops: vec![del(R1, 2, 2)], ..forged.clone() };
     assert_eq!(reason(holder.apply(forged_del)), InvalidReason::NotInCausalPast(id(R1, 2)));
-    let honest = Change { deps: vec![id(R1, 5)], lamport: 6, ..forged.clone() };
+    let honest = Change {
+        deps: vec![id(R1, 5)],
+        lamport: 6,
+        ops: vec![ins(Some(id(R1, 5)), None, "!")],
+        ..forged.clone()
+    };
     assert_eq!(holder.apply(honest).unwrap().applied, 1);
     let honest_del =
         Change { start_seq: 2, deps: vec![id(R2, 1)], lamport: 7, ops: vec![del(R1, 2, 2)], ..forged };
@@ -599,9 +609,10 @@ fn a_different_version_of_held_seqs_is_equivocation() {
 
 #[test]
 fn held_ops_with_other_deps_inside_an_overlap_are_equivocation() {
-    // Held: R1's "ab" (deps none), then "cd" made after R2's op 1. Incoming: R1's
-    // "abcd" as one change, which says "cd" came right after "ab" and nothing else.
-    let r2 = Change { author: R2, start_seq: 1, deps: vec![], lamport: 1, ops: vec![ins(None, None, "r")] };
+    // Held: R1's "ab" (deps none), then "cd" made after R2's op 1 (a map write).
+    // Incoming: R1's "abcd" as one change, which says "cd" came right after "ab" and
+    // nothing else.
+    let r2 = Change { author: R2, start_seq: 1, deps: vec![], lamport: 1, ops: vec![map_write()] };
     let mut d = doc(3);
     d.apply(r2).unwrap();
     d.apply(version_of(1, vec![], 1, None, "ab")).unwrap();
@@ -633,16 +644,16 @@ fn overlapping_ranges_that_differ_are_equivocation() {
 
 #[test]
 fn differing_versions_waiting_in_the_buffer_are_equivocation() {
-    // Both versions wait for R2's op 1.
-    let dep = Change { author: R2, start_seq: 1, deps: vec![], lamport: 1, ops: vec![ins(None, None, "r")] };
+    // Both versions wait for R2's op 1 (a map write).
+    let dep = Change { author: R2, start_seq: 1, deps: vec![], lamport: 1, ops: vec![map_write()] };
     let v1 = Change {
         author: R1,
         start_seq: 3,
         deps: vec![id(R1, 2), id(R2, 1)],
         lamport: 3,
-        ops: vec![ins(None, None, "abcdef")],
+        ops: vec![ins(Some(id(R1, 2)), None, "abcdef")],
     };
-    let v2 = Change { ops: vec![ins(None, None, "abcXef")], ..v1.clone() };
+    let v2 = Change { ops: vec![ins(Some(id(R1, 2)), None, "abcXef")], ..v1.clone() };
     let v3 = Change {
         start_seq: 5,
         deps: vec![id(R1, 4)],
