@@ -1,15 +1,39 @@
 //! Storage benchmarks: `cargo run --release --example bench_storage -- TRACE [--dir DIR]`.
 //!
 //! Stores every txn of a (sequential) trace as one signed change through the store
-//! thread with group commit, then reports append throughput, the latency of single
-//! durable appends, the time to open the stored document, and the database size
-//! against the document's encoded size.
+//! thread with group commit, as typed on this device (the changes are written by the
+//! device's own writer), then reports append throughput, the latency of single durable
+//! appends, the time to open the stored document, and the database size against the
+//! document's encoded size.
 
 use anyhow::{Context, Result};
 use std::time::Instant;
 use tandem::trace::{Trace, live_changes, replay};
-use tandem_crdt::encoding;
+use tandem_crdt::{Change, Op, OpId, ReplicaId, encoding};
 use tandem_storage::{Append, DB_FILE, Store, StoreHandle};
+
+/// `c`, as written by `me`: every op id of its (single) author becomes `me`'s.
+fn as_author(c: Change, me: ReplicaId) -> Change {
+    let from = c.author;
+    let id = |o: OpId| if o.replica == from { OpId::new(me, o.seq) } else { o };
+    Change {
+        author: me,
+        start_seq: c.start_seq,
+        deps: c.deps.into_iter().map(id).collect(),
+        lamport: c.lamport,
+        ops: c
+            .ops
+            .into_iter()
+            .map(|op| match op {
+                Op::Insert { origin_left, origin_right, text } => {
+                    Op::Insert { origin_left: origin_left.map(id), origin_right: origin_right.map(id), text }
+                }
+                Op::Delete { start, len, reversed } => Op::Delete { start: id(start), len, reversed },
+                other => other,
+            })
+            .collect(),
+    }
+}
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -25,6 +49,9 @@ fn main() -> Result<()> {
 
     let handle = StoreHandle::open(&dir)?;
     let info = handle.create_doc("bench").wait()?;
+    // Typed on this device: one writer, this device's engine.
+    let me = handle.replica();
+    let changes: Vec<Change> = changes.into_iter().map(|c| as_author(c, me)).collect();
     // Sign before timing: this measures storage, not ed25519.
     let appends: Vec<Append> = changes
         .into_iter()
