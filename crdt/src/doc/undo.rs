@@ -132,6 +132,7 @@ impl Doc {
         let step = |&(id, n): &(OpId, u64)| -> Option<UndoStep> {
             let mut runs: Vec<(Lv, Lv)> = Vec::new();
             let mut held = 0;
+            id.seq.checked_add(n)?;
             log.for_each_lv_run(id.replica, id.seq, n, |_, lv, k| {
                 match runs.last_mut() {
                     Some(run) if run.1 == lv => run.1 += k,

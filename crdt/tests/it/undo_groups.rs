@@ -470,3 +470,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_saved_step_with_ops_not_held_is_dropped() {
+    let mut a = doc(1);
+    let mut t = 0;
+    type_chars(&mut a, 0, "ab", &mut t, 100);
+    let mut state = a.undo_state();
+    let (first, n) = state.undo[0];
+    state.undo.push((first, n + 1));
+    state.undo.push((first, u64::MAX));
+    state.undo.push((tandem_crdt::OpId::new(first.replica, u64::MAX), 2));
+    state.undo.push((first, 0));
+    let mut r = encoding::decode_doc(&encoding::encode_doc(&a), a.replica()).unwrap();
+    r.restore_undo_state(&state);
+    assert_eq!(r.undo_state().undo, vec![(first, n)]);
+    r.undo().unwrap().unwrap();
+    assert_eq!(r.text(), "");
+}
