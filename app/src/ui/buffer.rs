@@ -87,6 +87,26 @@ mod tests {
         ]
     }
 
+    /// Keystrokes committed with the frame's time undo as one burst until a pause; a
+    /// paste committed as a step of its own undoes alone.
+    #[test]
+    fn typing_undoes_in_bursts_and_a_paste_alone() {
+        let mut view = DocView::detached(tandem_crdt::ReplicaId(7));
+        let mut mirror = String::new();
+        for (i, (text, ms)) in [("a", 0), ("b", 100), ("c", 200), ("d", 3_000)].into_iter().enumerate() {
+            CrdtBuffer::new(&mut view, &mut mirror).insert_text(text, CharIndex(i));
+            view.commit_at(ms);
+        }
+        CrdtBuffer::new(&mut view, &mut mirror).insert_text("x", CharIndex(4));
+        view.commit();
+        assert_eq!(view.doc().text(), "abcdx");
+        for want in ["abcd", "abc", ""] {
+            assert!(view.undo().unwrap());
+            assert_eq!(view.doc().text(), want);
+        }
+        assert!(!view.undo().unwrap());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 

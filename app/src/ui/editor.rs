@@ -110,6 +110,12 @@ impl Editor {
         let font = if settings.monospace { egui::TextStyle::Monospace } else { egui::TextStyle::Body };
         let wrap = settings.wrap;
         let cursors = self.remote_cursors(view.doc());
+        // Typing is undone in bursts separated by pauses; a paste or a cut is an undo
+        // step of its own.
+        let (now_ms, pasted) = ui.input(|i| {
+            let pasted = i.events.iter().any(|e| matches!(e, egui::Event::Paste(_) | egui::Event::Cut));
+            ((i.time * 1000.0) as u64, pasted)
+        });
         let mut buffer = CrdtBuffer::new(view, mirror);
         let output = egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
             let edit = egui::TextEdit::multiline(&mut buffer)
@@ -123,8 +129,10 @@ impl Editor {
             remote_cursors_ui(ui, &out, &cursors);
             out
         });
-        if buffer.changed {
+        if buffer.changed && pasted {
             view.commit();
+        } else if buffer.changed {
+            view.commit_at(now_ms);
         }
         let (p, q) = output.inner.cursor_range.map(|r| (r.primary.index.0, r.secondary.index.0))?;
         // Counting lines is a scan of the text: only when the cursor or text moved.

@@ -1,21 +1,29 @@
 //! Local edits and the open transaction. An edit applies to the text or map at once and
 //! takes the next seqs of this replica; the ops since the last commit form the open
-//! transaction, which [`Doc::commit`] turns into one [`Change`] and one undo step.
+//! transaction, which [`Doc::commit`] turns into one [`Change`] and one undo step, and
+//! [`Doc::commit_at`] into one change and an undo step that a burst of typing shares.
 //! Every local op has the whole frontier as its parents.
 
 use super::Doc;
 use super::oplog::DelRun;
-use super::undo::UndoStep;
 use crate::change::{Change, Value};
 use crate::error::Error;
 use crate::id::Lv;
 use crate::map::Entry;
 use crate::text::NONE;
 
-/// The open local transaction: its first op.
+/// An insert of at most this many chars at once is typing (several keys pressed within
+/// one frame, a short input-method commit); a longer one is a paste.
+const TYPING_CHARS: u32 = 4;
+
+/// The open local transaction.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Txn {
+    /// Its first op.
     lv: Lv,
+    /// Whether every edit in it is typing: inserts of at most [`TYPING_CHARS`] chars
+    /// and deletes of one char, no map write.
+    typing: bool,
 }
 
 impl Doc {
@@ -26,7 +34,7 @@ impl Doc {
             return Err(Error::TooLarge(NONE as u64));
         }
         if self.txn.is_none() {
-            self.txn = Some(Txn { lv });
+            self.txn = Some(Txn { lv, typing: true });
         }
         let agent = match self.local_agent {
             Some(a) => a,
@@ -61,6 +69,9 @@ impl Doc {
         let content = self.text.push_content(text);
         let (ol, or) = self.text.insert_local(pos as u32, lv, n, content);
         self.log.push_ins(lv, n, ol, or);
+        if n > TYPING_CHARS {
+            self.not_typing();
+        }
         Ok(())
     }
 
@@ -77,7 +88,18 @@ impl Doc {
             self.delete_items(target, n)?;
             left -= n;
         }
+        if len > 1 {
+            self.not_typing();
+        }
         Ok(())
+    }
+
+    /// Marks the open transaction as more than typing: it will be an undo step of its
+    /// own.
+    fn not_typing(&mut self) {
+        if let Some(txn) = &mut self.txn {
+            txn.typing = false;
+        }
     }
 
     /// Deletes visible items `target .. target + n` (all visible) as local ops.
@@ -102,6 +124,7 @@ impl Doc {
     pub(super) fn map_write(&mut self, key: &str, value: Option<Value>) -> Result<(), Error> {
         let prev = self.map.get(key).cloned();
         let lv = self.local_lvs(1)?;
+        self.not_typing();
         self.map_prev.insert(lv, prev);
         let entry = Entry { lv, lamport: self.log.max_lamport, replica: self.replica, value: value.clone() };
         self.map.apply(key, entry, |_| true);
@@ -115,26 +138,41 @@ impl Doc {
     }
 
     /// Closes the local transaction and returns its change, or `None` if it is empty.
-    /// The transaction becomes one undo step; the redo stack is cleared.
+    /// The transaction becomes an undo step of its own, which later typing does not join
+    /// either (for a paste, a replace-all, a restore); the redo stack is cleared.
     pub fn commit(&mut self) -> Option<Change> {
-        let step = self.close_txn()?;
-        self.redo.clear();
-        self.push_undo(step);
-        Some(self.change_of(step.lv, step.end))
+        let (lv, end) = self.close_txn()?;
+        self.record_step(lv, end, None);
+        Some(self.change_of(lv, end))
+    }
+
+    /// Like [`Doc::commit`], but a transaction of typing made at `now_ms` (the caller's
+    /// clock in milliseconds, which must not go back; the document reads no clock) joins
+    /// the latest undo step when that step is typing too, committed less than
+    /// [`Config::undo_group_ms`](super::Config::undo_group_ms) before and with no other
+    /// step since: a burst of typing and backspacing is undone at once, also when
+    /// remote changes arrived in between. Typing is inserts of at most 4 chars at a time
+    /// and deletes of one char; a transaction with a longer insert (a paste), a longer
+    /// delete (a selection deleted or cut) or a map write is a step of its own. An undo,
+    /// a redo, [`Doc::commit`] and [`Doc::restore_undo_state`] end the burst.
+    pub fn commit_at(&mut self, now_ms: u64) -> Option<Change> {
+        let typing = self.txn?.typing;
+        let (lv, end) = self.close_txn()?;
+        self.record_step(lv, end, typing.then_some(now_ms));
+        Some(self.change_of(lv, end))
     }
 
     /// Like [`Doc::commit`], without building the change (the caller can fetch it later
     /// with [`Doc::changes_since`]). Returns whether anything was committed.
     pub fn commit_quiet(&mut self) -> bool {
-        let Some(step) = self.close_txn() else { return false };
-        self.redo.clear();
-        self.push_undo(step);
+        let Some((lv, end)) = self.close_txn() else { return false };
+        self.record_step(lv, end, None);
         true
     }
 
-    /// Ends the open transaction, if any, and returns its ops.
-    pub(super) fn close_txn(&mut self) -> Option<UndoStep> {
+    /// Ends the open transaction, if any, and returns its ops `lv .. end`.
+    pub(super) fn close_txn(&mut self) -> Option<(Lv, Lv)> {
         let txn = self.txn.take()?;
-        Some(UndoStep { lv: txn.lv, end: self.log.next_lv() })
+        Some((txn.lv, self.log.next_lv()))
     }
 }

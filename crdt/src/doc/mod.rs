@@ -5,13 +5,13 @@
 //!   causal graph, version and frontier; reading it back as [`Change`](crate::Change)s
 //!   ([`Doc::changes_since`]).
 //! - `local.rs`: local edits and the open transaction ([`Doc::insert`],
-//!   [`Doc::delete`], [`Doc::map_set`], [`Doc::commit`]).
+//!   [`Doc::delete`], [`Doc::map_set`], [`Doc::commit`], [`Doc::commit_at`]).
 //! - `apply.rs`: remote changes ([`Doc::apply`]): size limits, checks (every reference
 //!   in the change's causal past, insert origins neighbours there), equivocation
 //!   detection, trimming of known ops, the causal buffer (bounded in bytes, with
 //!   expiry), and integration into the text and map.
-//! - `undo.rs`: undo/redo of own transactions as new ops, and [`UndoState`], the
-//!   history's saved form.
+//! - `undo.rs`: undo/redo of own steps (a transaction, or a burst of typing grouped by
+//!   pauses) as new ops, and [`UndoState`], the history's saved form.
 //! - `anchor.rs`: [`Anchor`]s, positions that follow their character.
 //! - `history.rs`: the text at an earlier version ([`Doc::text_at`]).
 //!
@@ -60,6 +60,10 @@ pub struct Config {
     pub max_change_bytes: u64,
     /// Undo steps kept; older ones are forgotten.
     pub max_undo_steps: usize,
+    /// A pause in typing of at least this many milliseconds starts a new undo step:
+    /// typing committed with [`Doc::commit_at`] sooner after the previous typing joins
+    /// its step. 0 never groups.
+    pub undo_group_ms: u64,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             max_change_ops: 100_000,
             max_change_bytes: 1 << 20,
             max_undo_steps: 10_000,
+            undo_group_ms: 1_000,
         }
     }
 }
@@ -95,7 +100,8 @@ impl Config {
 /// One replica of a document: text and map CRDTs over a causal op log.
 ///
 /// Local edits (`insert`, `delete`, `map_set`, ...) apply at once and are grouped into a
-/// transaction; [`Doc::commit`] closes it and returns the [`Change`](crate::Change) to ship. Remote
+/// transaction; [`Doc::commit`] (or [`Doc::commit_at`], which groups bursts of typing into
+/// one undo step) closes it and returns the [`Change`](crate::Change) to ship. Remote
 /// changes go through [`Doc::apply`], which is idempotent and buffers changes whose
 /// deps have not arrived.
 #[derive(Debug)]
@@ -118,6 +124,9 @@ pub struct Doc {
     txn: Option<Txn>,
     undo: VecDeque<UndoStep>,
     redo: Vec<UndoStep>,
+    /// The caller's time of the latest typing transaction, while the latest undo step
+    /// may take more typing (see [`Doc::commit_at`]).
+    typed_at: Option<u64>,
     /// Items deleted and brought back by undo/redo: `start -> (len, new start)`.
     redone: BTreeMap<Lv, (u32, Lv)>,
     /// The agent index of `replica`, once it has written.
@@ -150,6 +159,7 @@ impl Doc {
             txn: None,
             undo: VecDeque::new(),
             redo: Vec::new(),
+            typed_at: None,
             redone: BTreeMap::new(),
             local_agent: None,
             scratch: Vec::new(),

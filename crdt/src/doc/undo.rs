@@ -1,8 +1,13 @@
-//! Undo and redo of this replica's own transactions, as new ops: undoing re-creates the
-//! characters a transaction deleted (as new items at the tombstones' place), deletes the
-//! ones it inserted, and writes back the map values it replaced. Remote edits are never
+//! Undo and redo of this replica's own steps, as new ops: undoing re-creates the
+//! characters a step deleted (as new items at the tombstones' place), deletes the ones
+//! it inserted, and writes back the map values it replaced. Remote edits are never
 //! undone. Re-created items are recorded in `Doc::redone`, so a later step acts on the
 //! latest incarnation of a character.
+//!
+//! A step is one transaction, or a burst of typing: transactions committed with
+//! [`Doc::commit_at`] without a pause (`Config::undo_group_ms`). A burst's ops have
+//! consecutive seqs of this replica, but remote ops received meanwhile sit between them
+//! in the log, so a step is a list of runs of `Lv`s.
 //!
 //! [`UndoState`] is the history named by op ids, which survives reloading.
 
@@ -15,7 +20,9 @@ use crate::id::{Lv, OpId};
 /// A replica's undo/redo history, with ops named by id (see [`Doc::undo_state`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UndoState {
-    /// Undo steps, oldest first: first op and op count.
+    /// Undo steps, oldest first: first op and op count, the step being the ops of the
+    /// first op's replica with seqs `first.seq .. first.seq + count` (for a burst of
+    /// typing, several transactions).
     pub undo: Vec<(OpId, u64)>,
     /// Redo steps, oldest first.
     pub redo: Vec<(OpId, u64)>,
@@ -25,16 +32,60 @@ pub struct UndoState {
     pub map_prev: Vec<(OpId, Option<Value>)>,
 }
 
-/// One undo step: a transaction's ops `lv .. end` (a transaction's ops are always
-/// consecutive).
-#[derive(Clone, Copy, Debug)]
+/// One undo step: ops of this replica with consecutive seqs, as runs `lv .. end` in the
+/// log, in order (one run for a transaction, whose ops are always consecutive; a burst of
+/// typing has one more run after each remote change received during it).
+#[derive(Clone, Debug)]
 pub(super) struct UndoStep {
-    pub lv: Lv,
-    pub end: Lv,
+    pub runs: Vec<(Lv, Lv)>,
+}
+
+impl UndoStep {
+    /// The step of one transaction, ops `lv .. end`.
+    fn one(lv: Lv, end: Lv) -> UndoStep {
+        UndoStep { runs: vec![(lv, end)] }
+    }
+
+    /// Its number of ops.
+    fn len(&self) -> u32 {
+        self.runs.iter().map(|&(lv, end)| end - lv).sum()
+    }
 }
 
 impl Doc {
-    pub(super) fn push_undo(&mut self, step: UndoStep) {
+    /// Records the committed transaction `lv .. end` as an undo step and clears the redo
+    /// stack. `typed_at` is the caller's time of a transaction of typing committed with
+    /// [`Doc::commit_at`]: it joins the latest step if that is typing from less than
+    /// `Config::undo_group_ms` before. Any other transaction ends the burst.
+    pub(super) fn record_step(&mut self, lv: Lv, end: Lv, typed_at: Option<u64>) {
+        self.redo.clear();
+        let group = self.config.undo_group_ms;
+        let joins = match (self.typed_at, typed_at) {
+            (Some(prev), Some(now)) => now.saturating_sub(prev) < group && self.follows_latest_step(lv),
+            _ => false,
+        };
+        match self.undo.back_mut() {
+            Some(step) if joins => match step.runs.last_mut() {
+                Some(run) if run.1 == lv => run.1 = end,
+                _ => step.runs.push((lv, end)),
+            },
+            _ => self.push_undo(UndoStep::one(lv, end)),
+        }
+        self.typed_at = typed_at;
+    }
+
+    /// Whether op `lv` is the next of this replica's ops after the latest undo step's
+    /// (a step's seqs stay consecutive, so [`UndoState`] names it by its first op).
+    fn follows_latest_step(&self, lv: Lv) -> bool {
+        let Some(&(_, end)) = self.undo.back().and_then(|s| s.runs.last()) else { return false };
+        if end == lv {
+            return true;
+        }
+        let (last, next) = (self.log.id_of(end - 1), self.log.id_of(lv));
+        last.replica == next.replica && last.seq + 1 == next.seq
+    }
+
+    fn push_undo(&mut self, step: UndoStep) {
         if self.config.max_undo_steps == 0 {
             return;
         }
@@ -48,7 +99,7 @@ impl Doc {
     /// by local index), for storage to keep across restarts.
     pub fn undo_state(&self) -> UndoState {
         let log = &self.log;
-        let step = |s: &UndoStep| (log.id_of(s.lv), (s.end - s.lv) as u64);
+        let step = |s: &UndoStep| (log.id_of(s.runs[0].0), s.len() as u64);
         // A re-created run's source items may come from several writers: one entry per
         // run of one writer's consecutive ids (the re-created items are all local).
         let mut follow_ops = Vec::new();
@@ -66,8 +117,8 @@ impl Doc {
         }
     }
 
-    /// Restores an undo/redo history saved by [`Doc::undo_state`]. Steps whose ops this
-    /// replica does not hold as one consecutive run are dropped.
+    /// Restores an undo/redo history saved by [`Doc::undo_state`]. Steps with ops this
+    /// replica does not hold are dropped. Typing after it starts a new step.
     pub fn restore_undo_state(&mut self, state: &UndoState) {
         let log = &self.log;
         let lv_run = |id: OpId, n: u64| -> Option<Lv> {
@@ -76,7 +127,23 @@ impl Doc {
             let last = log.lv_of(OpId::new(id.replica, id.seq.checked_add(n.checked_sub(1)? as u64)?))?;
             (last.checked_sub(lv)? == n - 1).then_some(lv)
         };
-        let step = |&(id, n): &(OpId, u64)| lv_run(id, n).map(|lv| UndoStep { lv, end: lv + n as u32 });
+        // A step's ops may lie in several runs of `Lv`s (a burst of typing interleaved
+        // with remote ops, or ops received in another order after reloading).
+        let step = |&(id, n): &(OpId, u64)| -> Option<UndoStep> {
+            let mut runs: Vec<(Lv, Lv)> = Vec::new();
+            let mut held = 0;
+            id.seq.checked_add(n)?;
+            log.for_each_lv_run(id.replica, id.seq, n, |_, lv, k| {
+                match runs.last_mut() {
+                    Some(run) if run.1 == lv => run.1 += k,
+                    _ => runs.push((lv, lv + k)),
+                }
+                held += k as u64;
+                Ok::<(), ()>(())
+            })
+            .ok()?;
+            (n > 0 && held == n).then_some(UndoStep { runs })
+        };
         let undo = state.undo.iter().filter_map(step).collect();
         let redo = state.redo.iter().filter_map(step).collect();
         let redone = state
@@ -87,6 +154,7 @@ impl Doc {
         let map_prev =
             state.map_prev.iter().filter_map(|(id, v)| Some((log.lv_of(*id)?, v.clone()))).collect();
         (self.undo, self.redo, self.redone, self.map_prev) = (undo, redo, redone, map_prev);
+        self.typed_at = None;
         while self.undo.len() > self.config.max_undo_steps {
             self.undo.pop_front();
         }
@@ -102,14 +170,15 @@ impl Doc {
         !self.redo.is_empty()
     }
 
-    /// Undoes this replica's latest own transaction that still has an effect, as a new
-    /// change. Remote edits are never undone.
+    /// Undoes this replica's latest own step (a transaction, or a burst of typing) that
+    /// still has an effect, as a new change. Remote edits are never undone.
     pub fn undo(&mut self) -> Result<Option<Change>, Error> {
         if self.txn.is_some() {
             return Err(Error::TransactionOpen);
         }
+        self.typed_at = None;
         while let Some(step) = self.undo.pop_back() {
-            if let Some((change, inv)) = self.invert(step)? {
+            if let Some((change, inv)) = self.invert(&step)? {
                 self.redo.push(inv);
                 return Ok(Some(change));
             }
@@ -117,13 +186,14 @@ impl Doc {
         Ok(None)
     }
 
-    /// Redoes the latest undone transaction, as a new change.
+    /// Redoes the latest undone step, as a new change.
     pub fn redo(&mut self) -> Result<Option<Change>, Error> {
         if self.txn.is_some() {
             return Err(Error::TransactionOpen);
         }
+        self.typed_at = None;
         while let Some(step) = self.redo.pop() {
-            if let Some((change, inv)) = self.invert(step)? {
+            if let Some((change, inv)) = self.invert(&step)? {
                 self.push_undo(inv);
                 return Ok(Some(change));
             }
@@ -132,9 +202,9 @@ impl Doc {
     }
 
     /// Applies the inverse of `step` as a new local transaction.
-    fn invert(&mut self, step: UndoStep) -> Result<Option<(Change, UndoStep)>, Error> {
+    fn invert(&mut self, step: &UndoStep) -> Result<Option<(Change, UndoStep)>, Error> {
         // Items this step deleted come back, as new items at the tombstones' place.
-        let dels: Vec<DelRun> = self.log.dels_in(step.lv, step.end).collect();
+        let dels: Vec<DelRun> = step.runs.iter().flat_map(|&(a, b)| self.log.dels_in(a, b)).collect();
         for d in dels.iter().rev() {
             for (cur, n, visible) in self.incarnations(d.target, d.len) {
                 if !visible {
@@ -148,7 +218,7 @@ impl Doc {
             }
         }
         // Items it inserted (or their re-creations) that are still visible go.
-        let ins: Vec<InsRun> = self.log.ins_in(step.lv, step.end).collect();
+        let ins: Vec<InsRun> = step.runs.iter().flat_map(|&(a, b)| self.log.ins_in(a, b)).collect();
         for r in ins {
             for (cur, n, visible) in self.incarnations(r.lv, r.len) {
                 if visible {
@@ -157,16 +227,17 @@ impl Doc {
             }
         }
         // Map writes get back the value they replaced.
-        let writes: Vec<(String, Option<Value>)> = self
-            .log
-            .map_ops_in(step.lv, step.end)
+        let writes: Vec<(String, Option<Value>)> = step
+            .runs
+            .iter()
+            .flat_map(|&(a, b)| self.log.map_ops_in(a, b))
             .filter_map(|m| Some((m.key.clone(), self.map_prev.get(&m.lv)?.clone())))
             .collect();
         for (key, prev) in writes.into_iter().rev() {
             self.map_write(&key, prev)?;
         }
-        let Some(inv) = self.close_txn() else { return Ok(None) };
-        Ok(Some((self.change_of(inv.lv, inv.end), inv)))
+        let Some((lv, end)) = self.close_txn() else { return Ok(None) };
+        Ok(Some((self.change_of(lv, end), UndoStep::one(lv, end))))
     }
 
     /// The latest re-creation (by undo/redo) of item `lv`, or `lv` itself.

@@ -1,7 +1,7 @@
 //! Integration tests of `tandem-crdt` through its public API only: convergence of
 //! replicas under arbitrary delivery (with undo, time travel, anchors and encoding round
-//! trips), the causal buffer, decoders fed garbage, changes from hostile peers, and
-//! inserts whose origins are not neighbours.
+//! trips), undo steps grouped by pauses in typing, the causal buffer, decoders fed
+//! garbage, changes from hostile peers, and inserts whose origins are not neighbours.
 //!
 //! Property tests run `PROPTEST_CASES` cases when that variable is set (for soak runs),
 //! otherwise a per-test default small enough for a debug build. Failing seeds are
@@ -14,6 +14,7 @@ mod decode;
 mod fugue_ref;
 mod hostile;
 mod origins;
+mod undo_groups;
 
 use proptest::test_runner::{Config as PropConfig, FileFailurePersistence};
 use tandem_crdt::{Change, Doc, ReplicaId};

@@ -72,16 +72,25 @@ impl DocView {
         &mut self.doc
     }
 
-    /// Commits the open transaction and hands it to the engine (which stores it, then
-    /// publishes it). Returns whether there was anything to commit.
+    /// Commits the open transaction as an undo step of its own (a paste, a restore, a
+    /// rename) and hands it to the engine (which stores it, then publishes it). Returns
+    /// whether there was anything to commit.
     pub fn commit(&mut self) -> bool {
-        match self.doc.commit() {
-            Some(change) => {
-                self.submit(change);
-                true
-            }
-            None => false,
-        }
+        let change = self.doc.commit();
+        self.submit_some(change)
+    }
+
+    /// Like [`DocView::commit`], for edits made at `now_ms` (milliseconds on a clock of
+    /// the caller's that never goes back): typing joins the undo step of the typing just
+    /// before it unless the user paused ([`Doc::commit_at`]).
+    pub fn commit_at(&mut self, now_ms: u64) -> bool {
+        let change = self.doc.commit_at(now_ms);
+        self.submit_some(change)
+    }
+
+    /// Hands `change`, if any, to the engine; returns whether there was one.
+    fn submit_some(&self, change: Option<Change>) -> bool {
+        change.map(|c| self.submit(c)).is_some()
     }
 
     /// Undoes this device's latest own edit (remote edits are never undone).
