@@ -4,7 +4,7 @@
 //! the same seqs different contents (equivocation). Every replica must refuse the same
 //! changes whatever the arrival order, and stay as it was when it refuses one.
 
-use crate::{doc, prop_config, typed};
+use crate::{Lcg, doc, prop_config, typed};
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 use tandem_crdt::{
@@ -154,27 +154,6 @@ fn a_change_must_follow_its_authors_previous_op() {
     let c = Change { author: R1, start_seq: 3, deps: vec![], lamport: 3, ops: vec![ins(None, None, "c")] };
     assert_eq!(reason(d.apply(c)), InvalidReason::PreviousOpNotInPast);
     assert_eq!(d.text(), "ab");
-}
-
-/// A small deterministic generator for orders and picks in property tests.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
-    }
 }
 
 /// Honest edits by three replicas that sync now and then; returns every change made.

@@ -6,7 +6,7 @@
 //! holds, and stay as it was when it refuses one. [`Doc::text_at`] must give the text
 //! each version had, at a cost that follows the history's runs, not its ops.
 
-use crate::{doc, prop_config, typed};
+use crate::{Lcg, doc, prop_config, typed};
 use proptest::prelude::*;
 use tandem_crdt::{ApplyOutcome, Change, Doc, Error, InvalidReason, Op, OpId, ReplicaId, VectorClock};
 
@@ -166,27 +166,6 @@ fn concurrent_items_between_the_origins_are_allowed() {
     }
     assert!(texts.iter().all(|t| t == &texts[0]), "{texts:?}");
     assert_eq!(texts[0].chars().count(), 5);
-}
-
-/// A small deterministic generator for histories and orders.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
-    }
 }
 
 /// Honest edits by three replicas that sync now and then: typing, deleting forwards and
