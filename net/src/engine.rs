@@ -70,6 +70,34 @@ struct OpenDoc {
     sync_bytes_in: u64,
 }
 
+impl OpenDoc {
+    /// Drops the signed copies kept for changes the causal buffer no longer holds
+    /// (expired, or refused when their deps came). One pass over each.
+    fn forget_unbuffered(&mut self) {
+        let mut waiting: HashMap<tandem_crdt::ReplicaId, Vec<std::ops::Range<u64>>> = HashMap::new();
+        for (author, seqs) in self.doc.pending_seqs() {
+            waiting.entry(author).or_default().push(seqs);
+        }
+        // Each author's waiting seqs as sorted, disjoint ranges.
+        for ranges in waiting.values_mut() {
+            ranges.sort_by_key(|r| r.start);
+            let mut merged: Vec<std::ops::Range<u64>> = Vec::with_capacity(ranges.len());
+            for r in ranges.drain(..) {
+                match merged.last_mut() {
+                    Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                    _ => merged.push(r),
+                }
+            }
+            *ranges = merged;
+        }
+        self.unsaved.retain(|(c, _, _)| {
+            let Some(ranges) = waiting.get(&c.author) else { return false };
+            let i = ranges.partition_point(|r| r.end <= c.start_seq);
+            ranges.get(i).is_some_and(|r| r.start < c.end_seq())
+        });
+    }
+}
+
 struct Engine {
     swarm: Swarm<Behaviour>,
     store: StoreHandle,
@@ -227,9 +255,8 @@ impl Engine {
                 continue;
             }
             let dropped = d.doc.expire_pending(now_ms, PENDING_MAX_AGE_MS);
-            let doc = &d.doc;
-            d.unsaved.retain(|(c, _, _)| doc.is_pending(c.author, c.start_seq..c.end_seq()));
             if dropped > 0 {
+                d.forget_unbuffered();
                 debug!("dropped {dropped} changes that waited too long for their deps");
             }
         }

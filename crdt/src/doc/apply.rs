@@ -359,12 +359,10 @@ impl Doc {
         self.pending.len()
     }
 
-    /// Whether some of `author`'s seqs `seqs` wait in the causal buffer (a change may
-    /// wait trimmed of the seqs this replica held when it arrived).
-    pub fn is_pending(&self, author: ReplicaId, seqs: std::ops::Range<u64>) -> bool {
-        self.pending
-            .iter()
-            .any(|p| p.change.author == author && p.change.start_seq < seqs.end && p.end > seqs.start)
+    /// The seqs waiting in the causal buffer, by author, one range per buffered change
+    /// (a change may wait trimmed of the seqs this replica held when it arrived).
+    pub fn pending_seqs(&self) -> impl Iterator<Item = (ReplicaId, std::ops::Range<u64>)> + '_ {
+        self.pending.iter().map(|p| (p.change.author, p.change.start_seq..p.end))
     }
 
     /// Estimated bytes of the changes waiting for deps.

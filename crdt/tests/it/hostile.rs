@@ -4,7 +4,7 @@
 //! the same seqs different contents (equivocation). Every replica must refuse the same
 //! changes whatever the arrival order, and stay as it was when it refuses one.
 
-use crate::{Lcg, doc, prop_config, typed};
+use crate::{Lcg, doc, feed, prop_config, typed};
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 use tandem_crdt::{
@@ -232,16 +232,6 @@ fn forged(rng: &mut Lcg, author: u64, honest: &[Change]) -> Change {
         c.lamport = 1 + rng.below(40);
     }
     c
-}
-
-/// Applies `changes` in order; honest changes (authors below 100) must never be refused.
-fn feed(d: &mut Doc, changes: &[Change]) {
-    for c in changes {
-        let r = d.apply(c.clone());
-        if c.author.0 < 100 {
-            r.unwrap();
-        }
-    }
 }
 
 proptest! {

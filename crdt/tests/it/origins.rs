@@ -6,7 +6,7 @@
 //! holds, and stay as it was when it refuses one. [`Doc::text_at`] must give the text
 //! each version had, at a cost that follows the history's runs, not its ops.
 
-use crate::{Lcg, doc, prop_config, typed};
+use crate::{Lcg, doc, feed, prop_config, typed};
 use proptest::prelude::*;
 use tandem_crdt::{ApplyOutcome, Change, Doc, Error, InvalidReason, Op, OpId, ReplicaId, VectorClock};
 
@@ -278,16 +278,6 @@ fn with_random_origins(rng: &mut Lcg, author: u64, honest: &[Change]) -> Change 
         deps: version.iter().map(|(r, s)| id(r, s)).collect(),
         lamport: lamport + 1,
         ops,
-    }
-}
-
-/// Applies `changes` in order; honest changes (authors below 100) are never refused.
-fn feed(d: &mut Doc, changes: &[Change]) {
-    for c in changes {
-        let r = d.apply(c.clone());
-        if c.author.0 < 100 {
-            r.unwrap();
-        }
     }
 }
 

@@ -191,8 +191,7 @@ impl Engine {
         // A buffered change dropped when its deps came (it turned out invalid) is not
         // kept for storage either.
         if out.rejected > 0 {
-            let doc = &d.doc;
-            d.unsaved.retain(|(c, _, _)| doc.is_pending(c.author, c.start_seq..c.end_seq()));
+            d.forget_unbuffered();
         }
         let ready = ready.into_iter().map(|(c, sc, _)| (c, sc)).collect();
         Ok(Accepted { ready, buffered: out.buffered, new: true })
