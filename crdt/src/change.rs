@@ -163,7 +163,26 @@ impl Change {
             }
             seq += op.n_seqs();
         }
+        self.ops = canonical_ops(self.author, self.start_seq, std::mem::take(&mut self.ops));
         true
+    }
+
+    /// The change in canonical form: adjacent ops that continue each other are one op
+    /// (an insert continuing the previous one's last character with the same right
+    /// origin; deletes of consecutive ids, forwards or backwards, cut where each next
+    /// deleted id stops continuing the run, one id at a time). The form depends only on
+    /// the ops seq by seq, not on how they were grouped into ops, so every replica that
+    /// holds a change regenerates it byte for byte ([`Doc::change_by`](crate::Doc::change_by)),
+    /// and a seal over the canonical bytes stays checkable after the change was
+    /// compacted into a replica's columnar history.
+    pub fn canonical(mut self) -> Change {
+        self.ops = canonical_ops(self.author, self.start_seq, std::mem::take(&mut self.ops));
+        self
+    }
+
+    /// Whether the change is in [canonical form](Change::canonical).
+    pub fn is_canonical(&self) -> bool {
+        canonical_ops(self.author, self.start_seq, self.ops.clone()) == self.ops
     }
 
     /// Splits a change made on this device into parts every replica accepts as remote
@@ -263,4 +282,102 @@ impl Change {
         }
         parts
     }
+}
+
+/// A run of deleted ids being built by [`canonical_ops`]: `first` is the first id
+/// deleted, `last` the latest; `dir` is +1 (forwards), -1 (backwards) or 0 (one id).
+struct DelSeg {
+    replica: ReplicaId,
+    first: u64,
+    last: u64,
+    len: u64,
+    dir: i8,
+}
+
+impl DelSeg {
+    fn op(&self) -> Op {
+        let start = OpId::new(self.replica, self.first.min(self.last));
+        Op::Delete { start, len: self.len, reversed: self.dir < 0 }
+    }
+}
+
+/// The ops of a change by `author` from `start_seq` in canonical form (see
+/// [`Change::canonical`]). Deletes are cut greedily id by id: a deleted id continues the
+/// run when it is the next id of the run's direction (either direction while the run
+/// holds one id), and a run of ids of one op that continues in the run's direction is
+/// taken whole, so the cost follows the number of ops plus the cuts, not the ids.
+pub(crate) fn canonical_ops(author: ReplicaId, start_seq: u64, ops: Vec<Op>) -> Vec<Op> {
+    let mut out: Vec<Op> = Vec::with_capacity(ops.len());
+    let mut seg: Option<DelSeg> = None;
+    let mut seq = start_seq;
+    for op in ops {
+        let n = op.n_seqs();
+        match op {
+            Op::Delete { start, len, reversed } => {
+                let mut i = 0;
+                while i < len {
+                    let t = if reversed {
+                        start.seq.wrapping_add(len - 1 - i)
+                    } else {
+                        start.seq.wrapping_add(i)
+                    };
+                    i += 1;
+                    let joined = match &mut seg {
+                        Some(g) if g.replica == start.replica => {
+                            let step = if g.dir >= 0 && g.last.checked_add(1) == Some(t) {
+                                1
+                            } else if g.dir <= 0 && t.checked_add(1) == Some(g.last) {
+                                -1
+                            } else {
+                                0
+                            };
+                            if step != 0 {
+                                g.dir = step;
+                                g.last = t;
+                                g.len += 1;
+                                // The rest of this op continues the same way: take it whole.
+                                let op_dir = if reversed { -1 } else { 1 };
+                                if len > 1 && op_dir == step && i < len {
+                                    let rest = len - i;
+                                    g.len += rest;
+                                    g.last = if reversed {
+                                        g.last.wrapping_sub(rest)
+                                    } else {
+                                        g.last.wrapping_add(rest)
+                                    };
+                                    i = len;
+                                }
+                            }
+                            step != 0
+                        }
+                        _ => false,
+                    };
+                    if !joined {
+                        if let Some(g) = seg.take() {
+                            out.push(g.op());
+                        }
+                        seg = Some(DelSeg { replica: start.replica, first: t, last: t, len: 1, dir: 0 });
+                    }
+                }
+            }
+            op => {
+                if let Some(g) = seg.take() {
+                    out.push(g.op());
+                }
+                let prev = OpId::new(author, seq.wrapping_sub(1));
+                match (out.last_mut(), op) {
+                    (
+                        Some(Op::Insert { origin_right: right, text, .. }),
+                        Op::Insert { origin_left: Some(left), origin_right: next_right, text: more },
+                    ) if left == prev && *right == next_right => text.push_str(&more),
+                    (_, op) => out.push(op),
+                }
+            }
+        }
+        seq = seq.wrapping_add(n);
+    }
+    if let Some(g) = seg.take() {
+        out.push(g.op());
+    }
+    out
 }

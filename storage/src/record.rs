@@ -16,7 +16,9 @@ pub(crate) struct DocRecord {
     pub(crate) tail_bytes: u64,
 }
 
-/// A stored change.
+/// A stored change. Once a snapshot holds its ops, `change` is empty: the change is
+/// regenerated from the snapshot ([`tandem_crdt::Doc::change_by`]) and only its seal is
+/// kept here, so the history is stored once.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct StoredChange {
     pub(crate) end_seq: u64,
@@ -147,6 +149,11 @@ impl StoredChange {
         let signature = r.bytes()?.to_vec();
         r.end()?;
         Ok(StoredChange { end_seq, lamport, change, signature })
+    }
+
+    /// Whether the change's bytes live in the document's snapshot only.
+    pub(crate) fn compacted(&self) -> bool {
+        self.change.is_empty()
     }
 }
 

@@ -16,7 +16,7 @@ use tandem_crdt::{Change, Config, Doc, ReplicaId, VectorClock, encoding};
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "tandem.redb";
 /// The schema this build writes. Older schemas are migrated on open; newer ones refused.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 /// A document's snapshot is rewritten when this many changes follow it...
 pub(crate) const SNAPSHOT_AFTER_CHANGES: u64 = 1000;
 /// ...or when they hold this many bytes.
@@ -117,6 +117,8 @@ pub struct Store {
     db: Option<Database>,
     path: PathBuf,
     identity: Identity,
+    /// The last snapshot decoded to regenerate compacted changes, by document.
+    snapshot_cache: std::cell::RefCell<Option<(DocId, Doc)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -138,7 +140,12 @@ impl Store {
         } else {
             create_new(&path, dir)?
         };
-        let mut store = Store { db: Some(db), path, identity: Identity::device([0; 32]) };
+        let mut store = Store {
+            db: Some(db),
+            path,
+            identity: Identity::device([0; 32]),
+            snapshot_cache: Default::default(),
+        };
         // An up-to-date database is only read here, so a full disk still opens.
         store.identity = store.migrate_and_load_identity()?;
         Ok(store)
@@ -157,6 +164,7 @@ impl Store {
     /// state, so nothing committed is lost and later writes can succeed again.
     pub fn reopen(&mut self) -> Result<(), Error> {
         self.db = None;
+        self.snapshot_cache.borrow_mut().take();
         let dir = self.path.parent().unwrap_or(Path::new(".")).to_owned();
         self.db = Some(Database::builder().open(&self.path).map_err(|e| Error::open(&self.path, &dir, e))?);
         Ok(())
@@ -235,6 +243,12 @@ impl Store {
                         // one new id per process start, so the session counter goes.
                         // Changes stored under old session ids stay valid as they are.
                         meta.remove("session_counter").map_err(|e| self.db_err(e))?;
+                    }
+                    2 => {
+                        // Version 3: a stored change the snapshot holds may keep only its
+                        // seal (its bytes are regenerated from the snapshot), which older
+                        // builds cannot read. Nothing is rewritten here; the next snapshot
+                        // of each document compacts it.
                     }
                     v => unreachable!("no migration from schema {v}"),
                 }
@@ -372,6 +386,7 @@ impl Store {
 
     /// Removes a document and all its data.
     pub fn remove_doc(&mut self, id: DocId) -> Result<bool, Error> {
+        self.snapshot_cache.borrow_mut().take();
         let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         let existed = {
             let existed = tx
@@ -464,6 +479,9 @@ impl Store {
         let Some((key, value)) = prev.map_err(|e| self.db_err(e))? else { return Ok(None) };
         let (start_seq, old) = (key.value().2, value.value().to_vec());
         let Ok(prev) = StoredChange::decode(&old) else { return Ok(None) };
+        if prev.compacted() {
+            return Ok(None);
+        }
         if prev.end_seq != a.change.start_seq || prev.change.len() >= COMPACT_ROW_BYTES {
             return Ok(None);
         }
@@ -558,7 +576,7 @@ impl Store {
     }
 
     /// The stored changes not covered by `version`, in a causal order (by Lamport time):
-    /// `(lamport, author, record)`. A skip-scan: for each author it jumps past what the
+    /// `(lamport, author, first seq, record)`. A skip-scan: for each author it jumps past what the
     /// version covers, so the cost follows what is missing, not the history.
     fn tail_records(
         &self,
@@ -566,7 +584,7 @@ impl Store {
         id: DocId,
         version: &VectorClock,
         authors: &Authors,
-    ) -> Result<Vec<(u64, u64, StoredChange)>, Error> {
+    ) -> Result<Vec<(u64, u64, u64, StoredChange)>, Error> {
         let t = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
         let mut res = Vec::new();
         let mut author = authors.from;
@@ -593,9 +611,9 @@ impl Store {
                 }
             }
             for item in t.range((id.0, a, start)..=(id.0, a, u64::MAX)).map_err(|e| self.db_err(e))? {
-                let (_, v) = item.map_err(|e| self.db_err(e))?;
+                let (k, v) = item.map_err(|e| self.db_err(e))?;
                 let sc = StoredChange::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?;
-                res.push((sc.lamport, a, sc));
+                res.push((sc.lamport, a, k.value().2, sc));
             }
             if a == u64::MAX {
                 break;
@@ -615,8 +633,53 @@ impl Store {
     ) -> Result<Vec<Change>, Error> {
         self.tail_records(tx, id, version, &Authors::ALL)?
             .into_iter()
-            .map(|(_, _, sc)| encoding::decode_change(&sc.change).map_err(|e| self.corrupt_doc(id, e)))
+            .map(|(_, author, _, sc)| {
+                if sc.compacted() {
+                    // Only a snapshot that cannot be read leaves compacted changes uncovered.
+                    return Err(self.corrupt_doc(
+                        id,
+                        format!(
+                            "the snapshot holding the history of author {} up to seq {} cannot be read",
+                            ReplicaId(author),
+                            sc.end_seq - 1
+                        ),
+                    ));
+                }
+                encoding::decode_change(&sc.change).map_err(|e| self.corrupt_doc(id, e))
+            })
             .collect()
+    }
+
+    /// The bytes of compacted change `author`'s `start .. end`, regenerated from the
+    /// document's snapshot (decoded once and kept for the next requests).
+    pub(crate) fn regenerate(
+        &self,
+        tx: &redb::ReadTransaction,
+        id: DocId,
+        author: u64,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>, Error> {
+        let mut cache = self.snapshot_cache.borrow_mut();
+        if cache.as_ref().is_none_or(|(d, _)| *d != id) {
+            *cache = None;
+            let snaps = tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?;
+            let bytes = snaps
+                .get(id.0)
+                .map_err(|e| self.db_err(e))?
+                .ok_or_else(|| self.corrupt_doc(id, "compacted history without a snapshot"))?;
+            let doc = encoding::decode_doc(bytes.value(), self.replica())
+                .map_err(|e| self.corrupt_doc(id, format!("snapshot: {e}")))?;
+            *cache = Some((id, doc));
+        }
+        let (_, doc) = cache.as_ref().expect("filled above");
+        let change = doc.change_by(ReplicaId(author), start, end).ok_or_else(|| {
+            self.corrupt_doc(
+                id,
+                format!("the snapshot lacks the change of {} at seqs {start}..{end}", ReplicaId(author)),
+            )
+        })?;
+        Ok(encoding::encode_change(&change))
     }
 
     /// The stored signed changes of a document not covered by `version`: the encoded
@@ -633,18 +696,56 @@ impl Store {
         authors: &Authors,
     ) -> Result<Vec<SignedChange>, Error> {
         let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
-        Ok(self
-            .tail_records(&tx, id, version, authors)?
+        self.tail_records(&tx, id, version, authors)?
             .into_iter()
-            .map(|(_, _, sc)| SignedChange { change: sc.change, envelope: sc.signature })
-            .collect())
+            .map(|(_, author, start, sc)| {
+                let change = if sc.compacted() {
+                    self.regenerate(&tx, id, author, start, sc.end_seq)?
+                } else {
+                    sc.change
+                };
+                Ok(SignedChange { change, envelope: sc.signature })
+            })
+            .collect()
     }
 
-    /// Rewrites a document's snapshot from its stored history, atomically.
+    /// Rewrites a document's snapshot from its stored history and compacts the changes
+    /// it holds, atomically: a stored change that the snapshot regenerates byte for byte
+    /// keeps only its seal (see [`Doc::change_by`]), so the history is stored once, in
+    /// the snapshot's columnar form. A change it would not regenerate exactly (one sent
+    /// in another form) stays as it is.
     pub fn snapshot(&mut self, id: DocId) -> Result<(), Error> {
+        self.snapshot_cache.borrow_mut().take();
         let doc = self.load_quiet(id)?;
         let bytes = encoding::encode_doc(&doc);
+        drop(doc);
+        // Compare against the snapshot as it will be read back.
+        let snap = encoding::decode_doc(&bytes, self.replica())
+            .map_err(|e| self.corrupt_doc(id, format!("the new snapshot does not decode: {e}")))?;
         let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut changes = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
+            let mut compact = Vec::new();
+            for item in
+                changes.range((id.0, 0, 0)..=(id.0, u64::MAX, u64::MAX)).map_err(|e| self.db_err(e))?
+            {
+                let (k, v) = item.map_err(|e| self.db_err(e))?;
+                let sc = StoredChange::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?;
+                if sc.compacted() {
+                    continue;
+                }
+                let (_, author, start) = k.value();
+                let same = snap
+                    .change_by(ReplicaId(author), start, sc.end_seq)
+                    .is_some_and(|c| encoding::encode_change(&c) == sc.change);
+                if same {
+                    compact.push(((author, start), StoredChange { change: Vec::new(), ..sc }));
+                }
+            }
+            for ((author, start), sc) in compact {
+                changes.insert((id.0, author, start), sc.encode().as_slice()).map_err(|e| self.db_err(e))?;
+            }
+        }
         {
             let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
             let Some(rec) = docs.get(id.0).map_err(|e| self.db_err(e))?.map(|v| v.value().to_vec()) else {
@@ -653,7 +754,7 @@ impl Store {
             let mut rec = DocRecord::decode(&rec).map_err(|r| self.corrupt_doc(id, r))?;
             rec.tail_changes = 0;
             rec.tail_bytes = 0;
-            rec.chars = doc.len_chars() as u64;
+            rec.chars = snap.len_chars() as u64;
             docs.insert(id.0, rec.encode().as_slice()).map_err(|e| self.db_err(e))?;
             tx.open_table(SNAPSHOTS)
                 .map_err(|e| self.db_err(e))?
@@ -661,6 +762,7 @@ impl Store {
                 .map_err(|e| self.db_err(e))?;
         }
         tx.commit().map_err(|e| self.db_err(e))?;
+        *self.snapshot_cache.borrow_mut() = Some((id, snap));
         Ok(())
     }
 

@@ -547,8 +547,55 @@ impl Doc {
             start_seq: r.seq + off as u64,
             deps,
             lamport: r.lamport + off as u64,
-            ops: self.ops_of(a, b),
+            ops: crate::change::canonical_ops(
+                log.agents[r.agent as usize].id,
+                r.seq + off as u64,
+                self.ops_of(a, b),
+            ),
         }
+    }
+
+    /// The change of `author`'s ops `start_seq .. end_seq`, regenerated from the log in
+    /// [canonical form](Change::canonical): the same bytes on every replica that holds
+    /// those ops, however it received them and whatever else it holds. `None` when the
+    /// range is empty or not all held, or when its ops do not form one change (an op
+    /// after the first whose parent is not the author's previous op, or whose Lamport
+    /// time does not follow it).
+    pub fn change_by(&self, author: ReplicaId, start_seq: u64, end_seq: u64) -> Option<Change> {
+        let log = &self.log;
+        if start_seq == 0 || end_seq <= start_seq || log.version.get(author) < end_seq - 1 {
+            return None;
+        }
+        let first = log.lv_of(OpId::new(author, start_seq))?;
+        let r = &log.runs[log.run_idx(first)];
+        let off = first - r.lv;
+        let deps = if off == 0 { log.lvs_to_ids(&r.parents) } else { vec![log.id_of(first - 1)] };
+        let lamport = r.lamport + off as u64;
+        let mut ops = Vec::new();
+        let mut seq = start_seq;
+        let mut prev: Option<Lv> = None;
+        while seq < end_seq {
+            let lv = log.lv_of(OpId::new(author, seq))?;
+            let r = &log.runs[log.run_idx(lv)];
+            let off = lv - r.lv;
+            if let Some(p) = prev {
+                // A run of the log starts here: it must continue the previous op.
+                if off == 0 && (r.parents != [p] || r.lamport != log.lamport_of(p) + 1) {
+                    return None;
+                }
+            }
+            let n = ((r.len - off) as u64).min(end_seq - seq) as u32;
+            ops.extend(self.ops_of(lv, lv + n));
+            seq += n as u64;
+            prev = Some(lv + n - 1);
+        }
+        Some(Change {
+            author,
+            start_seq,
+            deps,
+            lamport,
+            ops: crate::change::canonical_ops(author, start_seq, ops),
+        })
     }
 
     /// Every change the holder of `clock` lacks, in causal order. Adjacent runs are

@@ -212,6 +212,7 @@ impl World {
         if let Some(c) = d.commit() {
             assert_eq!(c.author, d.replica());
             assert_eq!(c.end_seq() - 1, version.get(d.replica()), "the change ends at the last local op");
+            assert!(c.is_canonical(), "a local commit is in canonical form: {c:?}");
             self.pool.push(c);
         }
         assert!(!self.docs[r].has_uncommitted());
@@ -463,6 +464,22 @@ impl World {
             }
             for anchor in &self.anchors {
                 assert_eq!(loaded.resolve(anchor), d.resolve(anchor));
+            }
+            // Every change sent, however it was cut, regenerates from any replica's log
+            // (and from its encoding) as its canonical form, byte for byte.
+            for c in &self.pool {
+                let want = Some(c.clone().canonical());
+                assert_eq!(
+                    d.change_by(c.author, c.start_seq, c.end_seq()),
+                    want,
+                    "regenerated at {:?}",
+                    d.replica()
+                );
+                assert_eq!(
+                    loaded.change_by(c.author, c.start_seq, c.end_seq()),
+                    want,
+                    "regenerated after a reload"
+                );
             }
         }
         let all = self.docs[0].all_changes();

@@ -7,6 +7,7 @@
 //! otherwise a per-test default small enough for a debug build. Failing seeds are
 //! stored in `crdt/proptest-regressions/it/`.
 
+mod canonical;
 mod causal;
 mod convergence;
 mod cost;

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::ids::DocId;
 use crate::record::StoredChange;
 use crate::store::SignedChange;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, TableDefinition};
 use std::ops::Range;
 use tandem_crdt::{ReplicaId, varint};
 
@@ -51,10 +51,10 @@ impl Store {
         seqs: Range<u64>,
         refused: SignedChange,
     ) -> Result<(), Error> {
-        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
+        let mut held = Vec::new();
         {
+            let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
             let changes = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;
-            let mut held = Vec::new();
             // The change holding `seqs.start` may start before it.
             let first = changes
                 .range((id.0, author.0, 0)..=(id.0, author.0, seqs.start))
@@ -67,10 +67,18 @@ impl Store {
                 .range((id.0, author.0, first)..(id.0, author.0, seqs.end))
                 .map_err(|e| self.db_err(e))?
             {
-                let (_, v) = item.map_err(|e| self.db_err(e))?;
+                let (k, v) = item.map_err(|e| self.db_err(e))?;
                 let sc = StoredChange::decode(v.value()).map_err(|r| self.corrupt_doc(id, r))?;
-                held.push(SignedChange { change: sc.change, envelope: sc.signature });
+                let change = if sc.compacted() {
+                    self.regenerate(&tx, id, author.0, k.value().2, sc.end_seq)?
+                } else {
+                    sc.change
+                };
+                held.push(SignedChange { change, envelope: sc.signature });
             }
+        }
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
+        {
             let mut value = Vec::new();
             varint::put(&mut value, held.len() as u64);
             for c in &held {

@@ -2,7 +2,7 @@
 //! what is wrong, every other document lists and loads, and a snapshot that cannot be
 //! made is counted and kept due instead of ignored.
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
 use tandem_crdt::{Doc, ReplicaId};
 use tandem_storage::{Append, DB_FILE, DocId, StorageState, Store, StoreHandle};
@@ -84,15 +84,18 @@ fn damaged_entries_and_histories_are_set_aside() {
 }
 
 #[test]
-fn a_damaged_snapshot_is_rebuilt_from_the_history() {
+fn a_damaged_snapshot_sets_its_document_aside() {
     let dir = tempfile::tempdir().unwrap();
-    let id = {
+    let (id, other) = {
         let mut store = Store::open(dir.path()).unwrap();
         let id = store.create_doc("snap").unwrap().id;
+        let other = store.create_doc("other").unwrap().id;
         append_text(&mut store, id, "one ");
+        append_text(&mut store, other, "fine");
+        // The snapshot now holds the history: the stored change keeps only its seal.
         store.snapshot(id).unwrap();
         append_text(&mut store, id, "two ");
-        id
+        (id, other)
     };
     {
         let db = Database::open(dir.path().join(DB_FILE)).unwrap();
@@ -101,9 +104,52 @@ fn a_damaged_snapshot_is_rebuilt_from_the_history() {
         tx.commit().unwrap();
     }
     let mut store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.load(id).unwrap().text(), "two one ");
-    store.snapshot(id).unwrap();
-    assert_eq!(store.load(id).unwrap().text(), "two one ");
+    let err = store.load(id).unwrap_err().to_string();
+    assert!(err.contains(&id.to_string()) && err.contains("snapshot"), "{err}");
+    assert!(store.check_doc(id).is_err());
+    let (docs, damaged) = store.docs_and_damaged().unwrap();
+    assert!(docs.iter().any(|d| d.id == other));
+    assert!(damaged.is_empty(), "the entry itself is fine: {damaged:?}");
+    // The other document is untouched, and serving the damaged one's history fails
+    // with the same clear error instead of sending something wrong.
+    assert_eq!(store.load(other).unwrap().text(), "fine");
+    let err = store.signed_changes_since(id, &Default::default()).unwrap_err().to_string();
+    assert!(err.contains("snapshot"), "{err}");
+}
+
+/// Bytes of a document's stored change rows.
+fn row_bytes(dir: &Path, id: DocId) -> usize {
+    let db = Database::open(dir.join(DB_FILE)).unwrap();
+    let tx = db.begin_read().unwrap();
+    let t = tx.open_table(CHANGES).unwrap();
+    t.range((id.0, 0, 0)..=(id.0, u64::MAX, u64::MAX)).unwrap().map(|i| i.unwrap().1.value().len()).sum()
+}
+
+#[test]
+fn a_snapshot_that_regenerates_a_change_keeps_only_its_seal() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let mut store = Store::open(dir.path()).unwrap();
+        let id = store.create_doc("compact").unwrap().id;
+        append_text(&mut store, id, "abc");
+        append_text(&mut store, id, "xyz");
+        id
+    };
+    let before_rows = row_bytes(dir.path(), id);
+    let before = {
+        let mut store = Store::open(dir.path()).unwrap();
+        let before = store.signed_changes_since(id, &Default::default()).unwrap();
+        store.snapshot(id).unwrap();
+        // The bytes served after compaction are the bytes stored before it, seal included.
+        assert_eq!(store.signed_changes_since(id, &Default::default()).unwrap(), before);
+        before
+    };
+    let change_bytes: usize = before.iter().map(|c| c.change.len()).sum();
+    let after_rows = row_bytes(dir.path(), id);
+    assert!(after_rows + change_bytes <= before_rows, "rows: {before_rows} -> {after_rows} bytes");
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.load(id).unwrap().text(), "xyzabc");
+    assert_eq!(store.signed_changes_since(id, &Default::default()).unwrap(), before);
 }
 
 #[test]
