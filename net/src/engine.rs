@@ -47,6 +47,12 @@ pub use view::{DocView, Waker};
 /// How often time-driven work runs: presence (sent at most this often) and beacons.
 const TICK: Duration = sync::PRESENCE_MIN_GAP;
 
+/// The largest run of joined own changes sealed for gossip, in estimated bytes.
+const RUN_BYTES: u64 = 2048;
+/// The most seqs a received run seal may cover: regenerating the run costs work in
+/// proportion, so a longer one is ignored (the change is stored on its own).
+const RUN_MAX_SEQS: u64 = 4096;
+
 /// How long a received change may wait for its deps before it is dropped.
 const PENDING_MAX_AGE_MS: u64 = 5 * 60 * 1000;
 
@@ -64,6 +70,10 @@ struct OpenDoc {
     /// This device's changes whose write failed (a full disk): the store keeps them
     /// and retries; they are published once stored, in this order.
     unpublished: Vec<(Change, tandem_storage::SignedChange)>,
+    /// The latest run of each of this device's writers: its changes joined while each
+    /// continued the previous one exactly (typing), up to [`RUN_BYTES`]. Gossip carries
+    /// the author's seal over the run so receivers store it as one change.
+    own_runs: HashMap<tandem_crdt::ReplicaId, Change>,
     /// The attached view, if a UI has the document open.
     view: Option<view::ViewSink>,
     /// Bytes of catch-up responses received.
@@ -71,6 +81,21 @@ struct OpenDoc {
 }
 
 impl OpenDoc {
+    /// Joins this device's stored change `change` to its writer's latest run when it
+    /// continues it exactly and the run stays within [`RUN_BYTES`]; returns the run it
+    /// extended, or `None` when `change` starts a new run.
+    fn extend_run(&mut self, change: &Change) -> Option<Change> {
+        if let Some(run) = self.own_runs.get_mut(&change.author)
+            && run.estimated_bytes() + change.estimated_bytes() <= RUN_BYTES
+            && run.n_seqs() + change.n_seqs() <= RUN_MAX_SEQS
+            && run.absorb(change)
+        {
+            return Some(run.clone());
+        }
+        self.own_runs.insert(change.author, change.clone());
+        None
+    }
+
     /// Drops the signed copies kept for changes the causal buffer no longer holds
     /// (expired, or refused when their deps came). One pass over each.
     fn forget_unbuffered(&mut self) {

@@ -145,11 +145,24 @@ impl From<VarintError> for WireError {
     }
 }
 
+/// The author's seal over the run of its changes that a gossiped change ends: the
+/// change regenerated from the author's seqs `start_seq ..` up to the gossiped change's
+/// end (one change, [`tandem_crdt::Doc::change_by`]), signed. A receiver that holds the
+/// run stores it as one change under this seal instead of one change and seal per
+/// keystroke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSeal {
+    /// The run's first seq.
+    pub start_seq: u64,
+    /// The author's signature envelope over the run's encoding.
+    pub envelope: Vec<u8>,
+}
+
 /// A decoded gossip message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Gossip {
-    /// A change with its author's seal.
-    Change(SignedChange),
+    /// A change with its author's seal, and the seal of the run it ends, if any.
+    Change(SignedChange, Option<RunSeal>),
     /// The sender's version, or its digest.
     Beacon(Beacon),
     /// Where the sender is.
@@ -167,10 +180,21 @@ fn take_signed(b: &mut &[u8]) -> Result<SignedChange, WireError> {
     Ok(SignedChange { change, envelope })
 }
 
-/// Builds a gossip message carrying a change.
-pub fn change_message(cipher: &DocCipher, author: u64, seq: u64, c: &SignedChange) -> Vec<u8> {
+/// Builds a gossip message carrying a change and, optionally, the seal of the run of
+/// the author's changes it ends.
+pub fn change_message(
+    cipher: &DocCipher,
+    author: u64,
+    seq: u64,
+    c: &SignedChange,
+    run: Option<&RunSeal>,
+) -> Vec<u8> {
     let mut plain = Vec::with_capacity(c.change.len() + c.envelope.len() + 8);
     put_signed(&mut plain, c);
+    if let Some(run) = run {
+        varint::put(&mut plain, run.start_seq);
+        varint::put_bytes(&mut plain, &run.envelope);
+    }
     let mut out = vec![KIND_CHANGE];
     out.extend_from_slice(&cipher.change_message_id(author, seq));
     out.extend_from_slice(&cipher.seal(&[KIND_CHANGE], &plain));
@@ -242,10 +266,17 @@ pub fn open_gossip(cipher: &DocCipher, data: &[u8]) -> Result<Gossip, WireError>
         KIND_CHANGE => {
             let mut b = plain.as_slice();
             let c = take_signed(&mut b)?;
+            let run = if b.is_empty() {
+                None
+            } else {
+                let start_seq = varint::take(&mut b)?;
+                let envelope = varint::take_bytes(&mut b)?.to_vec();
+                Some(RunSeal { start_seq, envelope })
+            };
             if !b.is_empty() {
                 return Err(WireError::Malformed("trailing bytes"));
             }
-            Ok(Gossip::Change(c))
+            Ok(Gossip::Change(c, run))
         }
         KIND_BEACON => Ok(Gossip::Beacon(take_beacon(&plain)?)),
         KIND_PRESENCE => Ok(Gossip::Presence(take_presence(&plain)?)),
@@ -382,8 +413,11 @@ mod tests {
     fn messages_round_trip_and_refuse_garbage() {
         let c = cipher(1);
         let sc = SignedChange { change: vec![1, 2, 3], envelope: vec![9; 105] };
-        let m = change_message(&c, 77, 5, &sc);
-        assert_eq!(open_gossip(&c, &m).unwrap(), Gossip::Change(sc.clone()));
+        let m = change_message(&c, 77, 5, &sc, None);
+        assert_eq!(open_gossip(&c, &m).unwrap(), Gossip::Change(sc.clone(), None));
+        let run = RunSeal { start_seq: 2, envelope: vec![7; 105] };
+        let m = change_message(&c, 77, 5, &sc, Some(&run));
+        assert_eq!(open_gossip(&c, &m).unwrap(), Gossip::Change(sc.clone(), Some(run)));
         assert!(expected_change_id(&c, &m, 77, 5));
         assert!(!expected_change_id(&c, &m, 77, 6));
         assert_eq!(message_id(&m), m[..17].to_vec());

@@ -52,12 +52,12 @@ proptest! {
         let c = cipher();
         let sc = SignedChange { change: vec![1, 2, 3, 4], envelope: vec![7; 105] };
         let clock: VectorClock = [(ReplicaId(5), 3)].into_iter().collect();
-        let gossip = wire::change_message(&c, 5, 1, &sc);
+        let gossip = wire::change_message(&c, 5, 1, &sc, None);
         let m = mutate(gossip.clone(), &ops);
         // The clear id field may be altered without touching the sealed part; then the
         // payload opens but the id no longer matches the change.
         match wire::open_gossip(&c, &m) {
-            Ok(wire::Gossip::Change(got)) => {
+            Ok(wire::Gossip::Change(got, _)) => {
                 prop_assert_eq!(&got, &sc);
                 prop_assert!(m[..17] != gossip[..17] || m == gossip);
             }

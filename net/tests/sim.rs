@@ -300,7 +300,7 @@ impl Sim {
         }
         let c = d.commit().expect("an edit commits a change");
         self.peers[at].sync.local_change(DOC, &c);
-        let msg = wire::change_message(&self.cipher, c.author.0, c.start_seq, &signed(&c));
+        let msg = wire::change_message(&self.cipher, c.author.0, c.start_seq, &signed(&c), None);
         self.gossip(at, &msg);
     }
 
@@ -368,7 +368,7 @@ impl Sim {
         match m {
             Msg::Gossip { from, to, bytes } => {
                 match wire::open_gossip(&self.cipher, &bytes).expect("a gossip message opens") {
-                    Gossip::Change(sc) => {
+                    Gossip::Change(sc, _) => {
                         let c = encoding::decode_change(&sc.change).expect("a change decodes");
                         let last = OpId::new(c.author, c.end_seq() - 1);
                         let applied = self.peers[to].doc.apply(c).expect("a change applies");

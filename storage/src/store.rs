@@ -439,10 +439,26 @@ impl Store {
                         (a.change.start_seq, stored, 0)
                     }
                 };
+                // A change that covers stored rows of its author whole (the author's
+                // seal over a run of its changes, received after the changes one by one)
+                // replaces them.
+                let author = a.change.author.0;
+                let inside = (a.doc.0, author, start_seq + 1)..(a.doc.0, author, stored.end_seq);
+                let mut covered = Vec::new();
+                for item in changes.range(inside).map_err(|e| self.db_err(e))? {
+                    let (k, v) = item.map_err(|e| self.db_err(e))?;
+                    let end = StoredChange::decode(v.value()).map_or(u64::MAX, |sc| sc.end_seq);
+                    if end <= stored.end_seq {
+                        covered.push((k.value().2, v.value().len() as u64));
+                    }
+                }
+                let mut replaced = replaced;
+                for (start, len) in covered {
+                    changes.remove((a.doc.0, author, start)).map_err(|e| self.db_err(e))?;
+                    replaced += len;
+                }
                 let value = stored.encode();
-                changes
-                    .insert((a.doc.0, a.change.author.0, start_seq), value.as_slice())
-                    .map_err(|e| self.db_err(e))?;
+                changes.insert((a.doc.0, author, start_seq), value.as_slice()).map_err(|e| self.db_err(e))?;
                 rec.tail_changes += 1;
                 rec.tail_bytes = (rec.tail_bytes + value.len() as u64).saturating_sub(replaced);
                 rec.modified_ms = now;

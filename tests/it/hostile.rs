@@ -217,7 +217,7 @@ impl Rogue {
     /// Gossips a change signed as writer `session`.
     fn gossip(&self, session: u64, c: &Change) {
         let sc = self.sign(session, c);
-        self.publish(wire::change_message(&self.cipher, c.author.0, c.start_seq, &sc));
+        self.publish(wire::change_message(&self.cipher, c.author.0, c.start_seq, &sc, None));
     }
 
     /// Answers catch-up requests with `changes` from now on.

@@ -158,6 +158,7 @@ fn a_rogue_peer_changes_nothing_and_stops_nothing() {
         author,
         seq,
         &SignedChange { change: bytes.clone(), envelope: bad_sig },
+        None,
     ));
     let n = wait_rejected(&log, n, "a change with a bad signature");
     alive(&mut a);
@@ -177,6 +178,7 @@ fn a_rogue_peer_changes_nothing_and_stops_nothing() {
         author,
         seq,
         &SignedChange { change: bytes.clone(), envelope: envelope.clone() },
+        None,
     ));
     let n = wait_rejected(&log, n, "a change under the wrong key");
     alive(&mut a);
@@ -188,6 +190,7 @@ fn a_rogue_peer_changes_nothing_and_stops_nothing() {
         author,
         seq,
         &SignedChange { change: bytes.clone(), envelope: envelope.clone() },
+        None,
     );
     big.resize(512 * 1024, 7);
     rogue.publish(big);

@@ -246,3 +246,39 @@ fn presence_shows_where_peers_are_and_follows_the_text() {
     assert!(a.ok(json!({"cmd": "presences", "doc": doc}))["presences"].as_array().unwrap().is_empty());
     assert!(b.events.iter().any(|e| e["event"] == "presence"));
 }
+
+#[test]
+fn a_receiver_stores_typing_under_the_authors_run_seals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let (doc, ticket) = create(&mut a, "Typed");
+    b.ok(json!({"cmd": "join", "ticket": ticket}));
+    a.wait_for("the joiner among the document's peers", |a| {
+        let s = a.ok(json!({"cmd": "status", "doc": doc}));
+        s["peers"].as_array().is_some_and(|p| !p.is_empty()).then_some(())
+    });
+    let typed: String = (0..300u8).map(|i| (b'a' + i % 26) as char).collect();
+    for (i, ch) in typed.chars().enumerate() {
+        a.insert(&doc, i, &ch.to_string());
+    }
+    b.wait_text(&doc, |t| t == typed);
+    let live = b.events.iter().filter(|e| e["event"] == "remote_change" && e["doc"] == doc.as_str()).count();
+    a.quit();
+    b.quit();
+    // Most keystrokes arrived live, one change each...
+    assert!(live > 150, "only {live} changes arrived live");
+    // ...yet the receiver keeps a few runs under the author's seals, not one change
+    // and seal per keystroke, and serves them so that anyone can check them.
+    let store = tandem_storage::Store::open(&tmp.path().join("b")).unwrap();
+    let id: tandem_storage::DocId = doc.parse().unwrap();
+    let stored = store.signed_changes_since(id, &tandem_crdt::VectorClock::new()).unwrap();
+    let mut ops = 0;
+    for sc in &stored {
+        let c = tandem_crdt::encoding::decode_change(&sc.change).unwrap();
+        tandem_storage::check_seal(&id, &sc.change, c.author, &sc.envelope).unwrap();
+        ops += c.n_seqs();
+    }
+    assert!(ops >= 300, "{ops} ops stored");
+    assert!(stored.len() < 40, "{} changes stored for 300 keystrokes", stored.len());
+}

@@ -133,11 +133,40 @@ impl Engine {
         id: DocId,
         change: Change,
         sc: SignedChange,
+        run: Option<wire::RunSeal>,
     ) -> Result<bool, Refused> {
+        let (author, end) = (change.author, change.end_seq());
         let accepted = self.accept(id, change, sc);
         let accepted = self.on_refused_equivocation(id, accepted).await?;
-        self.store_received(id, accepted.ready).await?;
+        let mut store = accepted.ready.clone();
+        if let Some(joined) = run.and_then(|run| self.joined_run(id, author, end, run)) {
+            // The run replaces the change in the store (and the author's earlier
+            // changes of the run stored one by one).
+            if let Some(slot) = store.iter_mut().find(|(c, _)| c.author == author && c.end_seq() == end) {
+                *slot = joined;
+            }
+        }
+        self.store_received(id, accepted.ready, store).await?;
         Ok(accepted.buffered)
+    }
+
+    /// The run of `author`'s changes ending at seq `end` under the author's `run` seal,
+    /// regenerated from the replica, when it is held, within [`RUN_MAX_SEQS`](super::RUN_MAX_SEQS)
+    /// and the seal checks; otherwise `None` (the change is stored on its own).
+    fn joined_run(
+        &self,
+        id: DocId,
+        author: tandem_crdt::ReplicaId,
+        end: u64,
+        run: wire::RunSeal,
+    ) -> Option<(Change, SignedChange)> {
+        if run.start_seq == 0 || end.checked_sub(run.start_seq)? > super::RUN_MAX_SEQS {
+            return None;
+        }
+        let joined = self.docs.get(&id)?.doc.change_by(author, run.start_seq, end)?;
+        let bytes = encoding::encode_change(&joined);
+        check_seal(&id, &bytes, author, &run.envelope).ok()?;
+        Some((joined, SignedChange { change: bytes, envelope: run.envelope }))
     }
 
     /// Keeps the proof when `accepted` is a refusal for equivocation; passes anything
@@ -221,13 +250,13 @@ impl Engine {
 
     /// Stores accepted changes (one group commit), then forwards them to the attached
     /// view and announces them.
-    async fn store_received(&mut self, id: DocId, ready: Ready) -> Result<(), Refused> {
+    async fn store_received(&mut self, id: DocId, ready: Ready, store: Ready) -> Result<(), Refused> {
         if ready.is_empty() {
             return Ok(());
         }
         let d = self.docs.get(&id).ok_or(Refused::UnknownDoc(id))?;
         let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
-        let replies: Vec<_> = ready
+        let replies: Vec<_> = store
             .iter()
             .map(|(c, sc)| {
                 self.store.append(Append {
@@ -269,7 +298,7 @@ impl Engine {
                 Err(e) => warn!("rejected change from {peer} for {id} in catch-up: {e}"),
             }
         }
-        if let Err(e) = self.store_received(id, all).await {
+        if let Err(e) = self.store_received(id, all.clone(), all).await {
             warn!("cannot store changes of {id} from {peer}: {e}");
         }
         progress

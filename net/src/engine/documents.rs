@@ -7,6 +7,7 @@ use super::{Engine, OpenDoc, now, relay};
 use crate::crypto::DocCipher;
 use crate::error::NetError;
 use crate::ticket::Ticket;
+use crate::wire::RunSeal;
 use libp2p::gossipsub::IdentTopic;
 use libp2p::kad;
 use libp2p::multiaddr::Protocol;
@@ -61,6 +62,7 @@ impl Engine {
                 unsaved: Vec::new(),
                 equivocators: Default::default(),
                 unpublished: Vec::new(),
+                own_runs: std::collections::HashMap::new(),
                 view: None,
                 sync_bytes_in: 0,
             },
@@ -223,7 +225,11 @@ impl Engine {
                 self.events
                     .send(Event::Saved { doc: id, author: change.author, seq: change.end_seq() - 1 })
                     .ok();
-                self.publish_change(id, &change, &signed);
+                let run = self.docs.get_mut(&id).and_then(|d| d.extend_run(&change)).map(|run| RunSeal {
+                    start_seq: run.start_seq,
+                    envelope: signer.seal(&id, &encoding::encode_change(&run)),
+                });
+                self.publish_change(id, &change, &signed, run.as_ref());
                 Ok(())
             }
             Err(e) => {
@@ -246,7 +252,7 @@ impl Engine {
         let stored: Vec<_> = d.unpublished.drain(..n).collect();
         for (change, signed) in stored {
             self.events.send(Event::Saved { doc: id, author: change.author, seq: change.end_seq() - 1 }).ok();
-            self.publish_change(id, &change, &signed);
+            self.publish_change(id, &change, &signed, None);
         }
     }
 

@@ -19,7 +19,13 @@ impl Engine {
     }
 
     /// Publishes a change this device made (already stored).
-    pub(super) fn publish_change(&mut self, id: DocId, change: &Change, signed: &SignedChange) {
+    pub(super) fn publish_change(
+        &mut self,
+        id: DocId,
+        change: &Change,
+        signed: &SignedChange,
+        run: Option<&wire::RunSeal>,
+    ) {
         if self.offline {
             return;
         }
@@ -28,7 +34,7 @@ impl Engine {
             // Too big for gossip: tell peers the new version; they catch up.
             wire::beacon_message(&d.cipher, d.doc.version())
         } else {
-            wire::change_message(&d.cipher, change.author.0, change.start_seq, signed)
+            wire::change_message(&d.cipher, change.author.0, change.start_seq, signed, run)
         };
         let topic = d.topic.clone();
         if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, msg) {
@@ -85,7 +91,7 @@ impl Engine {
                 };
                 self.carry_out(out);
             }
-            Ok(Gossip::Change(sc)) => {
+            Ok(Gossip::Change(sc, run)) => {
                 let change = match encoding::decode_change(&sc.change) {
                     Ok(c)
                         if wire::expected_change_id(
@@ -118,7 +124,7 @@ impl Engine {
                     self.report(&msg_id, &source, MessageAcceptance::Ignore);
                     return;
                 }
-                match self.receive(id, change, sc).await {
+                match self.receive(id, change, sc, run).await {
                     Ok(buffered) => {
                         self.report(&msg_id, &source, MessageAcceptance::Accept);
                         let out = self.sync.change_received(source, origin, id, last, buffered);
