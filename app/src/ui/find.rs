@@ -262,12 +262,15 @@ impl FindBar {
         if same_query && self.found_for.as_ref().is_some_and(|(_, v)| *v == version) {
             return;
         }
+        let mut restart_at = None;
         if !same_query {
             match Search::new(&self.query) {
                 Ok(s) => (self.search, self.error) = (s, None),
                 Err(e) => (self.search, self.error) = (None, Some(e)),
             }
-            // A new query is searched from where the search started.
+            // A new query is searched from where the current match starts (so a match
+            // grows in place as the query is typed), else from where the search started.
+            restart_at = self.anchored(doc).map(|r| r.start);
             self.current_at = None;
         }
         self.matches = self.search.as_ref().map_or_else(Vec::new, |s| s.matches(text));
@@ -278,7 +281,10 @@ impl FindBar {
                 Ok(i) if self.matches[i].end == r.end => Some(i),
                 _ => self.first_from(r.start),
             },
-            None => self.first_from(self.origin.and_then(|o| doc.resolve(&o)).unwrap_or(0).min(len)),
+            None => {
+                let from = restart_at.or_else(|| self.origin.and_then(|o| doc.resolve(&o)));
+                self.first_from(from.unwrap_or(0).min(len))
+            }
         };
         match current {
             Some(i) => self.set_current(doc, i),
@@ -346,7 +352,8 @@ impl FindBar {
         let before = self.query.clone();
         let mut action = None;
         let mut go = None;
-        ui.horizontal(|ui| {
+        // The row wraps where the editor is narrow (the peers panel open).
+        ui.horizontal_wrapped(|ui| {
             let field = egui::TextEdit::singleline(&mut self.query.text)
                 .id(find_field_id())
                 .hint_text("Find")
@@ -364,7 +371,9 @@ impl FindBar {
                     go = Some(false);
                 }
             }
-            ui.label(self.count_text());
+            // A fixed width, so that the buttons do not move as the count changes.
+            let h = ui.spacing().interact_size.y;
+            ui.add_sized([80.0, h], egui::Label::new(self.count_text()));
             if ui.button("Previous").on_hover_text("Shift+Enter").clicked() {
                 go = Some(true);
             }
@@ -480,6 +489,27 @@ mod tests {
         let plain = Search::new(&query("a.", false, false, false)).unwrap().unwrap();
         assert_eq!(plain.replace_all("a. ab", "$1"), [(0..2, "$1".to_owned())]);
         assert_eq!(s.replace_one("é x@y", &(2..5), "$2$1"), (2..5, "yx".to_owned()));
+    }
+
+    /// Typing the query further, or changing an option, keeps the current match where
+    /// it is when it still matches there; the search starts at the cursor.
+    #[test]
+    fn the_current_match_grows_in_place_as_the_query_is_typed() {
+        let doc = doc_with("ca cat Cat cat", 1);
+        let mut bar = FindBar::default();
+        bar.show(&doc, false, 1, None);
+        let text = doc.text();
+        bar.query.text = "c".into();
+        bar.refresh(&doc, &text);
+        assert_eq!(bar.current_match(), Some(3..4), "the first match after the cursor");
+        assert_eq!(bar.step(&doc, false), Some(7..8));
+        bar.query.text = "cat".into();
+        bar.refresh(&doc, &text);
+        assert_eq!(bar.current_match(), Some(7..10));
+        bar.query.match_case = true;
+        bar.refresh(&doc, &text);
+        assert_eq!(bar.current_match(), Some(11..14), "the next one when it no longer matches");
+        assert_eq!(bar.count_text(), "2 of 2");
     }
 
     fn doc_with(text: &str, replica: u64) -> Doc {
