@@ -69,8 +69,9 @@ pub(super) enum Action {
     /// Select these chars in the editor and scroll to them (a match found).
     Select(Range<usize>),
     /// Replace these char ranges of the open document (in order, not overlapping) with
-    /// their texts, as one undo step.
-    Replace(Vec<(Range<usize>, String)>),
+    /// their texts, as one undo step; only if the text is still at `version` (its op
+    /// count), the one the ranges were found in.
+    Replace { edits: Vec<(Range<usize>, String)>, version: usize },
     /// Put the cursor at the start of this line (1-based, clamped to the text).
     GoToLine(usize),
 }
@@ -184,8 +185,10 @@ impl TandemApp {
                     o.editor.select(ctx, r);
                 }
             }
-            Action::Replace(edits) => {
-                let Some(o) = &mut self.open else { return };
+            Action::Replace { edits, version } => {
+                // Typing in the editor after the find bar was drawn moved the text: the
+                // ranges are stale, and the find bar shows the new matches next frame.
+                let Some(o) = self.open.as_mut().filter(|o| o.view.doc().n_ops() == version) else { return };
                 let Some(end) = o.replace(&edits) else { return };
                 // The search goes on after the replacement, with the next match selected.
                 o.find.resume_at(o.view.doc(), end);

@@ -324,13 +324,19 @@ impl FindBar {
         if seen.as_ref() != Some(&cur) {
             return Some(Err(cur));
         }
-        Some(Ok(Action::Replace(vec![search.replace_one(text, &cur, &self.replacement)])))
+        let edits = vec![search.replace_one(text, &cur, &self.replacement)];
+        Some(Ok(Action::Replace { edits, version: self.version() }))
+    }
+
+    /// The text version (op count) the matches were found in.
+    fn version(&self) -> usize {
+        self.found_for.as_ref().map_or(0, |(_, v)| *v)
     }
 
     /// "Replace all": every match in the text as it is now, in one action.
     fn replace_all(&self, text: &str) -> Option<Action> {
         let edits = self.search.as_ref()?.replace_all(text, &self.replacement);
-        (!edits.is_empty()).then_some(Action::Replace(edits))
+        (!edits.is_empty()).then(|| Action::Replace { edits, version: self.version() })
     }
 
     /// What the bar says about the matches.
@@ -545,7 +551,7 @@ mod tests {
         let seen = bar.anchored(&ours);
         bar.refresh(&ours, &ours.text());
         assert_eq!(bar.count_text(), "1 of 3");
-        let Some(Ok(Action::Replace(edits))) = bar.replace_current(&ours.text(), seen) else {
+        let Some(Ok(Action::Replace { edits, .. })) = bar.replace_current(&ours.text(), seen) else {
             panic!("the seen match is replaced")
         };
         assert_eq!(edits, [(2..5, "dog".to_owned())]);
