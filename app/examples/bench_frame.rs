@@ -1,5 +1,7 @@
 //! Frame time while typing in a large document, and time from launch to an editable
-//! document: `cargo run --release --example bench_frame -- [KEYSTROKES]`.
+//! document: `cargo run --release --example bench_frame -- [KEYSTROKES] [QUERY]`. With a
+//! query, the find bar is open on it while typing (its matches are found again after
+//! each keystroke and the visible ones highlighted).
 //!
 //! The real app state (engine, store in a temp dir) runs headless on an egui context. The
 //! document is the final text of the automerge-paper trace (about 100,000 chars),
@@ -30,6 +32,7 @@ fn wait(h: &mut Harness<'_, TandemApp>, cond: impl Fn(&TandemApp) -> bool) -> Re
 
 fn main() -> Result<()> {
     let n: usize = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
+    let query = std::env::args().nth(2);
     let trace =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/traces/sequential/automerge-paper.json.gz");
     let text = tandem::trace::Trace::load(&trace)?.end_content;
@@ -72,10 +75,39 @@ fn main() -> Result<()> {
     frame(&mut app, Vec::new());
     let launch_ms = launch.elapsed().as_secs_f64() * 1e3;
 
+    if let Some(q) = &query {
+        let ctrl_f = egui::Event::Key {
+            key: egui::Key::F,
+            physical_key: None,
+            pressed: true,
+            repeat: false,
+            modifiers: egui::Modifiers::COMMAND,
+        };
+        for events in [vec![ctrl_f], Vec::new(), Vec::new(), vec![egui::Event::Text(q.clone())], Vec::new()] {
+            frame(&mut app, events);
+        }
+        anyhow::ensure!(app.find_matches().is_some_and(|(m, _)| !m.is_empty()), "the find bar finds {q:?}");
+        // Back in the editor, the selected match is left to its end before typing.
+        ctx.memory_mut(|m| m.request_focus(tandem::ui::editor_id()));
+        frame(&mut app, Vec::new());
+        let right = egui::Event::Key {
+            key: egui::Key::ArrowRight,
+            physical_key: None,
+            pressed: true,
+            repeat: false,
+            modifiers: egui::Modifiers::NONE,
+        };
+        frame(&mut app, vec![right]);
+    }
+
     // The editor has the focus once the document is open.
     frame(&mut app, vec![egui::Event::Text("x".into())]);
     let before = app.text().map_or(0, |t| t.chars().count());
-    anyhow::ensure!(before == text.chars().count() + 1, "the editor takes keystrokes");
+    anyhow::ensure!(
+        before == text.chars().count() + 1,
+        "the editor takes keystrokes ({before} chars, {} before)",
+        text.chars().count()
+    );
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
         let ev = if i % 40 == 39 {
@@ -97,6 +129,9 @@ fn main() -> Result<()> {
     anyhow::ensure!(chars == before + n, "every keystroke landed ({chars} chars, {before} before)");
     samples.sort_by(f64::total_cmp);
     println!("document_chars   {}", text.chars().count());
+    if let Some((matches, _)) = app.find_matches() {
+        println!("find_matches     {} of {:?}", matches.len(), query.unwrap_or_default());
+    }
     println!("launch_to_editable_ms {launch_ms:.1}");
     println!("frames           {n}");
     println!("frame_p50_ms     {:.2}", percentile(&samples, 0.5));

@@ -3,7 +3,7 @@
 //! a rogue libp2p peer, against a hostile collaborator who holds the ticket, inside
 //! network namespaces and on a full disk; the document commands of the CLI;
 //! every editing trace in `tests/data/traces`; and the desktop window, headless under
-//! egui_kittest.
+//! egui_kittest (`ui`, and `find` for find and replace and go to line).
 //!
 //! One binary (a `[[test]]` of the `tandem` package, so `CARGO_BIN_EXE_tandem` is the
 //! binary under test), with `node` as the one driver of `tandem node` processes.
@@ -11,6 +11,7 @@
 mod baddoc;
 mod cli;
 mod diskfull;
+mod find;
 mod hostile;
 mod netns;
 mod node;

@@ -49,7 +49,7 @@ pub(crate) fn type_in_editor(h: &mut Harness<'_, TandemApp>, text: &str) {
     h.step();
 }
 
-fn new_doc(h: &mut Harness<'_, TandemApp>) {
+pub(crate) fn new_doc(h: &mut Harness<'_, TandemApp>) {
     h.get_by_label("New").click();
     wait(h, "the new document to open", |a| a.text().is_some());
     h.step();

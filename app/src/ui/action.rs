@@ -4,10 +4,13 @@
 
 use super::TandemApp;
 use super::dialogs::Dialog;
+use super::editor::char_slice;
+use super::goto_line::{GoToLine, line_start};
 use super::history::History;
 use super::settings::Settings;
 use super::status_bar::Notice;
 use super::tasks::Msg;
+use std::ops::Range;
 use std::path::PathBuf;
 use tandem_crdt::Anchor;
 use tandem_storage::DocId;
@@ -57,6 +60,20 @@ pub(super) enum Action {
     SaveSettings(Settings),
     /// Tell peers where this user's cursor and selection are.
     SendPresence(Anchor, Option<Anchor>),
+    /// Show the find bar over the editor, with its replace row if `replace`.
+    OpenFind { replace: bool },
+    /// Show the go-to-line prompt over the editor.
+    OpenGoToLine,
+    /// Close the find bar and the go-to-line prompt; the editor takes the focus.
+    CloseBar,
+    /// Select these chars in the editor and scroll to them (a match found).
+    Select(Range<usize>),
+    /// Replace these char ranges of the open document (in order, not overlapping) with
+    /// their texts, as one undo step; only if the text is still at `version` (its op
+    /// count), the one the ranges were found in.
+    Replace { edits: Vec<(Range<usize>, String)>, version: usize },
+    /// Put the cursor at the start of this line (1-based, clamped to the text).
+    GoToLine(usize),
 }
 
 impl TandemApp {
@@ -161,6 +178,49 @@ impl TandemApp {
                     let (name, colour) = (&self.settings.name, self.settings.colour);
                     self.tasks.engine.set_presence_anchors(o.id(), name, colour, at, sel);
                 }
+            }
+            Action::OpenFind { .. } | Action::OpenGoToLine | Action::CloseBar => self.toggle_bar(action),
+            Action::Select(r) => {
+                if let Some(o) = &mut self.open {
+                    o.editor.select(ctx, r);
+                }
+            }
+            Action::Replace { edits, version } => {
+                // Typing in the editor after the find bar was drawn moved the text: the
+                // ranges are stale, and the find bar shows the new matches next frame.
+                let Some(o) = self.open.as_mut().filter(|o| o.view.doc().n_ops() == version) else { return };
+                let Some(end) = o.replace(&edits) else { return };
+                // The search goes on after the replacement, with the next match selected.
+                o.find.resume_at(o.view.doc(), end);
+                o.find.refresh(o.view.doc(), &o.mirror);
+                let next = o.find.current_match().unwrap_or(end..end);
+                o.editor.select(ctx, next);
+            }
+            Action::GoToLine(line) => {
+                let Some(o) = &mut self.open else { return };
+                let at = line_start(&o.mirror, line);
+                o.editor.select(ctx, at..at);
+                o.editor.focus = true;
+                o.goto = None;
+            }
+        }
+    }
+
+    /// Opens or closes the find bar and the go-to-line prompt over the editor (not over
+    /// the history, which has no cursor).
+    fn toggle_bar(&mut self, action: Action) {
+        let Some(o) = self.open.as_mut().filter(|o| o.history.is_none()) else { return };
+        match action {
+            Action::OpenFind { replace } => {
+                let (p, q) = o.editor.selection;
+                let selected = (p != q).then(|| char_slice(&o.mirror, p.min(q)..p.max(q)).to_owned());
+                o.find.show(o.view.doc(), replace, p.min(q), selected);
+            }
+            Action::OpenGoToLine => o.goto = Some(GoToLine::new()),
+            _ => {
+                o.find.hide();
+                o.goto = None;
+                o.editor.focus = true;
             }
         }
     }

@@ -18,6 +18,11 @@ pub(super) struct CrdtBuffer<'a> {
 }
 
 impl<'a> CrdtBuffer<'a> {
+    /// The replica, as edited so far.
+    pub(super) fn doc(&self) -> &tandem_crdt::Doc {
+        self.view.doc()
+    }
+
     /// Wraps a view whose text `mirror` holds.
     pub(super) fn new(view: &'a mut DocView, mirror: &'a mut String) -> CrdtBuffer<'a> {
         debug_assert_eq!(view.doc().len_chars(), mirror.chars().count());

@@ -204,6 +204,7 @@ fn settings_ui(ui: &mut egui::Ui, s: &mut Settings) -> Option<Action> {
         ui.vertical(|ui| {
             ui.checkbox(&mut s.monospace, "Monospace font");
             ui.checkbox(&mut s.wrap, "Word wrap");
+            ui.checkbox(&mut s.line_numbers, "Line numbers");
             ui.checkbox(&mut s.show_peers, "Show peers panel");
         });
         ui.end_row();

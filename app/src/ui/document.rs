@@ -2,9 +2,12 @@
 //! shows, and what the panels show about it (peers, ticket, sync state).
 
 use super::editor::{Editor, editor_id};
+use super::find::FindBar;
+use super::goto_line::GoToLine;
 use super::history::History;
 use egui::text::{CCursor, CCursorRange};
 use egui::text_edit::TextEditState;
+use std::ops::Range;
 use tandem_crdt::{Bias, Value};
 use tandem_net::{DocPeer, DocView, EngineHandle, NetError};
 use tandem_storage::DocId;
@@ -28,6 +31,10 @@ pub(super) struct OpenDoc {
     pub(super) history: Option<History>,
     /// The editor's state for this document.
     pub(super) editor: Editor,
+    /// The find bar (shown while `find.open`).
+    pub(super) find: FindBar,
+    /// The go-to-line prompt, while it is shown.
+    pub(super) goto: Option<GoToLine>,
 }
 
 impl OpenDoc {
@@ -45,6 +52,8 @@ impl OpenDoc {
             pending: 0,
             history: None,
             editor: Editor::default(),
+            find: FindBar::default(),
+            goto: None,
         }
     }
 
@@ -132,6 +141,32 @@ impl OpenDoc {
             view.commit();
         }
         self.mirror = self.view.doc().text();
+    }
+
+    /// Replaces each char range of `edits` (in order, not overlapping) with its text, as
+    /// local edits in one transaction: one undo step, shipped to peers like typing.
+    /// Ranges past the end of the text are left out. Returns where the last replacement
+    /// ends.
+    pub(super) fn replace(&mut self, edits: &[(Range<usize>, String)]) -> Option<usize> {
+        let len = self.view.doc().len_chars();
+        let ordered = edits.windows(2).all(|w| w[0].0.end <= w[1].0.start);
+        if !ordered || edits.is_empty() {
+            return None;
+        }
+        // The typing before is a step of its own.
+        self.view.commit();
+        let doc = self.view.doc_mut();
+        // From the last to the first, so that the positions before each stay valid.
+        for (r, text) in edits.iter().rev().filter(|(r, _)| r.start <= r.end && r.end <= len) {
+            if doc.delete(r.start, r.end - r.start).is_ok() {
+                doc.insert(r.start, text).ok();
+            }
+        }
+        self.view.commit();
+        self.mirror = self.view.doc().text();
+        let growth: isize = edits.iter().map(|(r, t)| t.chars().count() as isize - r.len() as isize).sum();
+        let (last, _) = edits.last()?;
+        Some((last.end as isize + growth).max(0) as usize)
     }
 
     /// Commits the last edits and hands the undo history to the engine to store.

@@ -1,16 +1,20 @@
 //! The editor in the middle of the window: a text widget over the open document's
-//! [`CrdtBuffer`], peers' cursors painted over it, and the screens shown while no
-//! document is open. Undo and redo shortcuts are the CRDT's, taken before the widget
-//! sees them.
+//! [`CrdtBuffer`], the find bar's matches painted behind the text, line numbers in a
+//! gutter, peers' cursors painted over it, and the screens shown while no document is
+//! open. Undo and redo shortcuts are the CRDT's, and the find, replace and go-to-line
+//! shortcuts open their bars; all are taken before the widget sees them.
 
 use super::action::Action;
 use super::buffer::CrdtBuffer;
 use super::dialogs::Dialog;
+use super::find::FindBar;
 use super::settings::Settings;
 use super::widgets::colour32;
+use egui::TextBuffer as _;
 use egui::text::CCursor;
 use egui::{Color32, Id, Key, KeyboardShortcut, Modifiers, RichText};
 use std::collections::HashMap;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 use tandem_crdt::{Anchor, Bias, Doc};
 use tandem_net::{DocView, PeerPresence};
@@ -21,6 +25,12 @@ const FADE_AFTER: Duration = Duration::from_secs(10);
 const UNDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
 const REDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::Z);
 const REDO_Y: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Y);
+const FIND: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::F);
+const REPLACE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::H);
+const GOTO_LINE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::G);
+
+/// At most this many matches are painted in one frame (only visible ones are).
+const MAX_PAINTED_MATCHES: usize = 2_000;
 
 /// The editor widget's id (its cursor state lives under it).
 pub fn editor_id() -> Id {
@@ -29,6 +39,50 @@ pub fn editor_id() -> Id {
 
 /// A peer's cursor as drawn: name, colour, position and the other end of its selection.
 type RemoteCursor = (String, Color32, usize, Option<usize>);
+
+/// Words, chars and lines of a text, for the status bar and the line-number gutter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Counts {
+    /// Runs of non-space chars with at least one letter or digit in them.
+    pub(super) words: usize,
+    pub(super) chars: usize,
+    /// Newlines plus one.
+    pub(super) lines: usize,
+}
+
+impl Default for Counts {
+    fn default() -> Counts {
+        Counts { words: 0, chars: 0, lines: 1 }
+    }
+}
+
+/// Counts the words, chars and lines of `text`.
+pub(super) fn counts(text: &str) -> Counts {
+    let mut res = Counts::default();
+    let mut in_word = false;
+    for c in text.chars() {
+        res.chars += 1;
+        if c == '\n' {
+            res.lines += 1;
+        }
+        if c.is_whitespace() {
+            in_word = false;
+        } else if c.is_alphanumeric() && !in_word {
+            // A word counts once, at its first letter or digit.
+            res.words += 1;
+            in_word = true;
+        }
+    }
+    res
+}
+
+/// The chars `r` of `text`.
+pub(super) fn char_slice(text: &str, r: Range<usize>) -> &str {
+    let mut idx = text.char_indices().map(|(b, _)| b).chain([text.len()]);
+    let start = idx.nth(r.start).unwrap_or(text.len());
+    let end = if r.end > r.start { idx.nth(r.end - r.start - 1).unwrap_or(text.len()) } else { start };
+    &text[start..end]
+}
 
 /// The editor's state for the open document.
 #[derive(Debug)]
@@ -43,8 +97,18 @@ pub(super) struct Editor {
     pub(super) line_col: (usize, usize),
     /// The cursor position and op count `line_col` was computed for.
     line_col_at: Option<(usize, usize)>,
+    /// The cursor and the other end of the selection (chars).
+    pub(super) selection: (usize, usize),
+    /// Words, chars and lines of the text.
+    pub(super) counts: Counts,
+    /// Words, chars and lines of the selection, while there is one.
+    pub(super) selection_counts: Option<Counts>,
+    /// The op count and selection the counts were made for.
+    counts_at: Option<(usize, usize, usize)>,
+    /// Scroll this char position into view on the next frame.
+    reveal: Option<usize>,
     /// Put the keyboard focus in the editor on the next frame.
-    focus: bool,
+    pub(super) focus: bool,
 }
 
 impl Default for Editor {
@@ -55,6 +119,11 @@ impl Default for Editor {
             sent: None,
             line_col: (1, 1),
             line_col_at: None,
+            selection: (0, 0),
+            counts: Counts::default(),
+            selection_counts: None,
+            counts_at: None,
+            reveal: None,
             focus: true,
         }
     }
@@ -95,20 +164,33 @@ impl Editor {
             .collect()
     }
 
+    /// Selects the chars `r` in the editor and scrolls them into view.
+    pub(super) fn select(&mut self, ctx: &egui::Context, r: Range<usize>) {
+        let mut state = egui::text_edit::TextEditState::load(ctx, editor_id()).unwrap_or_default();
+        let range = egui::text::CCursorRange::two(CCursor::new(r.start), CCursor::new(r.end));
+        state.cursor.set_char_range(Some(range));
+        state.store(ctx, editor_id());
+        self.reveal = Some(r.start);
+    }
+
     /// Draws the editor over `view`, whose text `mirror` holds; keystrokes become CRDT
-    /// ops. Asks to send this user's cursor to peers when it moved.
+    /// ops. The find bar's matches are highlighted while it is open. Asks to send this
+    /// user's cursor to peers when it moved.
     pub(super) fn ui(
         &mut self,
         ui: &mut egui::Ui,
         view: &mut DocView,
         mirror: &mut String,
         settings: &Settings,
+        find: &mut FindBar,
     ) -> Option<Action> {
         if std::mem::take(&mut self.focus) {
             ui.memory_mut(|m| m.request_focus(editor_id()));
         }
         let font = if settings.monospace { egui::TextStyle::Monospace } else { egui::TextStyle::Body };
         let wrap = settings.wrap;
+        let gutter = if settings.line_numbers { gutter_width(ui, self.counts.lines) } else { 0.0 };
+        let reveal = self.reveal.take();
         let cursors = self.remote_cursors(view.doc());
         // Typing is undone in bursts separated by pauses; a paste or a cut is an undo
         // step of its own.
@@ -118,14 +200,36 @@ impl Editor {
         });
         let mut buffer = CrdtBuffer::new(view, mirror);
         let output = egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
-            let edit = egui::TextEdit::multiline(&mut buffer)
-                .id(editor_id())
-                .font(font)
-                .frame(egui::Frame::NONE)
-                .lock_focus(true)
-                .desired_rows(30)
-                .desired_width(if wrap { ui.available_width() } else { f32::INFINITY });
-            let out = edit.show(ui);
+            // Matches are painted behind the text, in a place kept before it is drawn.
+            let behind = ui.painter().add(egui::Shape::Noop);
+            let out = ui
+                .horizontal_top(|ui| {
+                    if gutter > 0.0 {
+                        ui.add_space(gutter);
+                    }
+                    let edit = egui::TextEdit::multiline(&mut buffer)
+                        .id(editor_id())
+                        .font(font)
+                        .frame(egui::Frame::NONE)
+                        .lock_focus(true)
+                        .desired_rows(30)
+                        .desired_width(if wrap { ui.available_width() } else { f32::INFINITY });
+                    edit.show(ui)
+                })
+                .inner;
+            if find.open {
+                // Typing this frame may have changed the text the matches were found in.
+                find.refresh(buffer.doc(), buffer.as_str());
+                matches_ui(ui, &out, behind, find);
+            }
+            if gutter > 0.0 {
+                line_numbers_ui(ui, &out, gutter);
+            }
+            if let Some(at) = reveal {
+                let at = CCursor::new(at.min(out.galley.end().index.0));
+                let r = out.galley.pos_from_cursor(at).translate(out.galley_pos.to_vec2());
+                ui.scroll_to_rect(r, Some(egui::Align::Center));
+            }
             remote_cursors_ui(ui, &out, &cursors);
             out
         });
@@ -134,9 +238,24 @@ impl Editor {
         } else if buffer.changed {
             view.commit_at(now_ms);
         }
-        let (p, q) = output.inner.cursor_range.map(|r| (r.primary.index.0, r.secondary.index.0))?;
-        // Counting lines is a scan of the text: only when the cursor or text moved.
-        let key = (p, view.doc().n_ops());
+        // The widget's selection, also while the focus is elsewhere (in the find bar).
+        let out = &output.inner;
+        let range = out.cursor_range.or_else(|| out.state.cursor.range(&out.galley));
+        let (p, q) = range.map_or((0, 0), |r| (r.primary.index.0, r.secondary.index.0));
+        self.selection = (p, q);
+        let n_ops = view.doc().n_ops();
+        // Counting is a scan of the text: only when the text or the selection changed.
+        if self.counts_at != Some((n_ops, p, q)) {
+            if self.counts_at.is_none_or(|(n, _, _)| n != n_ops) {
+                self.counts = counts(mirror);
+            }
+            self.counts_at = Some((n_ops, p, q));
+            self.selection_counts = (p != q).then(|| counts(char_slice(mirror, p.min(q)..p.max(q))));
+            // The status bar, drawn before the editor, shows them on the next frame.
+            ui.ctx().request_repaint();
+        }
+        range?;
+        let key = (p, n_ops);
         if self.line_col_at != Some(key) {
             self.line_col_at = Some(key);
             self.line_col = line_col(mirror, p);
@@ -151,21 +270,25 @@ impl Editor {
     }
 }
 
-/// The CRDT's undo and redo, asked for by keyboard shortcut; the shortcuts are consumed
-/// so that the text widget's own undo never runs.
-pub(super) fn shortcuts(ctx: &egui::Context) -> Vec<Action> {
-    let (undo, redo) = ctx.input_mut(|i| {
+/// The CRDT's undo and redo, find (Ctrl+F), replace (Ctrl+H) and go to line (Ctrl+G),
+/// asked for by keyboard shortcut, and Escape while a bar over the editor is open
+/// (`bar_open`); the shortcuts are consumed so that the text widget's own undo never
+/// runs.
+pub(super) fn shortcuts(ctx: &egui::Context, bar_open: bool) -> Vec<Action> {
+    ctx.input_mut(|i| {
         let redo = i.consume_shortcut(&REDO) || i.consume_shortcut(&REDO_Y);
-        (i.consume_shortcut(&UNDO), redo)
-    });
-    let mut res = Vec::new();
-    if undo {
-        res.push(Action::Undo);
-    }
-    if redo {
-        res.push(Action::Redo);
-    }
-    res
+        [
+            (i.consume_shortcut(&UNDO), Action::Undo),
+            (redo, Action::Redo),
+            (i.consume_shortcut(&FIND), Action::OpenFind { replace: false }),
+            (i.consume_shortcut(&REPLACE), Action::OpenFind { replace: true }),
+            (i.consume_shortcut(&GOTO_LINE), Action::OpenGoToLine),
+            (bar_open && i.consume_key(Modifiers::NONE, Key::Escape), Action::CloseBar),
+        ]
+        .into_iter()
+        .filter_map(|(pressed, a)| pressed.then_some(a))
+        .collect()
+    })
 }
 
 /// The spinner shown while a document is being opened.
@@ -211,6 +334,74 @@ fn line_col(text: &str, pos: usize) -> (usize, usize) {
         }
     }
     (line, col)
+}
+
+/// The width of the line-number gutter for a text of `lines` lines.
+fn gutter_width(ui: &egui::Ui, lines: usize) -> f32 {
+    let digits = lines.max(1).ilog10() as f32 + 1.0;
+    let w = ui.ctx().fonts_mut(|f| f.glyph_width(&gutter_font(), '0'));
+    digits * w + 16.0
+}
+
+fn gutter_font() -> egui::FontId {
+    egui::FontId::monospace(12.0)
+}
+
+/// Paints the number of each visible line left of its first row, in a gutter `width`
+/// wide that stays at the left edge when the text scrolls sideways.
+fn line_numbers_ui(ui: &egui::Ui, out: &egui::text_edit::TextEditOutput, width: f32) {
+    let clip = ui.clip_rect();
+    let painter = ui.painter_at(clip);
+    let origin = out.galley_pos.to_vec2();
+    let left = (out.galley_pos.x - width).max(clip.left());
+    if left > out.galley_pos.x - width {
+        // The text scrolled under the gutter: cover it.
+        let gutter = egui::Rect::from_x_y_ranges(left..=left + width, clip.y_range());
+        painter.rect_filled(gutter, 0.0, ui.visuals().extreme_bg_color);
+    }
+    let colour = ui.visuals().weak_text_color();
+    let mut line = 1;
+    let mut starts_line = true;
+    for row in &out.galley.rows {
+        let r = row.rect().translate(origin);
+        if r.top() > clip.bottom() {
+            break;
+        }
+        if starts_line && r.bottom() >= clip.top() {
+            let at = egui::pos2(left + width - 8.0, r.center().y);
+            painter.text(at, egui::Align2::RIGHT_CENTER, line.to_string(), gutter_font(), colour);
+        }
+        starts_line = row.ends_with_newline;
+        line += usize::from(row.ends_with_newline);
+    }
+}
+
+/// Paints the find bar's visible matches (the current one stronger) in the place
+/// `behind` kept behind the text.
+fn matches_ui(
+    ui: &egui::Ui,
+    out: &egui::text_edit::TextEditOutput,
+    behind: egui::layers::ShapeIdx,
+    find: &FindBar,
+) {
+    let clip = ui.clip_rect();
+    let galley = &out.galley;
+    let origin = out.galley_pos.to_vec2();
+    // The chars on the visible rows.
+    let first = galley.cursor_from_pos(egui::vec2(0.0, clip.top() - out.galley_pos.y)).index.0;
+    let last =
+        galley.cursor_from_pos(egui::vec2(galley.rect.right(), clip.bottom() - out.galley_pos.y)).index.0;
+    let from = find.matches.partition_point(|m| m.end < first);
+    let current = find.current_match();
+    let (weak, strong) = (Color32::from_rgba_unmultiplied(255, 200, 0, 70), Color32::from_rgb(255, 170, 60));
+    let mut shapes = Vec::new();
+    for m in find.matches[from..].iter().take_while(|m| m.start <= last).take(MAX_PAINTED_MATCHES) {
+        let fill = if current.as_ref() == Some(m) { strong } else { weak };
+        for r in selection_rects(galley, m.start, m.end) {
+            shapes.push(egui::Shape::rect_filled(r.translate(origin), 2.0, fill));
+        }
+    }
+    ui.painter().set(behind, egui::Shape::Vec(shapes));
 }
 
 /// Draws peers' cursors and selections in their colours, each with a name tag.
@@ -266,6 +457,21 @@ mod tests {
 
     fn check(text: &str, pos: usize, expected: (usize, usize)) {
         assert_eq!(line_col(text, pos), expected, "{text:?} at {pos}");
+    }
+
+    #[test]
+    fn words_chars_and_lines_are_counted() {
+        let c = |text| {
+            let c = counts(text);
+            (c.words, c.chars, c.lines)
+        };
+        assert_eq!(c(""), (0, 0, 1));
+        assert_eq!(c("Hello, wörld! — it's 2 o'clock\n"), (5, 31, 2));
+        assert_eq!(c("  -- ... \n\n"), (0, 11, 3));
+        assert_eq!(c("日本語 テキスト"), (2, 8, 1));
+        assert_eq!(char_slice("a😀bc", 1..3), "😀b");
+        assert_eq!(char_slice("a😀bc", 2..2), "");
+        assert_eq!(char_slice("abc", 1..3), "bc");
     }
 
     #[test]

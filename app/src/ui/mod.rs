@@ -19,6 +19,8 @@ mod docs_panel;
 mod document;
 mod editor;
 mod error;
+mod find;
+mod goto_line;
 mod history;
 mod peers_panel;
 mod settings;
@@ -29,6 +31,8 @@ mod widgets;
 
 pub use editor::editor_id;
 pub use error::FileError;
+pub use find::{find_field_id, replace_field_id};
+pub use goto_line::goto_field_id;
 
 use action::Action;
 use anyhow::{Context as _, Result};
@@ -139,9 +143,11 @@ impl TandemApp {
     fn window_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         // Undo/redo are the CRDT's (own edits only), taken before the editor sees them
-        // and applied before it is drawn.
-        if self.open.is_some() && self.dialog.is_none() {
-            for a in editor::shortcuts(&ctx) {
+        // and applied before it is drawn; so are find, replace and go to line, and
+        // Escape while their bars are open.
+        if let Some(o) = self.open.as_ref().filter(|_| self.dialog.is_none()) {
+            let bar_open = o.find.open || o.goto.is_some();
+            for a in editor::shortcuts(&ctx, bar_open) {
                 self.apply(a, &ctx);
             }
         }
@@ -171,18 +177,29 @@ impl TandemApp {
         }
     }
 
-    /// The middle of the window: the editor, the history, or what to do while no
-    /// document is open.
-    fn central_ui(&mut self, ui: &mut egui::Ui) -> Option<Action> {
+    /// The middle of the window: the editor under the find bar and the go-to-line
+    /// prompt when they are open, the history, or what to do while no document is open.
+    fn central_ui(&mut self, ui: &mut egui::Ui) -> Vec<Action> {
         if self.opening.is_some() && self.open.is_none() {
             editor::opening_ui(ui);
-            return None;
+            return Vec::new();
         }
-        let Some(o) = &mut self.open else { return editor::welcome_ui(ui) };
+        let Some(o) = &mut self.open else { return editor::welcome_ui(ui).into_iter().collect() };
         if let Some(h) = &mut o.history {
-            return h.ui(ui, o.view.doc());
+            return h.ui(ui, o.view.doc()).into_iter().collect();
         }
-        o.editor.ui(ui, &mut o.view, &mut o.mirror, &self.settings)
+        let mut actions = Vec::new();
+        if let Some(g) = &mut o.goto {
+            actions.extend(g.ui(ui, o.editor.counts.lines));
+        }
+        if o.find.open {
+            actions.extend(o.find.ui(ui, o.view.doc(), &o.mirror));
+        }
+        if o.goto.is_some() || o.find.open {
+            ui.separator();
+        }
+        actions.extend(o.editor.ui(ui, &mut o.view, &mut o.mirror, &self.settings, &mut o.find));
+        actions
     }
 
     /// Opens a document (an id or its first hex digits) once the documents list is
@@ -300,6 +317,13 @@ impl TandemApp {
     /// Peers' presences in the open document.
     pub fn presences(&self) -> &[PeerPresence] {
         self.open.as_ref().map_or(&[], |o| o.editor.presences.as_slice())
+    }
+
+    /// The find bar's matches in the open document (char ranges) and the current one,
+    /// while the bar is open.
+    pub fn find_matches(&self) -> Option<(&[std::ops::Range<usize>], Option<usize>)> {
+        let o = self.open.as_ref().filter(|o| o.find.open)?;
+        Some((&o.find.matches, o.find.current))
     }
 
     /// The message shown in the status bar.

@@ -16,6 +16,8 @@ pub(super) struct Settings {
     pub(super) monospace: bool,
     /// Wrap long lines.
     pub(super) wrap: bool,
+    /// Number the lines in a gutter left of the text.
+    pub(super) line_numbers: bool,
     /// Show the peers panel.
     pub(super) show_peers: bool,
     /// The document open when the app last closed.
@@ -30,6 +32,7 @@ impl Default for Settings {
             colour: 0x2f80ed,
             monospace: false,
             wrap: true,
+            line_numbers: false,
             show_peers: true,
             last_doc: None,
         }
@@ -71,6 +74,7 @@ mod tests {
             colour: 0x123456,
             monospace: true,
             wrap: false,
+            line_numbers: true,
             show_peers: false,
             last_doc: Some("ab12".into()),
         };

@@ -1,7 +1,9 @@
 //! The status bar at the bottom: whether the open document is saved and synced, the
-//! network state, the last notice, and the cursor's line and column.
+//! network state, the last notice, the cursor's line and column, and the words and
+//! chars of the text and of the selection.
 
 use super::document::OpenDoc;
+use super::editor::Counts;
 use super::widgets::{ERROR_RED, dot_ui};
 use egui::Color32;
 use tandem_net::PeerSync;
@@ -80,7 +82,12 @@ impl StatusBar {
                 }
                 if let Some(o) = open {
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                        ui.label(format!("{} chars", o.view.doc().len_chars()));
+                        let all = Counts { chars: o.view.doc().len_chars(), ..o.editor.counts };
+                        ui.label(counts_text(&all));
+                        if let Some(sel) = &o.editor.selection_counts {
+                            ui.separator();
+                            ui.label(format!("Selected: {}", counts_text(sel)));
+                        }
                         ui.separator();
                         ui.label(format!("Ln {}, Col {}", o.editor.line_col.0, o.editor.line_col.1));
                     });
@@ -88,6 +95,12 @@ impl StatusBar {
             });
         });
     }
+}
+
+/// "3 words, 1 char".
+fn counts_text(c: &Counts) -> String {
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    format!("{}, {}", plural(c.words, "word"), plural(c.chars, "char"))
 }
 
 /// How far the open document is in sync with its peers.
@@ -106,7 +119,13 @@ fn sync_text(o: &OpenDoc, offline: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::unstored_text;
+    use super::{Counts, counts_text, unstored_text};
+
+    #[test]
+    fn counts_read_in_the_singular_and_plural() {
+        assert_eq!(counts_text(&Counts { words: 1, chars: 1, lines: 1 }), "1 word, 1 char");
+        assert_eq!(counts_text(&Counts { words: 0, chars: 12, lines: 3 }), "0 words, 12 chars");
+    }
 
     #[test]
     fn a_full_disk_says_so_and_counts_the_waiting_edits() {
