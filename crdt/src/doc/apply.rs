@@ -586,21 +586,35 @@ impl Doc {
     fn apply_ready(&mut self, c: &Change) -> Result<(), Error> {
         let n = c.n_seqs();
         let bad = |reason: InvalidReason| Error::InvalidChange { change: c.id(), reason };
-        let parents: Vec<Lv> =
-            c.deps.iter().map(|&d| self.log.lv_of(d).expect("ready deps are held")).collect();
+        // The parents go through a reused buffer, so a change on one dep does not
+        // allocate for them.
+        let mut parents = std::mem::take(&mut self.scratch);
+        parents.clear();
+        parents.extend(c.deps.iter().map(|&d| self.log.lv_of(d).expect("ready deps are held")));
         let mut parents = self.log.frontier_of(parents);
         parents.sort_unstable();
         if parents.iter().any(|&p| self.log.lamport_of(p) >= c.lamport) {
             return Err(bad(InvalidReason::LamportNotAfterDeps));
         }
-        let past = self.past_of(&parents);
+        // A change made on top of everything this replica holds (as a live peer's
+        // usually is) has the whole version as its causal past: no walk, no copy.
+        let frontier = &self.log.frontier;
+        let on_frontier = parents.len() == frontier.len() && parents.iter().all(|p| frontier.contains(p));
+        let walked;
+        let past = if on_frontier {
+            &self.log.version
+        } else {
+            walked = self.past_of(&parents);
+            &walked
+        };
         if past.get(c.author) + 1 < c.start_seq {
             return Err(bad(InvalidReason::PreviousOpNotInPast));
         }
         // Validate every reference before touching anything: origins and delete targets
         // must be inserted characters in the causal past or made earlier in this change,
         // and each insert's origins must be adjacent in the author's view.
-        // `own` holds the seq ranges of the change's inserts so far, merged when adjacent.
+        // `own` holds the seq ranges of the change's inserts so far, merged when adjacent;
+        // only later ops of the change read it.
         let mut own: Vec<(u64, u64)> = Vec::new();
         let mut view = AuthorView { lv0: self.log.next_lv(), start_seq: c.start_seq, next: BTreeMap::new() };
         let end = c.start_seq + n;
@@ -610,7 +624,7 @@ impl Doc {
             match op {
                 Op::Insert { origin_left, origin_right, .. } => {
                     for o in [origin_left, origin_right].into_iter().flatten() {
-                        self.check_items(c, &past, &own, seq, *o, 1).map_err(|e| {
+                        self.check_items(c, past, &own, seq, *o, 1).map_err(|e| {
                             bad(match e {
                                 InvalidReason::NotInCausalPast(_) => e,
                                 _ => InvalidReason::UnknownOrigin(*o),
@@ -623,7 +637,7 @@ impl Doc {
                     }
                     let ol = self.view_lv(c, &view, *origin_left);
                     let or = self.view_lv(c, &view, *origin_right);
-                    if !self.adjacent_in_view(&past, &view, ol, or) {
+                    if !self.adjacent_in_view(past, &view, ol, or) {
                         return Err(bad(InvalidReason::InconsistentOrigins {
                             left: *origin_left,
                             right: *origin_right,
@@ -635,14 +649,14 @@ impl Doc {
                         let first = view.lv0 + (seq - c.start_seq) as Lv;
                         view.next.insert(ol, first);
                         view.next.insert(first + k as Lv - 1, or);
-                    }
-                    match own.last_mut() {
-                        Some(r) if r.1 == seq => r.1 += k,
-                        _ => own.push((seq, seq + k)),
+                        match own.last_mut() {
+                            Some(r) if r.1 == seq => r.1 += k,
+                            _ => own.push((seq, seq + k)),
+                        }
                     }
                 }
                 Op::Delete { start, len, .. } => {
-                    self.check_items(c, &past, &own, seq, *start, *len).map_err(bad)?;
+                    self.check_items(c, past, &own, seq, *start, *len).map_err(bad)?;
                 }
                 Op::MapSet { .. } => {}
             }
@@ -663,7 +677,8 @@ impl Doc {
                     self.integrate_insert(lv, k, ol, or, text);
                 }
                 Op::Delete { start, len, reversed } => {
-                    let mut pieces: Vec<(Lv, u32)> = Vec::new();
+                    let mut pieces = std::mem::take(&mut self.del_pieces);
+                    pieces.clear();
                     let _ = self.log.for_each_lv_run(start.replica, start.seq, *len, |_, t, m| {
                         pieces.push((t, m));
                         Ok::<(), ()>(())
@@ -672,7 +687,7 @@ impl Doc {
                         pieces.reverse();
                     }
                     let mut op_lv = lv;
-                    for (t, m) in pieces {
+                    for &(t, m) in &pieces {
                         self.text.delete(t, m);
                         self.log.push_del(DelRun {
                             lv: op_lv,
@@ -682,6 +697,7 @@ impl Doc {
                         });
                         op_lv += m;
                     }
+                    self.del_pieces = pieces;
                 }
                 Op::MapSet { key, value } => {
                     let frontier = if lv == lv0 { parents.clone() } else { vec![lv - 1] };
@@ -691,6 +707,7 @@ impl Doc {
             }
             lv += k;
         }
+        self.scratch = parents;
         Ok(())
     }
 

@@ -131,8 +131,10 @@ pub struct Doc {
     redone: BTreeMap<Lv, (u32, Lv)>,
     /// The agent index of `replica`, once it has written.
     local_agent: Option<u32>,
-    /// A reused buffer for a copy of the frontier.
+    /// A reused buffer for a copy of the frontier, or a remote change's parents.
     scratch: Vec<Lv>,
+    /// A reused buffer for the runs of held ops a remote delete targets.
+    del_pieces: Vec<(Lv, u32)>,
     /// For each local map write (by `Lv`): the value it replaced, for undo.
     map_prev: BTreeMap<Lv, Option<Value>>,
 }
@@ -163,6 +165,7 @@ impl Doc {
             redone: BTreeMap::new(),
             local_agent: None,
             scratch: Vec::new(),
+            del_pieces: Vec::new(),
             map_prev: BTreeMap::new(),
         }
     }
