@@ -133,6 +133,10 @@ struct LeafIndex {
     chunks: Vec<Vec<IdxRun>>,
     /// The first `Lv` of each chunk.
     firsts: Vec<Lv>,
+    /// Where (chunk, index) the last lookup outside the last run found its run. Edits
+    /// cluster, so the next lookup often falls in the same run and skips both binary
+    /// searches. Only a hint: it is checked before use.
+    hint: Cell<(u32, u32)>,
 }
 
 impl LeafIndex {
@@ -158,7 +162,14 @@ impl LeafIndex {
         if lv >= self.tail.lv {
             return Some(&self.tail);
         }
+        let (hc, hj) = self.hint.get();
+        if let Some(r) = self.chunks.get(hc as usize).and_then(|chunk| chunk.get(hj as usize))
+            && lv.wrapping_sub(r.lv) < r.len
+        {
+            return Some(r);
+        }
         let (c, j) = self.find(lv)?;
+        self.hint.set((c as u32, j as u32));
         Some(&self.chunks[c][j])
     }
 
