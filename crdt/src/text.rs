@@ -494,6 +494,13 @@ impl Text {
         true
     }
 
+    /// How many of the `Lv`s from `lv` on are inserted characters in one run of the
+    /// leaf index (0 if `lv` is not one): a lower bound of the items from `lv` on, found
+    /// in one lookup.
+    pub(crate) fn items_from(&self, lv: Lv) -> u32 {
+        self.lv_leaf.run_rest(lv)
+    }
+
     /// Byte length of `chars` characters starting at byte `start` of the content.
     fn bytes_of(&self, start: u32, chars: u32) -> u32 {
         if self.ascii {

@@ -796,7 +796,9 @@ impl Doc {
         }
         let log = &self.log;
         log.for_each_lv_run(start.replica, start.seq, held_end - start.seq, |s, lv, n| {
-            if log.all_inserts(lv, lv + n) {
+            // Usually the ops are in one run of the text's leaf index, found at once;
+            // otherwise the logs of op kinds answer in two binary searches.
+            if self.text.items_from(lv) >= n || log.all_inserts(lv, lv + n) {
                 Ok(())
             } else {
                 Err(InvalidReason::UnknownDeleteTarget(OpId::new(start.replica, s)))
