@@ -878,9 +878,14 @@ impl Text {
             }
             if idx > 0 && leaf.spans[idx - 1].can_append(&new) {
                 leaf.spans[idx - 1].len += new.len;
+                idx -= 1;
             } else {
                 leaf.spans.insert(idx, new);
             }
+            // The next op most likely names these items (typing continues after them):
+            // [`Text::cursor_of_lv`] tries their span first. A leaf split below may move
+            // it; the hint is checked before use.
+            self.lv_hint.set((leaf_id, idx as u32));
         }
         self.lv_leaf.set(new.lv..new.end(), leaf_id);
         self.add_counts(leaf_id, new.len as i64, new.len as i64);
