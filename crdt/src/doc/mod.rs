@@ -135,6 +135,8 @@ pub struct Doc {
     scratch: Vec<Lv>,
     /// A reused buffer for the runs of held ops a remote delete targets.
     del_pieces: Vec<(Lv, u32)>,
+    /// A reused buffer for the origins of a remote change's inserts, as `Lv`s.
+    origin_lvs: Vec<(Lv, Lv)>,
     /// For each local map write (by `Lv`): the value it replaced, for undo.
     map_prev: BTreeMap<Lv, Option<Value>>,
 }
@@ -166,6 +168,7 @@ impl Doc {
             local_agent: None,
             scratch: Vec::new(),
             del_pieces: Vec::new(),
+            origin_lvs: Vec::new(),
             map_prev: BTreeMap::new(),
         }
     }
