@@ -133,9 +133,10 @@ struct LeafIndex {
     chunks: Vec<Vec<IdxRun>>,
     /// The first `Lv` of each chunk.
     firsts: Vec<Lv>,
-    /// Where (chunk, index) the last lookup outside the last run found its run. Edits
-    /// cluster, so the next lookup often falls in the same run and skips both binary
-    /// searches. Only a hint: it is checked before use.
+    /// Where (chunk, index) the last lookup or update outside the last run found its
+    /// run. Edits cluster, so the next lookup often falls in the same run and skips both
+    /// binary searches, or in the same chunk and skips one. Only a hint: it is checked
+    /// before use.
     hint: Cell<(u32, u32)>,
 }
 
@@ -144,8 +145,17 @@ impl LeafIndex {
     /// `lv`.
     #[inline]
     fn find(&self, lv: Lv) -> Option<(usize, usize)> {
-        let c = self.firsts.partition_point(|&f| f <= lv).checked_sub(1)?;
+        // The chunk of the last lookup first: lookups and updates cluster.
+        let hc = self.hint.get().0 as usize;
+        let c = if self.firsts.get(hc).is_some_and(|&f| f <= lv)
+            && self.firsts.get(hc + 1).is_none_or(|&f| lv < f)
+        {
+            hc
+        } else {
+            self.firsts.partition_point(|&f| f <= lv).checked_sub(1)?
+        };
         let j = self.chunks[c].partition_point(|r| r.lv <= lv).checked_sub(1)?;
+        self.hint.set((c as u32, j as u32));
         Some((c, j))
     }
 
@@ -169,7 +179,6 @@ impl LeafIndex {
             return Some(r);
         }
         let (c, j) = self.find(lv)?;
-        self.hint.set((c as u32, j as u32));
         Some(&self.chunks[c][j])
     }
 
