@@ -965,12 +965,21 @@ impl Text {
         let (vis, total) = moved.iter().fold((0, 0), |(v, t), s| (v + s.vis(), t + s.len));
         let new_id = self.leaves.len() as u32;
         // Moved spans with consecutive `Lv`s share a run of the index: move it at once.
+        // In `Lv` order, so that parts of one run that lie apart in the text move
+        // together, and each update starts near the previous one.
+        let mut ranges = [(0, 0); LEAF_CAP + 2];
+        assert!(moved.len() <= ranges.len(), "a leaf holds at most two spans over its capacity");
+        for (r, s) in ranges.iter_mut().zip(&moved) {
+            *r = (s.lv, s.end());
+        }
+        let ranges = &mut ranges[..moved.len()];
+        ranges.sort_unstable_by_key(|r| r.0);
         let mut k = 0;
-        while k < moved.len() {
-            let (start, mut end) = (moved[k].lv, moved[k].end());
+        while k < ranges.len() {
+            let (start, mut end) = ranges[k];
             k += 1;
-            while k < moved.len() && moved[k].lv == end {
-                end = moved[k].end();
+            while k < ranges.len() && ranges[k].0 == end {
+                end = ranges[k].1;
                 k += 1;
             }
             self.lv_leaf.set(start..end, new_id);
