@@ -40,8 +40,10 @@ impl VectorClock {
 
     /// Raises the entry for `replica` to at least `seq`.
     pub fn observe(&mut self, replica: ReplicaId, seq: u64) {
-        if seq > self.get(replica) {
-            self.set(replica, seq);
+        match self.entries.binary_search_by_key(&replica, |e| e.0) {
+            Ok(i) => self.entries[i].1 = self.entries[i].1.max(seq),
+            Err(_) if seq == 0 => {}
+            Err(i) => self.entries.insert(i, (replica, seq)),
         }
     }
 

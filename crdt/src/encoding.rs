@@ -812,7 +812,7 @@ impl DocDecoder {
                     return Err(bad("bad delete length"));
                 }
                 let t = lv.checked_sub(target).ok_or(bad("bad delete target"))?;
-                if t.checked_add(len).is_none_or(|e| e > lv) || !(t..t + len).all(|x| is_item(doc, x)) {
+                if t.checked_add(len).is_none_or(|e| e > lv) || !doc.text.are_items(t, len) {
                     return Err(bad("delete target is not an earlier character"));
                 }
                 doc.text.delete(t, len);

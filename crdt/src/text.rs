@@ -133,6 +133,11 @@ struct LeafIndex {
     chunks: Vec<Vec<IdxRun>>,
     /// The first `Lv` of each chunk.
     firsts: Vec<Lv>,
+    /// Where (chunk, index) the last lookup or update outside the last run found its
+    /// run. Edits cluster, so the next lookup often falls in the same run and skips both
+    /// binary searches, or in the same chunk and skips one. Only a hint: it is checked
+    /// before use.
+    hint: Cell<(u32, u32)>,
 }
 
 impl LeafIndex {
@@ -140,8 +145,17 @@ impl LeafIndex {
     /// `lv`.
     #[inline]
     fn find(&self, lv: Lv) -> Option<(usize, usize)> {
-        let c = self.firsts.partition_point(|&f| f <= lv).checked_sub(1)?;
+        // The chunk of the last lookup first: lookups and updates cluster.
+        let hc = self.hint.get().0 as usize;
+        let c = if self.firsts.get(hc).is_some_and(|&f| f <= lv)
+            && self.firsts.get(hc + 1).is_none_or(|&f| lv < f)
+        {
+            hc
+        } else {
+            self.firsts.partition_point(|&f| f <= lv).checked_sub(1)?
+        };
         let j = self.chunks[c].partition_point(|r| r.lv <= lv).checked_sub(1)?;
+        self.hint.set((c as u32, j as u32));
         Some((c, j))
     }
 
@@ -157,6 +171,12 @@ impl LeafIndex {
     fn run_of(&self, lv: Lv) -> Option<&IdxRun> {
         if lv >= self.tail.lv {
             return Some(&self.tail);
+        }
+        let (hc, hj) = self.hint.get();
+        if let Some(r) = self.chunks.get(hc as usize).and_then(|chunk| chunk.get(hj as usize))
+            && lv.wrapping_sub(r.lv) < r.len
+        {
+            return Some(r);
         }
         let (c, j) = self.find(lv)?;
         Some(&self.chunks[c][j])
@@ -481,6 +501,13 @@ impl Text {
             }
         }
         true
+    }
+
+    /// How many of the `Lv`s from `lv` on are inserted characters in one run of the
+    /// leaf index (0 if `lv` is not one): a lower bound of the items from `lv` on, found
+    /// in one lookup.
+    pub(crate) fn items_from(&self, lv: Lv) -> u32 {
+        self.lv_leaf.run_rest(lv)
     }
 
     /// Byte length of `chars` characters starting at byte `start` of the content.
@@ -860,9 +887,14 @@ impl Text {
             }
             if idx > 0 && leaf.spans[idx - 1].can_append(&new) {
                 leaf.spans[idx - 1].len += new.len;
+                idx -= 1;
             } else {
                 leaf.spans.insert(idx, new);
             }
+            // The next op most likely names these items (typing continues after them):
+            // [`Text::cursor_of_lv`] tries their span first. A leaf split below may move
+            // it; the hint is checked before use.
+            self.lv_hint.set((leaf_id, idx as u32));
         }
         self.lv_leaf.set(new.lv..new.end(), leaf_id);
         self.add_counts(leaf_id, new.len as i64, new.len as i64);
@@ -933,12 +965,21 @@ impl Text {
         let (vis, total) = moved.iter().fold((0, 0), |(v, t), s| (v + s.vis(), t + s.len));
         let new_id = self.leaves.len() as u32;
         // Moved spans with consecutive `Lv`s share a run of the index: move it at once.
+        // In `Lv` order, so that parts of one run that lie apart in the text move
+        // together, and each update starts near the previous one.
+        let mut ranges = [(0, 0); LEAF_CAP + 2];
+        assert!(moved.len() <= ranges.len(), "a leaf holds at most two spans over its capacity");
+        for (r, s) in ranges.iter_mut().zip(&moved) {
+            *r = (s.lv, s.end());
+        }
+        let ranges = &mut ranges[..moved.len()];
+        ranges.sort_unstable_by_key(|r| r.0);
         let mut k = 0;
-        while k < moved.len() {
-            let (start, mut end) = (moved[k].lv, moved[k].end());
+        while k < ranges.len() {
+            let (start, mut end) = ranges[k];
             k += 1;
-            while k < moved.len() && moved[k].lv == end {
-                end = moved[k].end();
+            while k < ranges.len() && ranges[k].0 == end {
+                end = ranges[k].1;
                 k += 1;
             }
             self.lv_leaf.set(start..end, new_id);

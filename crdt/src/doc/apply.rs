@@ -474,6 +474,9 @@ impl Doc {
 
     /// Compares `c` with every buffered change of its author whose seqs overlap.
     fn check_buffered(&self, c: &Change) -> Result<(), Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
         let mut incoming = Vec::new();
         let end = c.end_seq();
         for p in &self.pending {
@@ -518,11 +521,11 @@ impl Doc {
     /// when all of it is held.
     fn trim_known(&self, mut c: Change) -> Option<Change> {
         let known = self.log.version.get(c.author);
-        if c.end_seq() - 1 <= known {
-            return None;
-        }
         if c.start_seq > known {
             return Some(c);
+        }
+        if c.end_seq() - 1 <= known {
+            return None;
         }
         // Drop the first `skip` seqs.
         let mut skip = known + 1 - c.start_seq;
@@ -586,22 +589,39 @@ impl Doc {
     fn apply_ready(&mut self, c: &Change) -> Result<(), Error> {
         let n = c.n_seqs();
         let bad = |reason: InvalidReason| Error::InvalidChange { change: c.id(), reason };
-        let parents: Vec<Lv> =
-            c.deps.iter().map(|&d| self.log.lv_of(d).expect("ready deps are held")).collect();
+        // The parents go through a reused buffer, so a change on one dep does not
+        // allocate for them.
+        let mut parents = std::mem::take(&mut self.scratch);
+        parents.clear();
+        parents.extend(c.deps.iter().map(|&d| self.log.lv_of(d).expect("ready deps are held")));
         let mut parents = self.log.frontier_of(parents);
         parents.sort_unstable();
         if parents.iter().any(|&p| self.log.lamport_of(p) >= c.lamport) {
             return Err(bad(InvalidReason::LamportNotAfterDeps));
         }
-        let past = self.past_of(&parents);
+        // A change made on top of everything this replica holds (as a live peer's
+        // usually is) has the whole version as its causal past: no walk, no copy.
+        let frontier = &self.log.frontier;
+        let on_frontier = parents.len() == frontier.len() && parents.iter().all(|p| frontier.contains(p));
+        let walked;
+        let past = if on_frontier {
+            &self.log.version
+        } else {
+            walked = self.past_of(&parents);
+            &walked
+        };
         if past.get(c.author) + 1 < c.start_seq {
             return Err(bad(InvalidReason::PreviousOpNotInPast));
         }
         // Validate every reference before touching anything: origins and delete targets
         // must be inserted characters in the causal past or made earlier in this change,
         // and each insert's origins must be adjacent in the author's view.
-        // `own` holds the seq ranges of the change's inserts so far, merged when adjacent.
+        // `own` holds the seq ranges of the change's inserts so far, merged when adjacent;
+        // only later ops of the change read it.
         let mut own: Vec<(u64, u64)> = Vec::new();
+        // Each insert's origins as `Lv`s, in op order, for applying it once all is valid.
+        let mut origins = std::mem::take(&mut self.origin_lvs);
+        origins.clear();
         let mut view = AuthorView { lv0: self.log.next_lv(), start_seq: c.start_seq, next: BTreeMap::new() };
         let end = c.start_seq + n;
         let mut seq = c.start_seq;
@@ -609,8 +629,11 @@ impl Doc {
             let k = op.n_seqs();
             match op {
                 Op::Insert { origin_left, origin_right, .. } => {
-                    for o in [origin_left, origin_right].into_iter().flatten() {
-                        self.check_items(c, &past, &own, seq, *o, 1).map_err(|e| {
+                    // The `Lv` of each origin this replica holds, found by its check.
+                    let mut held = [None; 2];
+                    for (h, o) in held.iter_mut().zip([origin_left, origin_right]) {
+                        let Some(o) = o else { continue };
+                        *h = self.check_items(c, past, &own, seq, *o, 1).map_err(|e| {
                             bad(match e {
                                 InvalidReason::NotInCausalPast(_) => e,
                                 _ => InvalidReason::UnknownOrigin(*o),
@@ -621,9 +644,10 @@ impl Doc {
                     if view.lv0 as u64 + (seq + k - c.start_seq) >= NONE as u64 {
                         return Err(Error::TooLarge(NONE as u64));
                     }
-                    let ol = self.view_lv(c, &view, *origin_left);
-                    let or = self.view_lv(c, &view, *origin_right);
-                    if !self.adjacent_in_view(&past, &view, ol, or) {
+                    let ol = held[0].unwrap_or_else(|| self.view_lv(c, &view, *origin_left));
+                    let or = held[1].unwrap_or_else(|| self.view_lv(c, &view, *origin_right));
+                    origins.push((ol, or));
+                    if !self.adjacent_in_view(past, &view, ol, or) {
                         return Err(bad(InvalidReason::InconsistentOrigins {
                             left: *origin_left,
                             right: *origin_right,
@@ -635,14 +659,14 @@ impl Doc {
                         let first = view.lv0 + (seq - c.start_seq) as Lv;
                         view.next.insert(ol, first);
                         view.next.insert(first + k as Lv - 1, or);
-                    }
-                    match own.last_mut() {
-                        Some(r) if r.1 == seq => r.1 += k,
-                        _ => own.push((seq, seq + k)),
+                        match own.last_mut() {
+                            Some(r) if r.1 == seq => r.1 += k,
+                            _ => own.push((seq, seq + k)),
+                        }
                     }
                 }
                 Op::Delete { start, len, .. } => {
-                    self.check_items(c, &past, &own, seq, *start, *len).map_err(bad)?;
+                    self.check_items(c, past, &own, seq, *start, *len).map_err(bad)?;
                 }
                 Op::MapSet { .. } => {}
             }
@@ -653,17 +677,19 @@ impl Doc {
         }
         let agent = self.log.agent(c.author);
         let lv0 = self.log.push_lvs(agent, c.start_seq, n as u32, c.lamport, &parents);
+        debug_assert_eq!(lv0, view.lv0, "the change's ops take the Lvs its view gave them");
         let mut lv = lv0;
+        let mut next_origins = origins.iter();
         for op in &c.ops {
             let k = op.n_seqs() as u32;
             match op {
-                Op::Insert { origin_left, origin_right, text } => {
-                    let ol = origin_left.map_or(NONE, |o| self.log.lv_of(o).expect("validated"));
-                    let or = origin_right.map_or(NONE, |o| self.log.lv_of(o).expect("validated"));
+                Op::Insert { text, .. } => {
+                    let &(ol, or) = next_origins.next().expect("one entry per insert");
                     self.integrate_insert(lv, k, ol, or, text);
                 }
                 Op::Delete { start, len, reversed } => {
-                    let mut pieces: Vec<(Lv, u32)> = Vec::new();
+                    let mut pieces = std::mem::take(&mut self.del_pieces);
+                    pieces.clear();
                     let _ = self.log.for_each_lv_run(start.replica, start.seq, *len, |_, t, m| {
                         pieces.push((t, m));
                         Ok::<(), ()>(())
@@ -672,7 +698,7 @@ impl Doc {
                         pieces.reverse();
                     }
                     let mut op_lv = lv;
-                    for (t, m) in pieces {
+                    for &(t, m) in &pieces {
                         self.text.delete(t, m);
                         self.log.push_del(DelRun {
                             lv: op_lv,
@@ -682,6 +708,7 @@ impl Doc {
                         });
                         op_lv += m;
                     }
+                    self.del_pieces = pieces;
                 }
                 Op::MapSet { key, value } => {
                     let frontier = if lv == lv0 { parents.clone() } else { vec![lv - 1] };
@@ -691,6 +718,8 @@ impl Doc {
             }
             lv += k;
         }
+        self.scratch = parents;
+        self.origin_lvs = origins;
         Ok(())
     }
 
@@ -734,7 +763,8 @@ impl Doc {
     /// Checks that ids `start .. start + len` (one replica's consecutive seqs), named by
     /// the op of `c` at `seq`, are inserted characters in `c`'s causal past (`past`) or
     /// inserted by `c` before `seq` (`own`). Costs a few binary searches per run of held
-    /// ops, however many seqs the range names.
+    /// ops, however many seqs the range names. Returns the `Lv` of `start` when this
+    /// replica holds it (`None` when `c` makes it).
     fn check_items(
         &self,
         c: &Change,
@@ -743,7 +773,7 @@ impl Doc {
         seq: u64,
         start: OpId,
         len: u64,
-    ) -> Result<(), InvalidReason> {
+    ) -> Result<Option<Lv>, InvalidReason> {
         let past_known = InvalidReason::DeletePastKnown { start, len };
         if start.seq == 0 {
             return Err(past_known);
@@ -767,7 +797,7 @@ impl Doc {
             held_end = a;
         }
         if start.seq >= held_end {
-            return Ok(());
+            return Ok(None);
         }
         let last = held_end - 1;
         if last > self.log.version.get(start.replica) {
@@ -778,13 +808,18 @@ impl Doc {
             return Err(InvalidReason::NotInCausalPast(OpId::new(start.replica, start.seq.max(in_past + 1))));
         }
         let log = &self.log;
+        let mut first = None;
         log.for_each_lv_run(start.replica, start.seq, held_end - start.seq, |s, lv, n| {
-            if log.all_inserts(lv, lv + n) {
+            first.get_or_insert(lv);
+            // Usually the ops are in one run of the text's leaf index, found at once;
+            // otherwise the logs of op kinds answer in two binary searches.
+            if self.text.items_from(lv) >= n || log.all_inserts(lv, lv + n) {
                 Ok(())
             } else {
                 Err(InvalidReason::UnknownDeleteTarget(OpId::new(start.replica, s)))
             }
-        })
+        })?;
+        Ok(first)
     }
 
     /// Integrates inserted items `lv .. lv + n` (already in the log's run table) into

@@ -131,8 +131,12 @@ pub struct Doc {
     redone: BTreeMap<Lv, (u32, Lv)>,
     /// The agent index of `replica`, once it has written.
     local_agent: Option<u32>,
-    /// A reused buffer for a copy of the frontier.
+    /// A reused buffer for a copy of the frontier, or a remote change's parents.
     scratch: Vec<Lv>,
+    /// A reused buffer for the runs of held ops a remote delete targets.
+    del_pieces: Vec<(Lv, u32)>,
+    /// A reused buffer for the origins of a remote change's inserts, as `Lv`s.
+    origin_lvs: Vec<(Lv, Lv)>,
     /// For each local map write (by `Lv`): the value it replaced, for undo.
     map_prev: BTreeMap<Lv, Option<Value>>,
 }
@@ -163,6 +167,8 @@ impl Doc {
             redone: BTreeMap::new(),
             local_agent: None,
             scratch: Vec::new(),
+            del_pieces: Vec::new(),
+            origin_lvs: Vec::new(),
             map_prev: BTreeMap::new(),
         }
     }

@@ -35,20 +35,44 @@ pub struct UndoState {
 /// One undo step: ops of this replica with consecutive seqs, as runs `lv .. end` in the
 /// log, in order (one run for a transaction, whose ops are always consecutive; a burst of
 /// typing has one more run after each remote change received during it).
+///
+/// The first run is kept inline, so the step of a transaction (one run) takes no heap
+/// and committing one does not allocate.
 #[derive(Clone, Debug)]
 pub(super) struct UndoStep {
-    pub runs: Vec<(Lv, Lv)>,
+    first: (Lv, Lv),
+    /// The runs after the first.
+    more: Vec<(Lv, Lv)>,
 }
 
 impl UndoStep {
     /// The step of one transaction, ops `lv .. end`.
     fn one(lv: Lv, end: Lv) -> UndoStep {
-        UndoStep { runs: vec![(lv, end)] }
+        UndoStep { first: (lv, end), more: Vec::new() }
+    }
+
+    /// Its runs, in order.
+    fn runs(&self) -> impl Iterator<Item = (Lv, Lv)> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+
+    /// Its last run.
+    fn last(&self) -> (Lv, Lv) {
+        self.more.last().copied().unwrap_or(self.first)
+    }
+
+    /// Adds ops `lv .. end` after its others, joined to its last run when they continue
+    /// it.
+    fn extend(&mut self, lv: Lv, end: Lv) {
+        match self.more.last_mut().unwrap_or(&mut self.first) {
+            run if run.1 == lv => run.1 = end,
+            _ => self.more.push((lv, end)),
+        }
     }
 
     /// Its number of ops.
     fn len(&self) -> u32 {
-        self.runs.iter().map(|&(lv, end)| end - lv).sum()
+        self.runs().map(|(lv, end)| end - lv).sum()
     }
 }
 
@@ -65,10 +89,7 @@ impl Doc {
             _ => false,
         };
         match self.undo.back_mut() {
-            Some(step) if joins => match step.runs.last_mut() {
-                Some(run) if run.1 == lv => run.1 = end,
-                _ => step.runs.push((lv, end)),
-            },
+            Some(step) if joins => step.extend(lv, end),
             _ => self.push_undo(UndoStep::one(lv, end)),
         }
         self.typed_at = typed_at;
@@ -77,7 +98,7 @@ impl Doc {
     /// Whether op `lv` is the next of this replica's ops after the latest undo step's
     /// (a step's seqs stay consecutive, so [`UndoState`] names it by its first op).
     fn follows_latest_step(&self, lv: Lv) -> bool {
-        let Some(&(_, end)) = self.undo.back().and_then(|s| s.runs.last()) else { return false };
+        let Some((_, end)) = self.undo.back().map(UndoStep::last) else { return false };
         if end == lv {
             return true;
         }
@@ -99,7 +120,7 @@ impl Doc {
     /// by local index), for storage to keep across restarts.
     pub fn undo_state(&self) -> UndoState {
         let log = &self.log;
-        let step = |s: &UndoStep| (log.id_of(s.runs[0].0), s.len() as u64);
+        let step = |s: &UndoStep| (log.id_of(s.first.0), s.len() as u64);
         // A re-created run's source items may come from several writers: one entry per
         // run of one writer's consecutive ids (the re-created items are all local).
         let mut follow_ops = Vec::new();
@@ -130,19 +151,19 @@ impl Doc {
         // A step's ops may lie in several runs of `Lv`s (a burst of typing interleaved
         // with remote ops, or ops received in another order after reloading).
         let step = |&(id, n): &(OpId, u64)| -> Option<UndoStep> {
-            let mut runs: Vec<(Lv, Lv)> = Vec::new();
+            let mut runs: Option<UndoStep> = None;
             let mut held = 0;
             id.seq.checked_add(n)?;
             log.for_each_lv_run(id.replica, id.seq, n, |_, lv, k| {
-                match runs.last_mut() {
-                    Some(run) if run.1 == lv => run.1 += k,
-                    _ => runs.push((lv, lv + k)),
+                match &mut runs {
+                    Some(step) => step.extend(lv, lv + k),
+                    None => runs = Some(UndoStep::one(lv, lv + k)),
                 }
                 held += k as u64;
                 Ok::<(), ()>(())
             })
             .ok()?;
-            (n > 0 && held == n).then_some(UndoStep { runs })
+            runs.filter(|_| n > 0 && held == n)
         };
         let undo = state.undo.iter().filter_map(step).collect();
         let redo = state.redo.iter().filter_map(step).collect();
@@ -204,7 +225,7 @@ impl Doc {
     /// Applies the inverse of `step` as a new local transaction.
     fn invert(&mut self, step: &UndoStep) -> Result<Option<(Change, UndoStep)>, Error> {
         // Items this step deleted come back, as new items at the tombstones' place.
-        let dels: Vec<DelRun> = step.runs.iter().flat_map(|&(a, b)| self.log.dels_in(a, b)).collect();
+        let dels: Vec<DelRun> = step.runs().flat_map(|(a, b)| self.log.dels_in(a, b)).collect();
         for d in dels.iter().rev() {
             for (cur, n, visible) in self.incarnations(d.target, d.len) {
                 if !visible {
@@ -218,7 +239,7 @@ impl Doc {
             }
         }
         // Items it inserted (or their re-creations) that are still visible go.
-        let ins: Vec<InsRun> = step.runs.iter().flat_map(|&(a, b)| self.log.ins_in(a, b)).collect();
+        let ins: Vec<InsRun> = step.runs().flat_map(|(a, b)| self.log.ins_in(a, b)).collect();
         for r in ins {
             for (cur, n, visible) in self.incarnations(r.lv, r.len) {
                 if visible {
@@ -228,9 +249,8 @@ impl Doc {
         }
         // Map writes get back the value they replaced.
         let writes: Vec<(String, Option<Value>)> = step
-            .runs
-            .iter()
-            .flat_map(|&(a, b)| self.log.map_ops_in(a, b))
+            .runs()
+            .flat_map(|(a, b)| self.log.map_ops_in(a, b))
             .filter_map(|m| Some((m.key.clone(), self.map_prev.get(&m.lv)?.clone())))
             .collect();
         for (key, prev) in writes.into_iter().rev() {

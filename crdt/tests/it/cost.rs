@@ -1,11 +1,14 @@
 //! What edits cost: a peer that deletes already-deleted text many times over makes
 //! many ops, and the text CRDT's memory must not grow with them. Also an ignored
 //! benchmark (`cargo test -p tandem-crdt --release -- --ignored bench`) that replays
-//! the automerge-paper editing trace and prints its time and the text CRDT's heap.
+//! an editing trace (automerge-paper unless `BENCH_TRACE` names another) and prints its
+//! time and the text CRDT's heap, and one that times what a second replica does with
+//! that history: decode its encoding (merge and load) and apply its changes one at a
+//! time as remote changes (stream).
 
 use crate::{doc, typed};
 use std::time::Instant;
-use tandem_crdt::{Change, Doc, Op, OpId, ReplicaId};
+use tandem_crdt::{Change, Doc, Op, OpId, ReplicaId, encoding};
 
 const VICTIM: ReplicaId = ReplicaId(1);
 const PEER: ReplicaId = ReplicaId(2);
@@ -301,12 +304,20 @@ fn replay(txns: &[Txn]) -> Doc {
     d
 }
 
+/// The sequential trace the benchmarks replay: `BENCH_TRACE` (a name in
+/// `tests/data/traces/sequential/`), automerge-paper by default. Its name, txns and
+/// final text.
+fn bench_trace() -> (String, Vec<Txn>, String) {
+    let name = std::env::var("BENCH_TRACE").unwrap_or_else(|_| "automerge-paper".to_owned());
+    let path = format!("{}/../tests/data/traces/sequential/{name}.json.gz", env!("CARGO_MANIFEST_DIR"));
+    let (txns, end) = read_trace(&path);
+    (name, txns, end)
+}
+
 #[test]
 #[ignore = "a benchmark: run in release mode with --ignored bench"]
 fn bench_automerge_paper_replay() {
-    let path =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/traces/sequential/automerge-paper.json.gz");
-    let (txns, end) = read_trace(path);
+    let (name, txns, end) = bench_trace();
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(20);
     let mut best = f64::MAX;
     let mut heap = 0;
@@ -317,5 +328,71 @@ fn bench_automerge_paper_replay() {
         assert_eq!(d.text(), end);
         heap = d.text_heap_size();
     }
-    println!("automerge-paper replay: best of {runs} {best:.2} ms, text heap {heap} bytes");
+    println!("{name} replay: best of {runs} {best:.2} ms, text heap {heap} bytes");
+}
+
+/// The changes a live peer receives for a trace: one per txn, in order.
+fn live_changes(txns: &[Txn]) -> Vec<Change> {
+    let mut d = doc(1);
+    let mut out = Vec::with_capacity(txns.len());
+    for txn in txns {
+        for (pos, del, ins) in txn {
+            if *del > 0 {
+                d.delete(*pos, *del).unwrap();
+            }
+            if !ins.is_empty() {
+                d.insert(*pos, ins).unwrap();
+            }
+        }
+        out.extend(d.commit());
+    }
+    out
+}
+
+/// Times the trace's history at a second replica, as `tandem trace` does: merge
+/// (decode the full encoding into an empty replica), load (decode and read the text) and
+/// stream (apply every txn's change as a remote change, one at a time). `BENCH_ONLY`
+/// set to `merge`, `load` or `stream` runs only that part (for profiling).
+#[test]
+#[ignore = "a benchmark: run in release mode with --ignored bench"]
+fn bench_automerge_paper_remote() {
+    let (name, txns, end) = bench_trace();
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(20);
+    let only = std::env::var("BENCH_ONLY").ok();
+    let wanted = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    let d = replay(&txns);
+    let bytes = encoding::encode_doc(&d);
+    let live = live_changes(&txns);
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let (mut merge, mut load, mut stream) = (f64::MAX, f64::MAX, f64::MAX);
+    for _ in 0..runs {
+        if wanted("merge") {
+            let t = Instant::now();
+            let merged = encoding::decode_doc(&bytes, ReplicaId(u64::MAX)).unwrap();
+            merge = merge.min(ms(t));
+            assert_eq!(merged.version(), d.version());
+        }
+        if wanted("load") {
+            let t = Instant::now();
+            let text = encoding::decode_doc(&bytes, ReplicaId(u64::MAX)).unwrap().text();
+            load = load.min(ms(t));
+            assert_eq!(text, end);
+        }
+        if wanted("stream") {
+            let changes = live.clone();
+            let t = Instant::now();
+            let mut remote = Doc::new(ReplicaId(u64::MAX - 1));
+            for c in changes {
+                remote.apply(c).unwrap();
+            }
+            stream = stream.min(ms(t));
+            assert_eq!(remote.text(), end);
+        }
+    }
+    println!(
+        "{name}, best of {runs}: merge {merge:.2} ms, load {load:.2} ms, stream {stream:.2} ms, \
+         {} changes, {} encoded bytes",
+        live.len(),
+        bytes.len()
+    );
 }
