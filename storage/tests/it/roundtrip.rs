@@ -247,3 +247,119 @@ fn proof_of_equivocation_is_kept_with_both_signed_versions() {
     store.remove_doc(info.id).unwrap();
     assert!(store.equivocations(info.id).unwrap().is_empty());
 }
+
+/// Every change `store` serves for `id`, sorted, after checking each one's seal.
+fn served(store: &Store, id: tandem_storage::DocId) -> Vec<tandem_storage::SignedChange> {
+    let mut all = store.signed_changes_since(id, &VectorClock::new()).unwrap();
+    for sc in &all {
+        let c = encoding::decode_change(&sc.change).unwrap();
+        check_seal(&id, &sc.change, c.author, &sc.envelope).unwrap();
+    }
+    all.sort_by(|a, b| a.change.cmp(&b.change));
+    all
+}
+
+/// Two devices type, delete and backspace, and sync now and then; this device stores
+/// what it makes and what it receives, and snapshots at arbitrary moments. Compaction
+/// (a snapshot keeps only the seals of the changes it holds) never changes what is
+/// served: the same bytes under seals that check, rebuilding the same document.
+#[test]
+fn compaction_never_changes_what_is_served() {
+    for seed in 1..=6u64 {
+        let (dir, other_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut store = Store::open(dir.path()).unwrap();
+        let other = Store::open(other_dir.path()).unwrap();
+        let id = store.create_doc("compaction").unwrap().id;
+        let mut mine = store.load(id).unwrap();
+        let mut theirs = Doc::new(other.replica());
+        let mut outbox = Vec::new();
+        let mut x = seed;
+        let mut rnd = |n: usize| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((x >> 33) % n as u64) as usize
+        };
+        let mut snapshots = 0;
+        for _ in 0..300 {
+            match rnd(8) {
+                0..=2 => {
+                    let len = mine.len_chars();
+                    match rnd(3) {
+                        0 if len > 3 => {
+                            // Backspace twice in one edit.
+                            let p = 2 + rnd(len - 2);
+                            mine.delete(p - 1, 1).unwrap();
+                            mine.delete(p - 2, 1).unwrap();
+                        }
+                        1 if len > 0 => {
+                            let p = rnd(len);
+                            mine.delete(p, 1 + rnd((len - p).min(4))).unwrap();
+                        }
+                        _ => mine.insert(rnd(len + 1), ["a", "bc", "ü", "defg"][rnd(4)]).unwrap(),
+                    }
+                    append(&mut store, id, &mut mine);
+                }
+                3 | 4 => {
+                    let len = theirs.len_chars();
+                    if len > 0 && rnd(3) == 0 {
+                        let p = rnd(len);
+                        theirs.delete(p, 1).unwrap();
+                    } else {
+                        theirs.insert(rnd(len + 1), ["x", "yz"][rnd(2)]).unwrap();
+                    }
+                    let c = theirs.commit().unwrap();
+                    let env = other.identity().seal(&id, &encoding::encode_change(&c));
+                    outbox.push((c, env));
+                }
+                5 | 6 => {
+                    for (c, env) in outbox.drain(..) {
+                        mine.apply(c.clone()).unwrap();
+                        store
+                            .append(&[Append { doc: id, change: c, signature: env, summary: None }])
+                            .unwrap();
+                    }
+                    for c in mine.changes_since(theirs.version()) {
+                        theirs.apply(c).unwrap();
+                    }
+                }
+                _ => {
+                    let before = served(&store, id);
+                    store.snapshot(id).unwrap();
+                    snapshots += 1;
+                    assert_eq!(served(&store, id), before, "seed {seed}: a snapshot changed what is served");
+                }
+            }
+        }
+        assert!(snapshots > 0);
+        let all = served(&store, id);
+        let mut fresh = Doc::new(ReplicaId(77));
+        for sc in &all {
+            fresh.apply(encoding::decode_change(&sc.change).unwrap()).unwrap();
+        }
+        assert_eq!(fresh.text(), mine.text(), "seed {seed}");
+        // The last snapshot compacted most of the history: the stored rows hold the
+        // seals and far fewer bytes than the changes they serve.
+        store.snapshot(id).unwrap();
+        drop(store);
+        let rows: usize = {
+            use redb::{ReadableDatabase, ReadableTable};
+            const CHANGES: redb::TableDefinition<'_, ([u8; 16], u64, u64), &[u8]> =
+                redb::TableDefinition::new("changes");
+            let db = redb::Database::open(dir.path().join(tandem_storage::DB_FILE)).unwrap();
+            let tx = db.begin_read().unwrap();
+            let t = tx.open_table(CHANGES).unwrap();
+            t.range((id.0, 0, 0)..=(id.0, u64::MAX, u64::MAX))
+                .unwrap()
+                .map(|i| i.unwrap().1.value().len())
+                .sum()
+        };
+        let change_bytes: usize = all.iter().map(|sc| sc.change.len()).sum();
+        let seal_bytes: usize = all.iter().map(|sc| sc.envelope.len()).sum();
+        assert!(
+            rows < seal_bytes + change_bytes / 4,
+            "seed {seed}: rows {rows}, changes {change_bytes}, seals {seal_bytes}"
+        );
+        let mut store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load(id).unwrap().text(), mine.text(), "seed {seed}");
+        assert_eq!(served(&store, id), all, "seed {seed}: served the same after a restart");
+    }
+}
