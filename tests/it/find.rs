@@ -2,15 +2,12 @@
 //! window headless under egui_kittest: the keyboard shortcuts, the find bar's options,
 //! replacing as undoable edits, and a `tandem node` editing the text during a search.
 
-use super::node::Node;
-use super::ui::{harness, new_doc, start, type_in_editor, wait};
+use super::ui::{harness, new_doc, share_with_node, start, type_in_editor, wait};
 use egui::text_edit::TextEditState;
 use egui::{Event, Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use serde_json::json;
 use std::ops::Range;
-use std::time::{Duration, Instant};
 use tandem::ui::{TandemApp, editor_id};
 
 /// Presses a shortcut and lets the window open what it asked for.
@@ -155,22 +152,8 @@ fn replace_one_then_all_and_undo_all_in_one_step() {
 fn a_peer_edits_during_a_search() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(start(dir.path()));
-    new_doc(&mut h);
-    type_in_editor(&mut h, "cat and cat");
-    h.get_by_label("Share").click();
-    wait(&mut h, "the ticket", |a| a.shown_ticket().is_some_and(|t| t.starts_with("tandem1")));
-    let ticket = h.state().shown_ticket().unwrap().to_owned();
-    h.get_by_label("Close").click();
-    h.step();
     let node_dir = tempfile::tempdir().unwrap();
-    let mut node = Node::start(node_dir.path(), &[]);
-    let doc = node.ok(json!({"cmd": "join", "ticket": ticket}))["doc"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while node.text(&doc) != "cat and cat" {
-        assert!(Instant::now() < deadline, "the node never got the app's text");
-        h.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut node, doc) = share_with_node(&mut h, node_dir.path(), "cat and cat");
 
     press(&mut h, Modifiers::COMMAND, Key::H);
     type_text(&mut h, "cat");

@@ -258,7 +258,7 @@ fn a_receiver_stores_typing_under_the_authors_run_seals() {
         let s = a.ok(json!({"cmd": "status", "doc": doc}));
         s["peers"].as_array().is_some_and(|p| !p.is_empty()).then_some(())
     });
-    let typed: String = (0..300u8).map(|i| (b'a' + i % 26) as char).collect();
+    let typed: String = (0..300u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
     for (i, ch) in typed.chars().enumerate() {
         a.insert(&doc, i, &ch.to_string());
     }

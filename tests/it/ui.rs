@@ -172,30 +172,37 @@ fn a_second_window_on_the_same_data_dir_says_so() {
     first.shutdown();
 }
 
+/// Types `text` into a new document, shares it through the share dialog's ticket with a
+/// `tandem node` started in `node_dir`, and waits (the window's frames running) until the
+/// node holds the text. Returns the node and the document id.
+pub(crate) fn share_with_node(h: &mut Harness<'_, TandemApp>, node_dir: &Path, text: &str) -> (Node, String) {
+    new_doc(h);
+    type_in_editor(h, text);
+    h.get_by_label("Share").click();
+    wait(h, "the ticket", |a| a.shown_ticket().is_some_and(|t| t.starts_with("tandem1")));
+    let ticket = h.state().shown_ticket().unwrap().to_owned();
+    h.get_by_label("Close").click();
+    h.step();
+    let mut node = Node::start(node_dir, &[]);
+    let doc = node.ok(json!({"cmd": "join", "ticket": ticket}))["doc"].as_str().unwrap().to_owned();
+    // The app's frames keep running while the node catches up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.text(&doc) != text {
+        assert!(Instant::now() < deadline, "the node never got the app's text");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (node, doc)
+}
+
 /// The share dialog's ticket lets a `tandem node` join; edits flow both ways and the
 /// node's cursor is drawn with its name.
 #[test]
 fn share_with_a_node_and_see_its_edits_and_cursor() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(start(dir.path()));
-    new_doc(&mut h);
-    type_in_editor(&mut h, "from the app");
-    h.get_by_label("Share").click();
-    wait(&mut h, "the ticket", |a| a.shown_ticket().is_some_and(|t| t.starts_with("tandem1")));
-    let ticket = h.state().shown_ticket().unwrap().to_owned();
-    h.get_by_label("Close").click();
-    h.step();
-
     let node_dir = tempfile::tempdir().unwrap();
-    let mut node = Node::start(node_dir.path(), &[]);
-    let doc = node.ok(json!({"cmd": "join", "ticket": ticket}))["doc"].as_str().unwrap().to_owned();
-    // The app's frames keep running while the node catches up.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while node.text(&doc) != "from the app" {
-        assert!(Instant::now() < deadline, "the node never got the app's text");
-        h.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut node, doc) = share_with_node(&mut h, node_dir.path(), "from the app");
     node.insert(&doc, 0, "node says hi, ");
     wait(&mut h, "the node's edit", |a| a.text() == Some("node says hi, from the app"));
     // The local cursor stayed after "app", where the user left it.

@@ -13,9 +13,19 @@ fn change(ops: Vec<Op>) -> Change {
     Change { author: AUTHOR, start_seq: 10, deps: vec![], lamport: 10, ops }
 }
 
-/// What each seq of the change does, one entry per seq: the deleted id, or the inserted
-/// char with its origins, or the map write.
-fn per_seq(c: &Change) -> Vec<String> {
+/// What one seq of a change does.
+#[derive(Debug, PartialEq)]
+enum Item {
+    /// Deletes this id.
+    Del(OpId),
+    /// Inserts this char between these origins.
+    Ins(char, Option<OpId>, Option<OpId>),
+    /// Any other op (one seq).
+    Other(Op),
+}
+
+/// What each seq of the change does, in order.
+fn items(c: &Change) -> Vec<Item> {
     let mut out = Vec::new();
     let mut seq = c.start_seq;
     for op in &c.ops {
@@ -23,17 +33,17 @@ fn per_seq(c: &Change) -> Vec<String> {
             Op::Delete { start, len, reversed } => {
                 for i in 0..*len {
                     let s = if *reversed { start.seq + len - 1 - i } else { start.seq + i };
-                    out.push(format!("del {}:{s}", start.replica.0));
+                    out.push(Item::Del(OpId::new(start.replica, s)));
                 }
             }
             Op::Insert { origin_left, origin_right, text } => {
                 for (i, ch) in text.chars().enumerate() {
                     let left =
                         if i == 0 { *origin_left } else { Some(OpId::new(c.author, seq + i as u64 - 1)) };
-                    out.push(format!("ins {ch} {left:?} {origin_right:?}"));
+                    out.push(Item::Ins(ch, left, *origin_right));
                 }
             }
-            Op::MapSet { key, value } => out.push(format!("set {key} {value:?}")),
+            op => out.push(Item::Other(op.clone())),
         }
         seq += op.n_seqs();
     }
@@ -109,31 +119,16 @@ fn chained(ops: Vec<Op>) -> Change {
 
 /// `c` with one op per seq.
 fn exploded(c: &Change) -> Change {
-    let mut ops = Vec::new();
-    let mut seq = c.start_seq;
-    for op in &c.ops {
-        match op {
-            Op::Delete { start, len, reversed } => {
-                for i in 0..*len {
-                    let s = if *reversed { start.seq + len - 1 - i } else { start.seq + i };
-                    ops.push(del(start.replica.0, s, 1, false));
-                }
+    let ops = items(c)
+        .into_iter()
+        .map(|item| match item {
+            Item::Del(id) => del(id.replica.0, id.seq, 1, false),
+            Item::Ins(ch, left, right) => {
+                Op::Insert { origin_left: left, origin_right: right, text: ch.to_string() }
             }
-            Op::Insert { origin_left, origin_right, text } => {
-                for (i, ch) in text.chars().enumerate() {
-                    let left =
-                        if i == 0 { *origin_left } else { Some(OpId::new(c.author, seq + i as u64 - 1)) };
-                    ops.push(Op::Insert {
-                        origin_left: left,
-                        origin_right: *origin_right,
-                        text: ch.to_string(),
-                    });
-                }
-            }
-            op => ops.push(op.clone()),
-        }
-        seq += op.n_seqs();
-    }
+            Item::Other(op) => op,
+        })
+        .collect();
     Change { ops, ..c.clone() }
 }
 
@@ -147,11 +142,11 @@ proptest! {
     fn canonical_form_keeps_every_seq_and_forgets_the_grouping(ops in prop::collection::vec(op(), 0..24)) {
         let c = chained(ops);
         let canon = c.clone().canonical();
-        prop_assert_eq!(per_seq(&canon), per_seq(&c));
+        prop_assert_eq!(items(&canon), items(&c));
         prop_assert!(canon.is_canonical());
         prop_assert_eq!(canon.clone().canonical(), canon.clone());
         let one_per_seq = exploded(&c);
-        prop_assert_eq!(per_seq(&one_per_seq), per_seq(&c));
+        prop_assert_eq!(items(&one_per_seq), items(&c));
         prop_assert_eq!(one_per_seq.canonical(), canon);
     }
 }
