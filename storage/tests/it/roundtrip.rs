@@ -341,7 +341,7 @@ fn compaction_never_changes_what_is_served() {
         store.snapshot(id).unwrap();
         drop(store);
         let rows: usize = {
-            use redb::{ReadableDatabase, ReadableTable};
+            use redb::ReadableDatabase;
             const CHANGES: redb::TableDefinition<'_, ([u8; 16], u64, u64), &[u8]> =
                 redb::TableDefinition::new("changes");
             let db = redb::Database::open(dir.path().join(tandem_storage::DB_FILE)).unwrap();
