@@ -253,13 +253,11 @@ fn a_receiver_stores_typing_under_the_authors_run_seals() {
     let mut a = Node::start(&tmp.path().join("a"), &[]);
     let mut b = Node::start(&tmp.path().join("b"), &[]);
     let (doc, ticket) = create(&mut a, "Typed");
-    b.ok(json!({"cmd": "join", "ticket": ticket}));
-    a.wait_for("the joiner among the document's peers", |a| {
-        let s = a.ok(json!({"cmd": "status", "doc": doc}));
-        s["peers"].as_array().is_some_and(|p| !p.is_empty()).then_some(())
-    });
     let typed: String = (0..300u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-    for (i, ch) in typed.chars().enumerate() {
+    a.insert(&doc, 0, &typed[..1]);
+    b.ok(json!({"cmd": "join", "ticket": ticket}));
+    b.wait_text(&doc, |t| t == &typed[..1]);
+    for (i, ch) in typed.chars().enumerate().skip(1) {
         a.insert(&doc, i, &ch.to_string());
     }
     b.wait_text(&doc, |t| t == typed);
