@@ -326,9 +326,9 @@ impl TandemApp {
         Some((&o.find.matches, o.find.current))
     }
 
-    /// The message shown in the status bar.
+    /// The message shown in the status bar (until it fades or is dismissed).
     pub fn notice(&self) -> Option<&str> {
-        self.status.notice.as_ref().map(Notice::text)
+        self.status.notice().map(Notice::text)
     }
 
     /// Stops the engine (after committing and saving the open document's undo history).

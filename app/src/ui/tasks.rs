@@ -172,7 +172,7 @@ impl TandemApp {
                         && !o.equivocators.contains(&author)
                     {
                         o.equivocators.push(author);
-                        self.status.notice = Some(Notice::Error(format!(
+                        self.status.notify(Notice::Error(format!(
                             "Writer {author} signed two different versions of its edits; the second was refused"
                         )));
                     }
@@ -184,8 +184,7 @@ impl TandemApp {
                     match self.docs.list.iter().find(|d| d.id.to_string().starts_with(&want)) {
                         Some(d) => self.open_doc(d.id),
                         None => {
-                            self.status.notice =
-                                Some(Notice::Error(format!("No document {want} on this device")))
+                            self.status.notify(Notice::Error(format!("No document {want} on this device")))
                         }
                     }
                 }
@@ -199,16 +198,16 @@ impl TandemApp {
             }
             Msg::Opened(Err(e)) => {
                 self.opening = None;
-                self.status.notice = Some(Notice::Error(format!("Cannot open the document: {e}")));
+                self.status.notify(Notice::Error(format!("Cannot open the document: {e}")));
             }
             Msg::Created(Ok(id)) | Msg::Joined(Ok(id)) => {
                 self.tasks.refresh_docs();
                 self.open_doc(id);
             }
             Msg::Created(Err(e)) => {
-                self.status.notice = Some(Notice::Error(format!("Cannot create the document: {e}")));
+                self.status.notify(Notice::Error(format!("Cannot create the document: {e}")));
             }
-            Msg::Joined(Err(e)) => self.status.notice = Some(Notice::Error(format!("Cannot join: {e}"))),
+            Msg::Joined(Err(e)) => self.status.notify(Notice::Error(format!("Cannot join: {e}"))),
             Msg::Ticket(doc, t) => {
                 if let Some(o) = self.open_if(doc) {
                     o.ticket = Some(t);
@@ -238,7 +237,7 @@ impl TandemApp {
                 self.docs.list.retain(|d| d.id != doc);
                 self.tasks.refresh_docs();
             }
-            Msg::Notice(n) => self.status.notice = Some(n),
+            Msg::Notice(n) => self.status.notify(n),
         }
     }
 }
