@@ -3,7 +3,11 @@
 //! document takes from its first line.
 
 use super::ui::{harness, new_doc, start, wait};
+use egui::accesskit::Role;
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use tandem::ui::TandemApp;
 
 /// A notice stays a few seconds of the window's clock, then is gone; the close button
 /// takes it away at once.
@@ -29,5 +33,35 @@ fn notices_fade_and_can_be_dismissed() {
     assert_eq!(h.state().notice(), None, "dismissed, it is gone at once");
     h.step();
     assert!(h.query_by_label("Back online").is_none());
+    h.state_mut().shutdown();
+}
+
+/// Renames the open document through the Rename dialog.
+fn rename(h: &mut Harness<'_, TandemApp>, title: &str) {
+    h.get_by_label("Rename").click();
+    h.run_steps(3);
+    h.get_by_role(Role::TextInput).focus();
+    h.step();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_role(Role::TextInput).type_text(title);
+    h.step();
+    h.get_all_by_label("Rename").last().unwrap().click();
+    h.step();
+}
+
+/// The window is named after the open document, and follows a rename.
+#[test]
+fn the_window_title_is_the_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(start(dir.path()));
+    h.step();
+    assert_eq!(h.state().window_title(), "Tandem");
+    new_doc(&mut h);
+    rename(&mut h, "Notes");
+    wait(&mut h, "the window title", |a| a.window_title() == "Notes — Tandem");
+    let sent = h.output().viewport_output[&egui::ViewportId::ROOT]
+        .commands
+        .contains(&egui::ViewportCommand::Title("Notes — Tandem".into()));
+    assert!(sent, "the window was told its new title");
     h.state_mut().shutdown();
 }

@@ -68,6 +68,8 @@ pub struct TandemApp {
     pending_open: Option<String>,
     /// The user chose to quit although edits are not stored.
     quit_confirmed: bool,
+    /// The window's title as last sent to the window.
+    window_title: String,
 }
 
 impl std::fmt::Debug for TandemApp {
@@ -96,6 +98,7 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
         last_refresh: None,
         pending_open: None,
         quit_confirmed: false,
+        window_title: "Tandem".to_owned(),
     };
     app.tasks.forward_events();
     app.tasks.refresh_docs();
@@ -136,7 +139,21 @@ impl TandemApp {
                 self.tasks.refresh_doc(o.id());
             }
         }
+        self.update_window_title(ctx);
         ctx.request_repaint_after(REFRESH);
+    }
+
+    /// Names the window after the open document ("Notes — Tandem"), telling the window
+    /// only when the title changes.
+    fn update_window_title(&mut self, ctx: &egui::Context) {
+        let title = match &self.open {
+            Some(o) => format!("{} — Tandem", o.title()),
+            None => "Tandem".to_owned(),
+        };
+        if title != self.window_title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.window_title = title;
+        }
     }
 
     /// Draws the window: every panel, then the dialog; then applies what they asked for.
@@ -324,6 +341,11 @@ impl TandemApp {
     pub fn find_matches(&self) -> Option<(&[std::ops::Range<usize>], Option<usize>)> {
         let o = self.open.as_ref().filter(|o| o.find.open)?;
         Some((&o.find.matches, o.find.current))
+    }
+
+    /// The window's title.
+    pub fn window_title(&self) -> &str {
+        &self.window_title
     }
 
     /// The message shown in the status bar (until it fades or is dismissed).

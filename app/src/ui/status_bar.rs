@@ -1,6 +1,7 @@
 //! The status bar at the bottom: whether the open document is saved and synced, the
-//! network state, the last notice (it fades after a few seconds and has a close button), the cursor's line and column, and the words and
-//! chars of the text and of the selection.
+//! network state, the last notice (it fades after a few seconds and has a close
+//! button), the cursor's line and column, and the words and chars of the text and of
+//! the selection.
 
 use super::document::OpenDoc;
 use super::editor::Counts;
