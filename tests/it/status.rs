@@ -2,11 +2,12 @@
 //! window title, the peer count and whether it is online, and the title an untitled
 //! document takes from its first line.
 
-use super::ui::{harness, new_doc, start, wait};
+use super::ui::{harness, new_doc, share_with_node, start, wait};
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use std::time::{Duration, Instant};
 use tandem::ui::TandemApp;
 
 /// A notice stays a few seconds of the window's clock, then is gone; the close button
@@ -63,5 +64,44 @@ fn the_window_title_is_the_documents() {
         .commands
         .contains(&egui::ViewportCommand::Title("Notes — Tandem".into()));
     assert!(sent, "the window was told its new title");
+    h.state_mut().shutdown();
+}
+
+/// The status bar counts the open document's peers, and says "Online" only while a
+/// connection is up.
+#[test]
+fn the_peer_count_is_the_documents_and_online_needs_a_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(start(dir.path()));
+    h.run_steps(2);
+    assert!(h.query_by_label("No connection").is_some());
+    assert!(h.query_by_label("Online").is_none(), "nothing is connected");
+
+    let node_dir = tempfile::tempdir().unwrap();
+    let (node, _doc) = share_with_node(&mut h, node_dir.path(), "hello");
+    wait(&mut h, "the node to count as a peer", |a| a.peer_count() == Some(1));
+    h.run_steps(2);
+    assert!(h.query_by_label("1 peer").is_some());
+    assert!(h.query_by_label("Online").is_some());
+    assert!(h.query_by_label("No connection").is_none());
+
+    // A second document is not shared: its count is 0 although the node is connected.
+    let shared = h.state().open_id();
+    h.get_by_label("New").click();
+    wait(&mut h, "the new document", |a| a.open_id().is_some_and(|id| Some(id) != shared));
+    wait(&mut h, "the new document's count", |a| a.peer_count() == Some(0));
+    h.run_steps(2);
+    assert!(h.query_by_label("0 peers").is_some());
+    assert!(h.query_by_label("Online").is_some(), "the node is still connected");
+
+    // Once the node is gone, nothing is connected.
+    node.quit();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.query_by_label("No connection").is_none() {
+        assert!(Instant::now() < deadline, "the status bar still says online");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(h.query_by_label("Online").is_none());
     h.state_mut().shutdown();
 }

@@ -25,6 +25,8 @@ pub(super) struct OpenDoc {
     pub(super) peers: Vec<DocPeer>,
     /// Writers caught signing two versions of the same edits.
     pub(super) equivocators: Vec<tandem_crdt::ReplicaId>,
+    /// Connected peers that share the document, as the engine's status counts them.
+    pub(super) n_peers: usize,
     /// Changes not yet sent to or received from peers.
     pub(super) pending: usize,
     /// The history view, while it is shown instead of the editor.
@@ -49,6 +51,7 @@ impl OpenDoc {
             ticket: None,
             peers: Vec::new(),
             equivocators: Vec::new(),
+            n_peers: 0,
             pending: 0,
             history: None,
             editor: Editor::default(),

@@ -343,6 +343,12 @@ impl TandemApp {
         Some((&o.find.matches, o.find.current))
     }
 
+    /// The open document's peers as the status bar counts them (connected peers that
+    /// share it).
+    pub fn peer_count(&self) -> Option<usize> {
+        self.open.as_ref().map(|o| o.n_peers)
+    }
+
     /// The window's title.
     pub fn window_title(&self) -> &str {
         &self.window_title

@@ -44,8 +44,8 @@ const FADE_SECS: f64 = 1.0;
 /// The status bar's own state.
 #[derive(Debug, Default)]
 pub(super) struct StatusBar {
-    /// Connected peers (on any document).
-    pub(super) online_peers: usize,
+    /// Connected peers (on any document, or none): whether the app is online.
+    pub(super) connections: usize,
     /// The last notice, until it times out, is dismissed or a newer one replaces it.
     notice: Option<Notice>,
     /// When the bar first showed the notice (egui's input time), once it has.
@@ -115,15 +115,15 @@ impl StatusBar {
                     ui.label(sync_text(o, offline));
                     ui.separator();
                 }
-                let (c, label) = if offline {
-                    (Color32::from_rgb(0xc0, 0x40, 0x40), "Offline")
-                } else {
-                    (Color32::from_rgb(0x30, 0xa0, 0x50), "Online")
-                };
+                let (c, label) = network_state(ui, offline, self.connections);
                 dot_ui(ui, c);
-                ui.colored_label(c, label);
-                let n = self.online_peers;
-                ui.label(format!("{n} peer{}", if n == 1 { "" } else { "s" }));
+                ui.colored_label(c, label)
+                    .on_hover_text(format!("Connections to other devices: {}", self.connections));
+                if let Some(o) = open {
+                    let n = o.n_peers;
+                    ui.label(format!("{n} peer{}", if n == 1 { "" } else { "s" }))
+                        .on_hover_text("Connected peers that share this document");
+                }
                 if let Some(notice) = &self.notice {
                     ui.separator();
                     let c = match notice {
@@ -151,6 +151,18 @@ impl StatusBar {
             self.notice = None;
             self.notice_since = None;
         }
+    }
+}
+
+/// The network state and its colour: "Offline" when the user works offline, "Online"
+/// while at least one connection is up, else "No connection" in a neutral colour.
+fn network_state(ui: &egui::Ui, offline: bool, connections: usize) -> (Color32, &'static str) {
+    if offline {
+        (Color32::from_rgb(0xc0, 0x40, 0x40), "Offline")
+    } else if connections > 0 {
+        (Color32::from_rgb(0x30, 0xa0, 0x50), "Online")
+    } else {
+        (ui.visuals().weak_text_color(), "No connection")
     }
 }
 

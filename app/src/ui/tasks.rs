@@ -20,8 +20,10 @@ pub(super) enum Msg {
     Ticket(DocId, String),
     DocPeers(DocId, Vec<DocPeer>),
     Presences(DocId, Vec<PeerPresence>),
-    /// Changes waiting for deps, and writers caught equivocating.
-    Pending(DocId, usize, Vec<tandem_crdt::ReplicaId>),
+    /// The document's connected peers, its changes waiting for deps, and writers caught
+    /// equivocating.
+    Pending(DocId, usize, usize, Vec<tandem_crdt::ReplicaId>),
+    /// How many peers are connected (on any document).
     Online(usize),
     Removed(DocId),
     Notice(Notice),
@@ -128,8 +130,8 @@ impl Tasks {
         self.refresh_presences(id);
         let e = self.engine.clone();
         self.spawn(
-            async move { e.status(id).await.map(|s| (s.pending, s.equivocators)).unwrap_or_default() },
-            move |(n, cheats)| Msg::Pending(id, n, cheats),
+            async move { e.status(id).await.map(|s| (s.peers, s.pending, s.equivocators)).unwrap_or_default() },
+            move |(peers, n, cheats)| Msg::Pending(id, peers, n, cheats),
         );
         let e = self.engine.clone();
         self.spawn(async move { e.peers().await.map(|p| p.len()).unwrap_or(0) }, Msg::Online);
@@ -223,13 +225,14 @@ impl TandemApp {
                     o.editor.set_presences(o.view.doc(), p);
                 }
             }
-            Msg::Pending(doc, n, cheats) => {
+            Msg::Pending(doc, peers, n, cheats) => {
                 if let Some(o) = self.open_if(doc) {
+                    o.n_peers = peers;
                     o.pending = n;
                     o.equivocators = cheats;
                 }
             }
-            Msg::Online(n) => self.status.online_peers = n,
+            Msg::Online(n) => self.status.connections = n,
             Msg::Removed(doc) => {
                 if self.open.as_ref().is_some_and(|o| o.id() == doc) {
                     self.open = None;
