@@ -2,7 +2,7 @@
 //! window title, the peer count and whether it is online, and the title an untitled
 //! document takes from its first line.
 
-use super::ui::{harness, new_doc, share_with_node, start, wait};
+use super::ui::{harness, new_doc, share_with_node, start, type_in_editor, wait};
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
@@ -103,5 +103,45 @@ fn the_peer_count_is_the_documents_and_online_needs_a_connection() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(h.query_by_label("Online").is_none());
+    h.state_mut().shutdown();
+}
+
+/// A new document has no title in its map: it goes by its first non-empty line
+/// (trimmed, cut to 40 chars) in the list, the top bar and the window title, and typing
+/// never writes the map; a rename does.
+#[test]
+fn an_untitled_document_goes_by_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(start(dir.path()));
+    new_doc(&mut h);
+    h.run_steps(2);
+    assert_eq!(h.state().window_title(), "Untitled — Tandem");
+    type_in_editor(&mut h, "\n   \n  Things to pack for the long trip to the sea  \nsocks");
+    h.run_steps(2);
+    let name = "Things to pack for the long trip to the…";
+    assert_eq!(h.state().window_title(), format!("{name} — Tandem"));
+    // In the list and in the top bar.
+    assert_eq!(h.query_all_by_label(name).count(), 2, "the list and the top bar show it");
+    let doc = h.state().view().unwrap().doc();
+    assert!(doc.map_values("title").is_empty(), "typing wrote no title to the map");
+
+    // The engine's list derives the same name, and still no title, after a restart.
+    let id = h.state().open_id().unwrap();
+    h.state_mut().shutdown();
+    drop(h);
+    let mut h = harness(start(dir.path()));
+    wait(&mut h, "the list", |a| a.docs().iter().any(|d| d.id == id));
+    let d = h.state().docs().iter().find(|d| d.id == id).unwrap();
+    assert_eq!((d.name.as_str(), d.title.as_str()), (name, ""));
+    h.state_mut().open_doc(id);
+    wait(&mut h, "the document to open", |a| a.text().is_some());
+    h.run_steps(2);
+    assert!(h.state().view().unwrap().doc().map_values("title").is_empty());
+
+    // An explicit rename writes the map, and the name follows it.
+    rename(&mut h, "Packing");
+    wait(&mut h, "the window title", |a| a.window_title() == "Packing — Tandem");
+    let doc = h.state().view().unwrap().doc();
+    assert_eq!(tandem_net::title_of(doc), "Packing");
     h.state_mut().shutdown();
 }

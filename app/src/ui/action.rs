@@ -81,7 +81,8 @@ impl TandemApp {
     /// change the app's state.
     pub(super) fn apply(&mut self, action: Action, ctx: &egui::Context) {
         match action {
-            Action::NewDoc => self.new_doc("Untitled"),
+            // No title: the document goes by its first line until it is renamed.
+            Action::NewDoc => self.new_doc(""),
             Action::Quit => {
                 self.dialog = None;
                 self.quit_confirmed = true;

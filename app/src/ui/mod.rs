@@ -297,11 +297,15 @@ impl TandemApp {
     fn refresh_title(&mut self) {
         let Some(o) = &self.open else { return };
         let (title, titles) = (tandem_net::title_of(o.view.doc()), tandem_net::titles_of(o.view.doc()));
+        let name = tandem_net::name_of(o.view.doc());
         let id = o.id();
-        if let Some(d) =
-            self.docs.list.iter_mut().find(|d| d.id == id && (d.title != title || d.titles != titles))
+        if let Some(d) = self
+            .docs
+            .list
+            .iter_mut()
+            .find(|d| d.id == id && (d.title != title || d.titles != titles || d.name != name))
         {
-            (d.title, d.titles) = (title, titles);
+            (d.title, d.titles, d.name) = (title, titles, name);
             self.tasks.refresh_docs();
         }
     }
@@ -341,6 +345,11 @@ impl TandemApp {
     pub fn find_matches(&self) -> Option<(&[std::ops::Range<usize>], Option<usize>)> {
         let o = self.open.as_ref().filter(|o| o.find.open)?;
         Some((&o.find.matches, o.find.current))
+    }
+
+    /// The window's replica of the open document (for tests and scripts).
+    pub fn view(&self) -> Option<&tandem_net::DocView> {
+        self.open.as_ref().map(|o| &o.view)
     }
 
     /// The open document's peers as the status bar counts them (connected peers that
