@@ -412,3 +412,23 @@ impl Engine {
         Ok(res)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::first_line_title;
+
+    fn check(text: &str, expected: &str) {
+        assert_eq!(first_line_title(text), expected, "{text:?}");
+    }
+
+    #[test]
+    fn the_first_non_empty_line_trimmed_and_cut_is_the_name() {
+        check("", "");
+        check(" \n\t\n", "");
+        check("Notes", "Notes");
+        check("\n  \n  Groceries  \nmilk\n", "Groceries");
+        check(&"é".repeat(40), &"é".repeat(40));
+        check(&format!("{} tail", "a".repeat(38)), &format!("{} t…", "a".repeat(38)));
+        check(&format!("{}   more", "a".repeat(39)), &format!("{}…", "a".repeat(39)));
+    }
+}
