@@ -145,3 +145,32 @@ fn an_untitled_document_goes_by_its_first_line() {
     assert_eq!(tandem_net::title_of(doc), "Packing");
     h.state_mut().shutdown();
 }
+
+/// The remove dialog says whether a peer holds a copy of the open document.
+#[test]
+fn removing_says_whether_a_peer_holds_a_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(start(dir.path()));
+    let node_dir = tempfile::tempdir().unwrap();
+    let (node, _doc) = share_with_node(&mut h, node_dir.path(), "hello");
+    wait(&mut h, "the node to count as a peer", |a| a.peer_count() == Some(1));
+    h.get_by_label("Remove this document…").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("1 connected peer shares it and keeps its copy.").is_some());
+    assert!(h.query_by_label_contains("gone for good").is_none());
+    h.key_press(egui::Key::Escape);
+    h.run_steps(4);
+    assert!(h.query_by_label("Cancel").is_none(), "the dialog closed");
+
+    // A document nobody shares.
+    let shared = h.state().open_id();
+    h.get_by_label("New").click();
+    wait(&mut h, "the new document", |a| a.open_id().is_some_and(|id| Some(id) != shared));
+    wait(&mut h, "the new document's count", |a| a.peer_count() == Some(0));
+    h.step();
+    h.get_by_label("Remove this document…").click();
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("it is gone for good").is_some());
+    node.quit();
+    h.state_mut().shutdown();
+}
