@@ -38,7 +38,7 @@ mod relay;
 mod swarm;
 mod view;
 
-pub use documents::{title_of, titles_of};
+pub use documents::{FIRST_LINE_CHARS, first_line_title, name_of, title_of, titles_of};
 pub use handle::{
     DocPeer, DocSummary, EngineHandle, Event, NetConfig, PeerInfo, PeerKind, PeerPresence, Status,
 };

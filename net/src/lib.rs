@@ -28,8 +28,8 @@ pub mod wire;
 
 pub use codec::SYNC_PROTOCOL;
 pub use engine::{
-    DocPeer, DocSummary, DocView, EngineHandle, Event, NetConfig, PeerInfo, PeerKind, PeerPresence, Status,
-    Waker, title_of, titles_of,
+    DocPeer, DocSummary, DocView, EngineHandle, Event, FIRST_LINE_CHARS, NetConfig, PeerInfo, PeerKind,
+    PeerPresence, Status, Waker, first_line_title, name_of, title_of, titles_of,
 };
 pub use error::NetError;
 pub use libp2p::{Multiaddr, PeerId};

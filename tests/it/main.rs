@@ -18,5 +18,6 @@ mod node;
 mod relay;
 mod rogue;
 mod scenarios;
+mod status;
 mod trace;
 mod ui;

@@ -81,7 +81,8 @@ impl TandemApp {
     /// change the app's state.
     pub(super) fn apply(&mut self, action: Action, ctx: &egui::Context) {
         match action {
-            Action::NewDoc => self.new_doc("Untitled"),
+            // No title: the document goes by its first line until it is renamed.
+            Action::NewDoc => self.new_doc(""),
             Action::Quit => {
                 self.dialog = None;
                 self.quit_confirmed = true;
@@ -105,7 +106,7 @@ impl TandemApp {
             Action::Undo | Action::Redo => {
                 let Some(o) = &mut self.open else { return };
                 if let Err(e) = o.undo(matches!(action, Action::Redo)) {
-                    self.status.notice = Some(Notice::Error(format!("Cannot undo: {e}")));
+                    self.status.notify(Notice::Error(format!("Cannot undo: {e}")));
                 }
             }
             Action::ToggleHistory => {
@@ -160,12 +161,12 @@ impl TandemApp {
             }
             Action::CopyTicket(t) => {
                 ctx.copy_text(t);
-                self.status.notice = Some(Notice::Info("Ticket copied".into()));
+                self.status.notify(Notice::Info("Ticket copied".into()));
             }
             Action::SaveSettings(s) => {
                 self.settings = s;
                 if let Err(e) = self.settings.save(&self.data_dir) {
-                    self.status.notice = Some(Notice::Error(format!("Cannot save settings: {e}")));
+                    self.status.notify(Notice::Error(format!("Cannot save settings: {e}")));
                 }
                 if let Some(o) = &mut self.open {
                     // Peers get the new name and colour with the next cursor update.

@@ -79,7 +79,10 @@ impl Dialog {
             match self {
                 Dialog::Join { ticket, error } => join_ui(ui, ticket, error.as_ref()),
                 Dialog::Rename { title } => rename_ui(ui, title, open),
-                Dialog::Remove { doc, title } => remove_ui(ui, *doc, title),
+                Dialog::Remove { doc, title } => {
+                    let peers = open.filter(|o| o.id() == *doc).map(|o| o.n_peers);
+                    remove_ui(ui, *doc, title, peers)
+                }
                 Dialog::Share => share_ui(ui, open.and_then(|o| o.ticket.as_deref())),
                 Dialog::Import { path, error } => {
                     let form = ("Import a text file", "Path of a .txt or .md file:", "import-path", "Import");
@@ -151,9 +154,20 @@ fn rename_ui(ui: &mut egui::Ui, title: &mut String, open: Option<&OpenDoc>) -> O
     buttons_ui(ui, "Rename", || Action::Rename(title.clone()), "Cancel")
 }
 
-fn remove_ui(ui: &mut egui::Ui, doc: DocId, title: &str) -> Option<Action> {
+/// Asks before removing a document; `peers` is how many connected peers share it, when
+/// it is the open document (the only one whose peers the window follows).
+fn remove_ui(ui: &mut egui::Ui, doc: DocId, title: &str, peers: Option<usize>) -> Option<Action> {
     ui.heading("Remove document");
-    ui.label(format!("Remove “{title}” from this device? Peers keep their copies."));
+    ui.label(format!("Remove “{title}” from this device?"));
+    ui.label(match peers {
+        Some(0) => "No peer that shares it is connected now: unless another device synced it \
+             before, it is gone for good."
+            .to_owned(),
+        Some(1) => "1 connected peer shares it and keeps its copy.".to_owned(),
+        Some(n) => format!("{n} connected peers share it and keep their copies."),
+        None => "Devices it was shared with keep their copies; if it was never shared, it is gone for good."
+            .to_owned(),
+    });
     buttons_ui(ui, "Remove", || Action::Remove(doc), "Cancel")
 }
 

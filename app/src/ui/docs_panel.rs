@@ -43,7 +43,9 @@ impl DocsPanel {
             ui.separator();
             egui::ScrollArea::vertical().show(ui, |ui| {
                 for d in &self.list {
-                    actions.extend(entry_ui(ui, d, current == Some(d.id)));
+                    // The open document's name follows the typing before the list does.
+                    let open_title = open.filter(|o| o.id() == d.id).map(OpenDoc::title);
+                    actions.extend(entry_ui(ui, d, open_title.as_deref(), current == Some(d.id)));
                 }
                 if self.list.is_empty() {
                     ui.weak("No documents yet.");
@@ -65,11 +67,15 @@ impl DocsPanel {
     }
 }
 
-/// One document in the list: a click opens it; its context menu exports (after opening
-/// it) or removes it.
-fn entry_ui(ui: &mut egui::Ui, d: &DocSummary, selected: bool) -> Vec<Action> {
+/// One document in the list, by its name (`open_title` when it is open): a click opens
+/// it; its context menu exports (after opening it) or removes it.
+fn entry_ui(ui: &mut egui::Ui, d: &DocSummary, open_title: Option<&str>, selected: bool) -> Vec<Action> {
     let mut actions = Vec::new();
-    let title = if d.title.is_empty() { "Untitled" } else { d.title.as_str() };
+    let title = match open_title {
+        Some(t) => t,
+        None if d.name.is_empty() => "Untitled",
+        None => d.name.as_str(),
+    };
     if let Some(error) = &d.error {
         // Its data on disk is damaged: shown greyed with the error, never opened.
         let short = d.id.to_string();

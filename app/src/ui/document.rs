@@ -12,6 +12,13 @@ use tandem_crdt::{Bias, Value};
 use tandem_net::{DocPeer, DocView, EngineHandle, NetError};
 use tandem_storage::DocId;
 
+/// The start of `text` where its first non-empty line is looked for, so that a long
+/// text costs no more than a short one.
+fn first_lines(text: &str) -> &str {
+    let end = text.char_indices().nth(2000).map_or(text.len(), |(i, _)| i);
+    &text[..end]
+}
+
 /// The open document.
 pub(super) struct OpenDoc {
     pub(super) view: DocView,
@@ -25,6 +32,8 @@ pub(super) struct OpenDoc {
     pub(super) peers: Vec<DocPeer>,
     /// Writers caught signing two versions of the same edits.
     pub(super) equivocators: Vec<tandem_crdt::ReplicaId>,
+    /// Connected peers that share the document, as the engine's status counts them.
+    pub(super) n_peers: usize,
     /// Changes not yet sent to or received from peers.
     pub(super) pending: usize,
     /// The history view, while it is shown instead of the editor.
@@ -49,6 +58,7 @@ impl OpenDoc {
             ticket: None,
             peers: Vec::new(),
             equivocators: Vec::new(),
+            n_peers: 0,
             pending: 0,
             history: None,
             editor: Editor::default(),
@@ -61,10 +71,15 @@ impl OpenDoc {
         self.view.id()
     }
 
-    /// The title, or "Untitled" when it has none.
+    /// The title; while the map holds none, the first non-empty line of the text
+    /// (derived here, the map is not written); "Untitled" when the text is blank too.
     pub(super) fn title(&self) -> String {
         let title = tandem_net::title_of(self.view.doc());
-        if title.is_empty() { "Untitled".into() } else { title }
+        if !title.is_empty() {
+            return title;
+        }
+        let first = tandem_net::first_line_title(first_lines(&self.mirror));
+        if first.is_empty() { "Untitled".into() } else { first }
     }
 
     /// Whether every edit made on this device is stored.

@@ -68,6 +68,8 @@ pub struct TandemApp {
     pending_open: Option<String>,
     /// The user chose to quit although edits are not stored.
     quit_confirmed: bool,
+    /// The window's title as last sent to the window.
+    window_title: String,
 }
 
 impl std::fmt::Debug for TandemApp {
@@ -96,6 +98,7 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
         last_refresh: None,
         pending_open: None,
         quit_confirmed: false,
+        window_title: "Tandem".to_owned(),
     };
     app.tasks.forward_events();
     app.tasks.refresh_docs();
@@ -136,7 +139,21 @@ impl TandemApp {
                 self.tasks.refresh_doc(o.id());
             }
         }
+        self.update_window_title(ctx);
         ctx.request_repaint_after(REFRESH);
+    }
+
+    /// Names the window after the open document ("Notes — Tandem"), telling the window
+    /// only when the title changes.
+    fn update_window_title(&mut self, ctx: &egui::Context) {
+        let title = match &self.open {
+            Some(o) => format!("{} — Tandem", o.title()),
+            None => "Tandem".to_owned(),
+        };
+        if title != self.window_title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.window_title = title;
+        }
     }
 
     /// Draws the window: every panel, then the dialog; then applies what they asked for.
@@ -280,11 +297,15 @@ impl TandemApp {
     fn refresh_title(&mut self) {
         let Some(o) = &self.open else { return };
         let (title, titles) = (tandem_net::title_of(o.view.doc()), tandem_net::titles_of(o.view.doc()));
+        let name = tandem_net::name_of(o.view.doc());
         let id = o.id();
-        if let Some(d) =
-            self.docs.list.iter_mut().find(|d| d.id == id && (d.title != title || d.titles != titles))
+        if let Some(d) = self
+            .docs
+            .list
+            .iter_mut()
+            .find(|d| d.id == id && (d.title != title || d.titles != titles || d.name != name))
         {
-            (d.title, d.titles) = (title, titles);
+            (d.title, d.titles, d.name) = (title, titles, name);
             self.tasks.refresh_docs();
         }
     }
@@ -326,9 +347,25 @@ impl TandemApp {
         Some((&o.find.matches, o.find.current))
     }
 
-    /// The message shown in the status bar.
+    /// The window's replica of the open document (for tests and scripts).
+    pub fn view(&self) -> Option<&tandem_net::DocView> {
+        self.open.as_ref().map(|o| &o.view)
+    }
+
+    /// The open document's peers as the status bar counts them (connected peers that
+    /// share it).
+    pub fn peer_count(&self) -> Option<usize> {
+        self.open.as_ref().map(|o| o.n_peers)
+    }
+
+    /// The window's title.
+    pub fn window_title(&self) -> &str {
+        &self.window_title
+    }
+
+    /// The message shown in the status bar (until it fades or is dismissed).
     pub fn notice(&self) -> Option<&str> {
-        self.status.notice.as_ref().map(Notice::text)
+        self.status.notice().map(Notice::text)
     }
 
     /// Stops the engine (after committing and saving the open document's undo history).

@@ -1,6 +1,7 @@
 //! The status bar at the bottom: whether the open document is saved and synced, the
-//! network state, the last notice, the cursor's line and column, and the words and
-//! chars of the text and of the selection.
+//! network state, the last notice (it fades after a few seconds and has a close
+//! button), the cursor's line and column, and the words and chars of the text and of
+//! the selection.
 
 use super::document::OpenDoc;
 use super::editor::Counts;
@@ -23,15 +24,32 @@ impl Notice {
             Notice::Info(t) | Notice::Error(t) => t,
         }
     }
+
+    /// How long the notice stays, in seconds: errors stay longer, so that they are read.
+    fn lifetime(&self) -> f64 {
+        match self {
+            Notice::Info(_) => INFO_SECS,
+            Notice::Error(_) => ERROR_SECS,
+        }
+    }
 }
+
+/// How long an informative notice stays in the bar, in seconds.
+pub(super) const INFO_SECS: f64 = 4.0;
+/// How long an error stays in the bar, in seconds.
+pub(super) const ERROR_SECS: f64 = 10.0;
+/// The last part of a notice's time, in seconds, during which it fades out.
+const FADE_SECS: f64 = 1.0;
 
 /// The status bar's own state.
 #[derive(Debug, Default)]
 pub(super) struct StatusBar {
-    /// Connected peers (on any document).
-    pub(super) online_peers: usize,
-    /// The last notice (it stays until the next one).
-    pub(super) notice: Option<Notice>,
+    /// Connected peers (on any document, or none): whether the app is online.
+    pub(super) connections: usize,
+    /// The last notice, until it times out, is dismissed or a newer one replaces it.
+    notice: Option<Notice>,
+    /// When the bar first showed the notice (egui's input time), once it has.
+    notice_since: Option<f64>,
     /// Edits kept in memory because the disk refused them, and why.
     pub(super) unstored: Option<(usize, String)>,
 }
@@ -47,9 +65,43 @@ pub(super) fn unstored_text(waiting: usize, error: &str) -> String {
 }
 
 impl StatusBar {
+    /// Shows a notice in place of the last one; its time starts when it is first drawn.
+    pub(super) fn notify(&mut self, notice: Notice) {
+        self.notice = Some(notice);
+        self.notice_since = None;
+    }
+
+    /// The notice shown, if any.
+    pub(super) fn notice(&self) -> Option<&Notice> {
+        self.notice.as_ref()
+    }
+
+    /// Forgets a notice whose time is over and returns how opaque the notice still is
+    /// (1 until it starts to fade); asks for a repaint when it will change.
+    fn age_notice(&mut self, ctx: &egui::Context) -> f32 {
+        let Some(n) = &self.notice else { return 1.0 };
+        let now = ctx.input(|i| i.time);
+        let since = *self.notice_since.get_or_insert(now);
+        let left = n.lifetime() - (now - since);
+        if left <= 0.0 {
+            self.notice = None;
+            self.notice_since = None;
+            return 1.0;
+        }
+        if left > FADE_SECS {
+            ctx.request_repaint_after(std::time::Duration::from_secs_f64(left - FADE_SECS));
+            1.0
+        } else {
+            ctx.request_repaint();
+            (left / FADE_SECS) as f32
+        }
+    }
+
     /// Draws the bar; `open` is the open document, `offline` whether the engine is
     /// offline.
-    pub(super) fn ui(&self, ui: &mut egui::Ui, open: Option<&OpenDoc>, offline: bool) {
+    pub(super) fn ui(&mut self, ui: &mut egui::Ui, open: Option<&OpenDoc>, offline: bool) {
+        let opacity = self.age_notice(ui.ctx());
+        let mut dismissed = false;
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 if let Some((waiting, error)) = &self.unstored {
@@ -63,22 +115,23 @@ impl StatusBar {
                     ui.label(sync_text(o, offline));
                     ui.separator();
                 }
-                let (c, label) = if offline {
-                    (Color32::from_rgb(0xc0, 0x40, 0x40), "Offline")
-                } else {
-                    (Color32::from_rgb(0x30, 0xa0, 0x50), "Online")
-                };
+                let (c, label) = network_state(ui, offline, self.connections);
                 dot_ui(ui, c);
-                ui.colored_label(c, label);
-                let n = self.online_peers;
-                ui.label(format!("{n} peer{}", if n == 1 { "" } else { "s" }));
+                ui.colored_label(c, label)
+                    .on_hover_text(format!("Connections to other devices: {}", self.connections));
+                if let Some(o) = open {
+                    let n = o.n_peers;
+                    ui.label(format!("{n} peer{}", if n == 1 { "" } else { "s" }))
+                        .on_hover_text("Connected peers that share this document");
+                }
                 if let Some(notice) = &self.notice {
                     ui.separator();
                     let c = match notice {
                         Notice::Error(_) => ERROR_RED,
                         Notice::Info(_) => ui.visuals().text_color(),
                     };
-                    ui.colored_label(c, notice.text());
+                    ui.colored_label(c.gamma_multiply(opacity), notice.text());
+                    dismissed = ui.small_button("×").on_hover_text("Dismiss").clicked();
                 }
                 if let Some(o) = open {
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -94,6 +147,22 @@ impl StatusBar {
                 }
             });
         });
+        if dismissed {
+            self.notice = None;
+            self.notice_since = None;
+        }
+    }
+}
+
+/// The network state and its colour: "Offline" when the user works offline, "Online"
+/// while at least one connection is up, else "No connection" in a neutral colour.
+fn network_state(ui: &egui::Ui, offline: bool, connections: usize) -> (Color32, &'static str) {
+    if offline {
+        (Color32::from_rgb(0xc0, 0x40, 0x40), "Offline")
+    } else if connections > 0 {
+        (Color32::from_rgb(0x30, 0xa0, 0x50), "Online")
+    } else {
+        (ui.visuals().weak_text_color(), "No connection")
     }
 }
 

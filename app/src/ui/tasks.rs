@@ -20,8 +20,10 @@ pub(super) enum Msg {
     Ticket(DocId, String),
     DocPeers(DocId, Vec<DocPeer>),
     Presences(DocId, Vec<PeerPresence>),
-    /// Changes waiting for deps, and writers caught equivocating.
-    Pending(DocId, usize, Vec<tandem_crdt::ReplicaId>),
+    /// The document's connected peers, its changes waiting for deps, and writers caught
+    /// equivocating.
+    Pending(DocId, usize, usize, Vec<tandem_crdt::ReplicaId>),
+    /// How many peers are connected (on any document).
     Online(usize),
     Removed(DocId),
     Notice(Notice),
@@ -128,8 +130,8 @@ impl Tasks {
         self.refresh_presences(id);
         let e = self.engine.clone();
         self.spawn(
-            async move { e.status(id).await.map(|s| (s.pending, s.equivocators)).unwrap_or_default() },
-            move |(n, cheats)| Msg::Pending(id, n, cheats),
+            async move { e.status(id).await.map(|s| (s.peers, s.pending, s.equivocators)).unwrap_or_default() },
+            move |(peers, n, cheats)| Msg::Pending(id, peers, n, cheats),
         );
         let e = self.engine.clone();
         self.spawn(async move { e.peers().await.map(|p| p.len()).unwrap_or(0) }, Msg::Online);
@@ -172,7 +174,7 @@ impl TandemApp {
                         && !o.equivocators.contains(&author)
                     {
                         o.equivocators.push(author);
-                        self.status.notice = Some(Notice::Error(format!(
+                        self.status.notify(Notice::Error(format!(
                             "Writer {author} signed two different versions of its edits; the second was refused"
                         )));
                     }
@@ -184,8 +186,7 @@ impl TandemApp {
                     match self.docs.list.iter().find(|d| d.id.to_string().starts_with(&want)) {
                         Some(d) => self.open_doc(d.id),
                         None => {
-                            self.status.notice =
-                                Some(Notice::Error(format!("No document {want} on this device")))
+                            self.status.notify(Notice::Error(format!("No document {want} on this device")))
                         }
                     }
                 }
@@ -199,16 +200,16 @@ impl TandemApp {
             }
             Msg::Opened(Err(e)) => {
                 self.opening = None;
-                self.status.notice = Some(Notice::Error(format!("Cannot open the document: {e}")));
+                self.status.notify(Notice::Error(format!("Cannot open the document: {e}")));
             }
             Msg::Created(Ok(id)) | Msg::Joined(Ok(id)) => {
                 self.tasks.refresh_docs();
                 self.open_doc(id);
             }
             Msg::Created(Err(e)) => {
-                self.status.notice = Some(Notice::Error(format!("Cannot create the document: {e}")));
+                self.status.notify(Notice::Error(format!("Cannot create the document: {e}")));
             }
-            Msg::Joined(Err(e)) => self.status.notice = Some(Notice::Error(format!("Cannot join: {e}"))),
+            Msg::Joined(Err(e)) => self.status.notify(Notice::Error(format!("Cannot join: {e}"))),
             Msg::Ticket(doc, t) => {
                 if let Some(o) = self.open_if(doc) {
                     o.ticket = Some(t);
@@ -224,13 +225,14 @@ impl TandemApp {
                     o.editor.set_presences(o.view.doc(), p);
                 }
             }
-            Msg::Pending(doc, n, cheats) => {
+            Msg::Pending(doc, peers, n, cheats) => {
                 if let Some(o) = self.open_if(doc) {
+                    o.n_peers = peers;
                     o.pending = n;
                     o.equivocators = cheats;
                 }
             }
-            Msg::Online(n) => self.status.online_peers = n,
+            Msg::Online(n) => self.status.connections = n,
             Msg::Removed(doc) => {
                 if self.open.as_ref().is_some_and(|o| o.id() == doc) {
                     self.open = None;
@@ -238,7 +240,7 @@ impl TandemApp {
                 self.docs.list.retain(|d| d.id != doc);
                 self.tasks.refresh_docs();
             }
-            Msg::Notice(n) => self.status.notice = Some(n),
+            Msg::Notice(n) => self.status.notify(n),
         }
     }
 }

@@ -23,6 +23,36 @@ pub fn title_of(doc: &Doc) -> String {
     }
 }
 
+/// How many chars of a document's first line make its name while it has no title.
+pub const FIRST_LINE_CHARS: usize = 40;
+
+/// How far into the text the first non-empty line is looked for.
+const FIRST_LINE_SCAN: usize = 2000;
+
+/// The name a document without a title goes by: the first non-empty line of its text,
+/// trimmed and cut to [`FIRST_LINE_CHARS`] chars (ending in "…" when cut); empty when
+/// the text is blank.
+pub fn first_line_title(text: &str) -> String {
+    let Some(line) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    if line.chars().count() <= FIRST_LINE_CHARS {
+        return line.to_owned();
+    }
+    let cut: String = line.chars().take(FIRST_LINE_CHARS).collect();
+    format!("{}…", cut.trim_end())
+}
+
+/// The name a document goes by: its title, or while its map holds none, its first line
+/// (derived here, never written to the map); empty when both are.
+pub fn name_of(doc: &Doc) -> String {
+    let title = title_of(doc);
+    if !title.is_empty() {
+        return title;
+    }
+    first_line_title(&doc.slice(0, doc.len_chars().min(FIRST_LINE_SCAN)))
+}
+
 /// Every concurrent value of a document's title, sorted (more than one is a conflict).
 pub fn titles_of(doc: &Doc) -> Vec<String> {
     let mut res: Vec<String> = doc
@@ -127,7 +157,10 @@ impl Engine {
         let info = self.store.create_doc(title).get().await?;
         let doc = self.store.load(info.id).get().await?;
         self.open(info.id, info.key, doc)?;
-        self.local_edit(info.id, |d| d.map_set("title", Value::Str(title.to_owned()))).await?;
+        // Without a title the document goes by its first line until it is renamed.
+        if !title.is_empty() {
+            self.local_edit(info.id, |d| d.map_set("title", Value::Str(title.to_owned()))).await?;
+        }
         self.events.send(Event::DocsChanged).ok();
         Ok((info.id, self.ticket(info.id)?))
     }
@@ -318,6 +351,7 @@ impl Engine {
             .map(|(id, d)| DocSummary {
                 id: *id,
                 title: title_of(&d.doc),
+                name: name_of(&d.doc),
                 titles: titles_of(&d.doc),
                 len_chars: d.doc.len_chars(),
                 error: None,
@@ -325,12 +359,13 @@ impl Engine {
             .chain(self.damaged.iter().map(|(id, (title, error))| DocSummary {
                 id: *id,
                 title: title.clone(),
+                name: title.clone(),
                 titles: vec![title.clone()],
                 len_chars: 0,
                 error: Some(error.clone()),
             }))
             .collect();
-        res.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()).then(a.id.cmp(&b.id)));
+        res.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
         res
     }
 
@@ -375,5 +410,25 @@ impl Engine {
             .collect();
         res.sort_by_key(|p| p.peer);
         Ok(res)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_line_title;
+
+    fn check(text: &str, expected: &str) {
+        assert_eq!(first_line_title(text), expected, "{text:?}");
+    }
+
+    #[test]
+    fn the_first_non_empty_line_trimmed_and_cut_is_the_name() {
+        check("", "");
+        check(" \n\t\n", "");
+        check("Notes", "Notes");
+        check("\n  \n  Groceries  \nmilk\n", "Groceries");
+        check(&"é".repeat(40), &"é".repeat(40));
+        check(&format!("{} tail", "a".repeat(38)), &format!("{} t…", "a".repeat(38)));
+        check(&format!("{}   more", "a".repeat(39)), &format!("{}…", "a".repeat(39)));
     }
 }

@@ -115,6 +115,9 @@ pub struct DocSummary {
     pub id: DocId,
     /// Its title (the winning value of the map's `title`).
     pub title: String,
+    /// What it is called: its title, or while it has none its first non-empty line
+    /// (empty when both are).
+    pub name: String,
     /// Every concurrent value of the title (more than one is a conflict to resolve).
     pub titles: Vec<String>,
     /// Its length in chars.
