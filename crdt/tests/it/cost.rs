@@ -287,18 +287,23 @@ fn read_trace(path: &str) -> (Vec<Txn>, String) {
     (txns, root.get("endContent").str().to_owned())
 }
 
+/// Makes the edits of one txn, without committing.
+fn edit(d: &mut Doc, txn: &Txn) {
+    for (pos, del, ins) in txn {
+        if *del > 0 {
+            d.delete(*pos, *del).unwrap();
+        }
+        if !ins.is_empty() {
+            d.insert(*pos, ins).unwrap();
+        }
+    }
+}
+
 /// Replays a trace as local edits, one committed transaction per txn.
 fn replay(txns: &[Txn]) -> Doc {
     let mut d = doc(1);
     for txn in txns {
-        for (pos, del, ins) in txn {
-            if *del > 0 {
-                d.delete(*pos, *del).unwrap();
-            }
-            if !ins.is_empty() {
-                d.insert(*pos, ins).unwrap();
-            }
-        }
+        edit(&mut d, txn);
         d.commit_quiet();
     }
     d
@@ -336,14 +341,7 @@ fn live_changes(txns: &[Txn]) -> Vec<Change> {
     let mut d = doc(1);
     let mut out = Vec::with_capacity(txns.len());
     for txn in txns {
-        for (pos, del, ins) in txn {
-            if *del > 0 {
-                d.delete(*pos, *del).unwrap();
-            }
-            if !ins.is_empty() {
-                d.insert(*pos, ins).unwrap();
-            }
-        }
+        edit(&mut d, txn);
         out.extend(d.commit());
     }
     out
