@@ -49,7 +49,8 @@ pub struct DocInfo {
     pub id: DocId,
     /// The secret key.
     pub key: DocKey,
-    /// The title last seen in the document's map.
+    /// The name the document last went by: its map's title, or its first line while the
+    /// map holds none.
     pub title: String,
     /// The text length last stored, in chars.
     pub chars: u64,

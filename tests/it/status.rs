@@ -129,6 +129,10 @@ fn an_untitled_document_goes_by_its_first_line() {
     let id = h.state().open_id().unwrap();
     h.state_mut().shutdown();
     drop(h);
+    // The device's document list (what `tandem list` prints) keeps that name too.
+    let store = tandem_storage::Store::open(dir.path()).unwrap();
+    assert_eq!(store.doc(id).unwrap().unwrap().title, name, "the stored list goes by the first line");
+    drop(store);
     let mut h = harness(start(dir.path()));
     wait(&mut h, "the list", |a| a.docs().iter().any(|d| d.id == id));
     let d = h.state().docs().iter().find(|d| d.id == id).unwrap();

@@ -13,7 +13,7 @@
 
 use super::handle::Event;
 use super::swarm::with_peer;
-use super::{Engine, title_of};
+use super::{Engine, name_of};
 use crate::codec::MAX_RESPONSE;
 use crate::error::Refused;
 use crate::sync::{self, Lost, Reply};
@@ -255,7 +255,7 @@ impl Engine {
             return Ok(());
         }
         let d = self.docs.get(&id).ok_or(Refused::UnknownDoc(id))?;
-        let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
+        let summary = Some((name_of(&d.doc), d.doc.len_chars() as u64));
         let replies: Vec<_> = store
             .iter()
             .map(|(c, sc)| {

@@ -243,7 +243,7 @@ impl Engine {
         let signer =
             self.store.identity().for_author(change.author).ok_or(NetError::NotOwnChange(change.author))?;
         let envelope = signer.seal(&id, &bytes);
-        let summary = Some((title_of(&d.doc), d.doc.len_chars() as u64));
+        let summary = Some((name_of(&d.doc), d.doc.len_chars() as u64));
         let signed = SignedChange { change: bytes, envelope: envelope.clone() };
         let stored = self
             .store
