@@ -52,13 +52,15 @@ proptest! {
         let c = cipher();
         let sc = SignedChange { change: vec![1, 2, 3, 4], envelope: vec![7; 105] };
         let clock: VectorClock = [(ReplicaId(5), 3)].into_iter().collect();
-        let gossip = wire::change_message(&c, 5, 1, &sc, None);
+        let run = wire::RunSeal { start_seq: 2, envelope: vec![9; 105] };
+        let gossip = wire::change_message(&c, 5, 1, &sc, Some(&run));
         let m = mutate(gossip.clone(), &ops);
         // The clear id field may be altered without touching the sealed part; then the
         // payload opens but the id no longer matches the change.
         match wire::open_gossip(&c, &m) {
-            Ok(wire::Gossip::Change(got, _)) => {
+            Ok(wire::Gossip::Change(got, got_run)) => {
                 prop_assert_eq!(&got, &sc);
+                prop_assert_eq!(got_run, Some(run.clone()));
                 prop_assert!(m[..17] != gossip[..17] || m == gossip);
             }
             Ok(_) => prop_assert!(false, "a change message opened as another kind"),

@@ -138,15 +138,10 @@ impl Engine {
         let (author, end) = (change.author, change.end_seq());
         let accepted = self.accept(id, change, sc);
         let accepted = self.on_refused_equivocation(id, accepted).await?;
-        let mut store = accepted.ready.clone();
-        if let Some(joined) = run.and_then(|run| self.joined_run(id, author, end, run)) {
-            // The run replaces the change in the store (and the author's earlier
-            // changes of the run stored one by one).
-            if let Some(slot) = store.iter_mut().find(|(c, _)| c.author == author && c.end_seq() == end) {
-                *slot = joined;
-            }
-        }
-        self.store_received(id, accepted.ready, store).await?;
+        // The run, when its seal checks, is stored in place of the change (and replaces
+        // the author's earlier changes of the run stored one by one).
+        let joined = run.and_then(|run| self.joined_run(id, author, end, run));
+        self.store_received(id, accepted.ready, joined).await?;
         Ok(accepted.buffered)
     }
 
@@ -249,15 +244,25 @@ impl Engine {
     }
 
     /// Stores accepted changes (one group commit), then forwards them to the attached
-    /// view and announces them.
-    async fn store_received(&mut self, id: DocId, ready: Ready, store: Ready) -> Result<(), Refused> {
+    /// view and announces them. `joined`, a run of one author's changes under its seal,
+    /// is stored in place of the ready change of that author that ends where it ends.
+    async fn store_received(
+        &mut self,
+        id: DocId,
+        ready: Ready,
+        joined: Option<(Change, SignedChange)>,
+    ) -> Result<(), Refused> {
         if ready.is_empty() {
             return Ok(());
         }
         let d = self.docs.get(&id).ok_or(Refused::UnknownDoc(id))?;
         let summary = Some((name_of(&d.doc), d.doc.len_chars() as u64));
-        let replies: Vec<_> = store
+        let replies: Vec<_> = ready
             .iter()
+            .map(|(c, sc)| match &joined {
+                Some((j, js)) if j.author == c.author && j.end_seq() == c.end_seq() => (j, js),
+                _ => (c, sc),
+            })
             .map(|(c, sc)| {
                 self.store.append(Append {
                     doc: id,
@@ -298,7 +303,7 @@ impl Engine {
                 Err(e) => warn!("rejected change from {peer} for {id} in catch-up: {e}"),
             }
         }
-        if let Err(e) = self.store_received(id, all.clone(), all).await {
+        if let Err(e) = self.store_received(id, all, None).await {
             warn!("cannot store changes of {id} from {peer}: {e}");
         }
         progress
