@@ -197,6 +197,7 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
                     "peers": s.peers,
                     "pending": s.pending,
                     "sync_bytes_in": s.sync_bytes_in,
+                    "gossip_bytes_in": s.gossip_bytes_in,
                     "waiting": s.waiting,
                     "store_error": s.store_error,
                     "snapshot_failures": s.snapshot_failures,

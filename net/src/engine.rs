@@ -34,6 +34,7 @@ mod documents;
 mod gossip;
 mod handle;
 mod lan;
+mod members;
 mod relay;
 mod swarm;
 mod view;
@@ -78,6 +79,8 @@ struct OpenDoc {
     view: Option<view::ViewSink>,
     /// Bytes of catch-up responses received.
     sync_bytes_in: u64,
+    /// Bytes of gossip messages received from members.
+    gossip_bytes_in: u64,
 }
 
 impl OpenDoc {
@@ -148,6 +151,8 @@ struct Engine {
     local_tx: mpsc::UnboundedSender<(DocId, Change)>,
     /// Relay reservations (see `relay.rs`).
     relays: relay::Relays,
+    /// Which connected peers proved which documents (see `members.rs`).
+    members: members::Members,
     /// What the store could not write yet.
     storage: watch::Receiver<StorageState>,
     /// The store's state as last seen, to tell which waiting changes got stored.
@@ -197,6 +202,7 @@ impl Engine {
             local: None,
             local_tx,
             relays,
+            members: Default::default(),
             storage,
             last_storage: StorageState::default(),
             damaged: Default::default(),
@@ -286,7 +292,7 @@ impl Engine {
             }
         }
         let out = self.sync.tick(now());
-        if out.iter().any(|o| matches!(o, Out::Beacon(_))) {
+        if out.iter().any(|o| matches!(o, Out::Beacon(..))) {
             self.announce(true);
         }
         self.carry_out(out);
@@ -301,16 +307,18 @@ impl Engine {
                     debug!("asking {} for {} ({:?})", req.peer, req.doc, req.reason);
                     let (clock, until) = self.sync.page(&self.stored_version(req.doc, &d.doc), req.from);
                     let ask = wire::Ask { clock, from: req.from, until };
-                    let bytes = wire::sync_request(&d.cipher, &ask);
+                    let me = self.swarm.local_peer_id().to_bytes();
+                    let bytes = wire::sync_request(&d.cipher, &ask, &me, &req.peer.to_bytes());
                     let rid = self.swarm.behaviour_mut().sync.send_request(&req.peer, bytes);
                     self.requests.insert(rid, (req, until));
                 }
-                Out::Beacon(doc) => {
+                Out::Beacon(doc, peer) => {
                     let Some(d) = self.docs.get(&doc) else { continue };
-                    let msg = wire::beacon_message(&d.cipher, &self.stored_version(doc, &d.doc));
-                    let topic = d.topic.clone();
-                    // No subscribers is normal: there is no one to tell.
-                    self.swarm.behaviour_mut().gossipsub.publish(topic, msg).ok();
+                    let me = self.swarm.local_peer_id().to_bytes();
+                    let version = self.stored_version(doc, &d.doc);
+                    let msg = wire::beacon_request(&d.cipher, &version, &me, &peer.to_bytes());
+                    // Its answer says nothing; a lost beacon is made up by the next round.
+                    self.swarm.behaviour_mut().sync.send_request(&peer, msg);
                 }
                 Out::Presence(doc, p) => {
                     let Some(d) = self.docs.get(&doc) else { continue };
@@ -413,8 +421,8 @@ impl Engine {
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
                 if self.connected.remove(&peer_id).is_some() =>
             {
-                self.swarm.behaviour_mut().gossipsub.remove_explicit_peer(&peer_id);
                 self.sync.peer_disconnected(&peer_id);
+                self.members.disconnected(&peer_id);
                 self.events.send(Event::PeerDisconnected(peer_id)).ok();
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -422,10 +430,6 @@ impl Engine {
                 message_id,
                 message,
             })) => self.on_gossip(propagation_source, message_id, message).await,
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
-                peer_id,
-                topic,
-            })) => self.on_subscribed(peer_id, &topic),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
                 peer,
                 message,

@@ -15,6 +15,8 @@ mod find;
 mod hostile;
 mod netns;
 mod node;
+mod outsider;
+mod peer;
 mod relay;
 mod rogue;
 mod scenarios;

@@ -1,7 +1,8 @@
 //! Finding and connecting peers: dialling ticket, stored and bootstrap addresses,
 //! peers that mDNS finds (see `lan.rs`) and providers the Kademlia DHT names; every
 //! document's topic is announced as a provider record. Also what a new connection does
-//! (tell the sync state, which catches up both ways) and going offline.
+//! (a hello, after which members catch up both ways; see `members.rs`) and going
+//! offline.
 
 use super::Engine;
 use super::handle::{Event, PeerInfo};
@@ -31,10 +32,9 @@ impl Engine {
         if n == 1 {
             let info = PeerInfo { peer, addr, kind: self.connection_kind(peer, endpoint) };
             self.connected.insert(peer, info.clone());
-            self.swarm.behaviour_mut().gossipsub.add_explicit_peer(&peer);
             self.events.send(Event::PeerConnected(info)).ok();
-            let out = self.sync.peer_connected(peer);
-            self.carry_out(out);
+            self.sync.peer_connected(peer);
+            self.greet(peer);
             self.announce(false);
         } else {
             self.on_extra_connection(peer, endpoint);

@@ -75,6 +75,9 @@ pub struct Status {
     pub pending: usize,
     /// Bytes of catch-up responses received for this document since start.
     pub sync_bytes_in: u64,
+    /// Bytes of gossip messages (changes, beacons, presence) received for this document
+    /// since start, from members.
+    pub gossip_bytes_in: u64,
     /// Changes to the document (this device's or received) that are not on disk yet
     /// (kept in memory and retried); `version` leaves them out.
     pub waiting: usize,

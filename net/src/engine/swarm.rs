@@ -63,18 +63,21 @@ pub(super) fn build_swarm(
         .map_err(|e| transport(&e))?
         .with_behaviour(|key, relay_client| {
             let peer = key.public().to_peer_id();
+            // Messages spread through each document's mesh (no flood publish, no explicit
+            // peers), so traffic grows with the peers, not with their square.
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .validation_mode(gossipsub::ValidationMode::Strict)
                 .validate_messages()
                 .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(wire::message_id(&m.data)))
                 .max_transmit_size(MAX_GOSSIP + 1024)
-                .flood_publish(true)
+                .flood_publish(false)
                 .heartbeat_interval(Duration::from_millis(500))
                 .build()?;
-            let gossipsub = gossipsub::Behaviour::new(
+            let mut gossipsub = gossipsub::Behaviour::new(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
                 gossip_config,
             )?;
+            gossipsub.with_peer_score(score_params(), score_thresholds())?;
             let sync = request_response::Behaviour::with_codec(
                 BytesCodec,
                 [(SYNC_PROTOCOL, ProtocolSupport::Full)],
@@ -111,6 +114,37 @@ pub(super) fn build_swarm(
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
     Ok(swarm)
+}
+
+/// Gossip scoring: a peer's application score says whether it proved it holds any
+/// document (see `members.rs`), and each message refused on a topic costs its sender
+/// (squared, decaying by a tenth a second), so a few refusals put it below the graylist
+/// and everything it sends is ignored. Peers behind one address are not penalised (a
+/// LAN, a NAT, or loopback may hold many honest peers).
+fn score_params() -> gossipsub::PeerScoreParams {
+    gossipsub::PeerScoreParams {
+        app_specific_weight: 10.0,
+        ip_colocation_factor_weight: 0.0,
+        ..gossipsub::PeerScoreParams::default()
+    }
+}
+
+/// The score parameters of a document's topic: only refused messages count.
+pub(super) fn topic_score_params() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..gossipsub::TopicScoreParams::default()
+    }
+}
+
+fn score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds::default()
 }
 
 /// `addr` ending in `/p2p/<peer>`.
