@@ -41,7 +41,7 @@ mod view;
 
 pub use documents::{FIRST_LINE_CHARS, first_line_title, name_of, title_of, titles_of};
 pub use handle::{
-    DocPeer, DocSummary, EngineHandle, Event, NetConfig, PeerInfo, PeerKind, PeerPresence, Status,
+    DocPeer, DocSummary, EngineHandle, Event, NetConfig, PeerInfo, PeerKind, PeerPresence, Status, Traffic,
 };
 pub use view::{DocView, Waker};
 
@@ -153,6 +153,10 @@ struct Engine {
     relays: relay::Relays,
     /// Which connected peers proved which documents (see `members.rs`).
     members: members::Members,
+    /// libp2p's byte counters.
+    metrics: libp2p::metrics::Registry,
+    /// DHT queries started (announcements and lookups).
+    dht_queries: u64,
     /// What the store could not write yet.
     storage: watch::Receiver<StorageState>,
     /// The store's state as last seen, to tell which waiting changes got stored.
@@ -175,7 +179,8 @@ impl Engine {
         events: broadcast::Sender<Event>,
         local_tx: mpsc::UnboundedSender<(DocId, Change)>,
     ) -> Result<Engine, crate::NetError> {
-        let mut swarm = swarm::build_swarm(swarm::device_keypair(&store)?, &config)?;
+        let mut metrics = libp2p::metrics::Registry::default();
+        let mut swarm = swarm::build_swarm(swarm::device_keypair(&store)?, &config, &mut metrics)?;
         // Circuit addresses are listened on by `reserve_configured` below.
         for addr in config.listen.iter().filter(|a| !relay::is_circuit(a)) {
             swarm
@@ -203,6 +208,8 @@ impl Engine {
             local_tx,
             relays,
             members: Default::default(),
+            metrics,
+            dht_queries: 0,
             storage,
             last_storage: StorageState::default(),
             damaged: Default::default(),
@@ -359,6 +366,17 @@ impl Engine {
             }
             Command::Peers(r) => {
                 r.send(Ok(self.connected.values().cloned().collect())).ok();
+            }
+            Command::Traffic(r) => {
+                let (bytes_in, bytes_out) = swarm::traffic(&self.metrics);
+                let connections = self.swarm.network_info().connection_counters().num_established() as usize;
+                r.send(Ok(handle::Traffic {
+                    bytes_in,
+                    bytes_out,
+                    dht_queries: self.dht_queries,
+                    connections,
+                }))
+                .ok();
             }
             Command::Offline(on, r) => {
                 self.set_offline(on).await;

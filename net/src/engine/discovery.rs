@@ -58,6 +58,7 @@ impl Engine {
         self.last_announce = Some(now);
         let keys: Vec<kad::RecordKey> =
             self.docs.values().map(|d| kad::RecordKey::new(&d.cipher.topic())).collect();
+        self.dht_queries += 2 * keys.len() as u64;
         let kad = &mut self.swarm.behaviour_mut().kad;
         for key in keys {
             if let Err(e) = kad.start_providing(key.clone()) {

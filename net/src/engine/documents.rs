@@ -88,6 +88,7 @@ impl Engine {
             debug!("cannot score the topic of {id}: {e}");
         }
         let key_record = kad::RecordKey::new(&cipher.topic());
+        self.dht_queries += 1;
         if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key_record) {
             debug!("cannot announce {id} in the DHT: {e}");
         }
@@ -192,6 +193,7 @@ impl Engine {
             self.send_hello(peer, vec![t.doc]);
         }
         let key = kad::RecordKey::new(&self.docs[&t.doc].cipher.topic());
+        self.dht_queries += 1;
         self.swarm.behaviour_mut().kad.get_providers(key);
         Ok(t.doc)
     }

@@ -50,6 +50,7 @@ pub(super) fn device_keypair(store: &StoreHandle) -> Result<identity::Keypair, N
 pub(super) fn build_swarm(
     keypair: identity::Keypair,
     config: &NetConfig,
+    metrics: &mut libp2p::metrics::Registry,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let transport = |e: &dyn std::fmt::Display| NetError::Transport(e.to_string());
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -61,6 +62,7 @@ pub(super) fn build_swarm(
         .map_err(|e| transport(&e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| transport(&e))?
+        .with_bandwidth_metrics(metrics)
         .with_behaviour(|key, relay_client| {
             let peer = key.public().to_peer_id();
             // Messages spread through each document's mesh (no flood publish, no explicit
@@ -145,6 +147,25 @@ pub(super) fn topic_score_params() -> gossipsub::TopicScoreParams {
 
 fn score_thresholds() -> gossipsub::PeerScoreThresholds {
     gossipsub::PeerScoreThresholds::default()
+}
+
+/// Bytes received and sent on every connection since start, from libp2p's bandwidth
+/// counters in `metrics` (transport bytes: framing and encryption included).
+pub(super) fn traffic(metrics: &libp2p::metrics::Registry) -> (u64, u64) {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, metrics).is_err() {
+        return (0, 0);
+    }
+    let (mut bytes_in, mut bytes_out) = (0, 0);
+    for line in text.lines().filter(|l| l.starts_with("libp2p_bandwidth_bytes_total{")) {
+        let Some(n) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else { continue };
+        if line.contains("direction=\"Inbound\"") {
+            bytes_in += n as u64;
+        } else if line.contains("direction=\"Outbound\"") {
+            bytes_out += n as u64;
+        }
+    }
+    (bytes_in, bytes_out)
 }
 
 /// `addr` ending in `/p2p/<peer>`.
