@@ -9,6 +9,9 @@
 //! peers panel (`peers_panel`), the status bar (`status_bar`) and the dialogs
 //! (`dialogs`). A panel only reads the app's state and returns actions for what the
 //! user asked; `TandemApp::apply` (in `action`) is the one place that carries them out.
+//! Beside them: `files` (imports read on a thread, the system's file chooser), `fonts`
+//! (the system's fallback fonts, loaded on a thread) and `settings` (the settings and
+//! the window's size, zoom and "Work offline", kept in the data dir).
 //!
 //! [`DocView`]: tandem_net::DocView
 
