@@ -304,7 +304,10 @@ fn fonts_cover_cjk_and_other_scripts() {
     wait(&mut h, "the system's fonts", |a| a.fallback_fonts().is_some());
     h.run_steps(2);
     let loaded = h.state().fallback_fonts().unwrap().to_vec();
-    assert!(loaded.iter().any(|f| f == "Noto Sans CJK"), "fonts-noto-cjk is installed: {loaded:?}");
+    assert!(
+        loaded.iter().any(|f| f == "Noto Sans CJK"),
+        "Noto Sans CJK was not loaded (scripts/test installs fonts-noto-cjk): {loaded:?}"
+    );
     // egui takes a char from the first font of the family that maps it (its own
     // `has_glyph` cannot tell a char of its replacement glyph's font from a missing one).
     let defs = h.ctx.fonts(|f| f.definitions().clone());

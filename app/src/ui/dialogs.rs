@@ -303,12 +303,19 @@ fn export_ui(
     ui.heading("Export");
     ui.label("Save the text to (a .txt or .md path):");
     let mut action = path_row_ui(ui, path, "export-path", choosing, true);
-    if let Some(e) = error {
-        ui.colored_label(ERROR_RED, e.to_string());
-    }
     let typed = PathBuf::from(path.trim());
     // The question stands while the path is the one it was asked about.
     let replace = matches!(error, Some(FileError::Exists { path: p }) if *p == typed);
+    match error {
+        // A question, not an error.
+        Some(e @ FileError::Exists { .. }) => {
+            ui.colored_label(ui.visuals().warn_fg_color, e.to_string());
+        }
+        Some(e) => {
+            ui.colored_label(ERROR_RED, e.to_string());
+        }
+        None => {}
+    }
     ui.horizontal(|ui| {
         let label = if replace { "Replace" } else { "Export" };
         if ui.button(label).clicked() {

@@ -378,7 +378,7 @@ impl TandemApp {
         self.status.imports.push(progress.clone());
         let title = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let e = self.tasks.engine.clone();
-        let (p, done) = (progress.clone(), progress.clone());
+        let (p, done, finished) = (progress.clone(), progress.clone(), progress.clone());
         let path = path.to_owned();
         let failed =
             move |e: &dyn std::fmt::Display| FileError::Create { path: path.clone(), reason: e.to_string() };
@@ -388,10 +388,16 @@ impl TandemApp {
                     .await
                     .map_err(|e| failed(&e))??;
                 let (id, _) = e.create(&title).await.map_err(|e| failed(&e))?;
-                e.insert(id, 0, &text).await.map_err(|e| failed(&e))?;
+                // In pieces, so that the progress moves while the document is made.
+                let mut at = 0;
+                for piece in files::pieces(&text) {
+                    e.insert(id, at, piece).await.map_err(|e| failed(&e))?;
+                    at += piece.chars().count();
+                    done.inserted(piece.len());
+                }
                 Ok(id)
             },
-            move |res| Msg::Imported(done, res),
+            move |res| Msg::Imported(finished, res),
         );
         Ok(progress)
     }
@@ -411,14 +417,13 @@ impl TandemApp {
     }
 
     /// Imports the files dropped on the window; while files are dragged over it, says
-    /// what dropping does.
+    /// what dropping does, over everything (dialogs too).
     fn drop_ui(&mut self, ctx: &egui::Context) -> Vec<Action> {
         let (hovering, dropped) =
             ctx.input(|i| (!i.raw.hovered_files.is_empty(), i.raw.dropped_files.clone()));
         if hovering {
             let screen = ctx.content_rect();
-            let painter =
-                ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::new("drop")));
+            let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Tooltip, egui::Id::new("drop")));
             painter.rect_filled(screen, 0.0, egui::Color32::from_black_alpha(150));
             painter.text(
                 screen.center(),
