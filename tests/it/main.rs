@@ -3,13 +3,15 @@
 //! a rogue libp2p peer, against a hostile collaborator who holds the ticket, inside
 //! network namespaces and on a full disk; the document commands of the CLI;
 //! every editing trace in `tests/data/traces`; and the desktop window, headless under
-//! egui_kittest (`ui`, and `find` for find and replace and go to line).
+//! egui_kittest (`ui`, `find` for find and replace and go to line, `status`, and
+//! `desktop` for files in and out, themes, the window's state and fonts).
 //!
 //! One binary (a `[[test]]` of the `tandem` package, so `CARGO_BIN_EXE_tandem` is the
 //! binary under test), with `node` as the one driver of `tandem node` processes.
 
 mod baddoc;
 mod cli;
+mod desktop;
 mod diskfull;
 mod find;
 mod hostile;

@@ -187,9 +187,13 @@ impl Editor {
         if std::mem::take(&mut self.focus) {
             ui.memory_mut(|m| m.request_focus(editor_id()));
         }
-        let font = if settings.monospace { egui::TextStyle::Monospace } else { egui::TextStyle::Body };
+        let family =
+            if settings.monospace { egui::FontFamily::Monospace } else { egui::FontFamily::Proportional };
+        let font = egui::FontId::new(settings.font_size, family);
         let wrap = settings.wrap;
         let gutter = if settings.line_numbers { gutter_width(ui, self.counts.lines) } else { 0.0 };
+        // The prose column: wrapped lines of about PROSE_CHARS chars, centred.
+        let column = (wrap && settings.prose_column).then(|| prose_width(ui, &font));
         let reveal = self.reveal.take();
         let cursors = self.remote_cursors(view.doc());
         // Typing is undone in bursts separated by pauses; a paste or a cut is an undo
@@ -204,16 +208,30 @@ impl Editor {
             let behind = ui.painter().add(egui::Shape::Noop);
             let out = ui
                 .horizontal_top(|ui| {
+                    // Each space added is followed by the layout's spacing.
+                    let sp = ui.spacing().item_spacing.x;
+                    let full = ui.available_width() - if gutter > 0.0 { gutter + sp } else { 0.0 };
+                    if let Some(col) = column {
+                        let left = (full - col) / 2.0 - sp;
+                        if left > 0.0 {
+                            ui.add_space(left);
+                        }
+                    }
                     if gutter > 0.0 {
                         ui.add_space(gutter);
                     }
+                    let width = match column {
+                        Some(col) => col.min(ui.available_width()),
+                        None if wrap => ui.available_width(),
+                        None => f32::INFINITY,
+                    };
                     let edit = egui::TextEdit::multiline(&mut buffer)
                         .id(editor_id())
                         .font(font)
                         .frame(egui::Frame::NONE)
                         .lock_focus(true)
                         .desired_rows(30)
-                        .desired_width(if wrap { ui.available_width() } else { f32::INFINITY });
+                        .desired_width(width);
                     edit.show(ui)
                 })
                 .inner;
@@ -334,6 +352,15 @@ fn line_col(text: &str, pos: usize) -> (usize, usize) {
         }
     }
     (line, col)
+}
+
+/// How many chars wide the prose column is.
+pub(super) const PROSE_CHARS: f32 = 80.0;
+
+/// The width of the prose column in `font`: [`PROSE_CHARS`] times the width of an
+/// average char (taken as an "n").
+pub(super) fn prose_width(ui: &egui::Ui, font: &egui::FontId) -> f32 {
+    PROSE_CHARS * ui.ctx().fonts_mut(|f| f.glyph_width(font, 'n'))
 }
 
 /// The width of the line-number gutter for a text of `lines` lines.
