@@ -215,7 +215,12 @@ pub struct State<P> {
     next_n: u64,
     /// The last version each peer is known to hold, per document.
     versions: BTreeMap<(DocId, P), VectorClock>,
-    next_beacon: Instant,
+    /// When the state was made: beacons start one interval later.
+    started: Instant,
+    /// When each document's next beacon round is due. Rounds are spread over the
+    /// interval by document, so a device with many documents sends a steady trickle,
+    /// not a burst every 30 s.
+    beacon_due: BTreeMap<DocId, Instant>,
     /// Where each document's next beacon round starts among its members.
     beacon_turn: BTreeMap<DocId, usize>,
     own_presence: BTreeMap<DocId, OwnPresence>,
@@ -227,10 +232,9 @@ pub struct State<P> {
 }
 
 impl<P: Clone + Ord> State<P> {
-    /// A state with no documents and no peers; the first beacon is due one interval
-    /// after `now`.
+    /// A state with no documents and no peers; the first beacons are due one interval
+    /// after `now` or later.
     pub fn new(config: Config, now: Instant) -> State<P> {
-        let next_beacon = now + config.beacon_interval;
         State {
             config,
             docs: BTreeSet::new(),
@@ -240,7 +244,8 @@ impl<P: Clone + Ord> State<P> {
             running: BTreeMap::new(),
             next_n: 0,
             versions: BTreeMap::new(),
-            next_beacon,
+            started: now,
+            beacon_due: BTreeMap::new(),
             beacon_turn: BTreeMap::new(),
             own_presence: BTreeMap::new(),
             presence: BTreeMap::new(),
@@ -261,6 +266,7 @@ impl<P: Clone + Ord> State<P> {
         self.running.retain(|(_, d), _| *d != doc);
         self.members.retain(|(d, _)| *d != doc);
         self.beacon_turn.remove(&doc);
+        self.beacon_due.remove(&doc);
         self.versions.retain(|(d, _), _| *d != doc);
         self.own_presence.remove(&doc);
         self.presence.retain(|(d, _), _| *d != doc);
@@ -536,15 +542,20 @@ impl<P: Clone + Ord> State<P> {
             *left + now.saturating_duration_since(*at).as_secs_f64() * AUTHOR_RATE < AUTHOR_BURST
         });
         let mut out = Vec::new();
-        if now >= self.next_beacon {
-            while self.next_beacon <= now {
-                self.next_beacon += self.config.beacon_interval;
+        let interval = self.config.beacon_interval;
+        let docs: Vec<DocId> = self.docs.iter().copied().collect();
+        for doc in docs {
+            // The document's place in the interval, from its id (random bytes).
+            let first = self.started + interval + interval.mul_f64(f64::from(doc.0[15]) / 256.0);
+            let due = self.beacon_due.entry(doc).or_insert(first);
+            if *due > now {
+                continue;
+            }
+            while *due <= now {
+                *due += interval;
             }
             if !self.offline {
-                let docs: Vec<DocId> = self.docs.iter().copied().collect();
-                for doc in docs {
-                    out.extend(self.beacon_round(doc));
-                }
+                out.extend(self.beacon_round(doc));
             }
         }
         out.extend(self.presence_due(now));
@@ -891,15 +902,42 @@ mod tests {
         let mut s = connected(t0);
         let mut out = s.tick(t0 + Duration::from_secs(29));
         assert!(out.is_empty());
-        out = s.tick(t0 + Duration::from_secs(30));
+        out = s.tick(t0 + Duration::from_secs(31));
         check(&out, &[('b', 1, None)]);
-        assert!(s.tick(t0 + Duration::from_secs(31)).is_empty());
+        assert!(s.tick(t0 + Duration::from_secs(32)).is_empty());
         s.set_offline(true);
         assert!(s.tick(t0 + Duration::from_secs(60)).is_empty());
         check(&s.beacon_all(DOC), &[]);
         s.set_offline(false);
         check(&s.tick(t0 + Duration::from_secs(95)), &[('b', 1, None)]);
         check(&s.beacon_all(DOC), &[('b', 1, None)]);
+    }
+
+    #[test]
+    fn documents_beacon_spread_over_the_interval() {
+        let t0 = Instant::now();
+        let mut s: State<u32> = State::new(Config::default(), t0);
+        let mut late = [0; 16];
+        late[15] = 128;
+        let (early, late) = (DocId([0; 16]), DocId(late));
+        for d in [early, late] {
+            s.open(d);
+        }
+        s.peer_connected(1);
+        s.member(1, early);
+        s.member(1, late);
+        let beaconed = |out: Vec<Out<u32>>| {
+            out.into_iter()
+                .filter_map(|o| match o {
+                    Out::Beacon(d, _) => Some(d),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(30))), vec![early]);
+        assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(40))), vec![]);
+        assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(45))), vec![late]);
+        assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(60))), vec![early]);
     }
 
     #[test]
@@ -916,7 +954,7 @@ mod tests {
         s.peer_connected(100);
         let mut heard = std::collections::BTreeMap::new();
         for round in 1..=3u32 {
-            let out = s.tick(t0 + BEACON_INTERVAL * round);
+            let out = s.tick(t0 + BEACON_INTERVAL * round + Duration::from_secs(1));
             assert_eq!(out.len(), BEACON_FANOUT, "round {round}");
             for o in out {
                 let Out::Beacon(_, p) = o else { panic!("{o:?}") };

@@ -27,6 +27,26 @@ use tracing::{debug, warn};
 // A full chunk and its framing fit in one response.
 const _: () = assert!(sync::CHUNK_BYTES <= MAX_RESPONSE / 4);
 
+/// Catch-up requests outstanding to one peer at once, at most; more wait their turn
+/// (the peer accepts only so many streams at once, and refuses the rest: a device with
+/// 1,000 documents would lose most of its first catch-ups).
+const MAX_ASKS_IN_FLIGHT: usize = 32;
+
+/// Catch-up requests in flight and waiting, by peer.
+#[derive(Debug, Default)]
+pub(super) struct Asks {
+    in_flight: std::collections::HashMap<PeerId, usize>,
+    waiting: std::collections::HashMap<PeerId, std::collections::VecDeque<sync::Request<PeerId>>>,
+}
+
+impl Asks {
+    /// Forgets a peer whose last connection closed (its requests died with it).
+    pub(super) fn disconnected(&mut self, peer: &PeerId) {
+        self.in_flight.remove(peer);
+        self.waiting.remove(peer);
+    }
+}
+
 /// Received changes the document holds, in the order to store them.
 type Ready = Vec<(Change, SignedChange)>;
 
@@ -42,6 +62,35 @@ struct Accepted {
 }
 
 impl Engine {
+    /// Sends a catch-up request the sync state asked for, or queues it while
+    /// [`MAX_ASKS_IN_FLIGHT`] are outstanding to the peer.
+    pub(super) fn send_ask(&mut self, req: sync::Request<PeerId>) {
+        let in_flight = self.asks.in_flight.entry(req.peer).or_insert(0);
+        if *in_flight >= MAX_ASKS_IN_FLIGHT {
+            self.asks.waiting.entry(req.peer).or_default().push_back(req);
+            return;
+        }
+        let Some(d) = self.docs.get(&req.doc) else { return };
+        *in_flight += 1;
+        debug!("asking {} for {} ({:?})", req.peer, req.doc, req.reason);
+        let (clock, until) = self.sync.page(&self.stored_version(req.doc, &d.doc), req.from);
+        let ask = wire::Ask { clock, from: req.from, until };
+        let me = self.swarm.local_peer_id().to_bytes();
+        let bytes = wire::sync_request(&d.cipher, &ask, &me, &req.peer.to_bytes());
+        let rid = self.swarm.behaviour_mut().sync.send_request(&req.peer, bytes);
+        self.requests.insert(rid, (req, until));
+    }
+
+    /// A catch-up request to `peer` ended: the next waiting one goes.
+    fn ask_done(&mut self, peer: PeerId) {
+        if let Some(n) = self.asks.in_flight.get_mut(&peer) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(next) = self.asks.waiting.get_mut(&peer).and_then(|q| q.pop_front()) {
+            self.send_ask(next);
+        }
+    }
+
     pub(super) async fn on_sync_request(
         &mut self,
         peer: PeerId,
@@ -139,6 +188,7 @@ impl Engine {
             return;
         }
         let Some((req, next)) = self.requests.remove(&rid) else { return };
+        self.ask_done(req.peer);
         let (peer, id) = (req.peer, req.doc);
         let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
         let opened = self.docs.get_mut(&id).map(|d| {
@@ -168,6 +218,7 @@ impl Engine {
             return;
         }
         let Some((req, _)) = self.requests.remove(&rid) else { return };
+        self.ask_done(req.peer);
         let lost = match error {
             OutboundFailure::ConnectionClosed => Lost::ConnectionClosed,
             _ => Lost::Other,

@@ -69,7 +69,8 @@ pub fn titles_of(doc: &Doc) -> Vec<String> {
 }
 
 impl Engine {
-    /// Starts syncing a document: subscribes to its topic and announces it in the DHT.
+    /// Starts syncing a document: subscribes to its topic (the DHT is told of it at the
+    /// next discovery pass, `discovery.rs`).
     pub(super) fn open(&mut self, id: DocId, key: DocKey, doc: Doc) -> Result<(), NetError> {
         let cipher = DocCipher::new(id, &key);
         let topic = IdentTopic::new(cipher.topic());
@@ -86,11 +87,6 @@ impl Engine {
             .set_topic_params(topic.clone(), super::swarm::topic_score_params())
         {
             debug!("cannot score the topic of {id}: {e}");
-        }
-        let key_record = kad::RecordKey::new(&cipher.topic());
-        self.dht_queries += 1;
-        if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key_record) {
-            debug!("cannot announce {id} in the DHT: {e}");
         }
         self.docs.insert(
             id,
@@ -188,13 +184,10 @@ impl Engine {
             }
         }
         // Peers already connected may have it too.
-        let peers: Vec<libp2p::PeerId> = self.connected.keys().copied().collect();
-        for peer in peers {
-            self.send_hello(peer, vec![t.doc]);
-        }
-        let key = kad::RecordKey::new(&self.docs[&t.doc].cipher.topic());
-        self.dht_queries += 1;
-        self.swarm.behaviour_mut().kad.get_providers(key);
+        self.members.hello_soon(t.doc);
+        self.discovery.look_soon(t.doc);
+        self.discovery.last_pass = None;
+        self.discover();
         Ok(t.doc)
     }
 
@@ -214,6 +207,7 @@ impl Engine {
         self.swarm.behaviour_mut().kad.stop_providing(&kad::RecordKey::new(&d.cipher.topic()));
         self.sync.remove(id);
         self.members.remove_doc(id);
+        self.discovery.remove(id);
         let removed = self.store.remove_doc(id).get().await?;
         self.events.send(Event::DocsChanged).ok();
         Ok(removed)

@@ -73,6 +73,9 @@ pub(super) struct SentHello {
 pub(super) struct Members {
     peers: HashMap<PeerId, Membership>,
     hellos: HashMap<OutboundRequestId, SentHello>,
+    /// Documents to name in the next hello to each peer (joined since): sent together
+    /// at the next tick, so joining many documents at once costs a few hellos.
+    hello_due: HashMap<PeerId, Vec<DocId>>,
 }
 
 impl Members {
@@ -86,6 +89,14 @@ impl Members {
     pub(super) fn disconnected(&mut self, peer: &PeerId) {
         self.peers.remove(peer);
         self.hellos.retain(|_, h| h.peer != *peer);
+        self.hello_due.remove(peer);
+    }
+
+    /// Names `doc` in the next hello to every connected peer.
+    pub(super) fn hello_soon(&mut self, doc: DocId) {
+        for peer in self.peers.keys() {
+            self.hello_due.entry(*peer).or_default().push(doc);
+        }
     }
 
     /// Forgets a removed document.
@@ -108,6 +119,13 @@ impl Engine {
         self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, NON_MEMBER_SCORE);
         let docs: Vec<DocId> = self.docs.keys().copied().collect();
         self.send_hello(peer, docs);
+    }
+
+    /// Sends the hellos that joins made due.
+    pub(super) fn flush_hellos(&mut self) {
+        for (peer, docs) in std::mem::take(&mut self.members.hello_due) {
+            self.send_hello(peer, docs);
+        }
     }
 
     /// Sends `peer` a hello for `docs` (none is sent for no document).
