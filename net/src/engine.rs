@@ -139,6 +139,8 @@ struct Engine {
     requests: HashMap<OutboundRequestId, (sync::Request<PeerId>, Option<u64>)>,
     /// Catch-up requests waiting for one of the peer's streams (see `catchup.rs`).
     asks: catchup::Asks,
+    /// Writes of received changes in progress.
+    storing: catchup::Storing,
     /// When the engine started.
     started: std::time::Instant,
     connected: HashMap<PeerId, PeerInfo>,
@@ -203,6 +205,7 @@ impl Engine {
             sync: sync::State::new(sync::Config::default(), now()),
             requests: HashMap::new(),
             asks: Default::default(),
+            storing: Default::default(),
             started: std::time::Instant::now(),
             connected: HashMap::new(),
             lan: HashSet::new(),
@@ -278,6 +281,7 @@ impl Engine {
                     Some(c) => self.on_command(c).await,
                 },
                 Ok(()) = self.storage.changed() => self.on_storage_changed(),
+                Some(stored) = self.storing.next() => self.on_stored(stored),
                 ev = self.swarm.select_next_some() => self.on_swarm(ev).await,
                 _ = tick.tick() => self.on_tick(),
             }

@@ -4,8 +4,9 @@
 //!
 //! Gossip message: `kind (1) | message id (16) | sealed payload`.
 //! - kind 1, change: payload = varint length + encoded change, then the seal envelope;
-//!   the id is a keyed hash of the change's author and first seq, so that duplicates
-//!   share an id that outsiders cannot link to the author.
+//!   the id is a keyed hash of the change's author and first seq, which outsiders
+//!   cannot link to the author (gossipsub itself knows a message by a hash of all of
+//!   it, [`message_id`]).
 //! - kind 3, presence.
 //!
 //! Requests on `/tandem/sync/2` name no document in clear:
@@ -261,9 +262,13 @@ fn take_beacon(plain: &[u8]) -> Result<Beacon, WireError> {
     }
 }
 
-/// The gossip message id: the clear id field (or, for garbage, its bytes).
+/// The id gossipsub knows a message by: a hash of all of it. Not the clear id field:
+/// any key holder can make that for any change, and a refused message with the id of
+/// a valid one would make every honest copy a duplicate of something refused (dropped,
+/// and counted against the peers that forward it).
 pub fn message_id(data: &[u8]) -> Vec<u8> {
-    data.get(..HEADER).unwrap_or(data).to_vec()
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)[..20].to_vec()
 }
 
 /// Opens and decodes a gossip message.
@@ -557,7 +562,10 @@ mod tests {
         assert_eq!(open_gossip(&c, &m).unwrap(), Gossip::Change(sc.clone(), Some(run)));
         assert!(expected_change_id(&c, &m, 77, 5));
         assert!(!expected_change_id(&c, &m, 77, 6));
-        assert_eq!(message_id(&m), m[..17].to_vec());
+        assert_eq!(message_id(&m), message_id(&m.clone()));
+        let mut other = m.clone();
+        *other.last_mut().unwrap() ^= 1;
+        assert_ne!(message_id(&m), message_id(&other), "a message with the same clear id is another message");
         assert!(matches!(open_gossip(&cipher(2), &m), Err(WireError::Undecryptable(_))));
         let clock: VectorClock = [(ReplicaId(4), 9)].into_iter().collect();
         let beacon = |clock: &VectorClock| {

@@ -229,6 +229,8 @@ impl TestPeer {
                                 {
                                     wire::welcome_response(&[c.member_tag(TagPurpose::Welcome, &me, &them, &nonce)])
                                 }
+                                // A hello naming none of its documents: an empty welcome.
+                                (Ok(wire::Request::Hello { .. }), _) => wire::welcome_response(&[]),
                                 (Ok(wire::Request::Ask { .. }), Some(c)) => match answers.lock().unwrap().clone() {
                                     Answer::Refuse => wire::unknown_doc_response(),
                                     Answer::Changes(changes, more) => wire::sync_response(c, &changes, more, &me, &them),

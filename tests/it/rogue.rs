@@ -170,3 +170,56 @@ fn a_rogue_peer_changes_nothing_and_stops_nothing() {
     eprintln!("node log:\n{log}");
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// Gossip scoring: a member whose messages the node refuses soon is not heard at all,
+/// not even when it sends something valid; the same valid change from another peer
+/// arrives.
+#[test]
+fn a_peer_whose_messages_are_refused_is_no_longer_heard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("a.log");
+    let _dump = super::node::DumpLogsOnFailure(vec![log.clone()]);
+    let spawn = Spawn {
+        log: Some(&log),
+        rust_log: Some("warn,tandem_net=debug,libp2p_gossipsub=debug"),
+        ..Spawn::default()
+    };
+    let mut a =
+        Node::start_with(&tmp.path().join("a"), &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"], &spawn);
+    let doc = a.ok(json!({"cmd": "create", "title": "Scored"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "base");
+    let ticket = a.ticket(&doc);
+    let cipher = DocCipher::new(ticket.doc, &ticket.key);
+    // A valid change, signed by a ticket holder.
+    let store = StoreHandle::open(&tmp.path().join("rogue")).unwrap();
+    store.add_doc(ticket.doc, ticket.key.clone(), "").wait().unwrap();
+    let mut replica = store.load(ticket.doc).wait().unwrap();
+    replica.insert(0, "valid ").unwrap();
+    let change = replica.commit().unwrap();
+    let bytes = tandem_crdt::encoding::encode_change(&change);
+    let envelope = store.identity().seal(&ticket.doc, &bytes);
+    let valid = wire::change_message(
+        &cipher,
+        change.author.0,
+        change.start_seq,
+        &SignedChange { change: bytes, envelope },
+        None,
+    );
+
+    let rogue = Rogue::connect(a.listen[0].parse().unwrap(), &cipher);
+    for i in 0..6u8 {
+        let mut garbage = valid.clone();
+        garbage[40] ^= 1 + i;
+        rogue.publish(garbage);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    rogue.publish(valid.clone());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(a.text(&doc), "base", "a peer whose messages were refused was still heard");
+
+    let other = Rogue::connect(a.listen[0].parse().unwrap(), &cipher);
+    other.publish(valid);
+    a.wait_text(&doc, |t| t.contains("valid ") && t.contains("base"));
+    a.quit();
+}

@@ -50,6 +50,16 @@ impl Asks {
 /// Received changes the document holds, in the order to store them.
 type Ready = Vec<(Change, SignedChange)>;
 
+/// Received changes whose write finished, well or not.
+pub(super) struct Stored {
+    doc: DocId,
+    changes: Vec<Change>,
+    res: Result<(), tandem_storage::Error>,
+}
+
+/// Writes of received changes in progress.
+pub(super) type Storing = futures::stream::FuturesUnordered<futures::future::BoxFuture<'static, Stored>>;
+
 /// What accepting one received change did.
 struct Accepted {
     /// The received changes now applied (this one and any that waited for it, in
@@ -245,7 +255,7 @@ impl Engine {
         // earlier changes it covers, which are on disk.
         let writes_wait = !self.storage.borrow().waiting.is_empty();
         let joined = run.filter(|_| !writes_wait).and_then(|run| self.joined_run(id, author, end, run));
-        self.store_received(id, accepted.ready, joined).await?;
+        self.store_received(id, accepted.ready, joined);
         Ok(accepted.buffered)
     }
 
@@ -347,19 +357,18 @@ impl Engine {
         }
     }
 
-    /// Stores accepted changes (one group commit), then forwards them to the attached
-    /// view and announces them. `joined`, a run of one author's changes under its seal,
-    /// is stored in place of the ready change of that author that ends where it ends.
-    async fn store_received(
-        &mut self,
-        id: DocId,
-        ready: Ready,
-        joined: Option<(Change, SignedChange)>,
-    ) -> Result<(), Refused> {
+    /// Stores accepted changes (one group commit); once they are on disk
+    /// ([`Engine::on_stored`]) they go to the attached view and are announced. The
+    /// engine does not wait for the disk meanwhile: gossip forwards a change as soon as
+    /// it is accepted (its author stored it before publishing it), so a keystroke
+    /// crosses each hop without an fsync. `joined`, a run of one author's changes under
+    /// its seal, is stored in place of the ready change of that author that ends where
+    /// it ends.
+    fn store_received(&mut self, id: DocId, ready: Ready, joined: Option<(Change, SignedChange)>) {
         if ready.is_empty() {
-            return Ok(());
+            return;
         }
-        let d = self.docs.get(&id).ok_or(Refused::UnknownDoc(id))?;
+        let Some(d) = self.docs.get(&id) else { return };
         let summary = Some((name_of(&d.doc), d.doc.len_chars() as u64));
         let replies: Vec<_> = ready
             .iter()
@@ -375,17 +384,34 @@ impl Engine {
                     summary: summary.clone(),
                 })
             })
-            .collect();
-        for r in replies {
-            r.get().await?;
+            .collect::<Vec<_>>();
+        let changes: Vec<Change> = ready.into_iter().map(|(c, _)| c).collect();
+        self.storing.push(Box::pin(async move {
+            let mut res = Ok(());
+            for r in replies {
+                if let Err(e) = r.get().await {
+                    res = Err(e);
+                }
+            }
+            Stored { doc: id, changes, res }
+        }));
+    }
+
+    /// Received changes are on disk (or the disk refused them: then the store keeps
+    /// them, and they go to the view once written, [`Engine::on_storage_changed`]).
+    pub(super) fn on_stored(&mut self, stored: Stored) {
+        let Stored { doc, changes, res } = stored;
+        match res {
+            Ok(()) => {
+                if let Some(v) = self.docs.get(&doc).and_then(|d| d.view.as_ref()) {
+                    v.send(changes.iter().cloned());
+                }
+                for c in changes {
+                    self.events.send(Event::RemoteChange { doc, author: c.author, ops: c.n_seqs() }).ok();
+                }
+            }
+            Err(e) => warn!("cannot store {} received changes of {doc}: {e}", changes.len()),
         }
-        if let Some(v) = self.docs.get(&id).and_then(|d| d.view.as_ref()) {
-            v.send(ready.iter().map(|(c, _)| c.clone()));
-        }
-        for (c, _) in ready {
-            self.events.send(Event::RemoteChange { doc: id, author: c.author, ops: c.n_seqs() }).ok();
-        }
-        Ok(())
     }
 
     /// Accepts a catch-up response's changes and stores them together, answering after
@@ -407,9 +433,7 @@ impl Engine {
                 Err(e) => warn!("rejected change from {peer} for {id} in catch-up: {e}"),
             }
         }
-        if let Err(e) = self.store_received(id, all, None).await {
-            warn!("cannot store changes of {id} from {peer}: {e}");
-        }
+        self.store_received(id, all, None);
         progress
     }
 }

@@ -24,8 +24,14 @@ use tracing::debug;
 
 /// Hellos a peer may send in a burst...
 const HELLO_BURST: f64 = 16.0;
-/// ...and then a second: each costs a hash per document this device holds.
+/// ...and then a second: each costs a hash per document this device holds. An honest
+/// peer sends one when it connects and then at most one a second ([`HELLO_GAP`]).
 const HELLO_RATE: f64 = 2.0;
+/// Hellos for documents joined while connected go to each peer at most this often,
+/// naming every document joined since.
+const HELLO_GAP: std::time::Duration = std::time::Duration::from_secs(1);
+/// A hello the peer refused (it was busy) is sent again, at most this many times.
+const HELLO_TRIES: u8 = 5;
 
 /// The gossip score (times the application weight) of a connected peer that proved no
 /// document: below the publish threshold, so no message goes to it and it is never in
@@ -66,6 +72,8 @@ pub(super) struct SentHello {
     peer: PeerId,
     nonce: [u8; 16],
     docs: Vec<DocId>,
+    /// How many times these documents were named to the peer before.
+    tries: u8,
 }
 
 /// Membership state of every connected peer, and the hellos in flight.
@@ -75,7 +83,9 @@ pub(super) struct Members {
     hellos: HashMap<OutboundRequestId, SentHello>,
     /// Documents to name in the next hello to each peer (joined since): sent together
     /// at the next tick, so joining many documents at once costs a few hellos.
-    hello_due: HashMap<PeerId, Vec<DocId>>,
+    hello_due: HashMap<PeerId, (Vec<DocId>, u8)>,
+    /// When the hellos that joins made due were last sent.
+    last_flush: Option<Instant>,
 }
 
 impl Members {
@@ -95,7 +105,7 @@ impl Members {
     /// Names `doc` in the next hello to every connected peer.
     pub(super) fn hello_soon(&mut self, doc: DocId) {
         for peer in self.peers.keys() {
-            self.hello_due.entry(*peer).or_default().push(doc);
+            self.hello_due.entry(*peer).or_default().0.push(doc);
         }
     }
 
@@ -123,13 +133,22 @@ impl Engine {
 
     /// Sends the hellos that joins made due.
     pub(super) fn flush_hellos(&mut self) {
-        for (peer, docs) in std::mem::take(&mut self.members.hello_due) {
-            self.send_hello(peer, docs);
+        let now = Instant::now();
+        if self.members.hello_due.is_empty() || self.members.last_flush.is_some_and(|t| now - t < HELLO_GAP) {
+            return;
+        }
+        self.members.last_flush = Some(now);
+        for (peer, (docs, tries)) in std::mem::take(&mut self.members.hello_due) {
+            self.send_hello_try(peer, docs, tries);
         }
     }
 
     /// Sends `peer` a hello for `docs` (none is sent for no document).
     pub(super) fn send_hello(&mut self, peer: PeerId, docs: Vec<DocId>) {
+        self.send_hello_try(peer, docs, 0);
+    }
+
+    fn send_hello_try(&mut self, peer: PeerId, docs: Vec<DocId>, tries: u8) {
         if docs.is_empty() || self.offline {
             return;
         }
@@ -143,7 +162,7 @@ impl Engine {
             .map(|d| self.docs[d].cipher.member_tag(crate::crypto::TagPurpose::Hello, &me, &them, &nonce))
             .collect();
         let rid = self.swarm.behaviour_mut().sync.send_request(&peer, wire::hello_request(&nonce, tags));
-        self.members.hellos.insert(rid, SentHello { peer, nonce, docs });
+        self.members.hellos.insert(rid, SentHello { peer, nonce, docs, tries });
     }
 
     /// A peer's hello: answer with a welcome tag for each document both hold, and
@@ -181,6 +200,15 @@ impl Engine {
     /// The answer to a hello this device sent, if `rid` was one; returns whether it was.
     pub(super) fn on_hello_answer(&mut self, rid: OutboundRequestId, response: &[u8]) -> bool {
         let Some(sent) = self.members.hellos.remove(&rid) else { return false };
+        // Refused (the peer was busy or offline): named again in a later hello.
+        if response == wire::unknown_doc_response().as_slice() {
+            if sent.tries + 1 < HELLO_TRIES && self.members.peers.contains_key(&sent.peer) {
+                let due = self.members.hello_due.entry(sent.peer).or_default();
+                due.0.extend(sent.docs);
+                due.1 = due.1.max(sent.tries + 1);
+            }
+            return true;
+        }
         let welcome: std::collections::HashSet<Tag> = match wire::open_welcome(response) {
             Ok(tags) => tags.into_iter().collect(),
             Err(e) => {
