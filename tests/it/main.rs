@@ -3,11 +3,14 @@
 //! a rogue libp2p peer, against a hostile collaborator who holds the ticket, inside
 //! network namespaces and on a full disk; the document commands of the CLI;
 //! every editing trace in `tests/data/traces`; and the desktop window, headless under
-//! egui_kittest (`ui`, and `find` for find and replace and go to line).
+//! egui_kittest (`ui`; `find` for find and replace and go to line; `a11y` for the
+//! AccessKit tree and the keyboard; `switcher` for the quick switcher; `presence` for
+//! peers' colours, cursors and name tags).
 //!
 //! One binary (a `[[test]]` of the `tandem` package, so `CARGO_BIN_EXE_tandem` is the
 //! binary under test), with `node` as the one driver of `tandem node` processes.
 
+mod a11y;
 mod baddoc;
 mod cli;
 mod diskfull;
@@ -15,9 +18,11 @@ mod find;
 mod hostile;
 mod netns;
 mod node;
+mod presence;
 mod relay;
 mod rogue;
 mod scenarios;
 mod status;
+mod switcher;
 mod trace;
 mod ui;

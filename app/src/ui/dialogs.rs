@@ -1,14 +1,15 @@
 //! The modal dialogs: join by ticket, rename, remove, share, import, export and the
 //! settings. Each holds what the user is typing; the buttons return [`Action`]s, and the
 //! app closes the dialog once the action succeeded (a failed join, import or export
-//! leaves it open with the reason).
+//! leaves it open with the reason). A dialog takes the keyboard focus when it opens (its
+//! field, or its main button); Enter in a field confirms and Escape cancels.
 
 use super::action::Action;
 use super::document::OpenDoc;
 use super::error::FileError;
 use super::settings::Settings;
 use super::widgets::{ERROR_RED, colour32, rgb_of};
-use egui::Id;
+use egui::{Id, Key, Modifiers};
 use std::path::PathBuf;
 use tandem_net::TicketError;
 use tandem_storage::DocId;
@@ -74,6 +75,15 @@ impl Dialog {
     /// Draws the dialog as a modal over the window; `open` is the open document. A click
     /// outside or Escape adds [`Action::CloseDialog`] after what a button asked.
     pub(super) fn ui(&mut self, ctx: &egui::Context, open: Option<&OpenDoc>) -> Vec<Action> {
+        // Enter in a text field confirms (a focused button takes Enter itself); it is
+        // taken from the field, so that the ticket field gets no newline.
+        let enter = ctx.text_edit_focused() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter));
+        ctx.data_mut(|d| {
+            d.insert_temp(enter_id(), enter);
+            // The buttons drawn this frame note their ids again.
+            d.remove::<Id>(Id::new(("dialog-button", "confirm")));
+            d.remove::<Id>(Id::new(("dialog-button", "cancel")));
+        });
         let modal = egui::Modal::new(Id::new("dialog")).show(ctx, |ui| {
             ui.set_width(460.0);
             match self {
@@ -100,9 +110,49 @@ impl Dialog {
                 Dialog::Quit { waiting } => quit_ui(ui, *waiting),
             }
         });
+        // When a dialog opens, the focus moves into it (for the share dialog, once its
+        // ticket and buttons are there).
+        let frame = ctx.cumulative_frame_nr();
+        let (shown, pending) = (Id::new("dialog-shown"), Id::new("dialog-focus-pending"));
+        let shown_before = ctx.data(|d| d.get_temp::<u64>(shown));
+        ctx.data_mut(|d| d.insert_temp(shown, frame));
+        if shown_before.is_none_or(|f| f + 1 < frame) {
+            ctx.data_mut(|d| d.insert_temp(pending, true));
+        }
+        if ctx.data(|d| d.get_temp::<bool>(pending)).unwrap_or(false)
+            && let Some(id) = self.focus_id(ctx)
+        {
+            ctx.data_mut(|d| d.insert_temp(pending, false));
+            ctx.memory_mut(|m| m.request_focus(id));
+        }
         let close = modal.should_close().then_some(Action::CloseDialog);
         modal.inner.into_iter().chain(close).collect()
     }
+
+    /// The widget that has the focus when the dialog opens: its field, or its main
+    /// button (for the quit warning, the one that keeps the edits).
+    fn focus_id(&self, ctx: &egui::Context) -> Option<Id> {
+        let button = |which: &str| ctx.data(|d| d.get_temp::<Id>(Id::new(("dialog-button", which))));
+        match self {
+            Dialog::Join { .. } => Some(Id::new("join-ticket")),
+            Dialog::Rename { .. } => Some(Id::new("rename-title")),
+            Dialog::Import { .. } => Some(Id::new("import-path")),
+            Dialog::Export { .. } => Some(Id::new("export-path")),
+            Dialog::Settings(_) => Some(Id::new("settings-name")),
+            Dialog::Quit { .. } => button("cancel"),
+            Dialog::Remove { .. } | Dialog::Share => button("confirm"),
+        }
+    }
+}
+
+/// Where the dialog notes that Enter was pressed in one of its fields this frame.
+fn enter_id() -> Id {
+    Id::new("dialog-enter")
+}
+
+/// Whether Enter was pressed in a field of the dialog this frame (it confirms).
+fn enter_pressed(ui: &egui::Ui) -> bool {
+    ui.ctx().data(|d| d.get_temp::<bool>(enter_id())).unwrap_or(false)
 }
 
 /// An error that a dialog shows.
@@ -125,13 +175,14 @@ impl From<FileError> for DialogError {
 
 fn join_ui(ui: &mut egui::Ui, ticket: &mut String, error: Option<&TicketError>) -> Option<Action> {
     ui.heading("Join a document");
-    ui.label("Paste the ticket someone shared with you:");
+    let prompt = ui.label("Paste the ticket someone shared with you:");
     ui.add(
         egui::TextEdit::multiline(ticket)
             .desired_rows(3)
             .desired_width(f32::INFINITY)
             .id(Id::new("join-ticket")),
-    );
+    )
+    .labelled_by(prompt.id);
     if let Some(e) = error {
         ui.colored_label(ERROR_RED, format!("This ticket is not valid: {e}"));
     }
@@ -139,8 +190,9 @@ fn join_ui(ui: &mut egui::Ui, ticket: &mut String, error: Option<&TicketError>) 
 }
 
 fn rename_ui(ui: &mut egui::Ui, title: &mut String, open: Option<&OpenDoc>) -> Option<Action> {
-    ui.heading("Rename");
-    ui.add(egui::TextEdit::singleline(title).desired_width(f32::INFINITY).id(Id::new("rename-title")));
+    let heading = ui.heading("Rename");
+    ui.add(egui::TextEdit::singleline(title).desired_width(f32::INFINITY).id(Id::new("rename-title")))
+        .labelled_by(heading.id);
     let values = open.map_or(Vec::new(), |o| tandem_net::titles_of(o.view.doc()));
     if values.len() > 1 {
         ui.add_space(6.0);
@@ -185,7 +237,7 @@ fn quit_ui(ui: &mut egui::Ui, waiting: usize) -> Option<Action> {
 /// The share dialog: the ticket once the engine gave it, a spinner until then.
 fn share_ui(ui: &mut egui::Ui, ticket: Option<&str>) -> Option<Action> {
     ui.heading("Share");
-    ui.label("Anyone with this ticket can read and edit the document:");
+    let prompt = ui.label("Anyone with this ticket can read and edit the document:");
     let Some(t) = ticket else {
         ui.spinner();
         return ui.button("Close").clicked().then_some(Action::CloseDialog);
@@ -197,7 +249,8 @@ fn share_ui(ui: &mut egui::Ui, ticket: Option<&str>) -> Option<Action> {
             .desired_width(f32::INFINITY)
             .font(egui::TextStyle::Monospace)
             .id(Id::new("share-ticket")),
-    );
+    )
+    .labelled_by(prompt.id);
     buttons_ui(ui, "Copy", || Action::CopyTicket(t.to_owned()), "Close")
 }
 
@@ -205,13 +258,14 @@ fn share_ui(ui: &mut egui::Ui, ticket: Option<&str>) -> Option<Action> {
 fn settings_ui(ui: &mut egui::Ui, s: &mut Settings) -> Option<Action> {
     ui.heading("Settings");
     egui::Grid::new("settings").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
-        ui.label("Display name");
-        ui.add(egui::TextEdit::singleline(&mut s.name).id(Id::new("settings-name")));
+        let name = ui.label("Display name");
+        ui.add(egui::TextEdit::singleline(&mut s.name).id(Id::new("settings-name"))).labelled_by(name.id);
         ui.end_row();
-        ui.label("Colour");
-        let mut rgb = colour32(s.colour);
-        if ui.color_edit_button_srgba(&mut rgb).changed() {
-            s.colour = rgb_of(rgb);
+        let colour_label = ui.label("Colour");
+        // The app fills in the colour of the device's key before showing the dialog.
+        let mut rgb = colour32(s.colour.unwrap_or(0x888888));
+        if ui.color_edit_button_srgba(&mut rgb).labelled_by(colour_label.id).changed() {
+            s.colour = Some(rgb_of(rgb));
         }
         ui.end_row();
         ui.label("Editor");
@@ -233,10 +287,15 @@ fn buttons_ui(
     action: impl FnOnce() -> Action,
     cancel: &str,
 ) -> Option<Action> {
+    let enter = enter_pressed(ui);
     ui.horizontal(|ui| {
-        let chosen = ui.button(label).clicked();
-        let cancelled = ui.button(cancel).clicked();
-        if cancelled { Some(Action::CloseDialog) } else { chosen.then(action) }
+        let chosen = ui.button(label);
+        let cancelled = ui.button(cancel);
+        ui.ctx().data_mut(|d| {
+            d.insert_temp(Id::new(("dialog-button", "confirm")), chosen.id);
+            d.insert_temp(Id::new(("dialog-button", "cancel")), cancelled.id);
+        });
+        if cancelled.clicked() { Some(Action::CloseDialog) } else { (chosen.clicked() || enter).then(action) }
     })
     .inner
 }
@@ -250,13 +309,15 @@ fn path_form_ui(
     error: Option<&FileError>,
 ) -> Option<bool> {
     ui.heading(heading);
-    ui.label(prompt);
-    ui.add(egui::TextEdit::singleline(path).desired_width(f32::INFINITY).id(Id::new(id)));
+    let prompt = ui.label(prompt);
+    ui.add(egui::TextEdit::singleline(path).desired_width(f32::INFINITY).id(Id::new(id)))
+        .labelled_by(prompt.id);
     if let Some(e) = error {
         ui.colored_label(ERROR_RED, e.to_string());
     }
+    let enter = enter_pressed(ui);
     ui.horizontal(|ui| {
-        if ui.button(button).clicked() {
+        if ui.button(button).clicked() || enter {
             Some(true)
         } else if ui.button("Cancel").clicked() {
             Some(false)

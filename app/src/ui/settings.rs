@@ -4,14 +4,18 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The default colour of earlier versions, the same for every user.
+const OLD_DEFAULT_COLOUR: u32 = 0x2f80ed;
+
 /// What the user set in the settings dialog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub(super) struct Settings {
     /// Shown to peers beside this user's cursor.
     pub(super) name: String,
-    /// This user's colour, 0xRRGGBB.
-    pub(super) colour: u32,
+    /// This user's colour, 0xRRGGBB, once the user picked one; until then the colour
+    /// picked from this device's key (`widgets::colour_of_key`).
+    pub(super) colour: Option<u32>,
     /// Monospace font in the editor.
     pub(super) monospace: bool,
     /// Wrap long lines.
@@ -29,7 +33,7 @@ impl Default for Settings {
         let name = std::env::var("USER").ok().filter(|u| !u.is_empty() && u != "root");
         Settings {
             name: name.unwrap_or_else(|| "Anonymous".into()),
-            colour: 0x2f80ed,
+            colour: None,
             monospace: false,
             wrap: true,
             line_numbers: false,
@@ -47,10 +51,16 @@ impl Settings {
 
     /// Reads the settings; defaults when there are none or they cannot be read.
     pub(super) fn load(dir: &Path) -> Settings {
-        std::fs::read(Settings::path(dir))
+        let mut s: Settings = std::fs::read(Settings::path(dir))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // Earlier versions saved the blue every user had by default, which looks like
+        // text selected here: such a device goes back to the colour of its key.
+        if s.colour == Some(OLD_DEFAULT_COLOUR) {
+            s.colour = None;
+        }
+        s
     }
 
     /// Writes the settings (atomically: a temporary file renamed over the old one).
@@ -71,7 +81,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Settings {
             name: "Ada".into(),
-            colour: 0x123456,
+            colour: Some(0x123456),
             monospace: true,
             wrap: false,
             line_numbers: true,
@@ -82,5 +92,8 @@ mod tests {
         assert_eq!(Settings::load(dir.path()), s);
         std::fs::write(Settings::path(dir.path()), b"\xff not json").unwrap();
         assert_eq!(Settings::load(dir.path()), Settings::default());
+        std::fs::write(Settings::path(dir.path()), br#"{"name":"Old","colour":3113197}"#).unwrap();
+        let old = Settings::load(dir.path());
+        assert_eq!((old.name.as_str(), old.colour), ("Old", None), "the old default blue is dropped");
     }
 }
