@@ -22,7 +22,7 @@ pub(super) const LANE: f32 = 22.0;
 pub(super) const NAME_SECS: f32 = 3.0;
 
 /// The height of a badge (at most; a smaller row makes it smaller).
-const BADGE_H: f32 = 14.0;
+const BADGE_H: f32 = 16.0;
 
 /// The gap between the end of a row's text and a full-name tag.
 const NAME_GAP: f32 = 10.0;
@@ -197,7 +197,7 @@ pub(super) fn place_tags(
 
 /// The font size of the text in a tag `h` high.
 fn badge_font(h: f32) -> f32 {
-    (h - 4.0).clamp(7.0, 10.0)
+    (h - 4.5).clamp(7.0, 11.0)
 }
 
 /// Paints each remote selection (behind the text, so returned as shapes for the caller
