@@ -145,7 +145,7 @@ fn tags_never_cover_text_and_a_click_scrolls_to_the_cursor() {
     check_no_tag_covers_text(&h);
 
     // Following: the cursor moves to the top and the editor follows it.
-    h.get_by_label("Follow").click();
+    h.get_by_label("Follow Nodey Peer").click();
     h.run_steps(2);
     assert!(h.state().following().is_some());
     set_cursor(&mut node, &doc, 3);
@@ -153,7 +153,7 @@ fn tags_never_cover_text_and_a_click_scrolls_to_the_cursor() {
     h.run_steps(4);
     assert_eq!(tag_kind(&h, "Nodey Peer"), Some(TagKind::Badge), "the editor followed the cursor");
     // A click on the edge marker works the same way: stop following, move away.
-    h.get_by_label("Follow").click();
+    h.get_by_label("Follow Nodey Peer").click();
     h.run_steps(2);
     assert!(h.state().following().is_none());
     node.quit();

@@ -64,9 +64,13 @@ pub(super) fn peers_panel_ui(
                     action = Some(Action::ShowPeer(key.clone()));
                 }
                 let following = view.following == Some(key.as_str());
-                let follow = ui
-                    .selectable_label(following, "Follow")
-                    .on_hover_text(format!("Keep {name}'s cursor in view"));
+                let follow = ui.selectable_label(following, "Follow");
+                // A screen reader tells whom each "Follow" is for.
+                let what = format!("Follow {name}");
+                follow.widget_info(|| {
+                    egui::WidgetInfo::selected(egui::WidgetType::SelectableLabel, true, following, &what)
+                });
+                let follow = follow.on_hover_text(format!("Keep {name}'s cursor in view"));
                 if follow.clicked() {
                     action = Some(Action::Follow((!following).then(|| key.clone())));
                 }
