@@ -152,10 +152,22 @@ fn tags_never_cover_text_and_a_click_scrolls_to_the_cursor() {
     wait(&mut h, "the node's cursor at the top", |a| a.presences().iter().any(|p| p.cursor == Some(3)));
     h.run_steps(4);
     assert_eq!(tag_kind(&h, "Nodey Peer"), Some(TagKind::Badge), "the editor followed the cursor");
-    // A click on the edge marker works the same way: stop following, move away.
+    // Not following, the editor stays where it is when the cursor moves away; a click
+    // on the edge marker scrolls to it.
     h.get_by_label("Follow Nodey Peer").click();
     h.run_steps(2);
     assert!(h.state().following().is_none());
+    set_cursor(&mut node, &doc, end);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tag_kind(&h, "Nodey Peer") != Some(TagKind::Edge(tandem::ui::Edge::Below)) {
+        assert!(std::time::Instant::now() < deadline, "no marker below: {:?}", h.state().peer_tags());
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    h.get_by_label("Nodey Peer: cursor below, click to show it").click();
+    h.run_steps(4);
+    assert_eq!(tag_kind(&h, "Nodey Peer"), Some(TagKind::Badge), "the marker scrolled to the cursor");
+    check_no_tag_covers_text(&h);
     node.quit();
     h.state_mut().shutdown();
 }

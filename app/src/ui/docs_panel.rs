@@ -57,8 +57,10 @@ impl DocsPanel {
                     ui.weak("No documents yet.");
                 }
             });
-            let switch = hint(ui.ctx(), "Switch document", &keys::SWITCH);
-            ui.weak(switch);
+            let switch = hint(ui.ctx(), "Find a document by name", &keys::SWITCH);
+            if ui.small_button("Switch document…").on_hover_text(switch).clicked() {
+                actions.push(Action::OpenSwitcher);
+            }
             if let Some(o) = open {
                 ui.with_layout(egui::Layout::bottom_up(egui::Align::LEFT), |ui| {
                     ui.add_space(4.0);
