@@ -8,7 +8,7 @@ use egui::Id;
 /// Draws the shortcuts over the window; Close, Escape or a click outside close it.
 pub(super) fn help_ui(ctx: &egui::Context) -> Option<Action> {
     let modal = egui::Modal::new(Id::new("help")).show(ctx, |ui| {
-        ui.set_width(520.0);
+        ui.set_width(580.0);
         ui.heading("Keyboard shortcuts");
         ui.add_space(4.0);
         egui::Grid::new("shortcuts").num_columns(2).spacing([24.0, 6.0]).striped(true).show(ui, |ui| {
