@@ -400,6 +400,36 @@ mod tests {
         check_no_tag_covers_text("x", &[0, 1, 1], 300.0);
     }
 
+    /// A cursor that has not moved shows only its badge, and its full name while the
+    /// pointer is on it.
+    #[test]
+    fn the_full_name_shows_after_a_move_or_on_hover() {
+        let ctx = egui::Context::default();
+        let _ = ctx.run_ui(egui::RawInput::default(), |_| {});
+        let galley = ctx.fonts_mut(|f| {
+            f.layout("one\ntwo".to_owned(), egui::FontId::proportional(15.0), Color32::BLACK, 300.0)
+        });
+        let clip = Rect::from_min_size(pos2(0.0, 0.0), vec2(400.0, 300.0));
+        let cursor = |recent| RemoteCursor {
+            key: "k".into(),
+            name: "Grace Hopper".into(),
+            colour: Color32::RED,
+            at: 5,
+            sel: None,
+            recent,
+            style: CaretStyle::Solid,
+        };
+        let kinds = |c: RemoteCursor, hovered: Option<&str>| -> Vec<TagKind> {
+            let tags =
+                place_tags(&galley, vec2(LANE, 0.0), 0.0, clip, &[c], hovered, &|_, _| vec2(30.0, 10.0));
+            tags.into_iter().map(|t| t.kind).collect()
+        };
+        assert_eq!(kinds(cursor(false), None), [TagKind::Badge]);
+        assert_eq!(kinds(cursor(false), Some("k")), [TagKind::Badge, TagKind::Name]);
+        assert_eq!(kinds(cursor(true), None), [TagKind::Badge, TagKind::Name]);
+        assert_eq!(kinds(cursor(false), Some("other")), [TagKind::Badge]);
+    }
+
     #[test]
     fn cursors_out_of_view_get_edge_markers() {
         let ctx = egui::Context::default();
