@@ -13,3 +13,8 @@ need_packages() {
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
 }
+
+# Fonts the window falls back on for the scripts egui's own fonts lack: CJK (Noto Sans
+# CJK), most alphabets (DejaVu Sans) and every char of the Basic Multilingual Plane
+# (GNU Unifont). The window and the tests read them from these packages' paths.
+FONT_PACKAGES=(fonts-noto-cjk fonts-dejavu-core fonts-unifont)

@@ -47,7 +47,7 @@ fn main() -> Result<()> {
     let mut h = Harness::builder()
         .with_size(egui::vec2(1100.0, 720.0))
         .build_ui_state(|ui, app: &mut TandemApp| app.ui(ui), app);
-    h.state().import(&file).map_err(anyhow::Error::msg)?;
+    h.state_mut().import(&file).map_err(anyhow::Error::msg)?;
     wait(&mut h, |a| a.text().is_some_and(|t| t.len() == text.len()))?;
     let id = h.state().open_id().context("the imported document is open")?;
     h.state_mut().shutdown();

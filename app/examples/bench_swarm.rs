@@ -11,100 +11,18 @@
 //! (utime + stime from /proc) spent during the typing and convergence, and the peak
 //! and final resident memory (VmHWM, VmRSS).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde_json::{Value as Json, json};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-struct Node {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<Json>,
-}
-
-impl Node {
-    fn start(bin: &std::path::Path, dir: &std::path::Path, extra: &[String]) -> Result<(Node, Json)> {
-        let mut child = Command::new(bin)
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let Ok(v) = serde_json::from_str::<Json>(&line) else { break };
-                // Events are only counted by nobody: drop them here.
-                if v.get("event").is_some() && v["event"] != "ready" {
-                    continue;
-                }
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take().unwrap();
-        let mut node = Node { child, stdin, lines };
-        let ready = node.next()?;
-        Ok((node, ready))
-    }
-
-    fn next(&mut self) -> Result<Json> {
-        self.lines.recv_timeout(Duration::from_secs(60)).context("node did not answer")
-    }
-
-    fn ask(&mut self, cmd: Json) -> Result<Json> {
-        writeln!(self.stdin, "{cmd}")?;
-        self.stdin.flush()?;
-        let r = self.next()?;
-        if r["ok"] != true {
-            bail!("{cmd} failed: {r}");
-        }
-        Ok(r)
-    }
-
-    fn state(&mut self, doc: &str) -> Result<(String, Json)> {
-        let t = self.ask(json!({"cmd": "text", "doc": doc}))?["text"].as_str().unwrap().to_owned();
-        let v = self.ask(json!({"cmd": "status", "doc": doc}))?["version"].clone();
-        Ok((t, v))
-    }
-}
-
-/// CPU seconds (user + system) of a process so far.
-fn cpu_s(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = &stat[stat.rfind(')').context("stat")? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
-    Ok(ticks / 100.0)
-}
-
-/// (VmHWM, VmRSS) in KiB.
-fn rss_kib(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let get = |k: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(k))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok((get("VmHWM:"), get("VmRSS:")))
-}
+#[path = "common/bench_node.rs"]
+mod bench_node;
+use bench_node::{Node, cpu_s, rss_kib};
 
 fn main() -> Result<()> {
     let arg = |i: usize, d: u64| std::env::args().nth(i).map_or(Ok(d), |a| a.parse());
     let (n, secs, rate) = (arg(1, 10)? as usize, arg(2, 60)?, arg(3, 10)?);
-    let bin = std::env::current_exe()?.parent().and_then(|p| p.parent()).context("exe dir")?.join("tandem");
+    let bin = bench_node::tandem_bin()?;
     let tmp = std::env::temp_dir().join(format!("tandem-bench-swarm-{}", std::process::id()));
     let mut nodes = Vec::new();
     let mut doc = String::new();
@@ -198,9 +116,8 @@ fn main() -> Result<()> {
             rss as f64 / 1024.0
         );
     }
-    for mut node in nodes {
-        let _ = node.ask(json!({"cmd": "quit"}));
-        let _ = node.child.wait();
+    for node in nodes {
+        node.quit();
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())

@@ -20,6 +20,7 @@ pub const COMMANDS: &[&str] = &[
     "text",
     "status",
     "peers",
+    "traffic",
     "offline",
     "presence",
     "presences",
@@ -197,6 +198,7 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
                     "peers": s.peers,
                     "pending": s.pending,
                     "sync_bytes_in": s.sync_bytes_in,
+                    "gossip_bytes_in": s.gossip_bytes_in,
                     "waiting": s.waiting,
                     "store_error": s.store_error,
                     "snapshot_failures": s.snapshot_failures,
@@ -214,6 +216,16 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
                 .map(|p| json!({"peer_id": p.peer.to_string(), "addr": p.addr.to_string(), "kind": p.kind.as_str()}))
                 .collect();
             (ok(json!({"peers": peers})), false)
+        }
+        "traffic" => {
+            let t = engine.traffic().await?;
+            let res = json!({
+                "bytes_in": t.bytes_in,
+                "bytes_out": t.bytes_out,
+                "dht_queries": t.dht_queries,
+                "connections": t.connections,
+            });
+            (ok(res), false)
         }
         "offline" => {
             let on = field(&v, "on")?.as_bool().context("field \"on\" must be true or false")?;

@@ -1,12 +1,12 @@
-//! The `/tandem/sync/1` request-response codec: one length-prefixed byte string each
+//! The `/tandem/sync/2` request-response codec: one length-prefixed byte string each
 //! way, with size limits checked before reading.
 
 use futures::prelude::*;
 use libp2p::StreamProtocol;
 use std::io;
 
-/// The catch-up protocol.
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/tandem/sync/1");
+/// The membership and catch-up protocol.
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/tandem/sync/2");
 /// Largest request accepted.
 pub(crate) const MAX_REQUEST: usize = 64 * 1024;
 /// Largest response accepted; responses are chunked under it.

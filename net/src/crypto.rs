@@ -1,5 +1,8 @@
 //! End-to-end encryption of every payload with the document key, and the names derived
-//! from it (the gossip topic). Nothing readable leaves a peer without the key.
+//! from it (the gossip topic, and the tags by which two peers prove to each other that
+//! they hold the key). Nothing readable leaves a peer without the key, and sealed
+//! payloads are padded to a few sizes so that their length says little about what they
+//! carry.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -8,6 +11,29 @@ use tandem_storage::{DocId, DocKey};
 
 const NONCE: usize = 24;
 const TAG: usize = 16;
+
+/// Length of a membership tag ([`DocCipher::member_tag`]).
+pub const MEMBER_TAG: usize = 16;
+
+/// Why a membership tag is made: each purpose gives unrelated tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagPurpose {
+    /// "I hold this document": sent by the connection's asker with its fresh nonce.
+    Hello,
+    /// "So do I": the answer to a hello, over the asker's nonce, so it cannot be
+    /// replayed from an earlier answer.
+    Welcome,
+    /// Names the document of a catch-up request between two peers.
+    Ask,
+}
+
+/// The size a sealed plaintext of `n` bytes is padded to (with the one byte that marks
+/// where the padding starts): a power of two from 64 bytes up to 1 KiB, then a multiple
+/// of 1 KiB.
+pub fn padded_len(n: usize) -> usize {
+    let n = n + 1;
+    if n <= 1024 { n.next_power_of_two().max(64) } else { n.div_ceil(1024) * 1024 }
+}
 
 fn derive(key: &DocKey, purpose: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -24,6 +50,7 @@ pub struct DocCipher {
     aead: XChaCha20Poly1305,
     topic: String,
     id_key: [u8; 32],
+    member_key: [u8; 32],
 }
 
 impl std::fmt::Debug for DocCipher {
@@ -44,14 +71,26 @@ impl DocCipher {
     /// The cipher of a document.
     pub fn new(doc: DocId, key: &DocKey) -> DocCipher {
         let aead = XChaCha20Poly1305::new(&derive(key, b"payload").into());
-        let t = derive(key, b"topic");
+        let t = derive(key, b"topic v2");
         let topic = format!("tandem/doc/{}", t[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
-        DocCipher { doc, aead, topic, id_key: derive(key, b"message id") }
+        DocCipher { doc, aead, topic, id_key: derive(key, b"message id"), member_key: derive(key, b"member") }
     }
 
-    /// The document.
-    pub(crate) fn doc(&self) -> DocId {
-        self.doc
+    /// A tag that only a holder of the document key can make, bound to the peer that
+    /// sends it (`from`), the peer it is for (`to`) and a `nonce`: proof of membership
+    /// that names the document to no one else and that no third peer can replay.
+    pub fn member_tag(&self, purpose: TagPurpose, from: &[u8], to: &[u8], nonce: &[u8]) -> [u8; MEMBER_TAG] {
+        let mut h = Sha256::new();
+        h.update(self.member_key);
+        h.update([purpose as u8]);
+        for part in [from, to, nonce] {
+            h.update((part.len() as u32).to_le_bytes());
+            h.update(part);
+        }
+        let d = h.finalize();
+        let mut out = [0u8; MEMBER_TAG];
+        out.copy_from_slice(&d[..MEMBER_TAG]);
+        out
     }
 
     /// The gossip topic: a hash of the key, so the topic reveals neither.
@@ -71,8 +110,14 @@ impl DocCipher {
         out
     }
 
-    /// Encrypts `plain`; `context` (e.g. the message kind) is authenticated too.
+    /// Encrypts `plain`, padded to [`padded_len`]; `context` (e.g. the message kind, or
+    /// the two peers a message is between) is authenticated too.
     pub(crate) fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut padded = Vec::with_capacity(padded_len(plain.len()));
+        padded.extend_from_slice(plain);
+        padded.push(0x80);
+        padded.resize(padded_len(plain.len()), 0);
+        let plain = padded.as_slice();
         let mut nonce = [0u8; NONCE];
         // Without randomness there is no safe nonce; that is not recoverable.
         getrandom::fill(&mut nonce).expect("the system random number generator works");
@@ -96,7 +141,17 @@ impl DocCipher {
         let (nonce, ct) = sealed.split_at(NONCE);
         let mut aad = self.doc.0.to_vec();
         aad.extend_from_slice(context);
-        self.aead.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad }).map_err(|_| OpenError)
+        let mut plain = self
+            .aead
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+            .map_err(|_| OpenError)?;
+        // Only a key holder could have sealed it, but its padding is checked all the same.
+        let end = plain.iter().rposition(|&b| b != 0).ok_or(OpenError)?;
+        if plain[end] != 0x80 {
+            return Err(OpenError);
+        }
+        plain.truncate(end);
+        Ok(plain)
     }
 }
 
@@ -121,5 +176,39 @@ mod tests {
         assert_ne!(a.seal(b"c", b"x"), a.seal(b"c", b"x"), "fresh nonces");
         assert_ne!(a.topic(), b.topic());
         assert!(!a.topic().contains(&doc.to_string()));
+    }
+
+    #[test]
+    fn sealed_sizes_fall_in_buckets() {
+        let a = DocCipher::new(DocId([1; 16]), &DocKey([5; 32]));
+        let sizes: std::collections::BTreeSet<usize> =
+            (0..300).map(|n| a.seal(b"c", &vec![7; n]).len()).collect();
+        assert_eq!(sizes.len(), 4, "{sizes:?}");
+        for n in [0, 1, 63, 64, 200, 1023, 1024, 5000] {
+            let plain: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            assert_eq!(a.open(b"c", &a.seal(b"c", &plain)).unwrap(), plain, "{n} bytes");
+        }
+        assert_eq!(padded_len(0), 64);
+        assert_eq!(padded_len(64), 128);
+        assert_eq!(padded_len(2000), 2048);
+    }
+
+    #[test]
+    fn membership_tags_bind_the_key_both_peers_and_the_nonce() {
+        let a = DocCipher::new(DocId([1; 16]), &DocKey([5; 32]));
+        let other = DocCipher::new(DocId([1; 16]), &DocKey([6; 32]));
+        let t = a.member_tag(TagPurpose::Hello, b"alice", b"bob", b"n1");
+        assert_eq!(t, a.member_tag(TagPurpose::Hello, b"alice", b"bob", b"n1"));
+        for other_tag in [
+            other.member_tag(TagPurpose::Hello, b"alice", b"bob", b"n1"),
+            a.member_tag(TagPurpose::Welcome, b"alice", b"bob", b"n1"),
+            a.member_tag(TagPurpose::Hello, b"bob", b"alice", b"n1"),
+            a.member_tag(TagPurpose::Hello, b"alice", b"carol", b"n1"),
+            a.member_tag(TagPurpose::Hello, b"alice", b"bob", b"n2"),
+            // Field boundaries count: "al" + "icebob" is not "alice" + "bob".
+            a.member_tag(TagPurpose::Hello, b"al", b"icebob", b"n1"),
+        ] {
+            assert_ne!(t, other_tag);
+        }
     }
 }

@@ -34,13 +34,14 @@ mod documents;
 mod gossip;
 mod handle;
 mod lan;
+mod members;
 mod relay;
 mod swarm;
 mod view;
 
 pub use documents::{FIRST_LINE_CHARS, first_line_title, name_of, title_of, titles_of};
 pub use handle::{
-    DocPeer, DocSummary, EngineHandle, Event, NetConfig, PeerInfo, PeerKind, PeerPresence, Status,
+    DocPeer, DocSummary, EngineHandle, Event, NetConfig, PeerInfo, PeerKind, PeerPresence, Status, Traffic,
 };
 pub use view::{DocView, Waker};
 
@@ -78,6 +79,8 @@ struct OpenDoc {
     view: Option<view::ViewSink>,
     /// Bytes of catch-up responses received.
     sync_bytes_in: u64,
+    /// Bytes of gossip messages received from members.
+    gossip_bytes_in: u64,
 }
 
 impl OpenDoc {
@@ -134,6 +137,8 @@ struct Engine {
     /// Catch-up requests on the wire, to match their outcome with what was asked, and
     /// where the next page of the version starts when a request carried only part.
     requests: HashMap<OutboundRequestId, (sync::Request<PeerId>, Option<u64>)>,
+    /// Catch-up requests waiting for one of the peer's streams (see `catchup.rs`).
+    asks: catchup::Asks,
     /// When the engine started.
     started: std::time::Instant,
     connected: HashMap<PeerId, PeerInfo>,
@@ -141,13 +146,22 @@ struct Engine {
     listen_count: usize,
     bootstrap: Vec<Multiaddr>,
     offline: bool,
-    last_announce: Option<tokio::time::Instant>,
+    /// What the DHT was told and asked, and when to ask again (see `discovery.rs`).
+    discovery: discovery::Discovery,
     /// Changes made in attached views.
     local: Option<mpsc::UnboundedReceiver<(DocId, Change)>>,
     /// Handed to views.
     local_tx: mpsc::UnboundedSender<(DocId, Change)>,
     /// Relay reservations (see `relay.rs`).
     relays: relay::Relays,
+    /// Which connected peers proved which documents (see `members.rs`).
+    members: members::Members,
+    /// libp2p's byte counters.
+    metrics: libp2p::metrics::Registry,
+    /// DHT queries started (announcements and lookups).
+    dht_queries: u64,
+    /// Open connections by public remote IP address.
+    per_ip: HashMap<std::net::IpAddr, HashSet<libp2p::swarm::ConnectionId>>,
     /// What the store could not write yet.
     storage: watch::Receiver<StorageState>,
     /// The store's state as last seen, to tell which waiting changes got stored.
@@ -170,7 +184,8 @@ impl Engine {
         events: broadcast::Sender<Event>,
         local_tx: mpsc::UnboundedSender<(DocId, Change)>,
     ) -> Result<Engine, crate::NetError> {
-        let mut swarm = swarm::build_swarm(swarm::device_keypair(&store)?, &config)?;
+        let mut metrics = libp2p::metrics::Registry::default();
+        let mut swarm = swarm::build_swarm(swarm::device_keypair(&store)?, &config, &mut metrics)?;
         // Circuit addresses are listened on by `reserve_configured` below.
         for addr in config.listen.iter().filter(|a| !relay::is_circuit(a)) {
             swarm
@@ -187,16 +202,21 @@ impl Engine {
             events,
             sync: sync::State::new(sync::Config::default(), now()),
             requests: HashMap::new(),
+            asks: Default::default(),
             started: std::time::Instant::now(),
             connected: HashMap::new(),
             lan: HashSet::new(),
             listen_count: config.listen.len(),
             bootstrap: config.bootstrap,
             offline: false,
-            last_announce: None,
+            discovery: Default::default(),
             local: None,
             local_tx,
             relays,
+            members: Default::default(),
+            metrics,
+            dht_queries: 0,
+            per_ip: HashMap::new(),
             storage,
             last_storage: StorageState::default(),
             damaged: Default::default(),
@@ -270,8 +290,8 @@ impl Engine {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Time passed: the sync state beacons (anti-entropy, with the DHT announced at the
-    /// same time), sends presence and forgets quiet presences; changes that waited too
+    /// Time passed: the sync state beacons (anti-entropy), sends presence and forgets
+    /// quiet presences; the DHT is told and asked what is due; changes that waited too
     /// long for their deps are dropped (catch-up brings them again with their deps).
     fn on_tick(&mut self) {
         let now_ms = self.clock_ms();
@@ -286,31 +306,23 @@ impl Engine {
             }
         }
         let out = self.sync.tick(now());
-        if out.iter().any(|o| matches!(o, Out::Beacon(_))) {
-            self.announce(true);
-        }
         self.carry_out(out);
+        self.flush_hellos();
+        self.discover();
     }
 
     /// Does what the sync state machine asks.
     fn carry_out(&mut self, out: Vec<Out<PeerId>>) {
         for o in out {
             match o {
-                Out::Request(req) => {
-                    let Some(d) = self.docs.get(&req.doc) else { continue };
-                    debug!("asking {} for {} ({:?})", req.peer, req.doc, req.reason);
-                    let (clock, until) = self.sync.page(&self.stored_version(req.doc, &d.doc), req.from);
-                    let ask = wire::Ask { clock, from: req.from, until };
-                    let bytes = wire::sync_request(&d.cipher, &ask);
-                    let rid = self.swarm.behaviour_mut().sync.send_request(&req.peer, bytes);
-                    self.requests.insert(rid, (req, until));
-                }
-                Out::Beacon(doc) => {
+                Out::Request(req) => self.send_ask(req),
+                Out::Beacon(doc, peer) => {
                     let Some(d) = self.docs.get(&doc) else { continue };
-                    let msg = wire::beacon_message(&d.cipher, &self.stored_version(doc, &d.doc));
-                    let topic = d.topic.clone();
-                    // No subscribers is normal: there is no one to tell.
-                    self.swarm.behaviour_mut().gossipsub.publish(topic, msg).ok();
+                    let me = self.swarm.local_peer_id().to_bytes();
+                    let version = self.stored_version(doc, &d.doc);
+                    let msg = wire::beacon_request(&d.cipher, &version, &me, &peer.to_bytes());
+                    // Its answer says nothing; a lost beacon is made up by the next round.
+                    self.swarm.behaviour_mut().sync.send_request(&peer, msg);
                 }
                 Out::Presence(doc, p) => {
                     let Some(d) = self.docs.get(&doc) else { continue };
@@ -351,6 +363,17 @@ impl Engine {
             }
             Command::Peers(r) => {
                 r.send(Ok(self.connected.values().cloned().collect())).ok();
+            }
+            Command::Traffic(r) => {
+                let (bytes_in, bytes_out) = swarm::traffic(&self.metrics);
+                let connections = self.swarm.network_info().connection_counters().num_established() as usize;
+                r.send(Ok(handle::Traffic {
+                    bytes_in,
+                    bytes_out,
+                    dht_queries: self.dht_queries,
+                    connections,
+                }))
+                .ok();
             }
             Command::Offline(on, r) => {
                 self.set_offline(on).await;
@@ -402,19 +425,31 @@ impl Engine {
     }
 
     async fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        if let SwarmEvent::ConnectionClosed { connection_id, endpoint, .. } = &ev
+            && let Some(ip) = swarm::public_ip(endpoint.get_remote_address())
+            && let Some(open) = self.per_ip.get_mut(&ip)
+        {
+            open.remove(connection_id);
+            if open.is_empty() {
+                self.per_ip.remove(&ip);
+            }
+        }
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!("listening on {address}");
                 self.on_new_listen_addr(&address);
             }
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
-                self.on_connection(peer_id, &endpoint, num_established.get());
+            SwarmEvent::ConnectionEstablished {
+                peer_id, connection_id, endpoint, num_established, ..
+            } => {
+                self.on_connection(peer_id, connection_id, &endpoint, num_established.get());
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
                 if self.connected.remove(&peer_id).is_some() =>
             {
-                self.swarm.behaviour_mut().gossipsub.remove_explicit_peer(&peer_id);
                 self.sync.peer_disconnected(&peer_id);
+                self.members.disconnected(&peer_id);
+                self.asks.disconnected(&peer_id);
                 self.events.send(Event::PeerDisconnected(peer_id)).ok();
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -422,10 +457,6 @@ impl Engine {
                 message_id,
                 message,
             })) => self.on_gossip(propagation_source, message_id, message).await,
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
-                peer_id,
-                topic,
-            })) => self.on_subscribed(peer_id, &topic),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
                 peer,
                 message,
@@ -459,9 +490,12 @@ impl Engine {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 result:
-                    kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
+                    kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { key, providers })),
                 ..
-            })) => self.on_providers(providers),
+            })) => self.on_providers(&key, providers),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::InboundRequest { request })) => {
+                self.on_dht_store(request)
+            }
             SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),
             SwarmEvent::Behaviour(BehaviourEvent::RelayClient(ev)) => self.on_relay_client(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Relay(ev)) => self.on_relay_server(ev),

@@ -4,10 +4,11 @@
 //!
 //! Live edits travel by gossipsub (one topic per document, named by a hash of its key;
 //! every message sealed with the key, every change signed by its author, validated
-//! before it is forwarded). Catch-up uses request-response `/tandem/sync/1`: "here is
-//! my vector clock" answered by "here are the changes you lack", on every new
-//! connection, when a peer's subscription becomes known, when a change arrives before
-//! its deps, and when a peer's beacon shows it has more. Peers are found through
+//! before it is forwarded). Catch-up uses request-response `/tandem/sync/2`: "here is
+//! my vector clock" answered by "here are the changes you lack", with a peer that proved
+//! it holds the document's key (a hello of tags bound to both peers, which names no
+//! document to anyone else), when a change arrives before its deps, and when a peer's
+//! beacon shows it has more. Peers are found through
 //! tickets, mDNS and the Kademlia DHT, and reach each other through relays (circuit
 //! relay v2, with DCUtR hole punching and AutoNAT) when they cannot dial each other.
 //!
@@ -29,7 +30,7 @@ pub mod wire;
 pub use codec::SYNC_PROTOCOL;
 pub use engine::{
     DocPeer, DocSummary, DocView, EngineHandle, Event, FIRST_LINE_CHARS, NetConfig, PeerInfo, PeerKind,
-    PeerPresence, Status, Waker, first_line_title, name_of, title_of, titles_of,
+    PeerPresence, Status, Traffic, Waker, first_line_title, name_of, title_of, titles_of,
 };
 pub use error::NetError;
 pub use libp2p::{Multiaddr, PeerId};

@@ -16,6 +16,9 @@
 //!   remembered and served once the answer is in.
 //! - An outstanding request dies with the peer's last connection; an answer or a loss
 //!   reported for it later is ignored, and the next connection catches up afresh.
+//! - Only a peer that proved it holds a document's key on its current connection (a
+//!   *member*, [`State::member`]) is asked about the document or answered: a peer
+//!   without the key learns nothing, not even that this replica holds the document.
 //!
 //! ```
 //! use std::time::Instant;
@@ -27,8 +30,10 @@
 //! let doc = DocId([1; 16]);
 //! let mut state: State<u32> = State::new(Config::default(), now);
 //! state.open(doc);
-//! // A new connection asks the peer for what this replica lacks.
-//! let out = state.peer_connected(7);
+//! // A connected peer that proved it holds the document is asked for what this replica
+//! // lacks; until then it is asked nothing.
+//! state.peer_connected(7);
+//! let out = state.member(7, doc);
 //! let [Out::Request(req)] = &out[..] else { panic!("one request") };
 //! assert_eq!((req.peer, req.reason), (7, Reason::Connected));
 //! // A beacon showing more while the request is outstanding asks again after the answer.
@@ -46,6 +51,10 @@ use tandem_storage::DocId;
 
 /// How often each document's version is beaconed (anti-entropy).
 pub const BEACON_INTERVAL: Duration = Duration::from_secs(30);
+/// How many members of a document each beacon round goes to (the next ones in turn,
+/// so every member hears from this replica within a few rounds): idle traffic grows
+/// with the documents, not with their peers.
+pub const BEACON_FANOUT: usize = 8;
 /// Bytes of changes per catch-up response, by default.
 pub(crate) const CHUNK_BYTES: usize = 1024 * 1024;
 /// A peer's presence is forgotten after this long without an update.
@@ -87,12 +96,8 @@ impl Default for Config {
 /// Why a catch-up request is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
-    /// A new connection: each side asks for what it lacks.
+    /// A connected peer proved it holds the document: each side asks for what it lacks.
     Connected,
-    /// The peer's subscription to the document became known.
-    Subscribed,
-    /// This device joined the document while connected to the peer.
-    Joined,
     /// A change from the peer arrived before its deps.
     MissingDeps,
     /// The peer's beacon shows changes this replica lacks.
@@ -126,8 +131,8 @@ pub enum Out<P> {
     /// Send a catch-up request carrying this replica's version of the document. Report
     /// the outcome with [`State::response`] or [`State::request_failed`].
     Request(Request<P>),
-    /// Publish this replica's version of the document as a beacon.
-    Beacon(DocId),
+    /// Send this replica's version of the document to a member as a beacon.
+    Beacon(DocId, P),
     /// Publish own presence in the document.
     Presence(DocId, Presence),
 }
@@ -203,12 +208,21 @@ pub struct State<P> {
     config: Config,
     docs: BTreeSet<DocId>,
     connected: BTreeSet<P>,
+    /// Connected peers that proved they hold a document's key, by document.
+    members: BTreeSet<(DocId, P)>,
     offline: bool,
     running: BTreeMap<(P, DocId), Running>,
     next_n: u64,
     /// The last version each peer is known to hold, per document.
     versions: BTreeMap<(DocId, P), VectorClock>,
-    next_beacon: Instant,
+    /// When the state was made: beacons start one interval later.
+    started: Instant,
+    /// When each document's next beacon round is due. Rounds are spread over the
+    /// interval by document, so a device with many documents sends a steady trickle,
+    /// not a burst every 30 s.
+    beacon_due: BTreeMap<DocId, Instant>,
+    /// Where each document's next beacon round starts among its members.
+    beacon_turn: BTreeMap<DocId, usize>,
     own_presence: BTreeMap<DocId, OwnPresence>,
     /// Others' presence and when it arrived.
     presence: BTreeMap<(DocId, P), (Presence, Instant)>,
@@ -218,19 +232,21 @@ pub struct State<P> {
 }
 
 impl<P: Clone + Ord> State<P> {
-    /// A state with no documents and no peers; the first beacon is due one interval
-    /// after `now`.
+    /// A state with no documents and no peers; the first beacons are due one interval
+    /// after `now` or later.
     pub fn new(config: Config, now: Instant) -> State<P> {
-        let next_beacon = now + config.beacon_interval;
         State {
             config,
             docs: BTreeSet::new(),
             connected: BTreeSet::new(),
+            members: BTreeSet::new(),
             offline: false,
             running: BTreeMap::new(),
             next_n: 0,
             versions: BTreeMap::new(),
-            next_beacon,
+            started: now,
+            beacon_due: BTreeMap::new(),
+            beacon_turn: BTreeMap::new(),
             own_presence: BTreeMap::new(),
             presence: BTreeMap::new(),
             author_budget: BTreeMap::new(),
@@ -244,18 +260,13 @@ impl<P: Clone + Ord> State<P> {
         self.docs.insert(doc);
     }
 
-    /// Starts syncing a document this device joins: the peers already connected may
-    /// have it too, so each is asked.
-    pub fn join(&mut self, doc: DocId) -> Vec<Out<P>> {
-        self.docs.insert(doc);
-        let peers: Vec<P> = self.connected.iter().cloned().collect();
-        peers.into_iter().filter_map(|p| self.ask(p, doc, Reason::Joined)).collect()
-    }
-
     /// Stops syncing a document and forgets everything about it.
     pub fn remove(&mut self, doc: DocId) {
         self.docs.remove(&doc);
         self.running.retain(|(_, d), _| *d != doc);
+        self.members.retain(|(d, _)| *d != doc);
+        self.beacon_turn.remove(&doc);
+        self.beacon_due.remove(&doc);
         self.versions.retain(|(d, _), _| *d != doc);
         self.own_presence.remove(&doc);
         self.presence.retain(|(d, _), _| *d != doc);
@@ -267,32 +278,43 @@ impl<P: Clone + Ord> State<P> {
         self.offline = on;
     }
 
-    /// A peer's first connection opened: catch up both ways, each side asking for what
-    /// it lacks of every document.
-    pub fn peer_connected(&mut self, peer: P) -> Vec<Out<P>> {
-        self.connected.insert(peer.clone());
-        let docs: Vec<DocId> = self.docs.iter().copied().collect();
-        docs.into_iter().filter_map(|d| self.ask(peer.clone(), d, Reason::Connected)).collect()
+    /// A peer's first connection opened. Nothing is asked of it until it proves which
+    /// documents it holds ([`State::member`]).
+    pub fn peer_connected(&mut self, peer: P) {
+        self.connected.insert(peer);
     }
 
     /// A peer's last connection closed: its answers cannot come any more, so its
-    /// outstanding requests die (the next connection catches up afresh).
+    /// outstanding requests die, and its membership is proved afresh on the next
+    /// connection, which catches up afresh.
     pub fn peer_disconnected(&mut self, peer: &P) {
         self.connected.remove(peer);
         self.running.retain(|(p, _), _| p != peer);
+        self.members.retain(|(_, p)| p != peer);
     }
 
-    /// A connected peer's subscription to a document became known. Changes either side
-    /// published before reached no one, so catch up both ways now rather than at the
-    /// next beacon: ask the peer, and beacon this replica's version so that it asks for
-    /// the rest.
-    pub fn subscribed(&mut self, peer: P, doc: DocId) -> Vec<Out<P>> {
+    /// A connected peer proved it holds a document's key. The first proof on a
+    /// connection catches up both ways: this side asks for what it lacks (the peer,
+    /// which learns the same at the same time, asks for the rest). Proofs repeated
+    /// on the same connection change nothing.
+    pub fn member(&mut self, peer: P, doc: DocId) -> Vec<Out<P>> {
         if self.offline || !self.connected.contains(&peer) || !self.docs.contains(&doc) {
             return Vec::new();
         }
-        let mut out: Vec<Out<P>> = self.ask(peer, doc, Reason::Subscribed).into_iter().collect();
-        out.push(Out::Beacon(doc));
-        out
+        if !self.members.insert((doc, peer.clone())) {
+            return Vec::new();
+        }
+        self.ask(peer, doc, Reason::Connected).into_iter().collect()
+    }
+
+    /// Whether a connected peer proved it holds a document.
+    pub fn is_member(&self, doc: DocId, peer: &P) -> bool {
+        self.members.contains(&(doc, peer.clone()))
+    }
+
+    /// The connected peers that proved they hold a document.
+    pub fn members(&self, doc: DocId) -> impl Iterator<Item = &P> + '_ {
+        self.members.iter().filter(move |(d, _)| *d == doc).map(|(_, p)| p)
     }
 
     // ----- gossip --------------------------------------------------------------------
@@ -377,7 +399,7 @@ impl<P: Clone + Ord> State<P> {
 
     /// [`State::ask`], for the part of the version from author `from` on.
     fn ask_from(&mut self, peer: P, doc: DocId, reason: Reason, from: u64) -> Option<Out<P>> {
-        if !self.docs.contains(&doc) {
+        if !self.members.contains(&(doc, peer.clone())) {
             return None;
         }
         let key = (peer, doc);
@@ -470,7 +492,7 @@ impl<P: Clone + Ord> State<P> {
         sizes: impl IntoIterator<Item = usize>,
         ours: &VectorClock,
     ) -> Option<Chunk> {
-        if self.offline || !self.docs.contains(&doc) {
+        if self.offline || !self.members.contains(&(doc, peer.clone())) {
             return None;
         }
         let mut version = clock;
@@ -520,16 +542,46 @@ impl<P: Clone + Ord> State<P> {
             *left + now.saturating_duration_since(*at).as_secs_f64() * AUTHOR_RATE < AUTHOR_BURST
         });
         let mut out = Vec::new();
-        if now >= self.next_beacon {
-            while self.next_beacon <= now {
-                self.next_beacon += self.config.beacon_interval;
+        let interval = self.config.beacon_interval;
+        let docs: Vec<DocId> = self.docs.iter().copied().collect();
+        for doc in docs {
+            // The document's place in the interval, from its id (random bytes).
+            let first = self.started + interval + interval.mul_f64(f64::from(doc.0[15]) / 256.0);
+            let due = self.beacon_due.entry(doc).or_insert(first);
+            if *due > now {
+                continue;
+            }
+            while *due <= now {
+                *due += interval;
             }
             if !self.offline {
-                out.extend(self.docs.iter().map(|d| Out::Beacon(*d)));
+                out.extend(self.beacon_round(doc));
             }
         }
         out.extend(self.presence_due(now));
         out
+    }
+
+    /// One beacon round of a document: up to [`BEACON_FANOUT`] members, taking turns.
+    fn beacon_round(&mut self, doc: DocId) -> Vec<Out<P>> {
+        let members: Vec<P> = self.members(doc).cloned().collect();
+        if members.is_empty() {
+            return Vec::new();
+        }
+        let turn = self.beacon_turn.entry(doc).or_insert(0);
+        let start = *turn % members.len();
+        let n = BEACON_FANOUT.min(members.len());
+        *turn = start + n;
+        (0..n).map(|i| Out::Beacon(doc, members[(start + i) % members.len()].clone())).collect()
+    }
+
+    /// Beacons to every member of a document at once (a change too big for gossip was
+    /// made: they learn of it now, not at the next round).
+    pub fn beacon_all(&self, doc: DocId) -> Vec<Out<P>> {
+        if self.offline {
+            return Vec::new();
+        }
+        self.members(doc).map(|p| Out::Beacon(doc, p.clone())).collect()
     }
 
     // ----- presence ------------------------------------------------------------------
@@ -625,10 +677,16 @@ mod tests {
     fn connected(t0: Instant) -> State<u32> {
         let mut s = State::new(Config::default(), t0);
         s.open(DOC);
-        let out = s.peer_connected(1);
+        s.peer_connected(1);
+        let out = s.member(1, DOC);
         let req = request(&out[0]);
         assert!(s.response(&req, Reply::Changes { more: false, progress: false, next: None }).is_empty());
         s
+    }
+
+    /// A beacon from peer 1 showing changes this replica lacks: a reason to ask it.
+    fn ahead(s: &mut State<u32>) -> Vec<Out<u32>> {
+        s.beacon(1, 1, DOC, clock(&[(9, 1)]), &VectorClock::new())
     }
 
     fn request(out: &Out<u32>) -> Request<u32> {
@@ -645,7 +703,7 @@ mod tests {
             .iter()
             .map(|o| match o {
                 Out::Request(r) => ('r', r.peer, Some(r.reason)),
-                Out::Beacon(_) => ('b', 0, None),
+                Out::Beacon(_, peer) => ('b', *peer, None),
                 Out::Presence(..) => ('p', 0, None),
             })
             .collect();
@@ -680,9 +738,11 @@ mod tests {
         // More reasons while it is outstanding: none sends a second request.
         check(&s.beacon(1, 1, DOC, ahead, &VectorClock::new()), &[]);
         check(&s.change_received(1, 2, DOC, OpId::new(ReplicaId(5), 4), true), &[]);
-        check(&s.subscribed(1, DOC), &[('b', 0, None)]);
-        // Another document is asked for on its own.
-        check(&s.subscribed(1, OTHER), &[('r', 1, Some(Reason::Subscribed)), ('b', 0, None)]);
+        // A proof repeated on the connection asks nothing.
+        check(&s.member(1, DOC), &[]);
+        // Another document is asked for on its own, once proved.
+        check(&s.beacon(1, 1, OTHER, clock(&[(5, 3)]), &VectorClock::new()), &[]);
+        check(&s.member(1, OTHER), &[('r', 1, Some(Reason::Connected))]);
         // The answer serves the first remembered reason, once.
         let again =
             s.response(&request(&first[0]), Reply::Changes { more: false, progress: true, next: None });
@@ -692,14 +752,16 @@ mod tests {
             &[],
         );
         // Another peer is asked independently.
-        check(&s.peer_connected(2), &[('r', 2, Some(Reason::Connected)), ('r', 2, Some(Reason::Connected))]);
+        s.peer_connected(2);
+        check(&s.member(2, DOC), &[('r', 2, Some(Reason::Connected))]);
+        check(&s.member(2, OTHER), &[('r', 2, Some(Reason::Connected))]);
     }
 
     #[test]
     fn more_is_asked_for_at_once_while_it_makes_progress() {
         let mut s = connected(Instant::now());
-        let out = s.join(DOC);
-        check(&out, &[('r', 1, Some(Reason::Joined))]);
+        let out = ahead(&mut s);
+        check(&out, &[('r', 1, Some(Reason::BeaconAhead))]);
         let more = s.response(&request(&out[0]), Reply::Changes { more: true, progress: true, next: None });
         check(&more, &[('r', 1, Some(Reason::More))]);
         // A chunk that made no progress stops the continuation...
@@ -708,7 +770,7 @@ mod tests {
             &[],
         );
         // ...and a refusal drops a remembered reason too.
-        let out = s.join(DOC);
+        let out = ahead(&mut s);
         check(&s.change_received(1, 1, DOC, OpId::new(ReplicaId(5), 1), true), &[]);
         check(&s.response(&request(&out[0]), Reply::Refused), &[]);
     }
@@ -716,13 +778,13 @@ mod tests {
     #[test]
     fn a_request_lost_with_a_closed_connection_is_asked_again_while_the_peer_stays_connected() {
         let mut s = connected(Instant::now());
-        let out = s.join(DOC);
+        let out = ahead(&mut s);
         let again = s.request_failed(&request(&out[0]), Lost::ConnectionClosed);
         check(&again, &[('r', 1, Some(Reason::ConnectionLost))]);
         // A timeout is not retried by itself...
         check(&s.request_failed(&request(&again[0]), Lost::Other), &[]);
         // ...but a reason that came up meanwhile is.
-        let out = s.join(DOC);
+        let out = ahead(&mut s);
         check(&s.beacon(1, 1, DOC, clock(&[(5, 1)]), &VectorClock::new()), &[]);
         check(&s.request_failed(&request(&out[0]), Lost::Other), &[('r', 1, Some(Reason::BeaconAhead))]);
     }
@@ -730,11 +792,14 @@ mod tests {
     #[test]
     fn requests_die_with_the_last_connection() {
         let mut s = connected(Instant::now());
-        let out = s.join(DOC);
+        let out = ahead(&mut s);
         check(&s.beacon(1, 1, DOC, clock(&[(5, 1)]), &VectorClock::new()), &[]);
         s.peer_disconnected(&1);
-        // The next connection asks afresh at once, even before the loss is reported...
-        let fresh = s.peer_connected(1);
+        // The next connection asks afresh at once, once the peer proves membership
+        // again, even before the loss is reported...
+        s.peer_connected(1);
+        check(&ahead(&mut s), &[]);
+        let fresh = s.member(1, DOC);
         check(&fresh, &[('r', 1, Some(Reason::Connected))]);
         // ...and what arrives for the dead request later does nothing.
         check(&s.request_failed(&request(&out[0]), Lost::ConnectionClosed), &[]);
@@ -746,19 +811,38 @@ mod tests {
         );
         // Disconnected, nothing is asked of the peer.
         s.peer_disconnected(&1);
-        check(&s.subscribed(1, DOC), &[]);
-        check(&s.join(DOC), &[]);
+        check(&s.member(1, DOC), &[]);
+        check(&ahead(&mut s), &[]);
     }
 
     #[test]
-    fn a_known_subscription_catches_up_both_ways_unless_offline() {
-        let mut s = connected(Instant::now());
-        check(&s.subscribed(1, DOC), &[('r', 1, Some(Reason::Subscribed)), ('b', 0, None)]);
-        check(&s.subscribed(2, DOC), &[]);
-        check(&s.subscribed(1, OTHER), &[]);
-        let mut s = connected(Instant::now());
+    fn only_members_are_asked_or_answered() {
+        let t0 = Instant::now();
+        let mut s: State<u32> = State::new(Config::default(), t0);
+        s.open(DOC);
+        s.peer_connected(1);
+        // Connected, but not proved: a beacon it relays, a change it forwards with
+        // missing deps and a catch-up request from it all go unanswered.
+        check(&ahead(&mut s), &[]);
+        check(&s.change_received(1, 1, DOC, OpId::new(ReplicaId(5), 4), true), &[]);
+        assert_eq!(s.answer(1, DOC, VectorClock::new(), true, [10], &VectorClock::new()), None);
+        assert!(!s.is_member(DOC, &1));
+        // A document this replica does not hold is never proved.
+        check(&s.member(1, OTHER), &[]);
+        check(&s.member(1, DOC), &[('r', 1, Some(Reason::Connected))]);
+        assert!(s.is_member(DOC, &1));
+        assert_eq!(s.members(DOC).collect::<Vec<_>>(), vec![&1]);
+        assert_eq!(s.members(OTHER).count(), 0);
+        assert!(s.answer(1, DOC, VectorClock::new(), true, [10], &VectorClock::new()).is_some());
+        // Offline, a proof is not acted on.
+        let mut s: State<u32> = State::new(Config::default(), t0);
+        s.open(DOC);
+        s.peer_connected(1);
         s.set_offline(true);
-        check(&s.subscribed(1, DOC), &[]);
+        check(&s.member(1, DOC), &[]);
+        // A peer that is not connected cannot prove anything.
+        s.set_offline(false);
+        check(&s.member(2, DOC), &[]);
     }
 
     #[test]
@@ -766,6 +850,8 @@ mod tests {
         let mut s: State<u32> = State::new(Config { chunk_bytes: 100, ..Config::default() }, Instant::now());
         assert_eq!(s.answer(1, DOC, VectorClock::new(), true, [10], &VectorClock::new()), None);
         s.open(DOC);
+        s.peer_connected(1);
+        s.member(1, DOC);
         let ours = clock(&[(5, 9)]);
         let theirs = clock(&[(5, 2), (6, 1)]);
         let chunk = s.answer(1, DOC, theirs.clone(), true, [40, 40, 40], &ours);
@@ -816,13 +902,69 @@ mod tests {
         let mut s = connected(t0);
         let mut out = s.tick(t0 + Duration::from_secs(29));
         assert!(out.is_empty());
-        out = s.tick(t0 + Duration::from_secs(30));
-        check(&out, &[('b', 0, None)]);
-        assert!(s.tick(t0 + Duration::from_secs(31)).is_empty());
+        out = s.tick(t0 + Duration::from_secs(31));
+        check(&out, &[('b', 1, None)]);
+        assert!(s.tick(t0 + Duration::from_secs(32)).is_empty());
         s.set_offline(true);
         assert!(s.tick(t0 + Duration::from_secs(60)).is_empty());
+        check(&s.beacon_all(DOC), &[]);
         s.set_offline(false);
-        check(&s.tick(t0 + Duration::from_secs(95)), &[('b', 0, None)]);
+        check(&s.tick(t0 + Duration::from_secs(95)), &[('b', 1, None)]);
+        check(&s.beacon_all(DOC), &[('b', 1, None)]);
+    }
+
+    #[test]
+    fn documents_beacon_spread_over_the_interval() {
+        let t0 = Instant::now();
+        let mut s: State<u32> = State::new(Config::default(), t0);
+        let mut late = [0; 16];
+        late[15] = 128;
+        let (early, late) = (DocId([0; 16]), DocId(late));
+        for d in [early, late] {
+            s.open(d);
+        }
+        s.peer_connected(1);
+        s.member(1, early);
+        s.member(1, late);
+        let beaconed = |out: Vec<Out<u32>>| {
+            out.into_iter()
+                .filter_map(|o| match o {
+                    Out::Beacon(d, _) => Some(d),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(30))), vec![early]);
+        assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(40))), vec![]);
+        assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(45))), vec![late]);
+        assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(60))), vec![early]);
+    }
+
+    #[test]
+    fn each_round_beacons_a_few_members_in_turn() {
+        let t0 = Instant::now();
+        let mut s: State<u32> = State::new(Config::default(), t0);
+        s.open(DOC);
+        let n = BEACON_FANOUT as u32 * 2 + 3;
+        for p in 1..=n {
+            s.peer_connected(p);
+            s.member(p, DOC);
+        }
+        // A connected peer that proved nothing is never beaconed.
+        s.peer_connected(100);
+        let mut heard = std::collections::BTreeMap::new();
+        for round in 1..=3u32 {
+            let out = s.tick(t0 + BEACON_INTERVAL * round + Duration::from_secs(1));
+            assert_eq!(out.len(), BEACON_FANOUT, "round {round}");
+            for o in out {
+                let Out::Beacon(_, p) = o else { panic!("{o:?}") };
+                *heard.entry(p).or_insert(0) += 1;
+            }
+        }
+        // Three rounds of eight reach all nineteen members, none more than twice.
+        assert_eq!(heard.len(), n as usize);
+        assert!(heard.values().all(|&k| k <= 2), "{heard:?}");
+        assert!(!heard.contains_key(&100));
     }
 
     #[test]

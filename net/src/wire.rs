@@ -6,23 +6,32 @@
 //! - kind 1, change: payload = varint length + encoded change, then the seal envelope;
 //!   the id is a keyed hash of the change's author and first seq, so that duplicates
 //!   share an id that outsiders cannot link to the author.
-//! - kind 2, beacon: payload = `0 |` the sender's vector clock, or, for a version too
-//!   big to carry, `1 |` a 32-byte digest of it; random id.
+//! - kind 3, presence.
 //!
-//! Sync request: `doc id (16) | sealed (first author (8) | 0, or 1 and the first author
-//! after the range (8) | vector clock of the authors in range)`.
-//! Sync response: `0` (the peer does not have the document) or
-//! `1 | sealed (more (1) | count | count x (change, envelope))`.
+//! Requests on `/tandem/sync/2` name no document in clear:
+//! - hello: `1 | nonce (16) | count | count x tag (16)`, one membership tag per document
+//!   the sender holds ([`crate::crypto::TagPurpose::Hello`], bound to both peers and the
+//!   nonce), padded with random tags to a power of two. The answer is
+//!   `2 | count | count x tag`: a welcome tag over the same nonce for each document both
+//!   hold. A peer without a document's key can neither make nor recognise its tags.
+//! - catch-up: `2 | tag (16) | sealed (first author (8) | 0, or 1 and the first author
+//!   after the range (8) | vector clock of the authors in range)`; the tag
+//!   ([`crate::crypto::TagPurpose::Ask`]) names the document to the receiver alone, and
+//!   the sealed part is bound to both peers, so no third peer can replay it. The answer
+//!   is `0` (not here, or refused) or `1 | sealed (more (1) | count | count x (change,
+//!   envelope))`, bound to both peers as well.
+//! - beacon (anti-entropy, sent to a few members at a time, never forwarded):
+//!   `3 | tag (16) | sealed (0 | the sender's vector clock, or, for a version too big to
+//!   carry, 1 | a 32-byte digest of it)`, tagged and bound like a catch-up request;
+//!   answered `0`.
 
-use crate::crypto::{DocCipher, OpenError};
+use crate::crypto::{DocCipher, MEMBER_TAG, OpenError, TagPurpose};
 use tandem_crdt::varint::{self, VarintError};
 use tandem_crdt::{Anchor, Bias, OpId, ReplicaId, VectorClock, encoding};
-use tandem_storage::{DocId, SignedChange};
+use tandem_storage::SignedChange;
 
 /// Gossip kinds.
 const KIND_CHANGE: u8 = 1;
-/// A vector-clock beacon for anti-entropy.
-const KIND_BEACON: u8 = 2;
 /// Ephemeral presence: name, colour, cursor and selection.
 const KIND_PRESENCE: u8 = 3;
 /// Longest display name carried, in bytes.
@@ -163,8 +172,6 @@ pub struct RunSeal {
 pub enum Gossip {
     /// A change with its author's seal, and the seal of the run it ends, if any.
     Change(SignedChange, Option<RunSeal>),
-    /// The sender's version, or its digest.
-    Beacon(Beacon),
     /// Where the sender is.
     Presence(Presence),
 }
@@ -222,12 +229,9 @@ pub fn version_digest(clock: &VectorClock) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Builds a beacon message.
-pub fn beacon_message(cipher: &DocCipher, clock: &VectorClock) -> Vec<u8> {
-    let mut out = vec![KIND_BEACON];
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).expect("the system random number generator works");
-    out.extend_from_slice(&id);
+/// Builds a beacon from peer `from` to peer `to`: the sender's version, or its digest
+/// when it has more than [`BEACON_ENTRIES`] entries.
+pub fn beacon_request(cipher: &DocCipher, clock: &VectorClock, from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut plain = Vec::new();
     if clock.len() <= BEACON_ENTRIES {
         plain.push(0);
@@ -236,8 +240,15 @@ pub fn beacon_message(cipher: &DocCipher, clock: &VectorClock) -> Vec<u8> {
         plain.push(1);
         plain.extend_from_slice(&version_digest(clock));
     }
-    out.extend_from_slice(&cipher.seal(&[KIND_BEACON], &plain));
+    let mut out = vec![REQ_BEACON];
+    out.extend_from_slice(&cipher.member_tag(TagPurpose::Ask, from, to, &[]));
+    out.extend_from_slice(&cipher.seal(&between(b"beacon", from, to), &plain));
     out
+}
+
+/// Opens the sealed part of a beacon that peer `from` sent to peer `to`.
+pub fn open_beacon(cipher: &DocCipher, sealed: &[u8], from: &[u8], to: &[u8]) -> Result<Beacon, WireError> {
+    take_beacon(&cipher.open(&between(b"beacon", from, to), sealed)?)
 }
 
 fn take_beacon(plain: &[u8]) -> Result<Beacon, WireError> {
@@ -278,7 +289,6 @@ pub fn open_gossip(cipher: &DocCipher, data: &[u8]) -> Result<Gossip, WireError>
             }
             Ok(Gossip::Change(c, run))
         }
-        KIND_BEACON => Ok(Gossip::Beacon(take_beacon(&plain)?)),
         KIND_PRESENCE => Ok(Gossip::Presence(take_presence(&plain)?)),
         _ => Err(WireError::Malformed("unknown kind")),
     }
@@ -308,8 +318,130 @@ impl Ask {
     }
 }
 
-/// Builds a sync request.
-pub fn sync_request(cipher: &DocCipher, ask: &Ask) -> Vec<u8> {
+/// A membership tag.
+pub type Tag = [u8; MEMBER_TAG];
+
+/// Request kinds.
+const REQ_HELLO: u8 = 1;
+const REQ_ASK: u8 = 2;
+const REQ_BEACON: u8 = 3;
+/// Answer kinds.
+const RESP_NONE: u8 = 0;
+const RESP_CHANGES: u8 = 1;
+const RESP_WELCOME: u8 = 2;
+/// The most tags a hello or its answer may carry (a device's documents, padded).
+pub const MAX_TAGS: usize = 4096;
+/// The fewest tags a hello carries, so that holding one document or none looks the same.
+const MIN_TAGS: usize = 4;
+
+/// A request on the sync protocol, parsed but not yet opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// A peer tells which documents it holds, in tags only a holder can recognise.
+    Hello {
+        /// The sender's fresh nonce, which the welcome tags must cover.
+        nonce: [u8; 16],
+        /// Its hello tags, padded.
+        tags: Vec<Tag>,
+    },
+    /// A catch-up request for the document `tag` names.
+    Ask {
+        /// The ask tag between the two peers.
+        tag: Tag,
+        /// The sealed request.
+        sealed: &'a [u8],
+    },
+    /// A beacon: the sender's version of the document `tag` names.
+    Beacon {
+        /// The ask tag between the two peers.
+        tag: Tag,
+        /// The sealed version.
+        sealed: &'a [u8],
+    },
+}
+
+fn put_tags(out: &mut Vec<u8>, tags: &[Tag]) {
+    varint::put(out, tags.len() as u64);
+    for t in tags {
+        out.extend_from_slice(t);
+    }
+}
+
+fn take_tags(mut b: &[u8]) -> Result<Vec<Tag>, WireError> {
+    let n = varint::take(&mut b)?;
+    if n > MAX_TAGS as u64 || b.len() as u64 != n * MEMBER_TAG as u64 {
+        return Err(WireError::Malformed("bad tag list"));
+    }
+    Ok(b.chunks_exact(MEMBER_TAG).map(|c| c.try_into().expect("chunk of a tag")).collect())
+}
+
+/// `tags` padded with random ones to a power of two (at least [`MIN_TAGS`]) and sorted,
+/// so that their number and order say little about the documents behind them.
+fn padded_tags(mut tags: Vec<Tag>) -> Vec<Tag> {
+    let n = tags.len().next_power_of_two().max(MIN_TAGS);
+    while tags.len() < n {
+        let mut t = [0u8; MEMBER_TAG];
+        getrandom::fill(&mut t).expect("the system random number generator works");
+        tags.push(t);
+    }
+    tags.sort_unstable();
+    tags
+}
+
+/// Builds a hello carrying `tags` (at most [`MAX_TAGS`] of them are sent).
+pub fn hello_request(nonce: &[u8; 16], mut tags: Vec<Tag>) -> Vec<u8> {
+    tags.truncate(MAX_TAGS);
+    let tags = padded_tags(tags);
+    let mut out = vec![REQ_HELLO];
+    out.extend_from_slice(nonce);
+    put_tags(&mut out, &tags);
+    out
+}
+
+/// The answer to a hello: the welcome tags of the documents both peers hold.
+pub fn welcome_response(tags: &[Tag]) -> Vec<u8> {
+    let mut out = vec![RESP_WELCOME];
+    put_tags(&mut out, &tags[..tags.len().min(MAX_TAGS)]);
+    out
+}
+
+/// Parses a request on the sync protocol.
+pub fn parse_request(req: &[u8]) -> Result<Request<'_>, WireError> {
+    match req.split_first() {
+        Some((&REQ_HELLO, rest)) => {
+            let (nonce, tags) = rest.split_at_checked(16).ok_or(WireError::Malformed("truncated hello"))?;
+            Ok(Request::Hello { nonce: nonce.try_into().expect("16 bytes"), tags: take_tags(tags)? })
+        }
+        Some((&kind @ (REQ_ASK | REQ_BEACON), rest)) => {
+            let (tag, sealed) =
+                rest.split_at_checked(MEMBER_TAG).ok_or(WireError::Malformed("truncated request"))?;
+            let tag = tag.try_into().expect("a tag");
+            Ok(if kind == REQ_ASK { Request::Ask { tag, sealed } } else { Request::Beacon { tag, sealed } })
+        }
+        _ => Err(WireError::Malformed("unknown request")),
+    }
+}
+
+/// The welcome tags of an answer to a hello; `None` for another kind of answer.
+pub fn open_welcome(resp: &[u8]) -> Result<Vec<Tag>, WireError> {
+    match resp.split_first() {
+        Some((&RESP_WELCOME, rest)) => take_tags(rest),
+        Some((&RESP_NONE, [])) => Ok(Vec::new()),
+        _ => Err(WireError::Malformed("not an answer to a hello")),
+    }
+}
+
+/// The authenticated context of a message from peer `from` to peer `to`.
+fn between(what: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut ctx = what.to_vec();
+    for p in [from, to] {
+        varint::put_bytes(&mut ctx, p);
+    }
+    ctx
+}
+
+/// Builds a catch-up request from peer `from` to peer `to` (their ids' bytes).
+pub fn sync_request(cipher: &DocCipher, ask: &Ask, from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut plain = ask.from.to_le_bytes().to_vec();
     match ask.until {
         None => plain.push(0),
@@ -319,23 +451,18 @@ pub fn sync_request(cipher: &DocCipher, ask: &Ask) -> Vec<u8> {
         }
     }
     plain.extend_from_slice(&encoding::encode_clock(&ask.clock));
-    let mut out = cipher.doc().0.to_vec();
-    out.extend_from_slice(&cipher.seal(b"sync request", &plain));
+    let mut out = vec![REQ_ASK];
+    out.extend_from_slice(&cipher.member_tag(TagPurpose::Ask, from, to, &[]));
+    out.extend_from_slice(&cipher.seal(&between(b"sync request", from, to), &plain));
     out
 }
 
-/// The document a sync request is about.
-pub fn request_doc(req: &[u8]) -> Result<DocId, WireError> {
-    let b: [u8; 16] = req.get(..16).ok_or(WireError::Malformed("too short"))?.try_into().expect("16 bytes");
-    Ok(DocId(b))
-}
-
-/// Opens a sync request.
-pub fn open_request(cipher: &DocCipher, req: &[u8]) -> Result<Ask, WireError> {
-    let plain = cipher.open(b"sync request", req.get(16..).ok_or(WireError::Malformed("too short"))?)?;
+/// Opens the sealed part of a catch-up request that peer `from` sent to peer `to`.
+pub fn open_request(cipher: &DocCipher, sealed: &[u8], from: &[u8], to: &[u8]) -> Result<Ask, WireError> {
+    let plain = cipher.open(&between(b"sync request", from, to), sealed)?;
     let truncated = || WireError::Malformed("truncated request");
-    let (from, b) = plain.split_at_checked(8).ok_or_else(truncated)?;
-    let from = u64::from_le_bytes(from.try_into().expect("8 bytes"));
+    let (first, b) = plain.split_at_checked(8).ok_or_else(truncated)?;
+    let first = u64::from_le_bytes(first.try_into().expect("8 bytes"));
     let (until, b) = match b.split_first() {
         Some((0, rest)) => (None, rest),
         Some((1, rest)) => {
@@ -344,42 +471,52 @@ pub fn open_request(cipher: &DocCipher, req: &[u8]) -> Result<Ask, WireError> {
         }
         _ => return Err(truncated()),
     };
-    if until.is_some_and(|u| u <= from) {
+    if until.is_some_and(|u| u <= first) {
         return Err(WireError::Malformed("empty author range"));
     }
     let clock = encoding::decode_clock(b)?;
-    if clock.iter().any(|(r, _)| r.0 < from || until.is_some_and(|u| r.0 >= u)) {
+    if clock.iter().any(|(r, _)| r.0 < first || until.is_some_and(|u| r.0 >= u)) {
         return Err(WireError::Malformed("version entry outside the author range"));
     }
-    Ok(Ask { clock, from, until })
+    Ok(Ask { clock, from: first, until })
 }
 
-/// The answer to a request for a document this peer does not have.
+/// The answer to a request this peer does not serve (an unknown document, or offline).
 pub fn unknown_doc_response() -> Vec<u8> {
-    vec![0]
+    vec![RESP_NONE]
 }
 
-/// Builds a sync response: `changes` and whether more follow.
-pub fn sync_response(cipher: &DocCipher, changes: &[SignedChange], more: bool) -> Vec<u8> {
+/// Builds a catch-up answer from peer `from` to peer `to`: `changes` and whether more
+/// follow.
+pub fn sync_response(
+    cipher: &DocCipher,
+    changes: &[SignedChange],
+    more: bool,
+    from: &[u8],
+    to: &[u8],
+) -> Vec<u8> {
     let mut plain = vec![more as u8];
     varint::put(&mut plain, changes.len() as u64);
     for c in changes {
         put_signed(&mut plain, c);
     }
-    let mut out = vec![1];
-    out.extend_from_slice(&cipher.seal(b"sync response", &plain));
+    let mut out = vec![RESP_CHANGES];
+    out.extend_from_slice(&cipher.seal(&between(b"sync response", from, to), &plain));
     out
 }
 
-/// Opens a sync response: `None` when the peer does not have the document.
+/// Opens a catch-up answer that peer `from` sent to peer `to`: `None` when it does not
+/// serve the request.
 pub fn open_response(
     cipher: &DocCipher,
     resp: &[u8],
+    from: &[u8],
+    to: &[u8],
 ) -> Result<Option<(Vec<SignedChange>, bool)>, WireError> {
-    match resp.first() {
-        Some(0) if resp.len() == 1 => Ok(None),
-        Some(1) => {
-            let plain = cipher.open(b"sync response", &resp[1..])?;
+    match resp.split_first() {
+        Some((&RESP_NONE, [])) => Ok(None),
+        Some((&RESP_CHANGES, sealed)) => {
+            let plain = cipher.open(&between(b"sync response", from, to), sealed)?;
             let mut b = plain.as_slice();
             let (&more, rest) = b.split_first().ok_or(WireError::Malformed("empty response"))?;
             b = rest;
@@ -403,7 +540,7 @@ pub fn open_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tandem_storage::DocKey;
+    use tandem_storage::{DocId, DocKey};
 
     fn cipher(k: u8) -> DocCipher {
         DocCipher::new(DocId([3; 16]), &DocKey([k; 32]))
@@ -423,21 +560,22 @@ mod tests {
         assert_eq!(message_id(&m), m[..17].to_vec());
         assert!(matches!(open_gossip(&cipher(2), &m), Err(WireError::Undecryptable(_))));
         let clock: VectorClock = [(ReplicaId(4), 9)].into_iter().collect();
-        assert_eq!(
-            open_gossip(&c, &beacon_message(&c, &clock)).unwrap(),
-            Gossip::Beacon(Beacon::Version(clock.clone()))
-        );
+        let beacon = |clock: &VectorClock| {
+            let req = beacon_request(&c, clock, b"alice", b"bob");
+            let Ok(Request::Beacon { tag, sealed }) = parse_request(&req) else { panic!("a beacon") };
+            assert_eq!(tag, c.member_tag(TagPurpose::Ask, b"alice", b"bob", &[]));
+            assert!(open_beacon(&c, sealed, b"carol", b"bob").is_err(), "bound to its sender");
+            open_beacon(&c, sealed, b"alice", b"bob").unwrap()
+        };
+        assert_eq!(beacon(&clock), Beacon::Version(clock.clone()));
         let big: VectorClock = (1..=BEACON_ENTRIES as u64 + 1).map(|r| (ReplicaId(r), r)).collect();
-        assert_eq!(
-            open_gossip(&c, &beacon_message(&c, &big)).unwrap(),
-            Gossip::Beacon(Beacon::Digest(version_digest(&big)))
-        );
+        assert_eq!(beacon(&big), Beacon::Digest(version_digest(&big)));
         for bad in [&b""[..], &[1u8; 5], &[7u8; 64]] {
             assert!(open_gossip(&c, bad).is_err());
         }
         // A kind byte swapped after sealing does not open (the kind is authenticated).
         let mut swapped = m.clone();
-        swapped[0] = KIND_BEACON;
+        swapped[0] = KIND_PRESENCE;
         assert!(open_gossip(&c, &swapped).is_err());
 
         let p = Presence {
@@ -451,19 +589,49 @@ mod tests {
         let Gossip::Presence(got) = open_gossip(&c, &presence_message(&c, &long)).unwrap() else { panic!() };
         assert!(got.name.len() <= MAX_NAME && got.name.chars().all(|ch| ch == 'é'));
 
+        let (alice, bob) = (&b"alice"[..], &b"bob"[..]);
         let ask = Ask { clock: clock.clone(), from: 0, until: None };
-        let req = sync_request(&c, &ask);
-        assert_eq!(request_doc(&req).unwrap(), DocId([3; 16]));
-        assert_eq!(open_request(&c, &req).unwrap(), ask);
+        let req = sync_request(&c, &ask, alice, bob);
+        assert!(!req.windows(16).any(|w| w == [3; 16]), "the document id is not in the request");
+        let Ok(Request::Ask { tag, sealed }) = parse_request(&req) else { panic!("an ask") };
+        assert_eq!(tag, c.member_tag(TagPurpose::Ask, alice, bob, &[]));
+        assert_eq!(open_request(&c, sealed, alice, bob).unwrap(), ask);
+        // Replayed by another peer, or to another peer, it does not open.
+        assert!(open_request(&c, sealed, b"carol", bob).is_err());
+        assert!(open_request(&c, sealed, alice, b"carol").is_err());
         let page = Ask { clock: clock.clone(), from: 1, until: Some(u64::MAX) };
-        assert_eq!(open_request(&c, &sync_request(&c, &page)).unwrap(), page);
+        let req = sync_request(&c, &page, alice, bob);
+        let Ok(Request::Ask { sealed, .. }) = parse_request(&req) else { panic!("an ask") };
+        assert_eq!(open_request(&c, sealed, alice, bob).unwrap(), page);
         let outside = Ask { clock, from: u64::MAX - 1, until: None };
-        assert!(open_request(&c, &sync_request(&c, &outside)).is_err());
-        assert!(open_request(&cipher(2), &req).is_err());
-        let resp = sync_response(&c, &[sc.clone(), sc.clone()], true);
-        assert_eq!(open_response(&c, &resp).unwrap(), Some((vec![sc.clone(), sc], true)));
-        assert_eq!(open_response(&c, &unknown_doc_response()).unwrap(), None);
-        assert!(open_response(&c, &[2, 0]).is_err());
-        assert!(open_response(&cipher(2), &resp).is_err());
+        let req = sync_request(&c, &outside, alice, bob);
+        let Ok(Request::Ask { sealed, .. }) = parse_request(&req) else { panic!("an ask") };
+        assert!(open_request(&c, sealed, alice, bob).is_err());
+        assert!(open_request(&cipher(2), sealed, alice, bob).is_err());
+        let resp = sync_response(&c, &[sc.clone(), sc.clone()], true, bob, alice);
+        assert_eq!(open_response(&c, &resp, bob, alice).unwrap(), Some((vec![sc.clone(), sc], true)));
+        assert!(open_response(&c, &resp, b"carol", alice).is_err());
+        assert_eq!(open_response(&c, &unknown_doc_response(), bob, alice).unwrap(), None);
+        assert!(open_response(&c, &[2, 0], bob, alice).is_err());
+        assert!(open_response(&cipher(2), &resp, bob, alice).is_err());
+
+        // A hello pads its tags; its answer carries welcome tags.
+        let t = c.member_tag(TagPurpose::Hello, alice, bob, &[9; 16]);
+        let hello = hello_request(&[9; 16], vec![t]);
+        let Ok(Request::Hello { nonce, tags }) = parse_request(&hello) else { panic!("a hello") };
+        assert_eq!((nonce, tags.len()), ([9; 16], MIN_TAGS));
+        assert!(tags.contains(&t));
+        let five = hello_request(&[1; 16], vec![t; 5]);
+        let Ok(Request::Hello { tags, .. }) = parse_request(&five) else { panic!("a hello") };
+        assert_eq!(tags.len(), 8);
+        assert_eq!(open_welcome(&welcome_response(&[t])).unwrap(), vec![t]);
+        assert_eq!(open_welcome(&unknown_doc_response()).unwrap(), Vec::<Tag>::new());
+        for bad in [&[][..], &[1, 2, 3], &[3], &[2, 1]] {
+            assert!(parse_request(bad).is_err(), "{bad:?}");
+        }
+        let mut lying = vec![REQ_HELLO];
+        lying.extend_from_slice(&[0; 16]);
+        varint::put(&mut lying, 1 << 40);
+        assert!(parse_request(&lying).is_err(), "a count beyond the message");
     }
 }

@@ -34,12 +34,16 @@ proptest! {
     fn random_bytes_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         let c = cipher();
         prop_assert!(wire::open_gossip(&c, &bytes).is_err());
-        prop_assert!(wire::open_request(&c, &bytes).is_err());
+        prop_assert!(wire::open_request(&c, &bytes, b"a", b"b").is_err());
         // `[0]` alone is the legitimate "unknown document" answer.
         if bytes != [0] {
-            prop_assert!(wire::open_response(&c, &bytes).is_err());
+            prop_assert!(wire::open_response(&c, &bytes, b"a", b"b").is_err());
         }
-        let _ = wire::request_doc(&bytes);
+        // A request parses or not, but never panics; a hello's tags are bounded.
+        if let Ok(wire::Request::Hello { tags, .. }) = wire::parse_request(&bytes) {
+            prop_assert!(tags.len() <= wire::MAX_TAGS);
+        }
+        let _ = wire::open_welcome(&bytes);
         let _ = wire::message_id(&bytes);
         let text = String::from_utf8_lossy(&bytes);
         let _ = text.parse::<Ticket>();
@@ -66,15 +70,16 @@ proptest! {
             Ok(_) => prop_assert!(false, "a change message opened as another kind"),
             Err(_) => {}
         }
-        let req = wire::sync_request(&c, &wire::Ask { clock: clock.clone(), from: 0, until: None });
+        let req = wire::sync_request(&c, &wire::Ask { clock: clock.clone(), from: 0, until: None }, b"a", b"b");
         let m = mutate(req.clone(), &ops);
-        if m != req && m.get(..16) == req.get(..16) {
-            prop_assert!(wire::open_request(&c, &m).is_err());
+        // The clear kind and tag may change without touching the sealed part.
+        if m != req && m.get(..17) == req.get(..17) {
+            prop_assert!(wire::open_request(&c, &m[17..], b"a", b"b").is_err());
         }
-        let resp = wire::sync_response(&c, std::slice::from_ref(&sc), false);
+        let resp = wire::sync_response(&c, std::slice::from_ref(&sc), false, b"b", b"a");
         let m = mutate(resp.clone(), &ops);
         if m != resp && m != [0] {
-            prop_assert!(wire::open_response(&c, &m).is_err());
+            prop_assert!(wire::open_response(&c, &m, b"b", b"a").is_err());
         }
         let ticket = Ticket { doc: DocId([1; 16]), key: DocKey([2; 32]), addrs: vec!["/ip4/127.0.0.1/tcp/9".parse().unwrap()] };
         let s = ticket.to_string();

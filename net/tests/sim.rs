@@ -78,11 +78,24 @@ enum Msg {
         req: Request<usize>,
         lost: Lost,
     },
-    /// `to` learns that `peer` subscribes to the document.
-    Subscribed {
+    /// `from`'s hello on a new connection reaches `to`, which learns that `from` holds
+    /// the document's key and answers; the answer tells `from` the same of `to`. So
+    /// `to` counts `from` a member before `from` can ask it anything, as in the engine.
+    Hello {
+        from: usize,
         to: usize,
-        peer: usize,
     },
+    /// A beacon (one hop, lost or duplicated like gossip).
+    Beacon {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+}
+
+/// A simulated peer's id, as the wire binds it.
+fn pid(i: usize) -> [u8; 8] {
+    (i as u64).to_le_bytes()
 }
 
 impl Msg {
@@ -179,12 +192,9 @@ impl Sim {
         self.next_conn += 1;
         self.conns.push((self.next_conn, a, b));
         if first {
-            let out = self.peers[a].sync.peer_connected(b);
-            self.carry_out(a, out);
-            let out = self.peers[b].sync.peer_connected(a);
-            self.carry_out(b, out);
-            self.net.push(Msg::Subscribed { to: a, peer: b });
-            self.net.push(Msg::Subscribed { to: b, peer: a });
+            self.peers[a].sync.peer_connected(b);
+            self.peers[b].sync.peer_connected(a);
+            self.net.push(Msg::Hello { from: a, to: b });
         }
         self.next_conn
     }
@@ -209,7 +219,7 @@ impl Sim {
             self.peers[a].sync.peer_disconnected(&b);
             self.peers[b].sync.peer_disconnected(&a);
             self.net.retain(|m| {
-                !matches!(m, Msg::Gossip { from, to, .. } | Msg::Subscribed { to: from, peer: to }
+                !matches!(m, Msg::Gossip { from, to, .. } | Msg::Beacon { from, to, .. } | Msg::Hello { from, to }
                 if (*from, *to) == (a, b) || (*from, *to) == (b, a))
             });
         }
@@ -244,9 +254,12 @@ impl Sim {
         for o in out {
             match o {
                 Out::Request(req) => self.send_request(at, req),
-                Out::Beacon(_) => {
-                    let msg = wire::beacon_message(&self.cipher, self.peers[at].doc.version());
-                    self.gossip(at, &msg);
+                Out::Beacon(_, to) => {
+                    let bytes =
+                        wire::beacon_request(&self.cipher, self.peers[at].doc.version(), &pid(at), &pid(to));
+                    if self.is_connected(at, to) {
+                        self.net.push(Msg::Beacon { from: at, to, bytes });
+                    }
                 }
                 Out::Presence(..) => unreachable!("no presence is set in the simulation"),
             }
@@ -262,7 +275,8 @@ impl Sim {
         let p = &self.peers[at];
         let (clock, until) = p.sync.page(p.doc.version(), req.from);
         self.pages += usize::from(req.from != 0);
-        let bytes = wire::sync_request(&self.cipher, &wire::Ask { clock, from: req.from, until });
+        let bytes =
+            wire::sync_request(&self.cipher, &wire::Ask { clock, from: req.from, until }, &pid(at), &pid(to));
         let conns: Vec<u64> = self
             .conns
             .iter()
@@ -322,7 +336,7 @@ impl Sim {
         self.edit(at);
         self.drop_gossip();
         self.beacon(at);
-        self.deliver_where(|m| matches!(m, Msg::Gossip { .. }));
+        self.deliver_where(|m| matches!(m, Msg::Gossip { .. } | Msg::Beacon { .. }));
     }
 
     /// Lets `by` pass for every peer.
@@ -340,19 +354,19 @@ impl Sim {
             // Gossip vanishes; a lost request or answer is reported to its sender (as
             // after a timeout). Loss reports and subscriptions are not lost.
             match &m {
-                Msg::Gossip { .. } => return,
+                Msg::Gossip { .. } | Msg::Beacon { .. } => return,
                 Msg::Request { from: requester, req, .. } | Msg::Response { to: requester, req, .. } => {
                     self.net.push(Msg::Failed { to: *requester, req: req.clone(), lost: Lost::Other });
                     return;
                 }
-                Msg::Failed { .. } | Msg::Subscribed { .. } => {}
+                Msg::Failed { .. } | Msg::Hello { .. } => {}
             }
         }
         // Gossip and catch-up answers may arrive twice; a duplicated answer reaches the
         // state machine as a stale reply, and its changes are applied a second time.
         if lossy && self.rng.chance(10) {
             match &m {
-                Msg::Gossip { .. } => self.net.push(m.clone()),
+                Msg::Gossip { .. } | Msg::Beacon { .. } => self.net.push(m.clone()),
                 Msg::Response { conn, from, to, req, bytes, next, .. } => self.net.push(Msg::Response {
                     conn: *conn,
                     from: *from,
@@ -362,7 +376,7 @@ impl Sim {
                     next: *next,
                     copy: true,
                 }),
-                Msg::Request { .. } | Msg::Failed { .. } | Msg::Subscribed { .. } => {}
+                Msg::Request { .. } | Msg::Failed { .. } | Msg::Hello { .. } => {}
             }
         }
         match m {
@@ -376,22 +390,31 @@ impl Sim {
                             self.peers[to].sync.change_received(from, from, DOC, last, applied.buffered);
                         self.carry_out(to, out);
                     }
-                    Gossip::Beacon(wire::Beacon::Version(clock)) => {
-                        let p = &mut self.peers[to];
-                        let out = p.sync.beacon(from, from, DOC, clock, p.doc.version());
-                        self.carry_out(to, out);
-                    }
-                    Gossip::Beacon(wire::Beacon::Digest(d)) => {
-                        let p = &mut self.peers[to];
-                        let same = d == wire::version_digest(p.doc.version());
-                        let out = p.sync.beacon_digest(from, DOC, same);
-                        self.carry_out(to, out);
-                    }
                     Gossip::Presence(_) => unreachable!("no presence is set in the simulation"),
                 }
             }
+            Msg::Beacon { from, to, bytes } => {
+                let Ok(wire::Request::Beacon { sealed, .. }) = wire::parse_request(&bytes) else {
+                    panic!("a beacon parses")
+                };
+                let beacon =
+                    wire::open_beacon(&self.cipher, sealed, &pid(from), &pid(to)).expect("a beacon opens");
+                let p = &mut self.peers[to];
+                let out = match beacon {
+                    wire::Beacon::Version(clock) => p.sync.beacon(from, from, DOC, clock, p.doc.version()),
+                    wire::Beacon::Digest(d) => {
+                        let same = d == wire::version_digest(p.doc.version());
+                        p.sync.beacon_digest(from, DOC, same)
+                    }
+                };
+                self.carry_out(to, out);
+            }
             Msg::Request { conn, from, to, req, bytes } => {
-                let ask = wire::open_request(&self.cipher, &bytes).expect("a request opens");
+                let Ok(wire::Request::Ask { sealed, .. }) = wire::parse_request(&bytes) else {
+                    panic!("a catch-up request parses")
+                };
+                let ask =
+                    wire::open_request(&self.cipher, sealed, &pid(from), &pid(to)).expect("a request opens");
                 let p = &mut self.peers[to];
                 // The changes by the authors in the request's range that it lacks.
                 let in_range = |a: ReplicaId| a.0 >= ask.from && ask.until.is_none_or(|u| a.0 < u);
@@ -405,7 +428,9 @@ impl Sim {
                 let sizes = all.iter().map(|c| c.change.len() + c.envelope.len());
                 let whole = ask.whole();
                 let resp = match p.sync.answer(from, DOC, ask.clock, whole, sizes, p.doc.version()) {
-                    Some(chunk) => wire::sync_response(&self.cipher, &all[..chunk.len], chunk.more),
+                    Some(chunk) => {
+                        wire::sync_response(&self.cipher, &all[..chunk.len], chunk.more, &pid(to), &pid(from))
+                    }
                     None => wire::unknown_doc_response(),
                 };
                 let next = ask.until;
@@ -420,7 +445,8 @@ impl Sim {
                 });
             }
             Msg::Response { from, to, req, bytes, next, copy, .. } => {
-                let reply = match wire::open_response(&self.cipher, &bytes).expect("a response opens") {
+                let opened = wire::open_response(&self.cipher, &bytes, &pid(from), &pid(to));
+                let reply = match opened.expect("a response opens") {
                     None => Reply::Refused,
                     Some((changes, more)) => {
                         let mut progress = false;
@@ -447,9 +473,11 @@ impl Sim {
                 let out = self.peers[to].sync.request_failed(&req, lost);
                 self.carry_out(to, out);
             }
-            Msg::Subscribed { to, peer } => {
-                let out = self.peers[to].sync.subscribed(peer, DOC);
+            Msg::Hello { from, to } => {
+                let out = self.peers[to].sync.member(from, DOC);
                 self.carry_out(to, out);
+                let out = self.peers[from].sync.member(to, DOC);
+                self.carry_out(from, out);
             }
         }
     }
@@ -689,6 +717,7 @@ fn requests_die_with_the_last_connection() {
         let c = sim.conns[0].0;
         sim.close(c);
         sim.connect(0, 1);
+        sim.deliver_where(|m| matches!(m, Msg::Hello { .. }));
         assert!(
             sim.net.iter().any(|m| matches!(m, Msg::Request { from: 0, to: 1, .. })),
             "seed {seed}: the new connection did not ask at once"
@@ -699,24 +728,24 @@ fn requests_die_with_the_last_connection() {
     }
 }
 
-/// Regression: changes published before a peer's subscription was known reached no one
-/// and waited for the next beacon (30 s). When one side learns of the other's
-/// subscription, both catch up at once.
+/// Regression: changes published before a peer's membership was known reached no one
+/// and waited for the next beacon (30 s). Once the two know they share the document,
+/// both catch up at once.
 #[test]
-fn a_known_subscription_catches_up_both_ways_at_once() {
+fn a_proved_membership_catches_up_both_ways_at_once() {
     for seed in 0..8 {
         let mut sim = Sim::new(seed, 2);
         sim.connect(0, 1);
-        // Neither knows the other subscribes yet; both write, and the gossip reaches no one.
-        let subscriptions: Vec<Msg> =
-            sim.net.iter().filter(|m| matches!(m, Msg::Subscribed { .. })).cloned().collect();
-        sim.net.retain(|m| !matches!(m, Msg::Subscribed { .. }));
+        // Neither knows the other holds the document yet; both write, and the gossip
+        // reaches no one.
+        let proofs: Vec<Msg> = sim.net.iter().filter(|m| matches!(m, Msg::Hello { .. })).cloned().collect();
+        sim.net.retain(|m| !matches!(m, Msg::Hello { .. }));
         sim.deliver_all();
         sim.edit(0);
         sim.edit(1);
         sim.drop_gossip();
-        // Peer 0 learns of peer 1's subscription; no time passes.
-        sim.net.extend(subscriptions.into_iter().filter(|m| matches!(m, Msg::Subscribed { to: 0, .. })));
+        // The proofs arrive; no time passes.
+        sim.net.extend(proofs);
         sim.deliver_all();
         assert_eq!(sim.peers[0].doc.version().len(), 2, "seed {seed}: peer 0 did not catch up");
         assert_eq!(sim.peers[1].doc.version().len(), 2, "seed {seed}: peer 1 did not catch up");

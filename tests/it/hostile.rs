@@ -1,203 +1,62 @@
 //! A hostile collaborator: a peer that holds the ticket, encrypts and signs validly with
 //! its own key under any writer ids it likes, publishes by gossip and answers catch-up
-//! requests (`/tandem/sync/1`) however it likes. It sends each shape of attack to two
+//! requests (`/tandem/sync/2`) however it likes. It sends each shape of attack to two
 //! honest `tandem node`s. After each one the honest nodes still converge with each
 //! other, keep answering `status` quickly, stay within twice their honest memory plus
 //! 50 MiB, and at the end restart and load the document.
 //!
-//! The rogue is an in-process libp2p swarm (gossipsub and request-response), so it can
-//! send what no `tandem node` would.
+//! The rogue is an in-process libp2p swarm (`peer.rs`) that proves membership as a
+//! node does, so it can send what no `tandem node` would.
 
 use super::node::{DumpLogsOnFailure, Node, Spawn, WAIT};
-use futures::StreamExt;
-use futures::prelude::*;
-use libp2p::request_response::{self, ProtocolSupport};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, gossipsub, noise, tcp, yamux};
+use super::peer::{Answer, Config, TestPeer};
+use libp2p::Multiaddr;
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tandem_crdt::{Change, Op, OpId, ReplicaId, VectorClock, encoding};
 use tandem_net::crypto::DocCipher;
 use tandem_net::wire;
 use tandem_storage::{DocId, Identity, SignedChange, StoreHandle};
-use tokio::sync::mpsc;
 
-/// Length-prefixed frames, as `/tandem/sync/1` carries them, with generous limits: the
-/// rogue may send more than the node accepts.
-#[derive(Debug, Clone, Copy, Default)]
-struct Frames;
-
-const FRAME_MAX: usize = 16 << 20;
-
-async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > FRAME_MAX {
-        return Err(std::io::Error::other("frame too large"));
-    }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
-    Ok(buf)
-}
-
-async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, data: Vec<u8>) -> std::io::Result<()> {
-    io.write_all(&(data.len() as u32).to_le_bytes()).await?;
-    io.write_all(&data).await?;
-    io.close().await
-}
-
-impl request_response::Codec for Frames {
-    type Protocol = libp2p::StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Vec<u8>;
-
-    async fn read_request<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &Self::Protocol,
-        io: &mut T,
-    ) -> std::io::Result<Vec<u8>> {
-        read_frame(io).await
-    }
-
-    async fn read_response<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &Self::Protocol,
-        io: &mut T,
-    ) -> std::io::Result<Vec<u8>> {
-        read_frame(io).await
-    }
-
-    async fn write_request<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &Self::Protocol,
-        io: &mut T,
-        req: Vec<u8>,
-    ) -> std::io::Result<()> {
-        write_frame(io, req).await
-    }
-
-    async fn write_response<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &Self::Protocol,
-        io: &mut T,
-        res: Vec<u8>,
-    ) -> std::io::Result<()> {
-        write_frame(io, res).await
-    }
-}
-
-#[derive(NetworkBehaviour)]
-struct RogueBehaviour {
-    gossipsub: gossipsub::Behaviour,
-    sync: request_response::Behaviour<Frames>,
-}
-
-/// How the rogue answers catch-up requests.
-#[derive(Clone)]
-enum Answer {
-    /// "I do not have the document."
-    Refuse,
-    /// These changes, and whether it claims more follow.
-    Changes(Vec<SignedChange>, bool),
-}
-
-/// The hostile peer: its key, its swarm, and its way of answering.
+/// The hostile peer: its key, its swarm (which proved membership to both nodes), and
+/// its way of answering.
 struct Rogue {
-    _rt: tokio::runtime::Runtime,
-    publish: mpsc::UnboundedSender<Vec<u8>>,
-    published: std::sync::mpsc::Receiver<Result<(), String>>,
-    answer: Arc<Mutex<Answer>>,
-    /// Catch-up requests received.
-    requests: Arc<AtomicUsize>,
+    peer: TestPeer,
     cipher: DocCipher,
     doc: DocId,
     identity: Identity,
 }
 
 impl Rogue {
-    /// Connects to every address and returns once each node subscribed to the topic.
+    /// Connects to every address and returns once each node counts the rogue a member
+    /// and subscribed to the topic.
     fn connect(addrs: &[Multiaddr], doc: DocId, cipher: DocCipher, identity: Identity) -> Rogue {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let (publish, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let (res_tx, published) = std::sync::mpsc::channel();
-        let answer = Arc::new(Mutex::new(Answer::Refuse));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let topic = gossipsub::IdentTopic::new(cipher.topic());
-        let mut swarm = rt.block_on(async {
-            libp2p::SwarmBuilder::with_new_identity()
-                .with_tokio()
-                .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-                .unwrap()
-                .with_behaviour(|key| RogueBehaviour {
-                    gossipsub: gossipsub::Behaviour::new(
-                        gossipsub::MessageAuthenticity::Signed(key.clone()),
-                        gossipsub::ConfigBuilder::default().max_transmit_size(1 << 20).build().unwrap(),
-                    )
-                    .unwrap(),
-                    sync: request_response::Behaviour::new(
-                        [(tandem_net::SYNC_PROTOCOL, ProtocolSupport::Full)],
-                        request_response::Config::default().with_request_timeout(Duration::from_secs(60)),
-                    ),
-                })
-                .unwrap()
-                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
-                .build()
+        let topic = cipher.topic().to_owned();
+        let peer = TestPeer::start(Config {
+            cipher: Some(cipher.clone()),
+            prove: true,
+            topics: vec![topic.clone()],
         });
-        let _context = rt.enter();
-        swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
         for a in addrs {
-            swarm.dial(a.clone()).unwrap();
+            peer.dial(a.clone());
         }
-        let (ready_tx, ready) = std::sync::mpsc::channel();
-        let (answers, counter) = (answer.clone(), requests.clone());
-        let plain_cipher = cipher.clone();
-        rt.spawn(async move {
-            loop {
-                tokio::select! {
-                    ev = swarm.select_next_some() => match ev {
-                        SwarmEvent::Behaviour(RogueBehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic: t, .. }))
-                            if t == topic.hash() => {
-                            let _ = ready_tx.send(());
-                        }
-                        SwarmEvent::Behaviour(RogueBehaviourEvent::Sync(request_response::Event::Message {
-                            message: request_response::Message::Request { channel, .. },
-                            ..
-                        })) => {
-                            counter.fetch_add(1, Ordering::SeqCst);
-                            let resp = match answers.lock().unwrap().clone() {
-                                Answer::Refuse => wire::unknown_doc_response(),
-                                Answer::Changes(changes, more) => wire::sync_response(&plain_cipher, &changes, more),
-                            };
-                            let _ = swarm.behaviour_mut().sync.send_response(channel, resp);
-                        }
-                        _ => {}
-                    },
-                    msg = rx.recv() => {
-                        let Some(msg) = msg else { break };
-                        let res = swarm
-                            .behaviour_mut()
-                            .gossipsub
-                            .publish(topic.clone(), msg)
-                            .map(|_| ())
-                            .map_err(|e| e.to_string());
-                        let _ = res_tx.send(res);
-                    }
-                }
-            }
+        peer.wait("each node to welcome the rogue and subscribe", |r| {
+            r.welcomed.len() == addrs.len() && r.topics.iter().filter(|t| **t == topic).count() >= addrs.len()
         });
-        for _ in addrs {
-            ready.recv_timeout(WAIT).expect("each node subscribed to the document's topic");
-        }
-        Rogue { _rt: rt, publish, published, answer, requests, cipher, doc, identity }
+        Rogue { peer, cipher, doc, identity }
+    }
+
+    /// Catch-up requests received so far.
+    fn requests(&self) -> usize {
+        let r = self.peer.received.lock().unwrap();
+        r.requests
+            .iter()
+            .filter(|(_, b)| matches!(wire::parse_request(b), Ok(wire::Request::Ask { .. })))
+            .count()
     }
 
     fn publish(&self, msg: Vec<u8>) {
-        self.publish.send(msg).unwrap();
-        let res = self.published.recv_timeout(WAIT).unwrap();
-        assert_eq!(res, Ok(()), "the rogue could publish");
+        assert_eq!(self.peer.publish(self.cipher.topic(), msg), Ok(()), "the rogue could publish");
     }
 
     /// Signs a change as writer `session` of the rogue's key (its author must be that
@@ -222,17 +81,22 @@ impl Rogue {
 
     /// Answers catch-up requests with `changes` from now on.
     fn answer_with(&self, changes: Vec<SignedChange>, more: bool) {
-        *self.answer.lock().unwrap() = Answer::Changes(changes, more);
+        *self.peer.answer.lock().unwrap() = Answer::Changes(changes, more);
     }
 
     /// Beacons a version that claims ops the nodes lack, so they ask the rogue; returns
     /// once a request came in.
     fn lure(&self, claim: &VectorClock) {
-        let before = self.requests.load(Ordering::SeqCst);
+        let before = self.requests();
         let deadline = Instant::now() + WAIT;
-        while self.requests.load(Ordering::SeqCst) == before {
+        while self.requests() == before {
             assert!(Instant::now() < deadline, "no node asked the rogue");
-            self.publish(wire::beacon_message(&self.cipher, claim));
+            let nodes = self.peer.received.lock().unwrap().welcomed.clone();
+            for node in nodes {
+                let beacon =
+                    wire::beacon_request(&self.cipher, claim, &self.peer.id.to_bytes(), &node.to_bytes());
+                self.peer.request(node, beacon);
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -384,10 +248,10 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
     // 4. "More follows", forever, with changes the nodes hold already: a round that
     // brings nothing new ends the continuation.
     rogue.answer_with(vec![rogue.sign(2, &burn)], true);
-    let before = rogue.requests.load(Ordering::SeqCst);
+    let before = rogue.requests();
     rogue.lure(&[(rogue.author(2), 300_000_000)].into_iter().collect());
     std::thread::sleep(Duration::from_secs(3));
-    let asked = rogue.requests.load(Ordering::SeqCst) - before;
+    let asked = rogue.requests() - before;
     eprintln!("\"more\" with nothing new: asked {asked} times in 3 s");
     assert!(asked <= 10, "the nodes kept asking a peer that sends nothing new ({asked} requests)");
     rogue.answer_with(Vec::new(), false);

@@ -1,89 +1,45 @@
-//! A rogue peer that holds the document's topic (and, for some messages, its key)
-//! publishes garbage and forgeries into a running `tandem node`: the node refuses each
-//! with a logged reason, keeps its text, keeps answering, and still takes honest changes.
+//! A rogue peer that holds the document's key and proved membership publishes garbage
+//! and forgeries into a running `tandem node`: the node refuses each with a logged
+//! reason, keeps its text, keeps answering, and still takes honest changes.
 //!
-//! The rogue is an in-process libp2p swarm (gossipsub with signed messages, as the
-//! node's strict validation demands), so it can send bytes no `tandem node` would.
+//! The rogue is an in-process libp2p swarm (`peer.rs`), so it can send bytes no
+//! `tandem node` would.
 
 use super::node::{Node, Spawn, WAIT};
-use futures::StreamExt;
-use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, gossipsub, noise, tcp, yamux};
+use super::peer::{Config, TestPeer};
+use libp2p::Multiaddr;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tandem_net::crypto::DocCipher;
 use tandem_net::wire;
 use tandem_storage::{DocKey, SignedChange, StoreHandle};
-use tokio::sync::mpsc;
 
-/// A gossipsub-only swarm connected to one node, publishing what it is told on one topic.
+/// A test peer that holds the key and proved membership to one node, publishing on
+/// the document's topic.
 struct Rogue {
-    /// Runs the swarm task; dropping the rogue stops it.
-    _rt: tokio::runtime::Runtime,
-    publish: mpsc::UnboundedSender<Vec<u8>>,
-    results: std::sync::mpsc::Receiver<Result<(), String>>,
+    peer: TestPeer,
+    topic: String,
 }
 
 impl Rogue {
-    /// Connects to `addr` and returns once the node is subscribed to `topic`.
-    fn connect(addr: Multiaddr, topic: &str) -> Rogue {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let (publish, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let (res_tx, results) = std::sync::mpsc::channel();
-        let topic = gossipsub::IdentTopic::new(topic);
-        let mut swarm = rt.block_on(async {
-            libp2p::SwarmBuilder::with_new_identity()
-                .with_tokio()
-                .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-                .unwrap()
-                .with_behaviour(|key| {
-                    let config = gossipsub::ConfigBuilder::default()
-                        // Larger than the node accepts, to send it an oversized message.
-                        .max_transmit_size(1 << 20)
-                        .build()
-                        .unwrap();
-                    gossipsub::Behaviour::<
-                            gossipsub::IdentityTransform,
-                            gossipsub::AllowAllSubscriptionFilter,
-                        >::new(
-                            gossipsub::MessageAuthenticity::Signed(key.clone()), config
-                        )
-                        .unwrap()
-                })
-                .unwrap()
-                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
-                .build()
+    /// Connects to `addr` and returns once the node counts the rogue a member and is
+    /// subscribed to the topic.
+    fn connect(addr: Multiaddr, cipher: &DocCipher) -> Rogue {
+        let topic = cipher.topic().to_owned();
+        let peer = TestPeer::start(Config {
+            cipher: Some(cipher.clone()),
+            prove: true,
+            topics: vec![topic.clone()],
         });
-        let _context = rt.enter();
-        swarm.behaviour_mut().subscribe(&topic).unwrap();
-        swarm.dial(addr).unwrap();
-        let (ready_tx, ready) = std::sync::mpsc::channel();
-        rt.spawn(async move {
-            loop {
-                tokio::select! {
-                    ev = swarm.select_next_some() => {
-                        if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) = ev
-                            && t == topic.hash()
-                        {
-                            let _ = ready_tx.send(());
-                        }
-                    }
-                    msg = rx.recv() => {
-                        let Some(msg) = msg else { break };
-                        let res = swarm.behaviour_mut().publish(topic.clone(), msg).map(|_| ()).map_err(|e| e.to_string());
-                        let _ = res_tx.send(res);
-                    }
-                }
-            }
+        peer.dial(addr);
+        peer.wait("the node to welcome the rogue and subscribe", |r| {
+            !r.welcomed.is_empty() && r.topics.contains(&topic)
         });
-        ready.recv_timeout(WAIT).expect("the node subscribed to the document's topic");
-        Rogue { _rt: rt, publish, results }
+        Rogue { peer, topic }
     }
 
     fn publish(&self, msg: Vec<u8>) {
-        self.publish.send(msg).unwrap();
-        let res = self.results.recv_timeout(WAIT).unwrap();
-        assert_eq!(res, Ok(()), "the rogue could publish");
+        assert_eq!(self.peer.publish(&self.topic, msg), Ok(()), "the rogue could publish");
     }
 }
 
@@ -143,7 +99,7 @@ fn a_rogue_peer_changes_nothing_and_stops_nothing() {
     let envelope = store.identity().seal(&ticket.doc, &bytes);
     let (author, seq) = (change.author.0, change.start_seq);
 
-    let rogue = Rogue::connect(a.listen[0].parse().unwrap(), cipher.topic());
+    let rogue = Rogue::connect(a.listen[0].parse().unwrap(), &cipher);
     let alive = |a: &mut Node| {
         assert_eq!(a.text(&doc), "honest text", "the rogue changed nothing");
         assert_eq!(a.ok(json!({"cmd": "status", "doc": doc}))["pending"], 0);

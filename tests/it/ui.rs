@@ -307,6 +307,8 @@ fn export_and_import_text_files() {
     h.run_steps(3);
     h.get_by_role(Role::TextInput).focus();
     h.step();
+    // The field proposes a file named after the document; it is replaced.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
     h.get_by_role(Role::TextInput).type_text(out.to_str().unwrap());
     h.step();
     h.get_by_role_and_label(Role::Button, "Export").click();
@@ -327,7 +329,7 @@ fn export_and_import_text_files() {
     h.step();
 
     std::fs::write(dir.path().join("notes.txt"), "imported ünïcode\n").unwrap();
-    h.state().import(&dir.path().join("notes.txt")).unwrap();
+    h.state_mut().import(&dir.path().join("notes.txt")).unwrap();
     wait(&mut h, "the imported document", |a| a.text() == Some("imported ünïcode\n"));
     wait(&mut h, "both documents listed", |a| {
         a.docs().len() == 2 && a.docs().iter().any(|d| d.title == "notes")

@@ -5,6 +5,8 @@
 use super::TandemApp;
 use super::dialogs::Dialog;
 use super::editor::char_slice;
+use super::error::FileError;
+use super::files;
 use super::goto_line::{GoToLine, line_start};
 use super::history::History;
 use super::settings::Settings;
@@ -50,10 +52,15 @@ pub(super) enum Action {
     Remove(DocId),
     /// Close the window although edits are not stored (the user confirmed).
     Quit,
-    /// Create a document from a text file.
+    /// Create a document from a text file (read on a thread, its progress shown).
     Import(PathBuf),
-    /// Write the open document's text to a file.
-    Export(PathBuf),
+    /// Show the export dialog, proposing a file named after the document `name`.
+    ShowExport(String),
+    /// Open the system's file chooser for the import or export dialog (`save`).
+    Choose { save: bool },
+    /// Write the open document's text to a file; one that exists only if `overwrite`
+    /// (the user said to replace it).
+    Export { path: PathBuf, overwrite: bool },
     /// Put the share ticket on the clipboard.
     CopyTicket(String),
     /// Keep these settings.
@@ -154,6 +161,9 @@ impl TandemApp {
             }
             Action::SetOffline(offline) => {
                 self.offline = offline;
+                // Remembered at once: the next start is offline (or not) from the beginning.
+                self.window.offline = offline;
+                self.save_window();
                 let e = self.tasks.engine.clone();
                 self.tasks.spawn(async move { e.set_offline(offline).await.is_ok() }, move |_| {
                     Msg::Notice(Notice::Info(if offline { "Working offline" } else { "Back online" }.into()))
@@ -175,14 +185,13 @@ impl TandemApp {
                 self.tasks.spawn(async move { e.remove(id).await.is_ok() }, move |_| Msg::Removed(id));
                 self.dialog = None;
             }
-            Action::Import(path) => {
-                let res = self.import(&path);
-                self.close_dialog_or_show(res);
+            Action::Import(path) => self.import_from_ui(&path),
+            Action::ShowExport(name) => {
+                let dir = files::start_dir(self.files_dir.as_deref());
+                self.dialog = Some(Dialog::export(&dir.join(files::export_name(&name))));
             }
-            Action::Export(path) => {
-                let res = self.export(&path);
-                self.close_dialog_or_show(res);
-            }
+            Action::Choose { save } => self.choose_file(save),
+            Action::Export { path, overwrite } => self.export_from_ui(&path, overwrite),
             Action::CopyTicket(t) => {
                 ctx.copy_text(t);
                 self.status.notify(Notice::Info("Ticket copied".into()));
@@ -279,6 +288,69 @@ impl TandemApp {
         }
     }
 
+    /// Starts importing a file; the import dialog, when it is open, shows the progress,
+    /// and the status bar does too. A file that cannot be imported says why in the
+    /// dialog, or in the status bar when it was dropped on the window.
+    pub(super) fn import_from_ui(&mut self, path: &std::path::Path) {
+        match self.start_import(path) {
+            Ok(progress) => {
+                if let Some(Dialog::Import { busy, error, path: field, .. }) = &mut self.dialog {
+                    *field = path.display().to_string();
+                    *busy = Some(progress);
+                    *error = None;
+                }
+            }
+            Err(e) => self.show_file_error(e),
+        }
+    }
+
+    /// Exports the open document, closing the export dialog once it is written.
+    pub(super) fn export_from_ui(&mut self, path: &std::path::Path, overwrite: bool) {
+        let res = self.export(path, overwrite);
+        if res.is_ok() {
+            self.files_dir = path.parent().map(std::path::Path::to_owned);
+            let name =
+                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
+            self.status.notify(Notice::Info(format!("Exported {name}")));
+        }
+        self.close_dialog_or_show(res);
+    }
+
+    /// Opens the system's file chooser on a thread for the import or export (`save`)
+    /// dialog; what is chosen comes back as [`Msg::Chosen`].
+    fn choose_file(&mut self, save: bool) {
+        let dir = files::start_dir(self.files_dir.as_deref());
+        let name = match &mut self.dialog {
+            Some(d @ (Dialog::Import { .. } | Dialog::Export { .. })) => {
+                d.set_choosing(true);
+                match d {
+                    Dialog::Export { path, .. } => std::path::Path::new(path.trim())
+                        .file_name()
+                        .map_or_else(|| files::export_name(""), |n| n.to_string_lossy().into_owned()),
+                    _ => String::new(),
+                }
+            }
+            _ => return,
+        };
+        self.tasks.spawn_blocking(
+            move || {
+                let t = std::time::Instant::now();
+                let path = if save { files::choose_export(&dir, &name) } else { files::choose_import(&dir) };
+                (path, t.elapsed() < files::NO_CHOOSER)
+            },
+            move |(path, quick)| Msg::Chosen { save, path, quick },
+        );
+    }
+
+    /// Shows why a file could not be imported or exported: in the import or export
+    /// dialog when one is open, else in the status bar.
+    pub(super) fn show_file_error(&mut self, e: FileError) {
+        match &mut self.dialog {
+            Some(d @ (Dialog::Import { .. } | Dialog::Export { .. })) => d.set_error(e),
+            _ => self.status.notify(Notice::Error(e.to_string())),
+        }
+    }
+
     /// Closes the dialog after a join, import or export that worked; after one that
     /// failed, keeps it open with the reason.
     fn close_dialog_or_show<E: Into<super::dialogs::DialogError>>(&mut self, res: Result<(), E>) {
@@ -317,8 +389,9 @@ mod tests {
         let mut app = start(dir.path(), loopback()).unwrap();
         let ctx = egui::Context::default();
 
-        app.apply(Action::ShowDialog(Dialog::export()), &ctx);
-        app.apply(Action::Export(dir.path().join("out.txt")), &ctx);
+        app.apply(Action::ShowExport("Notes".into()), &ctx);
+        assert!(matches!(&app.dialog, Some(Dialog::Export { path, .. }) if path.ends_with("Notes.txt")));
+        app.apply(Action::Export { path: dir.path().join("out.txt"), overwrite: false }, &ctx);
         assert!(matches!(app.dialog, Some(Dialog::Export { error: Some(FileError::NoDocument), .. })));
 
         app.apply(Action::ShowDialog(Dialog::import()), &ctx);
@@ -331,10 +404,20 @@ mod tests {
         app.apply(Action::Join("tandem1notaticket".into()), &ctx);
         assert!(matches!(app.dialog, Some(Dialog::Join { error: Some(_), .. })));
 
+        // A file that exists is read on a thread: the dialog shows the progress until the
+        // document is made, then closes.
         std::fs::write(&missing, "found").unwrap();
         app.apply(Action::ShowDialog(Dialog::import()), &ctx);
         app.apply(Action::Import(missing), &ctx);
-        assert!(app.dialog.is_none());
+        assert!(matches!(app.dialog, Some(Dialog::Import { error: None, busy: Some(_), .. })));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while app.dialog.is_some() {
+            assert!(std::time::Instant::now() < deadline, "the import never finished");
+            while let Some(m) = app.tasks.try_recv() {
+                app.on_msg(m);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         app.shutdown();
     }
 

@@ -1,16 +1,21 @@
 //! The modal dialogs: join by ticket, rename, remove, share, import, export and the
 //! settings. Each holds what the user is typing; the buttons return [`Action`]s, and the
 //! app closes the dialog once the action succeeded (a failed join, import or export
-//! leaves it open with the reason). A dialog takes the keyboard focus when it opens (its
-//! field, or its main button); Enter in a field confirms and Escape cancels.
+//! leaves it open with the reason). Import and export take a typed path or one chosen
+//! in the system's file chooser ("Browse…"); export asks before replacing a file, and
+//! import shows its progress until the document is made. A dialog takes the keyboard
+//! focus when it opens (its field, or its main button); Enter in a field confirms and
+//! Escape cancels.
 
 use super::action::Action;
 use super::document::OpenDoc;
 use super::error::FileError;
-use super::settings::Settings;
+use super::files::Progress;
+use super::settings::{FONT_SIZES, Settings, ThemeChoice};
 use super::widgets::{ERROR_RED, colour32, rgb_of};
 use egui::{Id, Key, Modifiers};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tandem_net::TicketError;
 use tandem_storage::DocId;
 
@@ -32,10 +37,16 @@ pub(super) enum Dialog {
     Import {
         path: String,
         error: Option<FileError>,
+        /// The import under way, once one started from this dialog.
+        busy: Option<Arc<Progress>>,
+        /// The system's file chooser is open.
+        choosing: bool,
     },
     Export {
         path: String,
         error: Option<FileError>,
+        /// The system's file chooser is open.
+        choosing: bool,
     },
     Settings(Settings),
     /// Quitting now would lose edits the disk has not taken yet.
@@ -52,12 +63,19 @@ impl Dialog {
 
     /// The import dialog with an empty path field.
     pub(super) fn import() -> Dialog {
-        Dialog::Import { path: String::new(), error: None }
+        Dialog::Import { path: String::new(), error: None, busy: None, choosing: false }
     }
 
-    /// The export dialog with an empty path field.
-    pub(super) fn export() -> Dialog {
-        Dialog::Export { path: String::new(), error: None }
+    /// The export dialog, proposing to save to `path`.
+    pub(super) fn export(path: &Path) -> Dialog {
+        Dialog::Export { path: path.display().to_string(), error: None, choosing: false }
+    }
+
+    /// Notes whether the system's file chooser is open for this dialog.
+    pub(super) fn set_choosing(&mut self, open: bool) {
+        if let Dialog::Import { choosing, .. } | Dialog::Export { choosing, .. } = self {
+            *choosing = open;
+        }
     }
 
     /// Shows why the last join, import or export failed (other dialogs have no place
@@ -94,18 +112,10 @@ impl Dialog {
                     remove_ui(ui, *doc, title, peers)
                 }
                 Dialog::Share => share_ui(ui, open.and_then(|o| o.ticket.as_deref())),
-                Dialog::Import { path, error } => {
-                    let form = ("Import a text file", "Path of a .txt or .md file:", "import-path", "Import");
-                    path_form_ui(ui, form, path, error.as_ref()).map(|go| {
-                        if go { Action::Import(PathBuf::from(path.trim())) } else { Action::CloseDialog }
-                    })
+                Dialog::Import { path, error, busy, choosing } => {
+                    import_ui(ui, path, error.as_ref(), busy.as_deref(), *choosing)
                 }
-                Dialog::Export { path, error } => {
-                    let form = ("Export", "Save the text to (a .txt or .md path):", "export-path", "Export");
-                    path_form_ui(ui, form, path, error.as_ref()).map(|go| {
-                        if go { Action::Export(PathBuf::from(path.trim())) } else { Action::CloseDialog }
-                    })
-                }
+                Dialog::Export { path, error, choosing } => export_ui(ui, path, error.as_ref(), *choosing),
                 Dialog::Settings(s) => settings_ui(ui, s),
                 Dialog::Quit { waiting } => quit_ui(ui, *waiting),
             }
@@ -268,10 +278,31 @@ fn settings_ui(ui: &mut egui::Ui, s: &mut Settings) -> Option<Action> {
             s.colour = Some(rgb_of(rgb));
         }
         ui.end_row();
+        ui.label("Theme");
+        ui.horizontal(|ui| {
+            for (choice, label) in ThemeChoice::ALL {
+                ui.radio_value(&mut s.theme, choice, label);
+            }
+        });
+        ui.end_row();
+        let size_label = ui.label("Font size");
+        // The slider's own number field would have no label: this one is named too.
+        ui.horizontal(|ui| {
+            let hint = "The editor's text; Ctrl + and Ctrl - zoom the whole window";
+            ui.add(egui::Slider::new(&mut s.font_size, FONT_SIZES).step_by(1.0).show_value(false))
+                .labelled_by(size_label.id)
+                .on_hover_text(hint);
+            ui.add(egui::DragValue::new(&mut s.font_size).range(FONT_SIZES).speed(1.0).suffix(" pt"))
+                .labelled_by(size_label.id)
+                .on_hover_text(hint);
+        });
+        ui.end_row();
         ui.label("Editor");
         ui.vertical(|ui| {
             ui.checkbox(&mut s.monospace, "Monospace font");
             ui.checkbox(&mut s.wrap, "Word wrap");
+            ui.add_enabled(s.wrap, egui::Checkbox::new(&mut s.prose_column, "Comfortable line width"))
+                .on_hover_text("Wrapped lines stay about 80 characters wide, in a centred column");
             ui.checkbox(&mut s.line_numbers, "Line numbers");
             ui.checkbox(&mut s.show_peers, "Show peers panel");
         });
@@ -300,30 +331,93 @@ fn buttons_ui(
     .inner
 }
 
-/// A dialog asking for a file path: `(heading, prompt, field id, button)`. Returns
-/// `Some(true)` when the button is pressed, `Some(false)` on Cancel.
-fn path_form_ui(
+/// The import dialog: a typed path or one chosen with "Browse…"; while the import
+/// runs, its progress.
+fn import_ui(
     ui: &mut egui::Ui,
-    (heading, prompt, id, button): (&str, &str, &str, &str),
     path: &mut String,
     error: Option<&FileError>,
-) -> Option<bool> {
-    ui.heading(heading);
-    let prompt = ui.label(prompt);
-    ui.add(egui::TextEdit::singleline(path).desired_width(f32::INFINITY).id(Id::new(id)))
-        .labelled_by(prompt.id);
+    busy: Option<&Progress>,
+    choosing: bool,
+) -> Option<Action> {
+    ui.heading("Import a text file");
+    let prompt = ui.label("Path of a .txt or .md file (or drop one on the window):");
+    let mut action = path_row_ui(ui, path, ("import-path", prompt.id), choosing, false);
+    if let Some(p) = busy {
+        ui.add(egui::ProgressBar::new(p.fraction()).text(p.text()).animate(true));
+    }
     if let Some(e) = error {
         ui.colored_label(ERROR_RED, e.to_string());
     }
     let enter = enter_pressed(ui);
     ui.horizontal(|ui| {
-        if ui.button(button).clicked() || enter {
-            Some(true)
-        } else if ui.button("Cancel").clicked() {
-            Some(false)
-        } else {
-            None
+        if ui.add_enabled(busy.is_none(), egui::Button::new("Import")).clicked() || (enter && busy.is_none())
+        {
+            action = Some(Action::Import(PathBuf::from(path.trim())));
         }
+        if ui.button("Cancel").clicked() {
+            action = Some(Action::CloseDialog);
+        }
+    });
+    action
+}
+
+/// The export dialog: the proposed or typed path, or one chosen with "Browse…"; a file
+/// that exists is replaced only after "Replace".
+fn export_ui(
+    ui: &mut egui::Ui,
+    path: &mut String,
+    error: Option<&FileError>,
+    choosing: bool,
+) -> Option<Action> {
+    ui.heading("Export");
+    let prompt = ui.label("Save the text to (a .txt or .md path):");
+    let mut action = path_row_ui(ui, path, ("export-path", prompt.id), choosing, true);
+    let typed = PathBuf::from(path.trim());
+    // The question stands while the path is the one it was asked about.
+    let replace = matches!(error, Some(FileError::Exists { path: p }) if *p == typed);
+    match error {
+        // A question, not an error.
+        Some(e @ FileError::Exists { .. }) => {
+            ui.colored_label(ui.visuals().warn_fg_color, e.to_string());
+        }
+        Some(e) => {
+            ui.colored_label(ERROR_RED, e.to_string());
+        }
+        None => {}
+    }
+    let enter = enter_pressed(ui);
+    ui.horizontal(|ui| {
+        let label = if replace { "Replace" } else { "Export" };
+        if ui.button(label).clicked() || enter {
+            action = Some(Action::Export { path: typed, overwrite: replace });
+        }
+        if ui.button("Cancel").clicked() {
+            action = Some(Action::CloseDialog);
+        }
+    });
+    action
+}
+
+/// A path field (`id`, named by the label `label`) with a "Browse…" button beside it
+/// that opens the system's file chooser (for saving if `save`); `choosing` while it is
+/// open.
+fn path_row_ui(
+    ui: &mut egui::Ui,
+    path: &mut String,
+    (id, label): (&str, Id),
+    choosing: bool,
+    save: bool,
+) -> Option<Action> {
+    ui.horizontal(|ui| {
+        let browse = ui
+            .add_enabled(!choosing, egui::Button::new("Browse…"))
+            .on_hover_text("Choose the file in the system's file chooser")
+            .on_disabled_hover_text("The file chooser is open")
+            .clicked();
+        ui.add(egui::TextEdit::singleline(path).desired_width(f32::INFINITY).id(Id::new(id)))
+            .labelled_by(label);
+        browse.then_some(Action::Choose { save })
     })
     .inner
 }
@@ -376,8 +470,23 @@ mod tests {
 
     #[test]
     fn export_asks_for_the_trimmed_path() {
-        let dialog = Dialog::Export { path: "  /tmp/out.md ".into(), error: None };
+        let dialog = Dialog::export(Path::new("  /tmp/out.md "));
         let res = check_click(dialog, "Export");
-        assert!(matches!(&res[..], [Action::Export(p)] if p == Path::new("/tmp/out.md")), "{res:?}");
+        assert!(
+            matches!(&res[..], [Action::Export { path, overwrite: false }] if path == Path::new("/tmp/out.md")),
+            "{res:?}"
+        );
+    }
+
+    #[test]
+    fn export_replaces_a_file_only_after_the_question() {
+        let exists = || FileError::Exists { path: PathBuf::from("/tmp/out.md") };
+        let dialog = Dialog::Export { path: "/tmp/out.md".into(), error: Some(exists()), choosing: false };
+        let res = check_click(dialog, "Replace");
+        assert!(matches!(&res[..], [Action::Export { overwrite: true, .. }]), "{res:?}");
+        // Another path than the one asked about is not replaced without asking again.
+        let dialog = Dialog::Export { path: "/tmp/other.md".into(), error: Some(exists()), choosing: false };
+        let res = check_click(dialog, "Export");
+        assert!(matches!(&res[..], [Action::Export { overwrite: false, .. }]), "{res:?}");
     }
 }

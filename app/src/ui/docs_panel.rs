@@ -68,7 +68,7 @@ impl DocsPanel {
                         actions.push(Action::ShowDialog(Dialog::Remove { doc: o.id(), title: o.title() }));
                     }
                     if ui.button("Export…").clicked() {
-                        actions.push(Action::ShowDialog(Dialog::export()));
+                        actions.push(Action::ShowExport(o.title()));
                     }
                 });
             }
@@ -109,7 +109,7 @@ fn entry_ui(ui: &mut egui::Ui, d: &DocSummary, open_title: Option<&str>, selecte
     r.context_menu(|ui| {
         if ui.button("Export…").clicked() {
             actions.push(Action::Open(d.id));
-            actions.push(Action::ShowDialog(Dialog::export()));
+            actions.push(Action::ShowExport(title.to_owned()));
         }
         if ui.button("Remove…").clicked() {
             actions.push(Action::ShowDialog(Dialog::Remove { doc: d.id, title: title.to_owned() }));

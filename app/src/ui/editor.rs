@@ -222,9 +222,13 @@ impl Editor {
                 ui.ctx().request_repaint();
             }
         }
-        let font = if settings.monospace { egui::TextStyle::Monospace } else { egui::TextStyle::Body };
+        let family =
+            if settings.monospace { egui::FontFamily::Monospace } else { egui::FontFamily::Proportional };
+        let font = egui::FontId::new(settings.font_size, family);
         let wrap = settings.wrap;
         let gutter = if settings.line_numbers { gutter_width(ui, self.counts.lines) } else { 0.0 };
+        // The prose column: wrapped lines of about PROSE_CHARS chars, centred.
+        let column = (wrap && settings.prose_column).then(|| prose_width(ui, &font));
         let cursors = self.remote_cursors(view.doc());
         // A peer's cursor asked for from the peers panel, or followed, is shown.
         if let Some(key) = self.reveal_peer.take()
@@ -255,17 +259,37 @@ impl Editor {
             // before it is drawn.
             let behind = ui.painter().add(egui::Shape::Noop);
             let content_left = ui.cursor().left();
+            // Where the lane starts: left of the text, in the prose column or not.
+            let mut lane_at = content_left;
             let out = ui
                 .horizontal_top(|ui| {
+                    // Each space added is followed by the layout's spacing.
+                    let sp = ui.spacing().item_spacing.x;
+                    let full = ui.available_width() - LANE - if gutter > 0.0 { gutter + sp } else { 0.0 };
+                    if let Some(col) = column {
+                        let left = (full - col) / 2.0 - sp;
+                        if left > 0.0 {
+                            ui.add_space(left);
+                        }
+                    }
                     // The lane for peers' badges, then the line numbers.
-                    ui.add_space(LANE + gutter);
+                    lane_at = ui.cursor().left();
+                    ui.add_space(LANE);
+                    if gutter > 0.0 {
+                        ui.add_space(gutter);
+                    }
+                    let width = match column {
+                        Some(col) => col.min(ui.available_width()),
+                        None if wrap => ui.available_width(),
+                        None => f32::INFINITY,
+                    };
                     let edit = egui::TextEdit::multiline(&mut buffer)
                         .id(editor_id())
                         .font(font)
                         .frame(egui::Frame::NONE)
                         .lock_focus(true)
                         .desired_rows(30)
-                        .desired_width(if wrap { ui.available_width() } else { f32::INFINITY });
+                        .desired_width(width);
                     edit.show(ui)
                 })
                 .inner;
@@ -281,7 +305,7 @@ impl Editor {
             }
             ui.painter().set(behind, egui::Shape::Vec(behind_shapes));
             let clip = ui.clip_rect();
-            let lane_left = content_left.max(clip.left());
+            let lane_left = lane_at.max(clip.left());
             if gutter > 0.0 {
                 line_numbers_ui(ui, &out, gutter, lane_left + LANE);
             }
@@ -395,6 +419,15 @@ fn line_col(text: &str, pos: usize) -> (usize, usize) {
         }
     }
     (line, col)
+}
+
+/// How many chars wide the prose column is.
+pub(super) const PROSE_CHARS: f32 = 80.0;
+
+/// The width of the prose column in `font`: [`PROSE_CHARS`] times the width of an
+/// average char (taken as an "n").
+pub(super) fn prose_width(ui: &egui::Ui, font: &egui::FontId) -> f32 {
+    PROSE_CHARS * ui.ctx().fonts_mut(|f| f.glyph_width(font, 'n'))
 }
 
 /// The width of the line-number gutter for a text of `lines` lines.

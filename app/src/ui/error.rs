@@ -17,6 +17,32 @@ pub enum FileError {
         /// What the file system said.
         source: std::io::Error,
     },
+    /// The file to import is not UTF-8 text.
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Where its first byte that is not UTF-8 is.
+        offset: usize,
+    },
+    /// The path to import names a folder or a device, not a file.
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file to export to exists, and the user has not said to replace it.
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The document could not be created from the file.
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// No file chooser answered (the system has none): the path is to be typed.
+    NoChooser,
     /// The file to export to could not be written.
     Write {
         /// The file.
@@ -33,6 +59,17 @@ impl fmt::Display for FileError {
             FileError::NoPath => f.write_str("Give a file path"),
             FileError::Read { path, source } => write!(f, "Cannot read {}: {source}", path.display()),
             FileError::Write { path, source } => write!(f, "Cannot write {}: {source}", path.display()),
+            FileError::NotUtf8 { path, offset } => {
+                write!(f, "{} is not UTF-8 text (invalid byte at offset {offset})", path.display())
+            }
+            FileError::NotAFile { path } => {
+                write!(f, "{} is a folder or a device, not a file", path.display())
+            }
+            FileError::Exists { path } => write!(f, "{} exists already. Replace it?", path.display()),
+            FileError::Create { path, reason } => {
+                write!(f, "Cannot import {}: {reason}", path.display())
+            }
+            FileError::NoChooser => f.write_str("No file chooser is available here: type the path"),
         }
     }
 }

@@ -9,6 +9,9 @@
 //! peers panel (`peers_panel`), the status bar (`status_bar`) and the dialogs
 //! (`dialogs`). A panel only reads the app's state and returns actions for what the
 //! user asked; `TandemApp::apply` (in `action`) is the one place that carries them out.
+//! Beside them: `files` (imports read on a thread, the system's file chooser), `fonts`
+//! (the system's fallback fonts, loaded on a thread) and `settings` (the settings and
+//! the window's size, zoom and "Work offline", kept in the data dir).
 //!
 //! [`DocView`]: tandem_net::DocView
 
@@ -19,7 +22,9 @@ mod docs_panel;
 mod document;
 mod editor;
 mod error;
+mod files;
 mod find;
+pub mod fonts;
 mod goto_line;
 mod help;
 mod history;
@@ -38,6 +43,7 @@ pub use error::FileError;
 pub use find::{find_field_id, replace_field_id};
 pub use goto_line::goto_field_id;
 pub use presence::{Edge, Tag, TagKind, overlaps};
+pub use settings::WindowState;
 pub use switcher::switcher_field_id;
 pub use widgets::{PALETTE, colour_of_key, hue_distance, hue_of};
 
@@ -46,7 +52,7 @@ use anyhow::{Context as _, Result};
 use dialogs::Dialog;
 use docs_panel::DocsPanel;
 use document::OpenDoc;
-use settings::Settings;
+use settings::{Settings, ThemeChoice};
 use status_bar::{Notice, StatusBar};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,6 +64,10 @@ use tasks::{Msg, Tasks};
 
 /// How often peers, presence and sync status are refreshed while the window is open.
 const REFRESH: Duration = Duration::from_secs(1);
+
+/// The window's size and zoom are written this long after they last changed (not on
+/// every frame of a resize).
+const SAVE_WINDOW_AFTER: Duration = Duration::from_secs(1);
 
 /// The app state behind the window.
 pub struct TandemApp {
@@ -84,6 +94,20 @@ pub struct TandemApp {
     window_title: String,
     /// This device's key (its peer id as text), which picks its default colour.
     key: String,
+    /// The window's size, zoom and "Work offline" as they are now.
+    window: WindowState,
+    /// When `window` last changed while it differs from what is on disk.
+    window_changed: Option<Instant>,
+    /// The theme egui was told to use.
+    theme_applied: Option<ThemeChoice>,
+    /// The zoom from the last run was given to egui (on the first frame).
+    zoom_restored: bool,
+    /// The system's fallback fonts, until they are read and handed to egui.
+    fonts: Option<std::sync::mpsc::Receiver<Vec<fonts::SystemFont>>>,
+    /// The fallback fonts egui has: their names.
+    fonts_installed: Vec<String>,
+    /// The folder of the last file imported or exported, where the next is looked for.
+    files_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for TandemApp {
@@ -100,6 +124,16 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
     let store = StoreHandle::open(data_dir)?;
     let engine = rt.block_on(EngineHandle::start(store, net)).context("starting the sync engine")?;
     let (peer, _) = rt.block_on(engine.info()).context("asking the sync engine for this device's key")?;
+    let window = WindowState::load(data_dir);
+    if window.offline {
+        rt.block_on(engine.set_offline(true)).context("working offline")?;
+    }
+    // Reading the fonts (tens of MB) is not the first frame's business.
+    let (fonts_tx, fonts_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("tandem-fonts".into())
+        .spawn(move || fonts_tx.send(fonts::system_fonts()).ok())
+        .context("starting the font loader")?;
     let app = TandemApp {
         tasks: Tasks::new(rt, engine),
         data_dir: data_dir.to_owned(),
@@ -110,13 +144,20 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
         dialog: None,
         switcher: None,
         help: false,
-        offline: false,
+        offline: window.offline,
         status: StatusBar::default(),
         last_refresh: None,
         pending_open: None,
         quit_confirmed: false,
         window_title: "Tandem".to_owned(),
         key: peer.to_string(),
+        window,
+        window_changed: None,
+        theme_applied: None,
+        zoom_restored: false,
+        fonts: Some(fonts_rx),
+        fonts_installed: Vec::new(),
+        files_dir: None,
     };
     app.tasks.forward_events();
     app.tasks.refresh_docs();
@@ -158,7 +199,65 @@ impl TandemApp {
             }
         }
         self.update_window_title(ctx);
+        self.apply_look(ctx);
+        self.remember_window(ctx);
         ctx.request_repaint_after(REFRESH);
+    }
+
+    /// Tells egui the theme when it changed, and hands it the system's fonts once the
+    /// loader read them.
+    fn apply_look(&mut self, ctx: &egui::Context) {
+        if self.theme_applied != Some(self.settings.theme) {
+            // A system that does not say whether it is dark gets the light theme.
+            ctx.options_mut(|o| o.fallback_theme = egui::Theme::Light);
+            ctx.set_theme(self.settings.theme.preference());
+            self.theme_applied = Some(self.settings.theme);
+        }
+        if let Some(rx) = &self.fonts {
+            match rx.try_recv() {
+                Ok(loaded) => {
+                    self.fonts_installed = loaded.iter().map(|f| f.name.clone()).collect();
+                    fonts::install(ctx, loaded);
+                    self.fonts = None;
+                    ctx.request_repaint();
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.fonts = None,
+            }
+        }
+    }
+
+    /// Restores the zoom of the last run on the first frame; then notes the window's
+    /// size and zoom as they change, and writes them once they have settled.
+    fn remember_window(&mut self, ctx: &egui::Context) {
+        if !self.zoom_restored {
+            // It takes effect from the next frame, so this frame's zoom is not noted.
+            ctx.set_zoom_factor(self.window.zoom);
+            self.zoom_restored = true;
+            return;
+        }
+        let zoom = ctx.zoom_factor();
+        let inner = ctx.input(|i| i.viewport().inner_rect);
+        // In logical pixels, which do not change with the zoom.
+        let size = inner.map(|r| [(r.width() * zoom).round(), (r.height() * zoom).round()]);
+        let now = WindowState { size: size.or(self.window.size), zoom, offline: self.offline };
+        if now != self.window {
+            self.window = now;
+            self.window_changed = Some(Instant::now());
+        }
+        match self.window_changed {
+            Some(t) if t.elapsed() >= SAVE_WINDOW_AFTER => self.save_window(),
+            Some(t) => ctx.request_repaint_after(SAVE_WINDOW_AFTER.saturating_sub(t.elapsed())),
+            None => {}
+        }
+    }
+
+    /// Writes the window's state beside the settings.
+    fn save_window(&mut self) {
+        self.window_changed = None;
+        if let Err(e) = self.window.save(&self.data_dir) {
+            self.status.notify(Notice::Error(format!("Cannot save the window's size and zoom: {e}")));
+        }
     }
 
     /// Names the window after the open document ("Notes — Tandem"), telling the window
@@ -188,7 +287,7 @@ impl TandemApp {
         for a in keys::shortcuts(&ctx, state) {
             self.apply(a, &ctx);
         }
-        let mut actions = Vec::new();
+        let mut actions = self.drop_ui(&ctx);
         actions.extend(top_bar::top_bar_ui(ui, self.open.as_ref(), self.offline));
         self.status.ui(ui, self.open.as_ref(), self.offline);
         let current = self.open.as_ref().map(OpenDoc::id).or(self.opening);
@@ -300,31 +399,85 @@ impl TandemApp {
         Ok(())
     }
 
-    /// Creates a document from a UTF-8 text file (its name is the title).
-    pub fn import(&self, path: &Path) -> Result<(), FileError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| FileError::Read { path: path.to_owned(), source })?;
-        let title = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let e = self.tasks.engine.clone();
-        self.tasks.spawn(
-            async move {
-                let (id, _) = e.create(&title).await?;
-                e.insert(id, 0, &text).await?;
-                Ok(id)
-            },
-            Msg::Created,
-        );
-        Ok(())
+    /// Starts making a document from a UTF-8 text file (its name is the title): a
+    /// missing file or a folder is refused at once; the file is read on a thread, its
+    /// progress in the status bar, and the document opens once it is made (or the
+    /// error is shown).
+    pub fn import(&mut self, path: &Path) -> Result<(), FileError> {
+        self.start_import(path).map(drop)
     }
 
-    /// Writes the open document's text to a file.
-    fn export(&self, path: &Path) -> Result<(), FileError> {
+    fn start_import(&mut self, path: &Path) -> Result<Arc<files::Progress>, FileError> {
+        let progress = files::check_import(path)?;
+        self.files_dir = path.parent().map(Path::to_owned);
+        self.status.imports.push(progress.clone());
+        let title = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let e = self.tasks.engine.clone();
+        let (p, done, finished) = (progress.clone(), progress.clone(), progress.clone());
+        let path = path.to_owned();
+        let failed =
+            move |e: &dyn std::fmt::Display| FileError::Create { path: path.clone(), reason: e.to_string() };
+        self.tasks.spawn(
+            async move {
+                let text = tokio::task::spawn_blocking(move || files::read_text(&p))
+                    .await
+                    .map_err(|e| failed(&e))??;
+                let (id, _) = e.create(&title).await.map_err(|e| failed(&e))?;
+                // In pieces, so that the progress moves while the document is made.
+                let mut at = 0;
+                for piece in files::pieces(&text) {
+                    e.insert(id, at, piece).await.map_err(|e| failed(&e))?;
+                    at += piece.chars().count();
+                    done.inserted(piece.len());
+                }
+                Ok(id)
+            },
+            move |res| Msg::Imported(finished, res),
+        );
+        Ok(progress)
+    }
+
+    /// Writes the open document's text to a file; a file that exists is replaced only
+    /// if `overwrite`.
+    fn export(&self, path: &Path, overwrite: bool) -> Result<(), FileError> {
         let o = self.open.as_ref().ok_or(FileError::NoDocument)?;
         if path.as_os_str().is_empty() {
             return Err(FileError::NoPath);
         }
+        if !overwrite && path.exists() {
+            return Err(FileError::Exists { path: path.to_owned() });
+        }
         std::fs::write(path, o.view.doc().text())
             .map_err(|source| FileError::Write { path: path.to_owned(), source })
+    }
+
+    /// Imports the files dropped on the window; while files are dragged over it, says
+    /// what dropping does, over everything (dialogs too).
+    fn drop_ui(&mut self, ctx: &egui::Context) -> Vec<Action> {
+        let (hovering, dropped) =
+            ctx.input(|i| (!i.raw.hovered_files.is_empty(), i.raw.dropped_files.clone()));
+        if hovering {
+            let screen = ctx.content_rect();
+            let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Tooltip, egui::Id::new("drop")));
+            painter.rect_filled(screen, 0.0, egui::Color32::from_black_alpha(150));
+            painter.text(
+                screen.center(),
+                egui::Align2::CENTER_CENTER,
+                "Drop a text file to import it",
+                egui::FontId::proportional(26.0),
+                egui::Color32::WHITE,
+            );
+        }
+        let mut actions = Vec::new();
+        for f in dropped {
+            match f.path {
+                Some(path) => actions.push(Action::Import(path)),
+                None => {
+                    self.status.notify(Notice::Error(format!("Cannot import {}: it has no path", f.name)))
+                }
+            }
+        }
+        actions
     }
 
     /// Shows the open document's title in the list (the engine's list follows when the
@@ -419,13 +572,27 @@ impl TandemApp {
         &self.window_title
     }
 
+    /// The imports under way: each file and the share of it read.
+    pub fn imports(&self) -> Vec<(PathBuf, f32)> {
+        self.status.imports.iter().map(|p| (p.path.clone(), p.fraction())).collect()
+    }
+
     /// The message shown in the status bar (until it fades or is dismissed).
     pub fn notice(&self) -> Option<&str> {
         self.status.notice().map(Notice::text)
     }
 
-    /// Stops the engine (after committing and saving the open document's undo history).
+    /// The system fonts egui has as fallbacks (their names), once they are loaded.
+    pub fn fallback_fonts(&self) -> Option<&[String]> {
+        self.fonts.is_none().then_some(self.fonts_installed.as_slice())
+    }
+
+    /// Stops the engine (after committing and saving the open document's undo history
+    /// and the window's state).
     pub fn shutdown(&mut self) {
+        if self.window_changed.is_some() {
+            self.save_window();
+        }
         self.close_doc();
         let e = self.tasks.engine.clone();
         self.tasks.block_on(async move { e.shutdown().await });
@@ -473,11 +640,10 @@ impl eframe::App for ErrorWindow {
 /// when it was last closed) and runs until it is closed.
 pub fn run(data_dir: &Path, net: NetConfig, open: Option<&str>) -> Result<()> {
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title("Tandem")
-            .with_inner_size([1100.0, 720.0])
-            .with_min_inner_size([640.0, 400.0]),
+        viewport: viewport(data_dir),
         renderer: eframe::Renderer::Glow,
+        // The window's size and zoom are the data dir's (`WindowState`), not eframe's.
+        persist_window: false,
         ..Default::default()
     };
     match start(data_dir, net) {
@@ -519,9 +685,20 @@ pub fn run(data_dir: &Path, net: NetConfig, open: Option<&str>) -> Result<()> {
     }
 }
 
-/// The look: a little more air than egui's defaults.
+/// The main window as it opens: the size it had when it was last closed on this data
+/// dir (`WindowState`), or 1100 × 720.
+pub fn viewport(data_dir: &Path) -> egui::ViewportBuilder {
+    let size = WindowState::load(data_dir).size.unwrap_or([1100.0, 720.0]);
+    egui::ViewportBuilder::default()
+        .with_title("Tandem")
+        .with_app_id("tandem")
+        .with_inner_size(size)
+        .with_min_inner_size([640.0, 400.0])
+}
+
+/// The look: a little more air than egui's defaults, in the dark and light themes. The
+/// theme is the settings' (`TandemApp` applies it).
 pub fn style(ctx: &egui::Context) {
-    ctx.set_theme(egui::Theme::Light);
     ctx.all_styles_mut(|s| {
         s.spacing.item_spacing = egui::vec2(8.0, 6.0);
         s.spacing.button_padding = egui::vec2(8.0, 4.0);

@@ -1,5 +1,6 @@
-//! The window's own settings (display name, colour, editor options), kept as JSON
-//! beside the database. A missing or unreadable file gives the defaults.
+//! The window's own settings (display name, colour, theme, editor options) and the
+//! window's state (size, zoom, "Work offline"), each kept as JSON beside the database,
+//! so two data dirs never share them. A missing or unreadable file gives the defaults.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -16,8 +17,14 @@ pub(super) struct Settings {
     /// This user's colour, 0xRRGGBB, once the user picked one; until then the colour
     /// picked from this device's key (`widgets::colour_of_key`).
     pub(super) colour: Option<u32>,
+    /// Dark, light, or whatever the system uses.
+    pub(super) theme: ThemeChoice,
     /// Monospace font in the editor.
     pub(super) monospace: bool,
+    /// The editor's font size, in points.
+    pub(super) font_size: f32,
+    /// Keep wrapped lines to a comfortable width for prose, in a centred column.
+    pub(super) prose_column: bool,
     /// Wrap long lines.
     pub(super) wrap: bool,
     /// Number the lines in a gutter left of the text.
@@ -34,11 +41,48 @@ impl Default for Settings {
         Settings {
             name: name.unwrap_or_else(|| "Anonymous".into()),
             colour: None,
+            theme: ThemeChoice::System,
             monospace: false,
+            font_size: DEFAULT_FONT_SIZE,
+            prose_column: false,
             wrap: true,
             line_numbers: false,
             show_peers: true,
             last_doc: None,
+        }
+    }
+}
+
+/// The editor's font size when none is set, in points.
+pub(super) const DEFAULT_FONT_SIZE: f32 = 15.0;
+
+/// The editor's font sizes the settings offer, in points.
+pub(super) const FONT_SIZES: std::ops::RangeInclusive<f32> = 9.0..=32.0;
+
+/// The window's theme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ThemeChoice {
+    /// Dark or light as the system says (light when it does not say).
+    System,
+    Light,
+    Dark,
+}
+
+impl ThemeChoice {
+    /// Every choice, with its name in the settings dialog.
+    pub(super) const ALL: [(ThemeChoice, &'static str); 3] = [
+        (ThemeChoice::System, "Follow the system"),
+        (ThemeChoice::Light, "Light"),
+        (ThemeChoice::Dark, "Dark"),
+    ];
+
+    /// The preference egui follows.
+    pub(super) fn preference(self) -> egui::ThemePreference {
+        match self {
+            ThemeChoice::System => egui::ThemePreference::System,
+            ThemeChoice::Light => egui::ThemePreference::Light,
+            ThemeChoice::Dark => egui::ThemePreference::Dark,
         }
     }
 }
@@ -49,27 +93,84 @@ impl Settings {
         dir.join("settings.json")
     }
 
-    /// Reads the settings; defaults when there are none or they cannot be read.
+    /// Reads the settings; defaults when there are none or they cannot be read. A font
+    /// size out of range is brought into it.
     pub(super) fn load(dir: &Path) -> Settings {
-        let mut s: Settings = std::fs::read(Settings::path(dir))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        let mut s: Settings = load_json(&Settings::path(dir));
         // Earlier versions saved the blue every user had by default, which looks like
         // text selected here: such a device goes back to the colour of its key.
         if s.colour == Some(OLD_DEFAULT_COLOUR) {
             s.colour = None;
         }
+        s.font_size = if s.font_size.is_finite() {
+            s.font_size.clamp(*FONT_SIZES.start(), *FONT_SIZES.end())
+        } else {
+            DEFAULT_FONT_SIZE
+        };
         s
     }
 
     /// Writes the settings (atomically: a temporary file renamed over the old one).
     pub(super) fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let path = Settings::path(dir);
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-        std::fs::rename(tmp, path)
+        save_json(&Settings::path(dir), self)
     }
+}
+
+/// The zoom factors the window can be restored with.
+const ZOOMS: std::ops::RangeInclusive<f32> = 0.2..=5.0;
+
+/// What the window remembers of itself between runs on one data dir: its size, its
+/// zoom (Ctrl + and Ctrl -) and whether the user works offline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WindowState {
+    /// The window's inner size in logical pixels (points at zoom 1), once known.
+    pub size: Option<[f32; 2]>,
+    /// egui's zoom factor.
+    pub zoom: f32,
+    /// "Work offline" was ticked.
+    pub offline: bool,
+}
+
+impl Default for WindowState {
+    fn default() -> WindowState {
+        WindowState { size: None, zoom: 1.0, offline: false }
+    }
+}
+
+impl WindowState {
+    /// Where the window's state of the data dir `dir` lives.
+    pub(super) fn path(dir: &Path) -> PathBuf {
+        dir.join("window.json")
+    }
+
+    /// Reads the window's state; defaults when there is none or it cannot be read,
+    /// and for a size or zoom no window could have.
+    pub fn load(dir: &Path) -> WindowState {
+        let mut s: WindowState = load_json(&WindowState::path(dir));
+        if !(s.zoom.is_finite() && ZOOMS.contains(&s.zoom)) {
+            s.zoom = 1.0;
+        }
+        s.size = s.size.filter(|[w, h]| (100.0..=20_000.0).contains(w) && (100.0..=20_000.0).contains(h));
+        s
+    }
+
+    /// Writes the window's state (atomically).
+    pub(super) fn save(&self, dir: &Path) -> std::io::Result<()> {
+        save_json(&WindowState::path(dir), self)
+    }
+}
+
+/// Reads a JSON file; the default value when it is missing or does not parse.
+fn load_json<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> T {
+    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+/// Writes a JSON file atomically: a temporary file renamed over the old one.
+fn save_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
+    std::fs::rename(tmp, path)
 }
 
 #[cfg(test)]
@@ -82,7 +183,10 @@ mod tests {
         let s = Settings {
             name: "Ada".into(),
             colour: Some(0x123456),
+            theme: ThemeChoice::Dark,
             monospace: true,
+            font_size: 20.0,
+            prose_column: true,
             wrap: false,
             line_numbers: true,
             show_peers: false,
@@ -95,5 +199,19 @@ mod tests {
         std::fs::write(Settings::path(dir.path()), br#"{"name":"Old","colour":3113197}"#).unwrap();
         let old = Settings::load(dir.path());
         assert_eq!((old.name.as_str(), old.colour), ("Old", None), "the old default blue is dropped");
+        std::fs::write(Settings::path(dir.path()), br#"{"font_size": 900, "theme": "dark"}"#).unwrap();
+        let s = Settings::load(dir.path());
+        assert_eq!((s.font_size, s.theme), (*FONT_SIZES.end(), ThemeChoice::Dark));
+    }
+
+    #[test]
+    fn the_window_state_survives_a_restart_and_nonsense_gives_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(WindowState::load(dir.path()), WindowState::default());
+        let s = WindowState { size: Some([900.0, 600.0]), zoom: 1.5, offline: true };
+        s.save(dir.path()).unwrap();
+        assert_eq!(WindowState::load(dir.path()), s);
+        std::fs::write(WindowState::path(dir.path()), br#"{"size": [0, 1e9], "zoom": -3}"#).unwrap();
+        assert_eq!(WindowState::load(dir.path()), WindowState::default());
     }
 }

@@ -5,6 +5,7 @@
 
 use super::document::OpenDoc;
 use super::editor::Counts;
+use super::files::Progress;
 use super::widgets::{ERROR_RED, dot_ui};
 use egui::Color32;
 use tandem_net::PeerSync;
@@ -52,6 +53,8 @@ pub(super) struct StatusBar {
     notice_since: Option<f64>,
     /// Edits kept in memory because the disk refused them, and why.
     pub(super) unstored: Option<(usize, String)>,
+    /// The imports under way.
+    pub(super) imports: Vec<std::sync::Arc<Progress>>,
 }
 
 /// What the bar says while edits wait to be stored.
@@ -123,6 +126,13 @@ impl StatusBar {
                     let n = o.n_peers;
                     ui.label(format!("{n} peer{}", if n == 1 { "" } else { "s" }))
                         .on_hover_text("Connected peers that share this document");
+                }
+                for p in &self.imports {
+                    ui.separator();
+                    let bar = egui::ProgressBar::new(p.fraction()).text(p.text()).desired_width(220.0);
+                    ui.add(bar);
+                    // The bar moves while the file is read.
+                    ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
                 }
                 if let Some(notice) = &self.notice {
                     ui.separator();

@@ -3,8 +3,12 @@
 //! window is drawn. Every sender wakes the window.
 
 use super::TandemApp;
+use super::dialogs::Dialog;
 use super::document::OpenDoc;
+use super::error::FileError;
+use super::files::Progress;
 use super::status_bar::Notice;
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use tandem_net::{DocPeer, DocSummary, DocView, EngineHandle, Event, NetError, PeerPresence};
@@ -27,6 +31,15 @@ pub(super) enum Msg {
     Online(usize),
     Removed(DocId),
     Notice(Notice),
+    /// An import finished: the document made from the file, or why there is none.
+    Imported(Arc<Progress>, Result<DocId, FileError>),
+    /// The system's file chooser closed, for the export (`save`) or import dialog:
+    /// the path chosen, and whether it answered so soon that it was never shown.
+    Chosen {
+        save: bool,
+        path: Option<PathBuf>,
+        quick: bool,
+    },
 }
 
 /// Wakes the window from other threads (the context is known after the first frame).
@@ -104,6 +117,21 @@ impl Tasks {
     /// The next message that has arrived, if any (never waits).
     pub(super) fn try_recv(&self) -> Option<Msg> {
         self.rx.try_recv().ok()
+    }
+
+    /// Runs the blocking `f` on the runtime's threads for blocking work; its result
+    /// comes back as the message `then` makes.
+    pub(super) fn spawn_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+        then: impl FnOnce(T) -> Msg + Send + 'static,
+    ) {
+        let tx = self.tx.clone();
+        let repaint = self.repaint.clone();
+        self.rt.spawn_blocking(move || {
+            tx.send(then(f())).ok();
+            repaint.request();
+        });
     }
 
     /// Runs `fut` to the end on the runtime (only for shutting down).
@@ -241,6 +269,40 @@ impl TandemApp {
                 self.tasks.refresh_docs();
             }
             Msg::Notice(n) => self.status.notify(n),
+            Msg::Imported(progress, res) => {
+                self.status.imports.retain(|p| !Arc::ptr_eq(p, &progress));
+                let in_dialog = matches!(&self.dialog, Some(Dialog::Import { busy: Some(p), .. })
+                    if Arc::ptr_eq(p, &progress));
+                match res {
+                    Ok(id) => {
+                        if in_dialog {
+                            self.dialog = None;
+                        }
+                        self.tasks.refresh_docs();
+                        self.open_doc(id);
+                    }
+                    Err(e) if in_dialog => {
+                        if let Some(Dialog::Import { busy, error, .. }) = &mut self.dialog {
+                            *busy = None;
+                            *error = Some(e);
+                        }
+                    }
+                    Err(e) => self.status.notify(Notice::Error(e.to_string())),
+                }
+            }
+            Msg::Chosen { save, path, quick } => {
+                if let Some(d) = &mut self.dialog {
+                    d.set_choosing(false);
+                }
+                match path {
+                    // The chooser asked before replacing a file.
+                    Some(p) if save => self.export_from_ui(&p, true),
+                    Some(p) => self.import_from_ui(&p),
+                    None if quick => self.show_file_error(FileError::NoChooser),
+                    // The user closed the chooser.
+                    None => {}
+                }
+            }
         }
     }
 }

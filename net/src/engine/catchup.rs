@@ -1,4 +1,4 @@
-//! Catch-up over `/tandem/sync/1` and receiving changes.
+//! Catch-up over `/tandem/sync/2` and receiving changes.
 //!
 //! Requests: the sync state decides when to ask and how much of an answer to send
 //! ([`crate::sync::State::answer`]); this module reads the store, seals the answer and
@@ -27,6 +27,26 @@ use tracing::{debug, warn};
 // A full chunk and its framing fit in one response.
 const _: () = assert!(sync::CHUNK_BYTES <= MAX_RESPONSE / 4);
 
+/// Catch-up requests outstanding to one peer at once, at most; more wait their turn
+/// (the peer accepts only so many streams at once, and refuses the rest: a device with
+/// 1,000 documents would lose most of its first catch-ups).
+const MAX_ASKS_IN_FLIGHT: usize = 32;
+
+/// Catch-up requests in flight and waiting, by peer.
+#[derive(Debug, Default)]
+pub(super) struct Asks {
+    in_flight: std::collections::HashMap<PeerId, usize>,
+    waiting: std::collections::HashMap<PeerId, std::collections::VecDeque<sync::Request<PeerId>>>,
+}
+
+impl Asks {
+    /// Forgets a peer whose last connection closed (its requests died with it).
+    pub(super) fn disconnected(&mut self, peer: &PeerId) {
+        self.in_flight.remove(peer);
+        self.waiting.remove(peer);
+    }
+}
+
 /// Received changes the document holds, in the order to store them.
 type Ready = Vec<(Change, SignedChange)>;
 
@@ -42,13 +62,55 @@ struct Accepted {
 }
 
 impl Engine {
+    /// Sends a catch-up request the sync state asked for, or queues it while
+    /// [`MAX_ASKS_IN_FLIGHT`] are outstanding to the peer.
+    pub(super) fn send_ask(&mut self, req: sync::Request<PeerId>) {
+        let in_flight = self.asks.in_flight.entry(req.peer).or_insert(0);
+        if *in_flight >= MAX_ASKS_IN_FLIGHT {
+            self.asks.waiting.entry(req.peer).or_default().push_back(req);
+            return;
+        }
+        let Some(d) = self.docs.get(&req.doc) else { return };
+        *in_flight += 1;
+        debug!("asking {} for {} ({:?})", req.peer, req.doc, req.reason);
+        let (clock, until) = self.sync.page(&self.stored_version(req.doc, &d.doc), req.from);
+        let ask = wire::Ask { clock, from: req.from, until };
+        let me = self.swarm.local_peer_id().to_bytes();
+        let bytes = wire::sync_request(&d.cipher, &ask, &me, &req.peer.to_bytes());
+        let rid = self.swarm.behaviour_mut().sync.send_request(&req.peer, bytes);
+        self.requests.insert(rid, (req, until));
+    }
+
+    /// A catch-up request to `peer` ended: the next waiting one goes.
+    fn ask_done(&mut self, peer: PeerId) {
+        if let Some(n) = self.asks.in_flight.get_mut(&peer) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(next) = self.asks.waiting.get_mut(&peer).and_then(|q| q.pop_front()) {
+            self.send_ask(next);
+        }
+    }
+
     pub(super) async fn on_sync_request(
         &mut self,
         peer: PeerId,
         request: Vec<u8>,
         channel: request_response::ResponseChannel<Vec<u8>>,
     ) {
-        let resp = match self.answer(peer, &request).await {
+        let (tag, sealed) = match wire::parse_request(&request) {
+            Ok(wire::Request::Hello { nonce, tags }) => return self.on_hello(peer, nonce, tags, channel),
+            Ok(wire::Request::Ask { tag, sealed }) => (tag, sealed),
+            Ok(wire::Request::Beacon { tag, sealed }) => {
+                self.swarm.behaviour_mut().sync.send_response(channel, wire::unknown_doc_response()).ok();
+                return self.on_beacon(peer, &tag, sealed);
+            }
+            Err(e) => {
+                warn!("bad sync request from {peer}: {e}");
+                self.swarm.behaviour_mut().sync.send_response(channel, wire::unknown_doc_response()).ok();
+                return;
+            }
+        };
+        let resp = match self.answer(peer, &tag, sealed).await {
             Ok(r) => r,
             Err(e) => {
                 warn!("bad sync request from {peer}: {e}");
@@ -58,14 +120,44 @@ impl Engine {
         self.swarm.behaviour_mut().sync.send_response(channel, resp).ok();
     }
 
-    async fn answer(&mut self, peer: PeerId, request: &[u8]) -> Result<Vec<u8>, Refused> {
+    /// A member's beacon: its version of a document, which may show changes this
+    /// replica lacks (then the member is asked for them).
+    fn on_beacon(&mut self, peer: PeerId, tag: &wire::Tag, sealed: &[u8]) {
+        if self.offline {
+            return;
+        }
+        let Some(id) = self.members.doc_of_ask(&peer, tag) else { return };
+        let Some(d) = self.docs.get(&id) else { return };
+        let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
+        let beacon = match wire::open_beacon(&d.cipher, sealed, &them, &me) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!("rejected beacon from {peer} for {id}: {e}");
+                return;
+            }
+        };
+        let ours = d.doc.version();
+        let out = match beacon {
+            wire::Beacon::Version(clock) => self.sync.beacon(peer, peer, id, clock, ours),
+            wire::Beacon::Digest(digest) => {
+                let same = digest == wire::version_digest(ours);
+                self.sync.beacon_digest(peer, id, same)
+            }
+        };
+        self.carry_out(out);
+    }
+
+    /// The answer to a catch-up request from `peer` whose ask tag is `tag`: it names a
+    /// document only if the peer proved it holds it.
+    async fn answer(&mut self, peer: PeerId, tag: &wire::Tag, sealed: &[u8]) -> Result<Vec<u8>, Refused> {
         if self.offline {
             return Ok(wire::unknown_doc_response());
         }
-        let id = wire::request_doc(request)?;
+        let Some(id) = self.members.doc_of_ask(&peer, tag) else { return Ok(wire::unknown_doc_response()) };
         let Some(d) = self.docs.get(&id) else { return Ok(wire::unknown_doc_response()) };
         let cipher = d.cipher.clone();
-        let ask = wire::open_request(&cipher, request)?;
+        let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
+        let ask = wire::open_request(&cipher, sealed, &them, &me)?;
         let authors = Authors { from: ask.from, until: ask.until };
         let all = self.store.signed_changes_since_by(id, ask.clock.clone(), authors).get().await?;
         let sizes = all.iter().map(|c| c.change.len() + c.envelope.len());
@@ -80,7 +172,7 @@ impl Engine {
         if !clock.is_empty() {
             self.remember_addr(peer, id).await;
         }
-        Ok(wire::sync_response(&cipher, &all[..chunk.len], chunk.more))
+        Ok(wire::sync_response(&cipher, &all[..chunk.len], chunk.more, &me, &them))
     }
 
     /// Stores the address of the connection to `peer` as one where `id` can be found.
@@ -92,11 +184,16 @@ impl Engine {
     }
 
     pub(super) async fn on_sync_response(&mut self, rid: OutboundRequestId, response: Vec<u8>) {
+        if self.on_hello_answer(rid, &response) {
+            return;
+        }
         let Some((req, next)) = self.requests.remove(&rid) else { return };
+        self.ask_done(req.peer);
         let (peer, id) = (req.peer, req.doc);
+        let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
         let opened = self.docs.get_mut(&id).map(|d| {
             d.sync_bytes_in += response.len() as u64;
-            wire::open_response(&d.cipher, &response)
+            wire::open_response(&d.cipher, &response, &them, &me)
         });
         let reply = match opened {
             Some(Ok(Some((changes, more)))) => {
@@ -117,7 +214,11 @@ impl Engine {
 
     pub(super) fn on_sync_failure(&mut self, rid: OutboundRequestId, peer: PeerId, error: &OutboundFailure) {
         debug!("sync request to {peer} failed: {error}");
+        if self.on_hello_lost(rid) {
+            return;
+        }
         let Some((req, _)) = self.requests.remove(&rid) else { return };
+        self.ask_done(req.peer);
         let lost = match error {
             OutboundFailure::ConnectionClosed => Lost::ConnectionClosed,
             _ => Lost::Other,
@@ -139,8 +240,11 @@ impl Engine {
         let accepted = self.accept(id, change, sc);
         let accepted = self.on_refused_equivocation(id, accepted).await?;
         // The run, when its seal checks, is stored in place of the change (and replaces
-        // the author's earlier changes of the run stored one by one).
-        let joined = run.and_then(|run| self.joined_run(id, author, end, run));
+        // the author's earlier changes of the run stored one by one). Not while writes
+        // wait (a full disk): a waiting run would hide from the stored version the
+        // earlier changes it covers, which are on disk.
+        let writes_wait = !self.storage.borrow().waiting.is_empty();
+        let joined = run.filter(|_| !writes_wait).and_then(|run| self.joined_run(id, author, end, run));
         self.store_received(id, accepted.ready, joined).await?;
         Ok(accepted.buffered)
     }

@@ -1,7 +1,16 @@
 //! Finding and connecting peers: dialling ticket, stored and bootstrap addresses,
-//! peers that mDNS finds (see `lan.rs`) and providers the Kademlia DHT names; every
-//! document's topic is announced as a provider record. Also what a new connection does
-//! (tell the sync state, which catches up both ways) and going offline.
+//! peers that mDNS finds (see `lan.rs`) and providers the Kademlia DHT names. Also what
+//! a new connection does (a hello, after which members catch up both ways; see
+//! `members.rs`) and going offline.
+//!
+//! **The DHT is paced.** Each document's topic is announced once a DHT peer is
+//! connected (a few documents a second), then Kademlia re-announces it hourly. A
+//! document is looked up when it has fewer than [`ENOUGH_MEMBERS`] connected members,
+//! again after 30 s, and each fruitless lookup doubles the wait up to half an hour, so
+//! a device with 1,000 quiet documents asks little. Providers found are dialled only
+//! while the document needs members. What other peers ask this one to store is
+//! filtered: no records at all, provider records only for keys shaped like a topic
+//! and up to a limit per peer and in total.
 
 use super::Engine;
 use super::handle::{Event, PeerInfo};
@@ -9,19 +18,84 @@ use super::swarm::with_peer;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, kad};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 use tandem_storage::DocId;
 use tracing::debug;
 
-/// DHT records are announced and looked up at most this often on new connections.
-const ANNOUNCE_GAP: Duration = Duration::from_secs(1);
+/// A document with this many connected members is not looked up in the DHT, and
+/// providers found for it are not dialled.
+pub(super) const ENOUGH_MEMBERS: usize = 8;
+/// The first wait before a document is looked up again...
+const LOOKUP_FIRST: Duration = Duration::from_secs(30);
+/// ...doubled after each lookup, up to this.
+const LOOKUP_MAX: Duration = Duration::from_secs(30 * 60);
+/// Announcements and lookups started per second, at most, each.
+const DHT_PER_PASS: usize = 16;
+/// How long a provider record is kept by the peers that store it.
+pub(super) const PROVIDER_TTL: Duration = Duration::from_secs(3 * 60 * 60);
+/// Documents this peer announces, at most.
+pub(super) const MAX_PROVIDED: usize = 1 << 16;
+/// Provider records stored for one other peer, and for all, at most (per
+/// [`PROVIDER_TTL`]).
+const MAX_STORED_PER_PEER: usize = 4096;
+const MAX_STORED: usize = 1 << 16;
+
+/// What the DHT was told and asked.
+#[derive(Debug, Default)]
+pub(super) struct Discovery {
+    /// Documents announced since a DHT peer was last connected.
+    provided: HashSet<DocId>,
+    /// When each document is looked up next, and the wait after that.
+    lookups: HashMap<DocId, (Instant, Duration)>,
+    /// When the DHT work was last done (`None`: do it at the next chance).
+    pub(super) last_pass: Option<Instant>,
+    /// Provider records stored for other peers since `stored_since`, by peer.
+    stored: HashMap<PeerId, usize>,
+    stored_since: Option<Instant>,
+}
+
+impl Discovery {
+    /// Looks a document up at the next pass, and soon after (it was just joined, or
+    /// lost its members).
+    pub(super) fn look_soon(&mut self, doc: DocId) {
+        self.lookups.insert(doc, (Instant::now(), LOOKUP_FIRST));
+    }
+
+    /// Forgets a removed document.
+    pub(super) fn remove(&mut self, doc: DocId) {
+        self.provided.remove(&doc);
+        self.lookups.remove(&doc);
+    }
+}
+
+/// Whether a DHT key is shaped like a document's topic.
+fn is_topic_key(key: &kad::RecordKey) -> bool {
+    let k = key.as_ref();
+    k.len() == 11 + 32 && k.starts_with(b"tandem/doc/") && k[11..].iter().all(u8::is_ascii_hexdigit)
+}
 
 impl Engine {
     /// A connection opened; `n` connections to the peer are open now.
-    pub(super) fn on_connection(&mut self, peer: PeerId, endpoint: &ConnectedPoint, n: u32) {
+    pub(super) fn on_connection(
+        &mut self,
+        peer: PeerId,
+        conn: libp2p::swarm::ConnectionId,
+        endpoint: &ConnectedPoint,
+        n: u32,
+    ) {
         if self.offline {
             self.swarm.disconnect_peer_id(peer).ok();
             return;
+        }
+        if let Some(ip) = super::swarm::public_ip(endpoint.get_remote_address()) {
+            let from_ip = self.per_ip.entry(ip).or_default();
+            if from_ip.len() >= super::swarm::MAX_PER_IP {
+                debug!("closing a connection from {ip}: {} are open from it", from_ip.len());
+                self.swarm.close_connection(conn);
+                return;
+            }
+            from_ip.insert(conn);
         }
         self.note_connection(peer, endpoint);
         let addr = endpoint.get_remote_address().clone();
@@ -31,11 +105,9 @@ impl Engine {
         if n == 1 {
             let info = PeerInfo { peer, addr, kind: self.connection_kind(peer, endpoint) };
             self.connected.insert(peer, info.clone());
-            self.swarm.behaviour_mut().gossipsub.add_explicit_peer(&peer);
             self.events.send(Event::PeerConnected(info)).ok();
-            let out = self.sync.peer_connected(peer);
-            self.carry_out(out);
-            self.announce(false);
+            self.sync.peer_connected(peer);
+            self.greet(peer);
         } else {
             self.on_extra_connection(peer, endpoint);
         }
@@ -47,32 +119,105 @@ impl Engine {
         self.swarm.listeners().map(|a| with_peer(a, me)).collect()
     }
 
-    /// Announces every document in the DHT and looks up its providers, at most once a
-    /// second unless `force`d (a new connection may be the first peer that can store the
-    /// records).
-    pub(super) fn announce(&mut self, force: bool) {
-        let now = tokio::time::Instant::now();
-        if !force && self.last_announce.is_some_and(|t| now - t < ANNOUNCE_GAP) {
+    /// Connected members of a document.
+    fn n_members(&self, doc: DocId) -> usize {
+        self.sync.members(doc).filter(|p| self.connected.contains_key(p)).count()
+    }
+
+    /// The DHT work that is due, at most once a second: announce documents not yet
+    /// announced to the current DHT peers, and look up documents that lack members.
+    pub(super) fn discover(&mut self) {
+        let now = Instant::now();
+        if self.offline || self.discovery.last_pass.is_some_and(|t| now - t < Duration::from_secs(1)) {
             return;
         }
-        self.last_announce = Some(now);
-        let keys: Vec<kad::RecordKey> =
-            self.docs.values().map(|d| kad::RecordKey::new(&d.cipher.topic())).collect();
-        let kad = &mut self.swarm.behaviour_mut().kad;
-        for key in keys {
-            if let Err(e) = kad.start_providing(key.clone()) {
-                debug!("cannot announce in the DHT: {e}");
+        self.discovery.last_pass = Some(now);
+        if self.connected.is_empty() {
+            // Announced to nobody who stays: announce again once someone is here.
+            self.discovery.provided.clear();
+            return;
+        }
+        let unannounced: Vec<DocId> = self
+            .docs
+            .keys()
+            .filter(|d| !self.discovery.provided.contains(d))
+            .take(DHT_PER_PASS)
+            .copied()
+            .collect();
+        for id in unannounced {
+            self.discovery.provided.insert(id);
+            let key = kad::RecordKey::new(&self.docs[&id].cipher.topic());
+            self.dht_queries += 1;
+            if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
+                debug!("cannot announce {id} in the DHT: {e}");
             }
-            kad.get_providers(key);
+        }
+        let mut due: Vec<DocId> = Vec::new();
+        for id in self.docs.keys() {
+            if due.len() == DHT_PER_PASS {
+                break;
+            }
+            let (at, _) = *self.discovery.lookups.entry(*id).or_insert((now, LOOKUP_FIRST));
+            if at <= now && self.n_members(*id) < ENOUGH_MEMBERS {
+                due.push(*id);
+            }
+        }
+        for id in due {
+            self.look_up(id, now);
         }
     }
 
-    /// Providers of a document's topic were found: dial those not connected.
-    pub(super) fn on_providers(&mut self, providers: impl IntoIterator<Item = PeerId>) {
+    /// Looks a document's providers up now, and schedules the next lookup.
+    fn look_up(&mut self, id: DocId, now: Instant) {
+        let Some(d) = self.docs.get(&id) else { return };
+        let key = kad::RecordKey::new(&d.cipher.topic());
+        let wait = self.discovery.lookups.get(&id).map_or(LOOKUP_FIRST, |l| l.1);
+        self.discovery.lookups.insert(id, (now + wait, (wait * 2).min(LOOKUP_MAX)));
+        self.dht_queries += 1;
+        self.swarm.behaviour_mut().kad.get_providers(key);
+    }
+
+    /// Providers of a document's topic were found: dial those not connected while the
+    /// document lacks members.
+    pub(super) fn on_providers(&mut self, key: &kad::RecordKey, providers: impl IntoIterator<Item = PeerId>) {
+        let Some(id) =
+            self.docs.iter().find(|(_, d)| d.cipher.topic().as_bytes() == key.as_ref()).map(|(id, _)| *id)
+        else {
+            return;
+        };
+        let mut wanted = ENOUGH_MEMBERS.saturating_sub(self.n_members(id));
         for peer in providers {
-            if peer != *self.swarm.local_peer_id() && !self.connected.contains_key(&peer) && !self.offline {
-                self.swarm.dial(peer).ok();
+            if wanted == 0 || self.offline {
+                break;
             }
+            if peer != *self.swarm.local_peer_id() && !self.connected.contains_key(&peer) {
+                self.swarm.dial(peer).ok();
+                wanted -= 1;
+            }
+        }
+    }
+
+    /// Another peer asks this one to store something in the DHT: provider records of
+    /// topics, within limits; nothing else.
+    pub(super) fn on_dht_store(&mut self, request: kad::InboundRequest) {
+        let kad::InboundRequest::AddProvider { record: Some(record) } = request else { return };
+        let now = Instant::now();
+        let d = &mut self.discovery;
+        if d.stored_since.is_none_or(|t| now - t > PROVIDER_TTL) {
+            d.stored.clear();
+            d.stored_since = Some(now);
+        }
+        let total: usize = d.stored.values().sum();
+        let mine = d.stored.entry(record.provider).or_insert(0);
+        if !is_topic_key(&record.key) || *mine >= MAX_STORED_PER_PEER || total >= MAX_STORED {
+            debug!("not storing a provider record from {}", record.provider);
+            return;
+        }
+        *mine += 1;
+        if let Err(e) =
+            kad::store::RecordStore::add_provider(self.swarm.behaviour_mut().kad.store_mut(), record)
+        {
+            debug!("provider record not stored: {e}");
         }
     }
 
@@ -98,6 +243,7 @@ impl Engine {
                 self.swarm.disconnect_peer_id(p).ok();
             }
         } else {
+            self.discovery.last_pass = None;
             self.dial_known().await;
         }
     }

@@ -69,7 +69,8 @@ pub fn titles_of(doc: &Doc) -> Vec<String> {
 }
 
 impl Engine {
-    /// Starts syncing a document: subscribes to its topic and announces it in the DHT.
+    /// Starts syncing a document: subscribes to its topic (the DHT is told of it at the
+    /// next discovery pass, `discovery.rs`).
     pub(super) fn open(&mut self, id: DocId, key: DocKey, doc: Doc) -> Result<(), NetError> {
         let cipher = DocCipher::new(id, &key);
         let topic = IdentTopic::new(cipher.topic());
@@ -78,9 +79,14 @@ impl Engine {
             .gossipsub
             .subscribe(&topic)
             .map_err(|e| NetError::Transport(e.to_string()))?;
-        let key_record = kad::RecordKey::new(&cipher.topic());
-        if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key_record) {
-            debug!("cannot announce {id} in the DHT: {e}");
+        // Scoring counts refused messages on the topic against their sender.
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_topic_params(topic.clone(), super::swarm::topic_score_params())
+        {
+            debug!("cannot score the topic of {id}: {e}");
         }
         self.docs.insert(
             id,
@@ -95,6 +101,7 @@ impl Engine {
                 own_runs: std::collections::HashMap::new(),
                 view: None,
                 sync_bytes_in: 0,
+                gossip_bytes_in: 0,
             },
         );
         self.sync.open(id);
@@ -132,19 +139,14 @@ impl Engine {
 
     pub(super) fn status(&self, doc: DocId) -> Result<Status, NetError> {
         let d = self.open_doc(doc)?;
-        let peers = self
-            .swarm
-            .behaviour()
-            .gossipsub
-            .all_peers()
-            .filter(|(p, topics)| self.connected.contains_key(p) && topics.contains(&&d.topic))
-            .count();
+        let peers = self.sync.members(doc).filter(|p| self.connected.contains_key(p)).count();
         let state = self.storage.borrow().clone();
         Ok(Status {
             version: self.stored_version(doc, &d.doc),
             peers,
             pending: d.doc.pending_changes(),
             sync_bytes_in: d.sync_bytes_in,
+            gossip_bytes_in: d.gossip_bytes_in,
             waiting: state.waiting_in(doc),
             store_error: state.error,
             snapshot_failures: state.snapshot_failures,
@@ -182,10 +184,10 @@ impl Engine {
             }
         }
         // Peers already connected may have it too.
-        let out = self.sync.join(t.doc);
-        self.carry_out(out);
-        let key = kad::RecordKey::new(&self.docs[&t.doc].cipher.topic());
-        self.swarm.behaviour_mut().kad.get_providers(key);
+        self.members.hello_soon(t.doc);
+        self.discovery.look_soon(t.doc);
+        self.discovery.last_pass = None;
+        self.discover();
         Ok(t.doc)
     }
 
@@ -204,6 +206,8 @@ impl Engine {
         self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
         self.swarm.behaviour_mut().kad.stop_providing(&kad::RecordKey::new(&d.cipher.topic()));
         self.sync.remove(id);
+        self.members.remove_doc(id);
+        self.discovery.remove(id);
         let removed = self.store.remove_doc(id).get().await?;
         self.events.send(Event::DocsChanged).ok();
         Ok(removed)
@@ -373,12 +377,9 @@ impl Engine {
     pub(super) fn doc_peers(&self, id: DocId) -> Result<Vec<DocPeer>, NetError> {
         let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
         let mut res: Vec<DocPeer> = self
-            .swarm
-            .behaviour()
-            .gossipsub
-            .all_peers()
-            .filter(|(_, topics)| topics.contains(&&d.topic))
-            .filter_map(|(p, _)| {
+            .sync
+            .members(id)
+            .filter_map(|p| {
                 let info = self.connected.get(p)?;
                 Some(DocPeer {
                     peer: *p,

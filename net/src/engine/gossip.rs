@@ -1,6 +1,6 @@
-//! Gossip: publishing own changes (or a beacon for a change too big for gossip),
-//! validating what arrives before gossipsub may forward it (a change is accepted and
-//! stored first, a beacon or presence goes to the sync state), and peers' subscriptions.
+//! Gossip: publishing own changes (or, for a change too big for gossip, beacons to the
+//! members), and validating what arrives before gossipsub may forward it (a change is
+//! accepted and stored first, presence goes to the sync state).
 
 use super::handle::Event;
 use super::swarm::MAX_GOSSIP;
@@ -29,25 +29,18 @@ impl Engine {
         if self.offline {
             return;
         }
+        if signed.change.len() + signed.envelope.len() > MAX_GOSSIP {
+            // Too big for gossip: tell the members the new version; they catch up.
+            let out = self.sync.beacon_all(id);
+            self.carry_out(out);
+            return;
+        }
         let d = &self.docs[&id];
-        let msg = if signed.change.len() + signed.envelope.len() > MAX_GOSSIP {
-            // Too big for gossip: tell peers the new version; they catch up.
-            wire::beacon_message(&d.cipher, d.doc.version())
-        } else {
-            wire::change_message(&d.cipher, change.author.0, change.start_seq, signed, run)
-        };
+        let msg = wire::change_message(&d.cipher, change.author.0, change.start_seq, signed, run);
         let topic = d.topic.clone();
         if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, msg) {
             // No subscribers is normal: the change is stored and catch-up delivers it.
             debug!("change {} of {id} not gossiped: {e}", change.id());
-        }
-    }
-
-    /// A peer's subscription to a topic became known.
-    pub(super) fn on_subscribed(&mut self, peer: PeerId, topic: &TopicHash) {
-        if let Some(id) = self.doc_of_topic(topic) {
-            let out = self.sync.subscribed(peer, id);
-            self.carry_out(out);
         }
     }
 
@@ -65,6 +58,16 @@ impl Engine {
             self.report(&msg_id, &source, MessageAcceptance::Ignore);
             return;
         }
+        // Only a peer that proved it holds the document may bring its messages; any
+        // other is penalised, so that it soon cannot send anything at all.
+        if !self.sync.is_member(id, &source) {
+            debug!("refused gossip for {id} from {source}, which did not prove it holds the document");
+            self.report(&msg_id, &source, MessageAcceptance::Reject);
+            return;
+        }
+        if let Some(d) = self.docs.get_mut(&id) {
+            d.gossip_bytes_in += msg.data.len() as u64;
+        }
         let origin = msg.source.unwrap_or(source);
         let opened = wire::open_gossip(&self.docs[&id].cipher, &msg.data);
         match opened {
@@ -78,18 +81,6 @@ impl Engine {
                 let verdict = if forward { MessageAcceptance::Accept } else { MessageAcceptance::Ignore };
                 self.report(&msg_id, &source, verdict);
                 self.events.send(Event::Presence { doc: id, peer: origin }).ok();
-            }
-            Ok(Gossip::Beacon(beacon)) => {
-                self.report(&msg_id, &source, MessageAcceptance::Accept);
-                let ours = self.docs[&id].doc.version();
-                let out = match beacon {
-                    wire::Beacon::Version(clock) => self.sync.beacon(source, origin, id, clock, ours),
-                    wire::Beacon::Digest(digest) => {
-                        let same = digest == wire::version_digest(ours);
-                        self.sync.beacon_digest(source, id, same)
-                    }
-                };
-                self.carry_out(out);
             }
             Ok(Gossip::Change(sc, run)) => {
                 let change = match encoding::decode_change(&sc.change) {

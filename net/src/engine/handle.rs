@@ -64,6 +64,19 @@ pub struct PeerInfo {
     pub kind: PeerKind,
 }
 
+/// What a peer's network carried since start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Traffic {
+    /// Bytes received on all connections (framing and encryption included).
+    pub bytes_in: u64,
+    /// Bytes sent on all connections.
+    pub bytes_out: u64,
+    /// DHT queries started (announcements and lookups).
+    pub dht_queries: u64,
+    /// Connections open now.
+    pub connections: usize,
+}
+
 /// A document's sync state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {
@@ -75,6 +88,9 @@ pub struct Status {
     pub pending: usize,
     /// Bytes of catch-up responses received for this document since start.
     pub sync_bytes_in: u64,
+    /// Bytes of gossip messages (changes, beacons, presence) received for this document
+    /// since start, from members.
+    pub gossip_bytes_in: u64,
     /// Changes to the document (this device's or received) that are not on disk yet
     /// (kept in memory and retried); `version` leaves them out.
     pub waiting: usize,
@@ -207,6 +223,7 @@ pub(super) enum Command {
     Text(DocId, Reply<String>),
     Status(DocId, Reply<Status>),
     Peers(Reply<Vec<PeerInfo>>),
+    Traffic(Reply<Traffic>),
     Offline(bool, Reply<()>),
     SetPresence(DocId, String, u32, usize, Option<usize>, Reply<()>),
     Presences(DocId, Reply<Vec<PeerPresence>>),
@@ -296,6 +313,11 @@ impl EngineHandle {
     /// Connected peers.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
         self.ask(Command::Peers).await
+    }
+
+    /// What this peer's network has carried since start.
+    pub async fn traffic(&self) -> Result<Traffic, NetError> {
+        self.ask(Command::Traffic).await
     }
 
     /// Sets this peer's presence in a document: display name, colour (0xRRGGBB), cursor

@@ -13,14 +13,24 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, dcutr, identify, identity, kad, mdns, noise, ping,
-    relay as p2p_relay, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, connection_limits, dcutr, identify, identity, kad,
+    mdns, noise, ping, relay as p2p_relay, tcp, yamux,
 };
 use std::time::Duration;
 use tandem_storage::StoreHandle;
 
 /// Changes larger than this are not gossiped; catch-up delivers them.
 pub(super) const MAX_GOSSIP: usize = 64 * 1024;
+/// Connections open at once, at most (far above a document's peers: the DHT, relays and
+/// many documents need some too).
+pub(super) const MAX_CONNECTIONS: u32 = 1024;
+/// Connections being set up by others at once, at most.
+const MAX_PENDING_IN: u32 = 128;
+/// Connections to one peer at once, at most.
+const MAX_PER_PEER: u32 = 4;
+/// Connections from one IP address at once, at most (loopback and private addresses
+/// are exempt: a LAN or a test machine may hold many honest peers).
+pub(super) const MAX_PER_IP: usize = 16;
 /// How long a quiet connection stays open.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a catch-up request may wait for its answer.
@@ -29,6 +39,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Every protocol a Tandem peer speaks.
 #[derive(NetworkBehaviour)]
 pub(super) struct Behaviour {
+    pub(super) limits: connection_limits::Behaviour,
     pub(super) identify: identify::Behaviour,
     pub(super) ping: ping::Behaviour,
     pub(super) gossipsub: gossipsub::Behaviour,
@@ -50,6 +61,7 @@ pub(super) fn device_keypair(store: &StoreHandle) -> Result<identity::Keypair, N
 pub(super) fn build_swarm(
     keypair: identity::Keypair,
     config: &NetConfig,
+    metrics: &mut libp2p::metrics::Registry,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let transport = |e: &dyn std::fmt::Display| NetError::Transport(e.to_string());
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -61,20 +73,24 @@ pub(super) fn build_swarm(
         .map_err(|e| transport(&e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| transport(&e))?
+        .with_bandwidth_metrics(metrics)
         .with_behaviour(|key, relay_client| {
             let peer = key.public().to_peer_id();
+            // Messages spread through each document's mesh (no flood publish, no explicit
+            // peers), so traffic grows with the peers, not with their square.
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .validation_mode(gossipsub::ValidationMode::Strict)
                 .validate_messages()
                 .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(wire::message_id(&m.data)))
                 .max_transmit_size(MAX_GOSSIP + 1024)
-                .flood_publish(true)
+                .flood_publish(false)
                 .heartbeat_interval(Duration::from_millis(500))
                 .build()?;
-            let gossipsub = gossipsub::Behaviour::new(
+            let mut gossipsub = gossipsub::Behaviour::new(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
                 gossip_config,
             )?;
+            gossipsub.with_peer_score(score_params(), score_thresholds())?;
             let sync = request_response::Behaviour::with_codec(
                 BytesCodec,
                 [(SYNC_PROTOCOL, ProtocolSupport::Full)],
@@ -87,11 +103,27 @@ pub(super) fn build_swarm(
             };
             let mut kad_config = kad::Config::new(StreamProtocol::new("/tandem/kad/1.0.0"));
             kad_config.set_query_timeout(Duration::from_secs(30));
-            let mut kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
+            // Nothing a peer sends is stored unchecked: records never, provider records
+            // only for a document's topic and within limits (`discovery.rs`).
+            kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+            // Peers of a private DHT come and go: re-announce hourly, forget in three.
+            kad_config.set_provider_publication_interval(Some(Duration::from_secs(60 * 60)));
+            kad_config.set_provider_record_ttl(Some(super::discovery::PROVIDER_TTL));
+            let store_config = kad::store::MemoryStoreConfig {
+                max_provided_keys: super::discovery::MAX_PROVIDED,
+                ..Default::default()
+            };
+            let store = kad::store::MemoryStore::with_config(peer, store_config);
+            let mut kad = kad::Behaviour::with_config(peer, store, kad_config);
             // Every Tandem peer serves the private DHT (by default a peer stays a client
             // until an external address is confirmed, which a LAN or loopback never is).
             kad.set_mode(Some(kad::Mode::Server));
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(MAX_CONNECTIONS))
+                .with_max_pending_incoming(Some(MAX_PENDING_IN))
+                .with_max_established_per_peer(Some(MAX_PER_PEER));
             Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(identify::Config::new(
                     "/tandem/1.0.0".into(),
                     key.public(),
@@ -111,6 +143,71 @@ pub(super) fn build_swarm(
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
     Ok(swarm)
+}
+
+/// Gossip scoring: a peer's application score says whether it proved it holds any
+/// document (see `members.rs`), and each message refused on a topic costs its sender
+/// (squared, decaying by a tenth a second), so a few refusals put it below the graylist
+/// and everything it sends is ignored. Peers behind one address are not penalised (a
+/// LAN, a NAT, or loopback may hold many honest peers).
+fn score_params() -> gossipsub::PeerScoreParams {
+    gossipsub::PeerScoreParams {
+        app_specific_weight: 10.0,
+        ip_colocation_factor_weight: 0.0,
+        ..gossipsub::PeerScoreParams::default()
+    }
+}
+
+/// The score parameters of a document's topic: only refused messages count.
+pub(super) fn topic_score_params() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..gossipsub::TopicScoreParams::default()
+    }
+}
+
+fn score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds::default()
+}
+
+/// Bytes received and sent on every connection since start, from libp2p's bandwidth
+/// counters in `metrics` (transport bytes: framing and encryption included).
+pub(super) fn traffic(metrics: &libp2p::metrics::Registry) -> (u64, u64) {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, metrics).is_err() {
+        return (0, 0);
+    }
+    let (mut bytes_in, mut bytes_out) = (0, 0);
+    for line in text.lines().filter(|l| l.starts_with("libp2p_bandwidth_bytes_total{")) {
+        let Some(n) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else { continue };
+        if line.contains("direction=\"Inbound\"") {
+            bytes_in += n as u64;
+        } else if line.contains("direction=\"Outbound\"") {
+            bytes_out += n as u64;
+        }
+    }
+    (bytes_in, bytes_out)
+}
+
+/// The public IP address of a connection's remote end, if it has one: loopback,
+/// private, link-local and relayed connections count for no address.
+pub(super) fn public_ip(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+    if addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+        return None;
+    }
+    match addr.iter().next()? {
+        Protocol::Ip4(ip) if !(ip.is_loopback() || ip.is_private() || ip.is_link_local()) => Some(ip.into()),
+        Protocol::Ip6(ip) if !(ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local()) => {
+            Some(ip.into())
+        }
+        _ => None,
+    }
 }
 
 /// `addr` ending in `/p2p/<peer>`.

@@ -1,0 +1,226 @@
+//! Membership: which connected peers proved they hold which documents' keys.
+//!
+//! On a peer's first connection each side sends a *hello*: one tag per document it
+//! holds, each bound to both peers and the sender's fresh nonce
+//! ([`crate::crypto::TagPurpose::Hello`]), padded with random tags. The receiver
+//! recognises the tags of the documents it holds too, and answers with a welcome tag
+//! over the same nonce for each. Both ends then know that the other holds those
+//! documents, and nobody else learned anything: a peer without a document's key can
+//! neither make its tags nor tell them from random ones. Joining a document while
+//! connected sends a hello for it alone.
+//!
+//! Only members are asked for catch-up, answered, counted as a document's peers, or
+//! allowed into its gossip mesh; a connected peer that proved nothing has a gossip
+//! score below the publish threshold, so nothing is published or forwarded to it.
+
+use super::Engine;
+use crate::wire::{self, Tag};
+use libp2p::PeerId;
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+use std::collections::HashMap;
+use std::time::Instant;
+use tandem_storage::DocId;
+use tracing::debug;
+
+/// Hellos a peer may send in a burst...
+const HELLO_BURST: f64 = 16.0;
+/// ...and then a second: each costs a hash per document this device holds.
+const HELLO_RATE: f64 = 2.0;
+
+/// The gossip score (times the application weight) of a connected peer that proved no
+/// document: below the publish threshold, so no message goes to it and it is never in
+/// a mesh, but above the graylist, so its subscriptions are still heard and count once
+/// it proves membership.
+pub(super) const NON_MEMBER_SCORE: f64 = -6.0;
+
+/// What this device knows of one connected peer's documents.
+#[derive(Debug)]
+pub(super) struct Membership {
+    /// The tag the peer puts on catch-up requests for each document it proved.
+    ask_tags: HashMap<Tag, DocId>,
+    /// Hellos it may still send now, and when that was last counted.
+    hello_budget: (f64, Instant),
+}
+
+impl Membership {
+    fn new(now: Instant) -> Membership {
+        Membership { ask_tags: HashMap::new(), hello_budget: (HELLO_BURST, now) }
+    }
+
+    /// Counts a hello; false when the peer sends them faster than [`HELLO_RATE`].
+    fn allow_hello(&mut self, now: Instant) -> bool {
+        let (left, at) = &mut self.hello_budget;
+        *left = (*left + now.saturating_duration_since(*at).as_secs_f64() * HELLO_RATE).min(HELLO_BURST);
+        *at = now;
+        if *left < 1.0 {
+            return false;
+        }
+        *left -= 1.0;
+        true
+    }
+}
+
+/// A hello this device sent and awaits the answer to.
+#[derive(Debug)]
+pub(super) struct SentHello {
+    peer: PeerId,
+    nonce: [u8; 16],
+    docs: Vec<DocId>,
+}
+
+/// Membership state of every connected peer, and the hellos in flight.
+#[derive(Debug, Default)]
+pub(super) struct Members {
+    peers: HashMap<PeerId, Membership>,
+    hellos: HashMap<OutboundRequestId, SentHello>,
+    /// Documents to name in the next hello to each peer (joined since): sent together
+    /// at the next tick, so joining many documents at once costs a few hellos.
+    hello_due: HashMap<PeerId, Vec<DocId>>,
+}
+
+impl Members {
+    /// The document a catch-up request from `peer` with `tag` is about, if the peer
+    /// proved it holds it.
+    pub(super) fn doc_of_ask(&self, peer: &PeerId, tag: &Tag) -> Option<DocId> {
+        self.peers.get(peer)?.ask_tags.get(tag).copied()
+    }
+
+    /// Forgets a peer whose last connection closed.
+    pub(super) fn disconnected(&mut self, peer: &PeerId) {
+        self.peers.remove(peer);
+        self.hellos.retain(|_, h| h.peer != *peer);
+        self.hello_due.remove(peer);
+    }
+
+    /// Names `doc` in the next hello to every connected peer.
+    pub(super) fn hello_soon(&mut self, doc: DocId) {
+        for peer in self.peers.keys() {
+            self.hello_due.entry(*peer).or_default().push(doc);
+        }
+    }
+
+    /// Forgets a removed document.
+    pub(super) fn remove_doc(&mut self, doc: DocId) {
+        for m in self.peers.values_mut() {
+            m.ask_tags.retain(|_, d| *d != doc);
+        }
+    }
+}
+
+impl Engine {
+    fn me(&self) -> Vec<u8> {
+        self.swarm.local_peer_id().to_bytes()
+    }
+
+    /// A peer's first connection opened: it is not a member of anything yet; send it
+    /// a hello for every document.
+    pub(super) fn greet(&mut self, peer: PeerId) {
+        self.members.peers.insert(peer, Membership::new(Instant::now()));
+        self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, NON_MEMBER_SCORE);
+        let docs: Vec<DocId> = self.docs.keys().copied().collect();
+        self.send_hello(peer, docs);
+    }
+
+    /// Sends the hellos that joins made due.
+    pub(super) fn flush_hellos(&mut self) {
+        for (peer, docs) in std::mem::take(&mut self.members.hello_due) {
+            self.send_hello(peer, docs);
+        }
+    }
+
+    /// Sends `peer` a hello for `docs` (none is sent for no document).
+    pub(super) fn send_hello(&mut self, peer: PeerId, docs: Vec<DocId>) {
+        if docs.is_empty() || self.offline {
+            return;
+        }
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).expect("the system random number generator works");
+        let (me, them) = (self.me(), peer.to_bytes());
+        let docs: Vec<DocId> =
+            docs.into_iter().filter(|d| self.docs.contains_key(d)).take(wire::MAX_TAGS).collect();
+        let tags = docs
+            .iter()
+            .map(|d| self.docs[d].cipher.member_tag(crate::crypto::TagPurpose::Hello, &me, &them, &nonce))
+            .collect();
+        let rid = self.swarm.behaviour_mut().sync.send_request(&peer, wire::hello_request(&nonce, tags));
+        self.members.hellos.insert(rid, SentHello { peer, nonce, docs });
+    }
+
+    /// A peer's hello: answer with a welcome tag for each document both hold, and
+    /// count the peer a member of those.
+    pub(super) fn on_hello(
+        &mut self,
+        peer: PeerId,
+        nonce: [u8; 16],
+        tags: Vec<Tag>,
+        channel: ResponseChannel<Vec<u8>>,
+    ) {
+        let allowed =
+            !self.offline && self.members.peers.get_mut(&peer).is_some_and(|m| m.allow_hello(Instant::now()));
+        if !allowed {
+            debug!("hello from {peer} not answered (offline, not connected, or over its rate)");
+            self.swarm.behaviour_mut().sync.send_response(channel, wire::unknown_doc_response()).ok();
+            return;
+        }
+        let tags: std::collections::HashSet<Tag> = tags.into_iter().collect();
+        let (me, them) = (self.me(), peer.to_bytes());
+        let mut both = Vec::new();
+        let mut welcome = Vec::new();
+        for (id, d) in &self.docs {
+            if tags.contains(&d.cipher.member_tag(crate::crypto::TagPurpose::Hello, &them, &me, &nonce)) {
+                both.push(*id);
+                welcome.push(d.cipher.member_tag(crate::crypto::TagPurpose::Welcome, &me, &them, &nonce));
+            }
+        }
+        self.swarm.behaviour_mut().sync.send_response(channel, wire::welcome_response(&welcome)).ok();
+        for id in both {
+            self.proved(peer, id);
+        }
+    }
+
+    /// The answer to a hello this device sent, if `rid` was one; returns whether it was.
+    pub(super) fn on_hello_answer(&mut self, rid: OutboundRequestId, response: &[u8]) -> bool {
+        let Some(sent) = self.members.hellos.remove(&rid) else { return false };
+        let welcome: std::collections::HashSet<Tag> = match wire::open_welcome(response) {
+            Ok(tags) => tags.into_iter().collect(),
+            Err(e) => {
+                debug!("bad answer to a hello from {}: {e}", sent.peer);
+                return true;
+            }
+        };
+        let (me, them) = (self.me(), sent.peer.to_bytes());
+        for id in sent.docs {
+            let Some(d) = self.docs.get(&id) else { continue };
+            if welcome.contains(&d.cipher.member_tag(
+                crate::crypto::TagPurpose::Welcome,
+                &them,
+                &me,
+                &sent.nonce,
+            )) {
+                self.proved(sent.peer, id);
+            }
+        }
+        true
+    }
+
+    /// A hello this device sent was lost; returns whether `rid` was one.
+    pub(super) fn on_hello_lost(&mut self, rid: OutboundRequestId) -> bool {
+        self.members.hellos.remove(&rid).is_some()
+    }
+
+    /// `peer` proved it holds `id`: it may ask about it, is asked, and joins its mesh.
+    fn proved(&mut self, peer: PeerId, id: DocId) {
+        let Some(m) = self.members.peers.get_mut(&peer) else { return };
+        let Some(d) = self.docs.get(&id) else { return };
+        let tag = d.cipher.member_tag(
+            crate::crypto::TagPurpose::Ask,
+            &peer.to_bytes(),
+            &self.swarm.local_peer_id().to_bytes(),
+            &[],
+        );
+        m.ask_tags.insert(tag, id);
+        self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, 0.0);
+        let out = self.sync.member(peer, id);
+        self.carry_out(out);
+    }
+}
