@@ -203,6 +203,7 @@ fn help_lists_the_shortcuts_and_they_work() {
     {
         assert!(h.query_by_label(keys).is_some(), "the list has {keys}");
     }
+    assert!(h.query_by_label("Zoom the window out").is_some(), "the list has egui's zoom");
     press(&mut h, Modifiers::NONE, Key::Enter);
     assert!(h.query_by_label("Keyboard shortcuts").is_none(), "Enter closed it");
 

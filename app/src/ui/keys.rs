@@ -6,6 +6,7 @@
 use super::action::Action;
 use super::dialogs::Dialog;
 use super::editor::editor_id;
+use egui::gui_zoom::kb_shortcuts::{ZOOM_IN, ZOOM_IN_SECONDARY, ZOOM_OUT, ZOOM_RESET};
 use egui::{Id, Key, KeyboardShortcut, Modifiers, Rect};
 
 pub(super) const NEW: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
@@ -39,6 +40,9 @@ pub(super) const TABLE: &[(&str, &[KeyboardShortcut])] = &[
     ("Find", &[FIND]),
     ("Find and replace", &[REPLACE]),
     ("Go to line", &[GOTO_LINE]),
+    ("Zoom the window in (kept across restarts)", &[ZOOM_IN, ZOOM_IN_SECONDARY]),
+    ("Zoom the window out", &[ZOOM_OUT]),
+    ("Zoom back to 100 %", &[ZOOM_RESET]),
     ("Leave the editor (then Tab moves between controls)", &[ESCAPE]),
     ("Move to the next or previous part of the window", &[NEXT_PART, PREV_PART]),
     ("Next control (in the editor: a tab character)", &[TAB]),
