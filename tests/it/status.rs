@@ -29,7 +29,7 @@ fn notices_fade_and_can_be_dismissed() {
     h.get_by_label("Work offline").click();
     wait(&mut h, "the online notice", |a| a.notice() == Some("Back online"));
     h.step();
-    h.get_by_label("×").click();
+    h.get_by_label("Dismiss notice").click();
     h.step();
     assert_eq!(h.state().notice(), None, "dismissed, it is gone at once");
     h.step();

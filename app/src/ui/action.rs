@@ -81,6 +81,18 @@ pub(super) enum Action {
     Replace { edits: Vec<(Range<usize>, String)>, version: usize },
     /// Put the cursor at the start of this line (1-based, clamped to the text).
     GoToLine(usize),
+    /// Show the quick switcher.
+    OpenSwitcher,
+    /// Show the keyboard shortcuts.
+    ShowHelp,
+    /// Close the quick switcher or the keyboard shortcuts.
+    CloseOverlay,
+    /// Move the keyboard focus to the next (or previous) part of the window.
+    MoveFocus { back: bool },
+    /// Scroll the editor to this peer's cursor (its key).
+    ShowPeer(String),
+    /// Keep this peer's cursor in view (its key), or stop following.
+    Follow(Option<String>),
 }
 
 impl TandemApp {
@@ -97,7 +109,13 @@ impl TandemApp {
             }
             Action::Open(id) => self.open_doc(id),
             Action::ShowDialog(d) => self.dialog = Some(d),
-            Action::ShowSettings => self.dialog = Some(Dialog::Settings(self.settings.clone())),
+            Action::ShowSettings => {
+                // The dialog shows the colour in use: the one of the device's key until
+                // the user picks another.
+                let mut s = self.settings.clone();
+                s.colour = Some(self.colour());
+                self.dialog = Some(Dialog::Settings(s));
+            }
             Action::Share => {
                 self.dialog = Some(Dialog::Share);
                 if let Some(o) = &self.open {
@@ -109,7 +127,13 @@ impl TandemApp {
                     );
                 }
             }
-            Action::CloseDialog => self.dialog = None,
+            Action::CloseDialog => {
+                self.dialog = None;
+                // The keyboard goes back to the text.
+                if let Some(o) = &mut self.open {
+                    o.editor.focus = true;
+                }
+            }
             Action::Undo | Action::Redo => {
                 let Some(o) = &mut self.open else { return };
                 if let Err(e) = o.undo(matches!(action, Action::Redo)) {
@@ -185,7 +209,7 @@ impl TandemApp {
             }
             Action::SendPresence(at, sel) => {
                 if let Some(o) = &self.open {
-                    let (name, colour) = (&self.settings.name, self.settings.colour);
+                    let (name, colour) = (&self.settings.name, self.colour());
                     self.tasks.engine.set_presence_anchors(o.id(), name, colour, at, sel);
                 }
             }
@@ -212,6 +236,35 @@ impl TandemApp {
                 o.editor.select(ctx, at..at);
                 o.editor.focus = true;
                 o.goto = None;
+            }
+            Action::OpenSwitcher => {
+                self.switcher = Some(super::switcher::Switcher::default());
+                self.help = false;
+                // The list may have changed since it was last asked for.
+                self.tasks.refresh_docs();
+            }
+            Action::ShowHelp => {
+                self.help = true;
+                self.switcher = None;
+            }
+            Action::CloseOverlay => {
+                self.switcher = None;
+                self.help = false;
+                if let Some(o) = &mut self.open {
+                    o.editor.focus = true;
+                }
+            }
+            Action::MoveFocus { back } => super::keys::move_focus(ctx, back),
+            Action::ShowPeer(key) => {
+                if let Some(o) = &mut self.open {
+                    o.editor.reveal_peer = Some(key);
+                }
+            }
+            Action::Follow(key) => {
+                if let Some(o) = &mut self.open {
+                    o.editor.reveal_peer.clone_from(&key);
+                    o.editor.follow = key;
+                }
             }
         }
     }

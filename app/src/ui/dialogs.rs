@@ -3,7 +3,9 @@
 //! app closes the dialog once the action succeeded (a failed join, import or export
 //! leaves it open with the reason). Import and export take a typed path or one chosen
 //! in the system's file chooser ("Browse…"); export asks before replacing a file, and
-//! import shows its progress until the document is made.
+//! import shows its progress until the document is made. A dialog takes the keyboard
+//! focus when it opens (its field, or its main button); Enter in a field confirms and
+//! Escape cancels.
 
 use super::action::Action;
 use super::document::OpenDoc;
@@ -11,7 +13,7 @@ use super::error::FileError;
 use super::files::Progress;
 use super::settings::{FONT_SIZES, Settings, ThemeChoice};
 use super::widgets::{ERROR_RED, colour32, rgb_of};
-use egui::Id;
+use egui::{Id, Key, Modifiers};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tandem_net::TicketError;
@@ -91,6 +93,15 @@ impl Dialog {
     /// Draws the dialog as a modal over the window; `open` is the open document. A click
     /// outside or Escape adds [`Action::CloseDialog`] after what a button asked.
     pub(super) fn ui(&mut self, ctx: &egui::Context, open: Option<&OpenDoc>) -> Vec<Action> {
+        // Enter in a text field confirms (a focused button takes Enter itself); it is
+        // taken from the field, so that the ticket field gets no newline.
+        let enter = ctx.text_edit_focused() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter));
+        ctx.data_mut(|d| {
+            d.insert_temp(enter_id(), enter);
+            // The buttons drawn this frame note their ids again.
+            d.remove::<Id>(Id::new(("dialog-button", "confirm")));
+            d.remove::<Id>(Id::new(("dialog-button", "cancel")));
+        });
         let modal = egui::Modal::new(Id::new("dialog")).show(ctx, |ui| {
             ui.set_width(460.0);
             match self {
@@ -109,9 +120,49 @@ impl Dialog {
                 Dialog::Quit { waiting } => quit_ui(ui, *waiting),
             }
         });
+        // When a dialog opens, the focus moves into it (for the share dialog, once its
+        // ticket and buttons are there).
+        let frame = ctx.cumulative_frame_nr();
+        let (shown, pending) = (Id::new("dialog-shown"), Id::new("dialog-focus-pending"));
+        let shown_before = ctx.data(|d| d.get_temp::<u64>(shown));
+        ctx.data_mut(|d| d.insert_temp(shown, frame));
+        if shown_before.is_none_or(|f| f + 1 < frame) {
+            ctx.data_mut(|d| d.insert_temp(pending, true));
+        }
+        if ctx.data(|d| d.get_temp::<bool>(pending)).unwrap_or(false)
+            && let Some(id) = self.focus_id(ctx)
+        {
+            ctx.data_mut(|d| d.insert_temp(pending, false));
+            ctx.memory_mut(|m| m.request_focus(id));
+        }
         let close = modal.should_close().then_some(Action::CloseDialog);
         modal.inner.into_iter().chain(close).collect()
     }
+
+    /// The widget that has the focus when the dialog opens: its field, or its main
+    /// button (for the quit warning, the one that keeps the edits).
+    fn focus_id(&self, ctx: &egui::Context) -> Option<Id> {
+        let button = |which: &str| ctx.data(|d| d.get_temp::<Id>(Id::new(("dialog-button", which))));
+        match self {
+            Dialog::Join { .. } => Some(Id::new("join-ticket")),
+            Dialog::Rename { .. } => Some(Id::new("rename-title")),
+            Dialog::Import { .. } => Some(Id::new("import-path")),
+            Dialog::Export { .. } => Some(Id::new("export-path")),
+            Dialog::Settings(_) => Some(Id::new("settings-name")),
+            Dialog::Quit { .. } => button("cancel"),
+            Dialog::Remove { .. } | Dialog::Share => button("confirm"),
+        }
+    }
+}
+
+/// Where the dialog notes that Enter was pressed in one of its fields this frame.
+fn enter_id() -> Id {
+    Id::new("dialog-enter")
+}
+
+/// Whether Enter was pressed in a field of the dialog this frame (it confirms).
+fn enter_pressed(ui: &egui::Ui) -> bool {
+    ui.ctx().data(|d| d.get_temp::<bool>(enter_id())).unwrap_or(false)
 }
 
 /// An error that a dialog shows.
@@ -134,13 +185,14 @@ impl From<FileError> for DialogError {
 
 fn join_ui(ui: &mut egui::Ui, ticket: &mut String, error: Option<&TicketError>) -> Option<Action> {
     ui.heading("Join a document");
-    ui.label("Paste the ticket someone shared with you:");
+    let prompt = ui.label("Paste the ticket someone shared with you:");
     ui.add(
         egui::TextEdit::multiline(ticket)
             .desired_rows(3)
             .desired_width(f32::INFINITY)
             .id(Id::new("join-ticket")),
-    );
+    )
+    .labelled_by(prompt.id);
     if let Some(e) = error {
         ui.colored_label(ERROR_RED, format!("This ticket is not valid: {e}"));
     }
@@ -148,8 +200,9 @@ fn join_ui(ui: &mut egui::Ui, ticket: &mut String, error: Option<&TicketError>) 
 }
 
 fn rename_ui(ui: &mut egui::Ui, title: &mut String, open: Option<&OpenDoc>) -> Option<Action> {
-    ui.heading("Rename");
-    ui.add(egui::TextEdit::singleline(title).desired_width(f32::INFINITY).id(Id::new("rename-title")));
+    let heading = ui.heading("Rename");
+    ui.add(egui::TextEdit::singleline(title).desired_width(f32::INFINITY).id(Id::new("rename-title")))
+        .labelled_by(heading.id);
     let values = open.map_or(Vec::new(), |o| tandem_net::titles_of(o.view.doc()));
     if values.len() > 1 {
         ui.add_space(6.0);
@@ -194,7 +247,7 @@ fn quit_ui(ui: &mut egui::Ui, waiting: usize) -> Option<Action> {
 /// The share dialog: the ticket once the engine gave it, a spinner until then.
 fn share_ui(ui: &mut egui::Ui, ticket: Option<&str>) -> Option<Action> {
     ui.heading("Share");
-    ui.label("Anyone with this ticket can read and edit the document:");
+    let prompt = ui.label("Anyone with this ticket can read and edit the document:");
     let Some(t) = ticket else {
         ui.spinner();
         return ui.button("Close").clicked().then_some(Action::CloseDialog);
@@ -206,7 +259,8 @@ fn share_ui(ui: &mut egui::Ui, ticket: Option<&str>) -> Option<Action> {
             .desired_width(f32::INFINITY)
             .font(egui::TextStyle::Monospace)
             .id(Id::new("share-ticket")),
-    );
+    )
+    .labelled_by(prompt.id);
     buttons_ui(ui, "Copy", || Action::CopyTicket(t.to_owned()), "Close")
 }
 
@@ -214,13 +268,14 @@ fn share_ui(ui: &mut egui::Ui, ticket: Option<&str>) -> Option<Action> {
 fn settings_ui(ui: &mut egui::Ui, s: &mut Settings) -> Option<Action> {
     ui.heading("Settings");
     egui::Grid::new("settings").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
-        ui.label("Display name");
-        ui.add(egui::TextEdit::singleline(&mut s.name).id(Id::new("settings-name")));
+        let name = ui.label("Display name");
+        ui.add(egui::TextEdit::singleline(&mut s.name).id(Id::new("settings-name"))).labelled_by(name.id);
         ui.end_row();
-        ui.label("Colour");
-        let mut rgb = colour32(s.colour);
-        if ui.color_edit_button_srgba(&mut rgb).changed() {
-            s.colour = rgb_of(rgb);
+        let colour_label = ui.label("Colour");
+        // The app fills in the colour of the device's key before showing the dialog.
+        let mut rgb = colour32(s.colour.unwrap_or(0x888888));
+        if ui.color_edit_button_srgba(&mut rgb).labelled_by(colour_label.id).changed() {
+            s.colour = Some(rgb_of(rgb));
         }
         ui.end_row();
         ui.label("Theme");
@@ -230,9 +285,17 @@ fn settings_ui(ui: &mut egui::Ui, s: &mut Settings) -> Option<Action> {
             }
         });
         ui.end_row();
-        ui.label("Font size");
-        ui.add(egui::Slider::new(&mut s.font_size, FONT_SIZES).step_by(1.0).suffix(" pt"))
-            .on_hover_text("The editor's text; Ctrl + and Ctrl - zoom the whole window");
+        let size_label = ui.label("Font size");
+        // The slider's own number field would have no label: this one is named too.
+        ui.horizontal(|ui| {
+            let hint = "The editor's text; Ctrl + and Ctrl - zoom the whole window";
+            ui.add(egui::Slider::new(&mut s.font_size, FONT_SIZES).step_by(1.0).show_value(false))
+                .labelled_by(size_label.id)
+                .on_hover_text(hint);
+            ui.add(egui::DragValue::new(&mut s.font_size).range(FONT_SIZES).speed(1.0).suffix(" pt"))
+                .labelled_by(size_label.id)
+                .on_hover_text(hint);
+        });
         ui.end_row();
         ui.label("Editor");
         ui.vertical(|ui| {
@@ -255,10 +318,15 @@ fn buttons_ui(
     action: impl FnOnce() -> Action,
     cancel: &str,
 ) -> Option<Action> {
+    let enter = enter_pressed(ui);
     ui.horizontal(|ui| {
-        let chosen = ui.button(label).clicked();
-        let cancelled = ui.button(cancel).clicked();
-        if cancelled { Some(Action::CloseDialog) } else { chosen.then(action) }
+        let chosen = ui.button(label);
+        let cancelled = ui.button(cancel);
+        ui.ctx().data_mut(|d| {
+            d.insert_temp(Id::new(("dialog-button", "confirm")), chosen.id);
+            d.insert_temp(Id::new(("dialog-button", "cancel")), cancelled.id);
+        });
+        if cancelled.clicked() { Some(Action::CloseDialog) } else { (chosen.clicked() || enter).then(action) }
     })
     .inner
 }
@@ -273,16 +341,18 @@ fn import_ui(
     choosing: bool,
 ) -> Option<Action> {
     ui.heading("Import a text file");
-    ui.label("Path of a .txt or .md file (or drop one on the window):");
-    let mut action = path_row_ui(ui, path, "import-path", choosing, false);
+    let prompt = ui.label("Path of a .txt or .md file (or drop one on the window):");
+    let mut action = path_row_ui(ui, path, ("import-path", prompt.id), choosing, false);
     if let Some(p) = busy {
         ui.add(egui::ProgressBar::new(p.fraction()).text(p.text()).animate(true));
     }
     if let Some(e) = error {
         ui.colored_label(ERROR_RED, e.to_string());
     }
+    let enter = enter_pressed(ui);
     ui.horizontal(|ui| {
-        if ui.add_enabled(busy.is_none(), egui::Button::new("Import")).clicked() {
+        if ui.add_enabled(busy.is_none(), egui::Button::new("Import")).clicked() || (enter && busy.is_none())
+        {
             action = Some(Action::Import(PathBuf::from(path.trim())));
         }
         if ui.button("Cancel").clicked() {
@@ -301,8 +371,8 @@ fn export_ui(
     choosing: bool,
 ) -> Option<Action> {
     ui.heading("Export");
-    ui.label("Save the text to (a .txt or .md path):");
-    let mut action = path_row_ui(ui, path, "export-path", choosing, true);
+    let prompt = ui.label("Save the text to (a .txt or .md path):");
+    let mut action = path_row_ui(ui, path, ("export-path", prompt.id), choosing, true);
     let typed = PathBuf::from(path.trim());
     // The question stands while the path is the one it was asked about.
     let replace = matches!(error, Some(FileError::Exists { path: p }) if *p == typed);
@@ -316,9 +386,10 @@ fn export_ui(
         }
         None => {}
     }
+    let enter = enter_pressed(ui);
     ui.horizontal(|ui| {
         let label = if replace { "Replace" } else { "Export" };
-        if ui.button(label).clicked() {
+        if ui.button(label).clicked() || enter {
             action = Some(Action::Export { path: typed, overwrite: replace });
         }
         if ui.button("Cancel").clicked() {
@@ -328,16 +399,24 @@ fn export_ui(
     action
 }
 
-/// A path field with a "Browse…" button beside it that opens the system's file
-/// chooser (for saving if `save`); `choosing` while it is open.
-fn path_row_ui(ui: &mut egui::Ui, path: &mut String, id: &str, choosing: bool, save: bool) -> Option<Action> {
+/// A path field (`id`, named by the label `label`) with a "Browse…" button beside it
+/// that opens the system's file chooser (for saving if `save`); `choosing` while it is
+/// open.
+fn path_row_ui(
+    ui: &mut egui::Ui,
+    path: &mut String,
+    (id, label): (&str, Id),
+    choosing: bool,
+    save: bool,
+) -> Option<Action> {
     ui.horizontal(|ui| {
         let browse = ui
             .add_enabled(!choosing, egui::Button::new("Browse…"))
             .on_hover_text("Choose the file in the system's file chooser")
             .on_disabled_hover_text("The file chooser is open")
             .clicked();
-        ui.add(egui::TextEdit::singleline(path).desired_width(f32::INFINITY).id(Id::new(id)));
+        ui.add(egui::TextEdit::singleline(path).desired_width(f32::INFINITY).id(Id::new(id)))
+            .labelled_by(label);
         browse.then_some(Action::Choose { save })
     })
     .inner

@@ -5,6 +5,7 @@
 use super::action::Action;
 use super::dialogs::Dialog;
 use super::document::OpenDoc;
+use super::keys::{self, Part, hint};
 use egui::RichText;
 use tandem_net::DocSummary;
 use tandem_storage::DocId;
@@ -25,15 +26,20 @@ impl DocsPanel {
         open: Option<&OpenDoc>,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
-        egui::Panel::left("docs").resizable(true).default_size(220.0).show(ui, |ui| {
+        let mut first = None;
+        let panel = egui::Panel::left("docs").resizable(true).default_size(220.0).show(ui, |ui| {
             ui.add_space(6.0);
             ui.label(RichText::new("Documents").strong());
             ui.add_space(4.0);
             ui.horizontal_wrapped(|ui| {
-                if ui.button("New").clicked() {
+                let ctx = ui.ctx().clone();
+                let new = ui.button("New").on_hover_text(hint(&ctx, "New document", &keys::NEW));
+                if new.clicked() {
                     actions.push(Action::NewDoc);
                 }
-                if ui.button("Join…").clicked() {
+                first = Some(new.id);
+                if ui.button("Join…").on_hover_text(hint(&ctx, "Join with a ticket", &keys::JOIN)).clicked()
+                {
                     actions.push(Action::ShowDialog(Dialog::join()));
                 }
                 if ui.button("Import…").clicked() {
@@ -51,6 +57,10 @@ impl DocsPanel {
                     ui.weak("No documents yet.");
                 }
             });
+            let switch = hint(ui.ctx(), "Find a document by name", &keys::SWITCH);
+            if ui.small_button("Switch document…").on_hover_text(switch).clicked() {
+                actions.push(Action::OpenSwitcher);
+            }
             if let Some(o) = open {
                 ui.with_layout(egui::Layout::bottom_up(egui::Align::LEFT), |ui| {
                     ui.add_space(4.0);
@@ -63,6 +73,9 @@ impl DocsPanel {
                 });
             }
         });
+        if let Some(first) = first {
+            keys::mark_part(ui.ctx(), Part::Documents, panel.response.rect, first);
+        }
         actions
     }
 }

@@ -2,17 +2,18 @@
 //! [`CrdtBuffer`], the find bar's matches painted behind the text, line numbers in a
 //! gutter, peers' cursors painted over it, and the screens shown while no document is
 //! open. Undo and redo shortcuts are the CRDT's, and the find, replace and go-to-line
-//! shortcuts open their bars; all are taken before the widget sees them.
+//! shortcuts open their bars; `keys` takes them before the widget sees them.
 
 use super::action::Action;
 use super::buffer::CrdtBuffer;
 use super::dialogs::Dialog;
 use super::find::FindBar;
+use super::keys;
+use super::presence::{self, LANE, NAME_SECS, RemoteCursor, Tag};
 use super::settings::Settings;
-use super::widgets::colour32;
 use egui::TextBuffer as _;
 use egui::text::CCursor;
-use egui::{Color32, Id, Key, KeyboardShortcut, Modifiers, RichText};
+use egui::{Color32, Id};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -22,13 +23,6 @@ use tandem_net::{DocView, PeerPresence};
 /// A remote cursor that has not moved for this long starts to fade.
 const FADE_AFTER: Duration = Duration::from_secs(10);
 
-const UNDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
-const REDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::Z);
-const REDO_Y: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Y);
-const FIND: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::F);
-const REPLACE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::H);
-const GOTO_LINE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::G);
-
 /// At most this many matches are painted in one frame (only visible ones are).
 const MAX_PAINTED_MATCHES: usize = 2_000;
 
@@ -36,9 +30,6 @@ const MAX_PAINTED_MATCHES: usize = 2_000;
 pub fn editor_id() -> Id {
     Id::new("tandem-editor")
 }
-
-/// A peer's cursor as drawn: name, colour, position and the other end of its selection.
-type RemoteCursor = (String, Color32, usize, Option<usize>);
 
 /// Words, chars and lines of a text, for the status bar and the line-number gutter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +96,19 @@ pub(super) struct Editor {
     pub(super) selection_counts: Option<Counts>,
     /// The op count and selection the counts were made for.
     counts_at: Option<(usize, usize, usize)>,
-    /// Scroll this char position into view on the next frame.
-    reveal: Option<usize>,
+    /// Scroll this char position into view on the next frame: to the middle of the
+    /// editor, or (`false`) just enough to show it.
+    reveal: Option<(usize, bool)>,
+    /// Scroll to this peer's cursor on the next frame (its key).
+    pub(super) reveal_peer: Option<String>,
+    /// Keep this peer's cursor in view (its key).
+    pub(super) follow: Option<String>,
+    /// Where the followed cursor was last scrolled to.
+    followed_at: Option<usize>,
+    /// Peers' tags as placed on the last frame.
+    pub(super) tags: Vec<Tag>,
+    /// The peer whose caret or badge the pointer was on, on the last frame.
+    hovered: Option<String>,
     /// Put the keyboard focus in the editor on the next frame.
     pub(super) focus: bool,
 }
@@ -124,6 +126,11 @@ impl Default for Editor {
             selection_counts: None,
             counts_at: None,
             reveal: None,
+            reveal_peer: None,
+            follow: None,
+            followed_at: None,
+            tags: Vec::new(),
+            hovered: None,
             focus: true,
         }
     }
@@ -148,19 +155,40 @@ impl Editor {
 
     /// Peers' cursors, resolved in this replica (they follow the text they point at).
     fn remote_cursors(&self, doc: &Doc) -> Vec<RemoteCursor> {
+        let keyed: Vec<(String, u32)> =
+            self.presences.iter().map(|p| (p.peer.to_string(), p.colour)).collect();
+        let styles = presence::caret_styles(&keyed);
         self.presences
             .iter()
-            .filter_map(|p| {
+            .zip(keyed)
+            .filter_map(|(p, (key, _))| {
                 let at = doc.resolve(&p.cursor_anchor)?;
                 let sel = p.selection_anchor.as_ref().and_then(|a| doc.resolve(a));
-                let quiet = self.moved.get(&p.peer.to_string()).map_or(Duration::ZERO, |(_, t)| t.elapsed());
+                let quiet = self.moved.get(&key).map_or(Duration::ZERO, |(_, t)| t.elapsed());
                 let fade = if quiet <= FADE_AFTER {
                     1.0
                 } else {
                     (1.0 - (quiet - FADE_AFTER).as_secs_f32() / 20.0).max(0.25)
                 };
-                Some((p.name.clone(), colour32(p.colour).gamma_multiply(fade), at, sel))
+                Some(RemoteCursor {
+                    style: styles.get(&key).copied().unwrap_or(presence::CaretStyle::Solid),
+                    key,
+                    name: p.name.clone(),
+                    colour: presence::cursor_colour(p.colour, fade),
+                    at,
+                    sel,
+                    recent: quiet.as_secs_f32() < NAME_SECS,
+                })
             })
+            .collect()
+    }
+
+    /// The keys of the peers whose cursor is in this replica.
+    pub(super) fn presences_in(&self, doc: &Doc) -> Vec<String> {
+        self.presences
+            .iter()
+            .filter(|p| doc.resolve(&p.cursor_anchor).is_some())
+            .map(|p| p.peer.to_string())
             .collect()
     }
 
@@ -170,7 +198,7 @@ impl Editor {
         let range = egui::text::CCursorRange::two(CCursor::new(r.start), CCursor::new(r.end));
         state.cursor.set_char_range(Some(range));
         state.store(ctx, editor_id());
-        self.reveal = Some(r.start);
+        self.reveal = Some((r.start, true));
     }
 
     /// Draws the editor over `view`, whose text `mirror` holds; keystrokes become CRDT
@@ -184,8 +212,15 @@ impl Editor {
         settings: &Settings,
         find: &mut FindBar,
     ) -> Option<Action> {
-        if std::mem::take(&mut self.focus) {
-            ui.memory_mut(|m| m.request_focus(editor_id()));
+        // On the frame a dialog closed, egui still keeps the focus on the dialog's
+        // layer: the editor takes it once its own layer may have it.
+        if self.focus {
+            if ui.memory(|m| m.allows_interaction(ui.layer_id())) {
+                self.focus = false;
+                ui.memory_mut(|m| m.request_focus(editor_id()));
+            } else {
+                ui.ctx().request_repaint();
+            }
         }
         let family =
             if settings.monospace { egui::FontFamily::Monospace } else { egui::FontFamily::Proportional };
@@ -194,8 +229,22 @@ impl Editor {
         let gutter = if settings.line_numbers { gutter_width(ui, self.counts.lines) } else { 0.0 };
         // The prose column: wrapped lines of about PROSE_CHARS chars, centred.
         let column = (wrap && settings.prose_column).then(|| prose_width(ui, &font));
-        let reveal = self.reveal.take();
         let cursors = self.remote_cursors(view.doc());
+        // A peer's cursor asked for from the peers panel, or followed, is shown.
+        if let Some(key) = self.reveal_peer.take()
+            && let Some(c) = cursors.iter().find(|c| c.key == key)
+        {
+            self.reveal = Some((c.at, true));
+            self.followed_at = Some(c.at);
+        }
+        if let Some(c) = self.follow.as_ref().and_then(|f| cursors.iter().find(|c| c.key == *f))
+            && self.followed_at != Some(c.at)
+        {
+            self.followed_at = Some(c.at);
+            self.reveal = self.reveal.or(Some((c.at, false)));
+        }
+        let reveal = self.reveal.take();
+        let hovered = self.hovered.take();
         // Typing is undone in bursts separated by pauses; a paste or a cut is an undo
         // step of its own.
         let (now_ms, pasted) = ui.input(|i| {
@@ -203,20 +252,29 @@ impl Editor {
             ((i.time * 1000.0) as u64, pasted)
         });
         let mut buffer = CrdtBuffer::new(view, mirror);
+        let mut tags = Vec::new();
+        let mut clicked = None;
         let output = egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
-            // Matches are painted behind the text, in a place kept before it is drawn.
+            // Matches and peers' selections are painted behind the text, in a place kept
+            // before it is drawn.
             let behind = ui.painter().add(egui::Shape::Noop);
+            let content_left = ui.cursor().left();
+            // Where the lane starts: left of the text, in the prose column or not.
+            let mut lane_at = content_left;
             let out = ui
                 .horizontal_top(|ui| {
                     // Each space added is followed by the layout's spacing.
                     let sp = ui.spacing().item_spacing.x;
-                    let full = ui.available_width() - if gutter > 0.0 { gutter + sp } else { 0.0 };
+                    let full = ui.available_width() - LANE - if gutter > 0.0 { gutter + sp } else { 0.0 };
                     if let Some(col) = column {
                         let left = (full - col) / 2.0 - sp;
                         if left > 0.0 {
                             ui.add_space(left);
                         }
                     }
+                    // The lane for peers' badges, then the line numbers.
+                    lane_at = ui.cursor().left();
+                    ui.add_space(LANE);
                     if gutter > 0.0 {
                         ui.add_space(gutter);
                     }
@@ -235,22 +293,52 @@ impl Editor {
                     edit.show(ui)
                 })
                 .inner;
+            // A screen reader names the text widget.
+            ui.ctx().accesskit_node_builder(editor_id(), |n| n.set_label("Document text"));
+            keys::mark_part(ui.ctx(), keys::Part::Editor, ui.clip_rect(), editor_id());
+            let origin = out.galley_pos.to_vec2();
+            let mut behind_shapes = presence::selection_shapes(&out.galley, origin, &cursors);
             if find.open {
                 // Typing this frame may have changed the text the matches were found in.
                 find.refresh(buffer.doc(), buffer.as_str());
-                matches_ui(ui, &out, behind, find);
+                behind_shapes.extend(match_shapes(ui, &out, find));
             }
+            ui.painter().set(behind, egui::Shape::Vec(behind_shapes));
+            let clip = ui.clip_rect();
+            let lane_left = lane_at.max(clip.left());
             if gutter > 0.0 {
-                line_numbers_ui(ui, &out, gutter);
+                line_numbers_ui(ui, &out, gutter, lane_left + LANE);
             }
-            if let Some(at) = reveal {
+            let measure = |s: &str, size: f32| {
+                let font = egui::FontId::proportional(size);
+                ui.ctx().fonts_mut(|f| f.layout_no_wrap(s.to_owned(), font, Color32::WHITE)).size()
+            };
+            tags = presence::place_tags(
+                &out.galley,
+                origin,
+                lane_left,
+                clip,
+                &cursors,
+                hovered.as_deref(),
+                &measure,
+            );
+            let scrolled = content_left < clip.left() - 0.5;
+            let (click, hover) =
+                presence::cursors_ui(ui, &out.galley, origin, lane_left, scrolled, &cursors, &tags);
+            clicked = click;
+            self.hovered = hover;
+            if let Some((at, centre)) = reveal {
                 let at = CCursor::new(at.min(out.galley.end().index.0));
-                let r = out.galley.pos_from_cursor(at).translate(out.galley_pos.to_vec2());
-                ui.scroll_to_rect(r, Some(egui::Align::Center));
+                let r = out.galley.pos_from_cursor(at).translate(origin);
+                ui.scroll_to_rect(r.expand(4.0), centre.then_some(egui::Align::Center));
             }
-            remote_cursors_ui(ui, &out, &cursors);
             out
         });
+        self.tags = tags;
+        if clicked.is_some() {
+            self.reveal_peer = clicked;
+            ui.ctx().request_repaint();
+        }
         if buffer.changed && pasted {
             view.commit();
         } else if buffer.changed {
@@ -286,27 +374,6 @@ impl Editor {
         self.sent = Some(anchors);
         Some(Action::SendPresence(anchors.0, anchors.1))
     }
-}
-
-/// The CRDT's undo and redo, find (Ctrl+F), replace (Ctrl+H) and go to line (Ctrl+G),
-/// asked for by keyboard shortcut, and Escape while a bar over the editor is open
-/// (`bar_open`); the shortcuts are consumed so that the text widget's own undo never
-/// runs.
-pub(super) fn shortcuts(ctx: &egui::Context, bar_open: bool) -> Vec<Action> {
-    ctx.input_mut(|i| {
-        let redo = i.consume_shortcut(&REDO) || i.consume_shortcut(&REDO_Y);
-        [
-            (i.consume_shortcut(&UNDO), Action::Undo),
-            (redo, Action::Redo),
-            (i.consume_shortcut(&FIND), Action::OpenFind { replace: false }),
-            (i.consume_shortcut(&REPLACE), Action::OpenFind { replace: true }),
-            (i.consume_shortcut(&GOTO_LINE), Action::OpenGoToLine),
-            (bar_open && i.consume_key(Modifiers::NONE, Key::Escape), Action::CloseBar),
-        ]
-        .into_iter()
-        .filter_map(|(pressed, a)| pressed.then_some(a))
-        .collect()
-    })
 }
 
 /// The spinner shown while a document is being opened.
@@ -375,12 +442,12 @@ fn gutter_font() -> egui::FontId {
 }
 
 /// Paints the number of each visible line left of its first row, in a gutter `width`
-/// wide that stays at the left edge when the text scrolls sideways.
-fn line_numbers_ui(ui: &egui::Ui, out: &egui::text_edit::TextEditOutput, width: f32) {
+/// wide that stays at `min_left` or right of it when the text scrolls sideways.
+fn line_numbers_ui(ui: &egui::Ui, out: &egui::text_edit::TextEditOutput, width: f32, min_left: f32) {
     let clip = ui.clip_rect();
     let painter = ui.painter_at(clip);
     let origin = out.galley_pos.to_vec2();
-    let left = (out.galley_pos.x - width).max(clip.left());
+    let left = (out.galley_pos.x - width).max(min_left);
     if left > out.galley_pos.x - width {
         // The text scrolled under the gutter: cover it.
         let gutter = egui::Rect::from_x_y_ranges(left..=left + width, clip.y_range());
@@ -403,14 +470,9 @@ fn line_numbers_ui(ui: &egui::Ui, out: &egui::text_edit::TextEditOutput, width: 
     }
 }
 
-/// Paints the find bar's visible matches (the current one stronger) in the place
-/// `behind` kept behind the text.
-fn matches_ui(
-    ui: &egui::Ui,
-    out: &egui::text_edit::TextEditOutput,
-    behind: egui::layers::ShapeIdx,
-    find: &FindBar,
-) {
+/// The shapes of the find bar's visible matches (the current one stronger), to paint
+/// behind the text.
+fn match_shapes(ui: &egui::Ui, out: &egui::text_edit::TextEditOutput, find: &FindBar) -> Vec<egui::Shape> {
     let clip = ui.clip_rect();
     let galley = &out.galley;
     let origin = out.galley_pos.to_vec2();
@@ -428,38 +490,11 @@ fn matches_ui(
             shapes.push(egui::Shape::rect_filled(r.translate(origin), 2.0, fill));
         }
     }
-    ui.painter().set(behind, egui::Shape::Vec(shapes));
-}
-
-/// Draws peers' cursors and selections in their colours, each with a name tag.
-fn remote_cursors_ui(ui: &egui::Ui, out: &egui::text_edit::TextEditOutput, cursors: &[RemoteCursor]) {
-    // Clipped to the visible editor, not to the text (a tag may stick out past a line).
-    let painter = ui.painter_at(ui.clip_rect());
-    let end = out.galley.end().index.0;
-    let offset = out.galley_pos.to_vec2();
-    for (name, c, at, sel) in cursors {
-        let at = (*at).min(end);
-        if let Some(sel) = sel.map(|s| s.min(end)).filter(|s| *s != at) {
-            for r in selection_rects(&out.galley, at.min(sel), at.max(sel)) {
-                painter.rect_filled(r.translate(offset), 2.0, c.gamma_multiply(0.25));
-            }
-        }
-        let r = out.galley.pos_from_cursor(CCursor::new(at)).translate(offset);
-        painter.line_segment([r.left_top(), r.left_bottom()], egui::Stroke::new(2.0, *c));
-        let label = egui::WidgetText::from(RichText::new(name).size(12.0).color(Color32::WHITE));
-        let galley =
-            label.into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Small);
-        let size = galley.size() + egui::vec2(8.0, 2.0);
-        // Above the line, or below it on the first visible line.
-        let top = if r.top() - size.y >= ui.clip_rect().top() { r.top() - size.y } else { r.bottom() };
-        let tag = egui::Rect::from_min_size(egui::pos2(r.left(), top), size);
-        painter.rect_filled(tag, 3.0, *c);
-        painter.galley(tag.min + egui::vec2(4.0, 1.0), galley, Color32::WHITE);
-    }
+    shapes
 }
 
 /// Rectangles covering the chars `a..b` of a laid-out text, one per row.
-fn selection_rects(galley: &egui::Galley, a: usize, b: usize) -> Vec<egui::Rect> {
+pub(super) fn selection_rects(galley: &egui::Galley, a: usize, b: usize) -> Vec<egui::Rect> {
     let mut res = Vec::new();
     let (ra, rb) = (galley.pos_from_cursor(CCursor::new(a)), galley.pos_from_cursor(CCursor::new(b)));
     if (ra.top() - rb.top()).abs() < 1.0 {

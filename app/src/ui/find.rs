@@ -366,6 +366,8 @@ impl FindBar {
                 .return_key(None)
                 .desired_width(220.0);
             let resp = ui.add(field);
+            // A screen reader names the field (its hint is only a placeholder).
+            ui.ctx().accesskit_node_builder(find_field_id(), |n| n.set_label("Find"));
             if std::mem::take(&mut self.focus) {
                 resp.request_focus();
                 select_all(ui.ctx(), find_field_id(), &self.query.text);
@@ -401,6 +403,7 @@ impl FindBar {
                     .return_key(None)
                     .desired_width(220.0);
                 let resp = ui.add(field);
+                ui.ctx().accesskit_node_builder(replace_field_id(), |n| n.set_label("Replace with"));
                 let enter = resp.has_focus() && ui.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter));
                 if ui.button("Replace").clicked() || enter {
                     action = match self.replace_current(text, seen.clone()) {

@@ -62,12 +62,12 @@ impl GoToLine {
     pub(super) fn ui(&mut self, ui: &mut egui::Ui, lines: usize) -> Option<Action> {
         let mut action = None;
         ui.horizontal(|ui| {
-            ui.label("Go to line");
+            let label = ui.label("Go to line");
             let field = egui::TextEdit::singleline(&mut self.input)
                 .id(goto_field_id())
                 .hint_text(format!("1–{lines}"))
                 .desired_width(100.0);
-            let resp = ui.add(field);
+            let resp = ui.add(field).labelled_by(label.id);
             if std::mem::take(&mut self.focus) {
                 resp.request_focus();
             }

@@ -62,6 +62,8 @@ impl History {
                         .frame(egui::Frame::NONE)
                         .id(Id::new("history-text")),
                 );
+                ui.ctx()
+                    .accesskit_node_builder(Id::new("history-text"), |n| n.set_label("Text at this version"));
             });
         }
         None

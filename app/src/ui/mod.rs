@@ -26,10 +26,14 @@ mod files;
 mod find;
 pub mod fonts;
 mod goto_line;
+mod help;
 mod history;
+mod keys;
 mod peers_panel;
+mod presence;
 mod settings;
 mod status_bar;
+mod switcher;
 mod tasks;
 mod top_bar;
 mod widgets;
@@ -38,7 +42,10 @@ pub use editor::editor_id;
 pub use error::FileError;
 pub use find::{find_field_id, replace_field_id};
 pub use goto_line::goto_field_id;
+pub use presence::{Edge, Tag, TagKind, overlaps};
 pub use settings::WindowState;
+pub use switcher::switcher_field_id;
+pub use widgets::{PALETTE, colour_of_key, hue_distance, hue_of};
 
 use action::Action;
 use anyhow::{Context as _, Result};
@@ -50,6 +57,7 @@ use status_bar::{Notice, StatusBar};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switcher::Switcher;
 use tandem_net::{DocSummary, EngineHandle, NetConfig, PeerPresence, Ticket, TicketError};
 use tandem_storage::{DocId, StoreHandle};
 use tasks::{Msg, Tasks};
@@ -71,6 +79,10 @@ pub struct TandemApp {
     /// The document being opened (its view is loading).
     opening: Option<DocId>,
     dialog: Option<Dialog>,
+    /// The quick switcher, while it is shown.
+    switcher: Option<Switcher>,
+    /// Whether the keyboard shortcuts are shown.
+    help: bool,
     offline: bool,
     status: StatusBar,
     last_refresh: Option<Instant>,
@@ -80,6 +92,8 @@ pub struct TandemApp {
     quit_confirmed: bool,
     /// The window's title as last sent to the window.
     window_title: String,
+    /// This device's key (its peer id as text), which picks its default colour.
+    key: String,
     /// The window's size, zoom and "Work offline" as they are now.
     window: WindowState,
     /// When `window` last changed while it differs from what is on disk.
@@ -109,6 +123,7 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
     // A second instance on the same data dir gets the store's "another Tandem is using".
     let store = StoreHandle::open(data_dir)?;
     let engine = rt.block_on(EngineHandle::start(store, net)).context("starting the sync engine")?;
+    let (peer, _) = rt.block_on(engine.info()).context("asking the sync engine for this device's key")?;
     let window = WindowState::load(data_dir);
     if window.offline {
         rt.block_on(engine.set_offline(true)).context("working offline")?;
@@ -127,12 +142,15 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
         open: None,
         opening: None,
         dialog: None,
+        switcher: None,
+        help: false,
         offline: window.offline,
         status: StatusBar::default(),
         last_refresh: None,
         pending_open: None,
         quit_confirmed: false,
         window_title: "Tandem".to_owned(),
+        key: peer.to_string(),
         window,
         window_changed: None,
         theme_applied: None,
@@ -258,14 +276,16 @@ impl TandemApp {
     /// Draws the window: every panel, then the dialog; then applies what they asked for.
     fn window_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        // Undo/redo are the CRDT's (own edits only), taken before the editor sees them
-        // and applied before it is drawn; so are find, replace and go to line, and
-        // Escape while their bars are open.
-        if let Some(o) = self.open.as_ref().filter(|_| self.dialog.is_none()) {
-            let bar_open = o.find.open || o.goto.is_some();
-            for a in editor::shortcuts(&ctx, bar_open) {
-                self.apply(a, &ctx);
-            }
+        // Keyboard shortcuts are taken before any widget sees them and applied before
+        // anything is drawn: undo and redo are the CRDT's (own edits only); Escape
+        // closes the find bar or the go-to-line prompt while one is open.
+        let state = keys::KeyState {
+            doc_open: self.open.is_some(),
+            bar_open: self.open.as_ref().is_some_and(|o| o.find.open || o.goto.is_some()),
+            modal_open: self.dialog.is_some() || self.switcher.is_some() || self.help,
+        };
+        for a in keys::shortcuts(&ctx, state) {
+            self.apply(a, &ctx);
         }
         let mut actions = self.drop_ui(&ctx);
         actions.extend(top_bar::top_bar_ui(ui, self.open.as_ref(), self.offline));
@@ -275,14 +295,29 @@ impl TandemApp {
         if self.settings.show_peers
             && let Some(o) = &self.open
         {
-            peers_panel::peers_panel_ui(ui, &self.settings, &o.peers, &o.equivocators, self.offline);
+            let view = peers_panel::PeersView {
+                me: (&self.settings.name, self.colour()),
+                with_cursor: o.editor.presences_in(o.view.doc()),
+                following: o.editor.follow.as_deref(),
+                offline: self.offline,
+            };
+            actions.extend(peers_panel::peers_panel_ui(ui, &view, &o.peers, &o.equivocators));
         }
-        let page = egui::Frame::new()
-            .fill(ui.visuals().extreme_bg_color)
-            .inner_margin(egui::Margin::symmetric(28, 18));
+        // The editor's lane for peers' badges takes most of the page's left margin.
+        let page = egui::Frame::new().fill(ui.visuals().extreme_bg_color).inner_margin(egui::Margin {
+            left: 28 - presence::LANE as i8,
+            right: 28,
+            top: 18,
+            bottom: 18,
+        });
         egui::CentralPanel::default().frame(page).show(ui, |ui| actions.extend(self.central_ui(ui)));
         if let Some(d) = &mut self.dialog {
             actions.extend(d.ui(&ctx, self.open.as_ref()));
+        } else if let Some(s) = &mut self.switcher {
+            let open_name = self.open.as_ref().map(|o| (o.id(), o.title()));
+            actions.extend(s.ui(&ctx, &self.docs.list, open_name));
+        } else if self.help {
+            actions.extend(help::help_ui(&ctx));
         }
         if !actions.is_empty() {
             for a in actions {
@@ -509,6 +544,27 @@ impl TandemApp {
     /// share it).
     pub fn peer_count(&self) -> Option<usize> {
         self.open.as_ref().map(|o| o.n_peers)
+    }
+
+    /// This user's colour (0xRRGGBB): the one picked in the settings, or else the one
+    /// of this device's key.
+    pub fn colour(&self) -> u32 {
+        self.settings.colour.unwrap_or_else(|| widgets::colour_of_key(&self.key))
+    }
+
+    /// This device's key (its peer id as text).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Peers' tags in the editor as placed on the last frame (screen coordinates).
+    pub fn peer_tags(&self) -> &[presence::Tag] {
+        self.open.as_ref().map_or(&[], |o| o.editor.tags.as_slice())
+    }
+
+    /// The peer the editor follows (its key).
+    pub fn following(&self) -> Option<&str> {
+        self.open.as_ref()?.editor.follow.as_deref()
     }
 
     /// The window's title.

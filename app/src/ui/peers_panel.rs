@@ -1,32 +1,46 @@
 //! The peers panel on the right: this user and every peer that shares the open
-//! document, with how they are connected and how far in sync they are. It only shows;
-//! it has no commands.
+//! document, with how they are connected and how far in sync they are. Clicking a peer
+//! whose cursor is known scrolls the editor to it; "Follow" keeps it in view.
 
-use super::settings::Settings;
-use super::widgets::{colour32, dot_ui};
+use super::action::Action;
+use super::keys::{self, Part};
+use super::widgets::{colour_of_key, colour32, dot_ui};
 use egui::RichText;
 use tandem_crdt::ReplicaId;
 use tandem_net::{DocPeer, PeerKind, PeerSync};
 
-/// Draws the panel: `me` is this user, `peers` the open document's peers.
+/// What the panel shows besides the peers.
+#[derive(Debug)]
+pub(super) struct PeersView<'a> {
+    /// This user's name and colour.
+    pub(super) me: (&'a str, u32),
+    /// The keys of the peers whose cursor is in the document.
+    pub(super) with_cursor: Vec<String>,
+    /// The key of the peer the editor follows.
+    pub(super) following: Option<&'a str>,
+    pub(super) offline: bool,
+}
+
+/// Draws the panel for the open document's `peers`.
 pub(super) fn peers_panel_ui(
     ui: &mut egui::Ui,
-    me: &Settings,
+    view: &PeersView<'_>,
     peers: &[DocPeer],
     equivocators: &[ReplicaId],
-    offline: bool,
-) {
-    egui::Panel::right("peers").resizable(true).default_size(200.0).show(ui, |ui| {
+) -> Option<Action> {
+    let mut action = None;
+    let mut first = None;
+    let panel = egui::Panel::right("peers").resizable(true).default_size(200.0).show(ui, |ui| {
         ui.add_space(6.0);
         ui.label(RichText::new("Peers").strong());
         ui.add_space(4.0);
         ui.horizontal(|ui| {
-            dot_ui(ui, colour32(me.colour));
-            ui.label(format!("{} (you)", me.name));
+            dot_ui(ui, colour32(view.me.1));
+            ui.label(format!("{} (you)", view.me.0));
         });
         if peers.is_empty() {
             ui.add_space(6.0);
-            ui.weak(if offline {
+            ui.weak(if view.offline {
                 "Offline."
             } else {
                 "Nobody else here yet. Share the ticket to invite someone."
@@ -34,13 +48,32 @@ pub(super) fn peers_panel_ui(
         }
         for p in peers {
             ui.add_space(4.0);
+            let key = p.peer.to_string();
             ui.horizontal(|ui| {
                 let (name, colour) = p.name.clone().unwrap_or_else(|| {
-                    let id = p.peer.to_string();
-                    (format!("peer …{}", &id[id.len().saturating_sub(6)..]), 0x888888)
+                    (format!("peer …{}", &key[key.len().saturating_sub(6)..]), colour_of_key(&key))
                 });
                 dot_ui(ui, colour32(colour));
-                ui.label(name);
+                if !view.with_cursor.contains(&key) {
+                    ui.label(name);
+                    return;
+                }
+                let shown = ui.button(&name).on_hover_text(format!("Show {name}'s cursor"));
+                first = first.or(Some(shown.id));
+                if shown.clicked() {
+                    action = Some(Action::ShowPeer(key.clone()));
+                }
+                let following = view.following == Some(key.as_str());
+                let follow = ui.selectable_label(following, "Follow");
+                // A screen reader tells whom each "Follow" is for.
+                let what = format!("Follow {name}");
+                follow.widget_info(|| {
+                    egui::WidgetInfo::selected(egui::WidgetType::SelectableLabel, true, following, &what)
+                });
+                let follow = follow.on_hover_text(format!("Keep {name}'s cursor in view"));
+                if follow.clicked() {
+                    action = Some(Action::Follow((!following).then(|| key.clone())));
+                }
             });
             ui.weak(format!("    {} · {}", kind_label(p.kind), sync_label(p.sync)));
         }
@@ -53,6 +86,10 @@ pub(super) fn peers_panel_ui(
             .on_hover_text("The second version was refused; both are kept as proof.");
         }
     });
+    if let Some(first) = first {
+        keys::mark_part(ui.ctx(), Part::Peers, panel.response.rect, first);
+    }
+    action
 }
 
 fn kind_label(k: PeerKind) -> &'static str {

@@ -5,14 +5,18 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The default colour of earlier versions, the same for every user.
+const OLD_DEFAULT_COLOUR: u32 = 0x2f80ed;
+
 /// What the user set in the settings dialog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub(super) struct Settings {
     /// Shown to peers beside this user's cursor.
     pub(super) name: String,
-    /// This user's colour, 0xRRGGBB.
-    pub(super) colour: u32,
+    /// This user's colour, 0xRRGGBB, once the user picked one; until then the colour
+    /// picked from this device's key (`widgets::colour_of_key`).
+    pub(super) colour: Option<u32>,
     /// Dark, light, or whatever the system uses.
     pub(super) theme: ThemeChoice,
     /// Monospace font in the editor.
@@ -36,7 +40,7 @@ impl Default for Settings {
         let name = std::env::var("USER").ok().filter(|u| !u.is_empty() && u != "root");
         Settings {
             name: name.unwrap_or_else(|| "Anonymous".into()),
-            colour: 0x2f80ed,
+            colour: None,
             theme: ThemeChoice::System,
             monospace: false,
             font_size: DEFAULT_FONT_SIZE,
@@ -93,6 +97,11 @@ impl Settings {
     /// size out of range is brought into it.
     pub(super) fn load(dir: &Path) -> Settings {
         let mut s: Settings = load_json(&Settings::path(dir));
+        // Earlier versions saved the blue every user had by default, which looks like
+        // text selected here: such a device goes back to the colour of its key.
+        if s.colour == Some(OLD_DEFAULT_COLOUR) {
+            s.colour = None;
+        }
         s.font_size = if s.font_size.is_finite() {
             s.font_size.clamp(*FONT_SIZES.start(), *FONT_SIZES.end())
         } else {
@@ -173,7 +182,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Settings {
             name: "Ada".into(),
-            colour: 0x123456,
+            colour: Some(0x123456),
             theme: ThemeChoice::Dark,
             monospace: true,
             font_size: 20.0,
@@ -187,6 +196,9 @@ mod tests {
         assert_eq!(Settings::load(dir.path()), s);
         std::fs::write(Settings::path(dir.path()), b"\xff not json").unwrap();
         assert_eq!(Settings::load(dir.path()), Settings::default());
+        std::fs::write(Settings::path(dir.path()), br#"{"name":"Old","colour":3113197}"#).unwrap();
+        let old = Settings::load(dir.path());
+        assert_eq!((old.name.as_str(), old.colour), ("Old", None), "the old default blue is dropped");
         std::fs::write(Settings::path(dir.path()), br#"{"font_size": 900, "theme": "dark"}"#).unwrap();
         let s = Settings::load(dir.path());
         assert_eq!((s.font_size, s.theme), (*FONT_SIZES.end(), ThemeChoice::Dark));

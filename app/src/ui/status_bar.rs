@@ -141,7 +141,12 @@ impl StatusBar {
                         Notice::Info(_) => ui.visuals().text_color(),
                     };
                     ui.colored_label(c.gamma_multiply(opacity), notice.text());
-                    dismissed = ui.small_button("×").on_hover_text("Dismiss").clicked();
+                    let x = ui.small_button("×");
+                    // A screen reader reads what the cross does.
+                    x.widget_info(|| {
+                        egui::WidgetInfo::labeled(egui::WidgetType::Button, true, "Dismiss notice")
+                    });
+                    dismissed = x.on_hover_text("Dismiss").clicked();
                 }
                 if let Some(o) = open {
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {

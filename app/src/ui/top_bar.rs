@@ -1,24 +1,34 @@
 //! The bar at the top of the window: the open document's title and its commands
-//! (rename, undo, redo, history, share), the settings and "Work offline".
+//! (rename, undo, redo, history, share), the settings, the keyboard shortcuts and
+//! "Work offline". Buttons with a shortcut show it on hover.
 
 use super::action::Action;
 use super::dialogs::Dialog;
 use super::document::OpenDoc;
+use super::keys::{self, Part, hint};
 use egui::{Color32, RichText};
 
 /// Draws the top bar; `open` is the open document, `offline` whether the engine is
 /// offline.
 pub(super) fn top_bar_ui(ui: &mut egui::Ui, open: Option<&OpenDoc>, offline: bool) -> Option<Action> {
     let mut action = None;
-    egui::Panel::top("top").show(ui, |ui| {
+    let mut first = None;
+    let panel = egui::Panel::top("top").show(ui, |ui| {
         ui.add_space(4.0);
         ui.horizontal(|ui| {
             ui.heading(RichText::new("Tandem").strong());
             ui.separator();
             if let Some(o) = open {
-                action = document_commands_ui(ui, o);
+                let (a, id) = document_commands_ui(ui, o);
+                (action, first) = (a, Some(id));
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let help =
+                    ui.button("Shortcuts").on_hover_text(hint(ui.ctx(), "Keyboard shortcuts", &keys::HELP));
+                if help.clicked() {
+                    action = Some(Action::ShowHelp);
+                }
+                first = first.or(Some(help.id));
                 if ui.button("⚙ Settings").clicked() {
                     action = Some(Action::ShowSettings);
                 }
@@ -30,35 +40,43 @@ pub(super) fn top_bar_ui(ui: &mut egui::Ui, open: Option<&OpenDoc>, offline: boo
         });
         ui.add_space(4.0);
     });
+    if let Some(first) = first {
+        keys::mark_part(ui.ctx(), Part::TopBar, panel.response.rect, first);
+    }
     action
 }
 
-/// The open document's title and commands.
-fn document_commands_ui(ui: &mut egui::Ui, o: &OpenDoc) -> Option<Action> {
+/// The open document's title and commands; returns what was asked and the id of the
+/// first button.
+fn document_commands_ui(ui: &mut egui::Ui, o: &OpenDoc) -> (Option<Action>, egui::Id) {
     let mut action = None;
+    let ctx = ui.ctx().clone();
     let title = o.title();
     ui.label(RichText::new(&title).size(16.0));
     if o.view.doc().map_values("title").len() > 1 {
         ui.colored_label(Color32::from_rgb(0xd0, 0x80, 0x00), "⚠ title conflict")
             .on_hover_text("Peers renamed this document at the same time: choose one in Rename.");
     }
-    if ui.button("Rename").clicked() {
+    let rename = ui.button("Rename");
+    if rename.clicked() {
         action = Some(Action::ShowDialog(Dialog::Rename { title }));
     }
     ui.separator();
     let doc = o.view.doc();
-    if ui.add_enabled(doc.can_undo(), egui::Button::new("Undo")).on_hover_text("Ctrl+Z").clicked() {
+    let undo = ui.add_enabled(doc.can_undo(), egui::Button::new("Undo"));
+    if undo.on_hover_text(hint(&ctx, "Undo your last edit", &keys::UNDO)).clicked() {
         action = Some(Action::Undo);
     }
-    if ui.add_enabled(doc.can_redo(), egui::Button::new("Redo")).on_hover_text("Ctrl+Shift+Z").clicked() {
+    let redo = ui.add_enabled(doc.can_redo(), egui::Button::new("Redo"));
+    if redo.on_hover_text(hint(&ctx, "Redo", &keys::REDO)).clicked() {
         action = Some(Action::Redo);
     }
     ui.separator();
     if ui.selectable_label(o.history.is_some(), "History").clicked() {
         action = Some(Action::ToggleHistory);
     }
-    if ui.button("Share").clicked() {
+    if ui.button("Share").on_hover_text(hint(&ctx, "Share this document", &keys::SHARE)).clicked() {
         action = Some(Action::Share);
     }
-    action
+    (action, rename.id)
 }
