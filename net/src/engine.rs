@@ -454,6 +454,7 @@ impl Engine {
                 self.sync.peer_disconnected(&peer_id);
                 self.members.disconnected(&peer_id);
                 self.asks.disconnected(&peer_id);
+                self.relay_gone(&peer_id);
                 self.events.send(Event::PeerDisconnected(peer_id)).ok();
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {

@@ -3,8 +3,11 @@
 //! (`tandem node --relay`) also serves as a relay with limits raised for document
 //! traffic.
 //!
-//! A peer that is not a relay itself makes a reservation on every relay it connects
-//! to (a peer whose identify info lists the relay hop protocol) by listening on
+//! A peer that is not a relay itself makes a reservation on a relay it connects to (a
+//! peer whose identify info lists the relay hop protocol) that it has reason to trust:
+//! one in its configuration or bootstrap list, or one that proved it holds one of this
+//! peer's documents. Any peer can claim to be a relay; a stranger's claim would put its
+//! address in this peer's tickets. It reserves by listening on
 //! `<relay addr>/p2p/<relay>/p2p-circuit`. Once the relay accepts, that circuit
 //! address is one of the peer's listen addresses, so it goes into tickets and a joiner
 //! that cannot reach the peer directly dials it through the relay. DCUtR then tries to
@@ -75,6 +78,8 @@ pub(super) fn is_circuit(addr: &Multiaddr) -> bool {
 
 /// Relays a peer reserves on by itself (configured circuit addresses come on top).
 pub(super) const MAX_RESERVATIONS: usize = 3;
+/// Relay offers from connected peers not yet trusted, kept at most.
+const MAX_OFFERS: usize = 64;
 
 /// Reservations this peer holds or asked for.
 #[derive(Debug, Default)]
@@ -89,6 +94,9 @@ pub(super) struct Relays {
     dialled: HashMap<PeerId, Multiaddr>,
     /// Bootstrap addresses by peer.
     bootstrap: HashMap<PeerId, Multiaddr>,
+    /// Connected peers that said they are relays, with what they said, until this peer
+    /// reserves on them or they go.
+    offered: HashMap<PeerId, identify::Info>,
 }
 
 impl Relays {
@@ -166,7 +174,9 @@ impl Engine {
         }
     }
 
-    /// Identify told us what a peer supports: reserve a slot on it if it is a relay.
+    /// Identify told us what a peer supports: reserve a slot on it if it is a relay
+    /// this peer trusts (configured, bootstrap, or a member of one of its documents);
+    /// a stranger's offer waits until it proves membership ([`Engine::relay_proved`]).
     pub(super) fn on_identified(&mut self, peer: PeerId, info: &identify::Info) {
         if self.relays.serving
             || self.offline
@@ -177,6 +187,33 @@ impl Engine {
         }
         if let Some(circuit) = self.relays.configured.get(&peer).cloned() {
             self.listen_circuit(peer, circuit);
+            return;
+        }
+        let trusted = self.relays.bootstrap.contains_key(&peer)
+            || self.docs.keys().any(|d| self.sync.is_member(*d, &peer));
+        if !trusted {
+            if self.relays.offered.len() < MAX_OFFERS {
+                self.relays.offered.insert(peer, info.clone());
+            }
+            return;
+        }
+        self.reserve_on(peer, info);
+    }
+
+    /// A peer proved it holds a document: if it offered to relay, reserve on it now.
+    pub(super) fn relay_proved(&mut self, peer: PeerId) {
+        if let Some(info) = self.relays.offered.remove(&peer) {
+            self.reserve_on(peer, &info);
+        }
+    }
+
+    /// A peer's last connection closed: forget its offer.
+    pub(super) fn relay_gone(&mut self, peer: &PeerId) {
+        self.relays.offered.remove(peer);
+    }
+
+    fn reserve_on(&mut self, peer: PeerId, info: &identify::Info) {
+        if self.relays.reserving.contains_key(&peer) {
             return;
         }
         // A few reservations are enough to be reachable; more only cost the relays.
