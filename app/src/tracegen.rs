@@ -49,6 +49,19 @@ pub fn generate(spec: &str) -> Result<Trace> {
     }
 }
 
+/// A code-editing history of about `paste_chars` pasted chars and `txns` edit
+/// transactions (what `code:SEED` makes, at another size).
+pub fn code_sized(seed: u64, paste_chars: usize, txns: usize) -> Trace {
+    code(seed, CodeShape { paste_chars: (paste_chars, paste_chars), file_chars: 64_000, txns: (txns, txns) })
+}
+
+/// A concurrent history of `agents` authors (at least 8) and about `txns` transactions
+/// (what `conc:SEED` makes, at another size).
+pub fn concurrent_sized(seed: u64, agents: usize, txns: usize) -> Trace {
+    let agents = agents.max(8);
+    concurrent(seed, ConcShape { agents, maintainers: 2, active: agents / 2, txns, base_chars: 2_000 })
+}
+
 /// Whether `s` names a generator rather than a file.
 pub fn is_spec(s: &str) -> bool {
     ["code:", "big:", "conc:", "long:"].iter().any(|p| s.starts_with(p))
@@ -108,12 +121,12 @@ const COMMENTS: &[&str] = &[
     "Walks the tree from the root → leaf.",
     "Counts chars, not bytes: “naïve” offsets break on UTF-8.",
     "日本語のテキストも扱う。",
-    "TODO(seph): cache this 🦀",
+    "TODO(seph): cache this ★",
     "Returns early when the entry is already present.",
     "Σ of the children's lengths; ≤ the limit.",
 ];
 /// Non-ASCII fragments typed now and then (identifiers stay ASCII, as in real code).
-const UNICODE_BITS: &[&str] = &["é", "ü", "→", "—", "ñ", "😀", "中", "ß", "°", "€"];
+const UNICODE_BITS: &[&str] = &["é", "ü", "→", "—", "ñ", "☺", "中", "ß", "°", "€"];
 
 /// Appends one Rust-looking function of 5-25 lines to `out`.
 fn function(rng: &mut Rng, out: &mut String) {
