@@ -78,7 +78,7 @@ impl Rng {
     }
 
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -88,7 +88,7 @@ impl Rng {
 
     /// A number in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 { 0 } else { (self.next_u64() % n as u64) as usize }
     }
 
     /// A number in `lo..=hi`.
@@ -252,7 +252,7 @@ impl Text {
         self.chunks[i][off - 1]
     }
 
-    fn to_string(&self) -> String {
+    fn text(&self) -> String {
         self.chunks.iter().flatten().collect()
     }
 }
@@ -382,7 +382,7 @@ fn code(seed: u64, shape: CodeShape) -> Trace {
             txns.push(Txn { parents: Vec::new(), agent: 0, patches });
         }
     }
-    Trace { kind: None, start_content: String::new(), end_content: text.to_string(), num_agents: 0, txns }
+    Trace { kind: None, start_content: String::new(), end_content: text.text(), num_agents: 0, txns }
 }
 
 // ----- concurrent histories ---------------------------------------------------------
