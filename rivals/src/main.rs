@@ -122,9 +122,11 @@ fn diamond_concurrent(trace: &Trace, name: &str, runs: usize) -> Row {
         trace,
         runs,
         |trace| {
+            // diamond-types orders concurrent inserts at one place by agent name, Tandem
+            // by replica id (agent + 1): zero-padded names sort the same way.
             let mut oplog = OpLog::new();
             let agents: Vec<_> = (0..trace.num_agents.max(1))
-                .map(|a| oplog.get_or_create_agent_id(&format!("a{a}")))
+                .map(|a| oplog.get_or_create_agent_id(&format!("a{a:04}")))
                 .collect();
             // The last op of each txn.
             let mut last = Vec::with_capacity(trace.txns.len());

@@ -628,13 +628,8 @@ impl Doc {
         // usually is) has the whole version as its causal past: no walk, no copy.
         let frontier = &self.log.frontier;
         let on_frontier = parents.len() == frontier.len() && parents.iter().all(|p| frontier.contains(p));
-        let walked;
-        let past = if on_frontier {
-            &self.log.version
-        } else {
-            walked = self.past_of(&parents);
-            &walked
-        };
+        let walked = if on_frontier { None } else { Some(self.past_of(&parents)) };
+        let past = walked.as_ref().unwrap_or(&self.log.version);
         if past.get(c.author) + 1 < c.start_seq {
             return Err(bad(InvalidReason::PreviousOpNotInPast));
         }
@@ -701,7 +696,8 @@ impl Doc {
             return Err(Error::TooLarge(NONE as u64));
         }
         let agent = self.log.agent(c.author);
-        let lv0 = self.log.push_lvs(agent, c.start_seq, n as u32, c.lamport, &parents);
+        let lv0 =
+            self.log.push_lvs_with_past(agent, c.start_seq, n as u32, c.lamport, &parents, walked.as_ref());
         debug_assert_eq!(lv0, view.lv0, "the change's ops take the Lvs its view gave them");
         let mut lv = lv0;
         let mut next_origins = origins.iter();
