@@ -5,4 +5,5 @@ pub mod alloc;
 pub mod docs;
 pub mod node;
 pub mod trace;
+pub mod tracegen;
 pub mod ui;

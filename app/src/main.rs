@@ -89,7 +89,15 @@ enum Command {
     /// Replay an editing trace (.json.gz) through the CRDT and report timings and sizes.
     Trace {
         /// The trace file: sequential or concurrent, gzipped JSON.
-        file: PathBuf,
+        #[arg(required_unless_present = "generate", conflicts_with = "generate")]
+        file: Option<PathBuf>,
+        /// Generate the trace instead: `code:SEED`, `conc:SEED`, `big:SEED`,
+        /// `long:SOURCE` (a spec or a trace file).
+        #[arg(long, value_name = "SPEC")]
+        generate: Option<String>,
+        /// Write the trace to this .json.gz file instead of replaying it.
+        #[arg(long, value_name = "PATH")]
+        write: Option<PathBuf>,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -171,8 +179,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             docs::export(&mut store, &doc, file.as_deref(), &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Trace { file, json, runs } => {
-            let t = Trace::load(&file)?;
+        Command::Trace { file, generate, write, json, runs } => {
+            let file = file.or(generate.map(PathBuf::from)).expect("clap requires a file or a spec");
+            let t = Trace::load_or_generate(&file.to_string_lossy())?;
+            if let Some(path) = write {
+                t.write(&path)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let r = trace::measure(&file, &t, runs)
                 .with_context(|| format!("cannot replay {}", file.display()))?;
             let mut out = std::io::stdout().lock();

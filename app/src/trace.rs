@@ -4,35 +4,39 @@
 //! are Unicode chars.
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 use tandem_crdt::{Change, Doc, ReplicaId, VectorClock, encoding};
 
 /// One patch: at char `pos`, delete `del` chars, then insert `ins`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Patch(pub usize, pub usize, pub String);
 
 /// One transaction of a trace.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Txn {
     /// Indexes of the txns this one follows (concurrent traces only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parents: Vec<usize>,
     /// The editing agent (concurrent traces only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub agent: usize,
     /// The patches, applied in order.
     pub patches: Vec<Patch>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// A parsed trace.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Trace {
     /// `"concurrent"` for concurrent traces.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Text before the first txn (sequential traces).
     #[serde(default)]
@@ -40,7 +44,7 @@ pub struct Trace {
     /// Text after every txn.
     pub end_content: String,
     /// Number of agents (concurrent traces).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub num_agents: usize,
     /// The transactions.
     pub txns: Vec<Txn>,
@@ -59,6 +63,33 @@ impl Trace {
             .with_context(|| format!("{} is not a valid editing trace", path.display()))?;
         trace.validate().with_context(|| format!("{} is not a valid editing trace", path.display()))?;
         Ok(trace)
+    }
+
+    /// Reads a trace file, or generates the trace a spec names (`code:SEED`, ...: see
+    /// [`crate::tracegen`]).
+    pub fn load_or_generate(what: &str) -> Result<Trace> {
+        if crate::tracegen::is_spec(what) {
+            crate::tracegen::generate(what).with_context(|| format!("cannot generate {what}"))
+        } else {
+            Trace::load(Path::new(what))
+        }
+    }
+
+    /// The trace as JSON, in the format it is read from.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a trace is plain data")
+    }
+
+    /// Writes the trace as gzipped JSON.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        use std::io::Write;
+        let file =
+            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut gz =
+            flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast());
+        gz.write_all(self.to_json().as_bytes())?;
+        gz.finish()?.flush()?;
+        Ok(())
     }
 
     /// Whether txns may be concurrent.

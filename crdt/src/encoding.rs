@@ -23,7 +23,7 @@ use std::ops::{Index, IndexMut};
 /// Version of the change and batch encodings.
 pub const CHANGE_VERSION: u8 = 1;
 /// Version of the document encoding.
-pub const DOC_VERSION: u8 = 1;
+pub const DOC_VERSION: u8 = 2;
 const DOC_MAGIC: &[u8; 4] = b"TNDM";
 /// Largest decompressed document body accepted (guards against decompression bombs).
 const MAX_DOC_BODY: usize = 1 << 30;
@@ -495,10 +495,16 @@ columns! {
     InsLv = "insert lv",
     /// The insert run count, then per insert run its length.
     InsLen = "insert len",
-    /// Per insert run: the distance back from its first `Lv` to its left origin, 0 for
-    /// the document start. Later characters have the previous one as their left origin.
+    /// Per insert run: 0 for the document start, else 1 + its left origin minus the
+    /// *place* (zigzag): the last character of the previous insert run, or the first
+    /// target of the previous delete run, whichever op came last (0 before any). Edits
+    /// cluster, so these are small numbers where `Lv` distances are not. Later characters
+    /// have the previous one as their left origin. (Version 1: the distance back from the
+    /// run's first `Lv`.)
     InsLeft = "insert left",
-    /// Per insert run: the distance back to its right origin, 0 for the document end.
+    /// Per insert run: 0 for the document end, else 1 + its right origin minus one past
+    /// its left origin (or minus 0 at the document start), zigzag: inserting inside text
+    /// typed in one go gives 1. (Version 1: the distance back from the run's first `Lv`.)
     InsRight = "insert right",
     /// Every inserted character in `Lv` order, as UTF-8; the insert lengths split it.
     Content = "content",
@@ -507,7 +513,8 @@ columns! {
     /// The delete run count, then per delete run its length shifted left by one, the low
     /// bit set when the deletes ran right to left.
     DelLen = "delete len",
-    /// Per delete run: the distance back from its first `Lv` to its lowest target.
+    /// Per delete run: its lowest target minus the place (see `InsLeft`), zigzag.
+    /// (Version 1: the distance back from the run's first `Lv`.)
     DelTarget = "delete target",
     /// The map write count, then per write: its `Lv` minus one past the previous write's,
     /// the key (length-prefixed UTF-8) and the value (tagged, see `value_tag`).
@@ -558,6 +565,28 @@ impl Columns<Reader<'_>> {
 /// Encodes a whole document with its full history (not its causal buffer, undo stack or
 /// open transaction).
 pub fn encode_doc(doc: &Doc) -> Vec<u8> {
+    encode_doc_as(doc, DOC_VERSION)
+}
+
+/// The place edits are near after an op (see [`Col::InsLeft`]), version 2.
+#[derive(Clone, Copy, Default)]
+struct Place(Lv);
+
+impl Place {
+    /// `x` (an `Lv`, not `NONE`) relative to the place, zigzag.
+    fn rel(self, x: Lv) -> u64 {
+        varint::zigzag(x as i64 - self.0 as i64)
+    }
+
+    /// The `Lv` at `v` (zigzag) from the place, if it is one before `lv`.
+    fn at(self, v: u64, lv: Lv) -> Option<Lv> {
+        let x = (self.0 as i64).checked_add(varint::unzigzag(v))?;
+        (0..lv as i64).contains(&x).then_some(x as Lv)
+    }
+}
+
+/// Encodes a whole document in format `version` (1 or 2); only tests write version 1.
+fn encode_doc_as(doc: &Doc, version: u8) -> Vec<u8> {
     let log = &doc.log;
     let mut cols: Columns<Vec<u8>> = Columns(Default::default());
 
@@ -581,24 +610,44 @@ pub fn encode_doc(doc: &Doc) -> Vec<u8> {
 
     let back = |lv: Lv, origin: Lv| if origin == NONE { 0 } else { (lv - origin) as u64 };
     cols.put(Col::InsLen, log.ins.len() as u64);
-    let mut next = 0;
-    for r in &log.ins {
-        cols.put(Col::InsLv, (r.lv - next) as u64);
-        next = r.lv + r.len;
-        cols.put(Col::InsLen, r.len as u64);
-        cols.put(Col::InsLeft, back(r.lv, r.origin_left));
-        cols.put(Col::InsRight, back(r.lv, r.origin_right));
+    cols.put(Col::DelLen, log.dels.len() as u64);
+    // Inserts and deletes in `Lv` order, so the place follows the history.
+    let mut place = Place::default();
+    let (mut ins_next, mut del_next) = (0, 0);
+    let (mut i, mut d) = (0, 0);
+    while i < log.ins.len() || d < log.dels.len() {
+        if d >= log.dels.len() || (i < log.ins.len() && log.ins[i].lv < log.dels[d].lv) {
+            let r = &log.ins[i];
+            i += 1;
+            cols.put(Col::InsLv, (r.lv - ins_next) as u64);
+            ins_next = r.lv + r.len;
+            cols.put(Col::InsLen, r.len as u64);
+            if version == 1 {
+                cols.put(Col::InsLeft, back(r.lv, r.origin_left));
+                cols.put(Col::InsRight, back(r.lv, r.origin_right));
+                continue;
+            }
+            let left = if r.origin_left == NONE { 0 } else { place.rel(r.origin_left) + 1 };
+            cols.put(Col::InsLeft, left);
+            let base = Place(if r.origin_left == NONE { 0 } else { r.origin_left + 1 });
+            let right = if r.origin_right == NONE { 0 } else { base.rel(r.origin_right) + 1 };
+            cols.put(Col::InsRight, right);
+            place = Place(r.lv + r.len - 1);
+        } else {
+            let r = &log.dels[d];
+            d += 1;
+            cols.put(Col::DelLv, (r.lv - del_next) as u64);
+            del_next = r.lv + r.len;
+            cols.put(Col::DelLen, (r.len as u64) << 1 | r.reversed as u64);
+            if version == 1 {
+                cols.put(Col::DelTarget, (r.lv - r.target) as u64);
+                continue;
+            }
+            cols.put(Col::DelTarget, place.rel(r.target));
+            place = Place(r.target);
+        }
     }
     cols[Col::Content].extend_from_slice(doc.text.content.as_bytes());
-
-    cols.put(Col::DelLen, log.dels.len() as u64);
-    let mut next = 0;
-    for d in &log.dels {
-        cols.put(Col::DelLv, (d.lv - next) as u64);
-        next = d.lv + d.len;
-        cols.put(Col::DelLen, (d.len as u64) << 1 | d.reversed as u64);
-        cols.put(Col::DelTarget, (d.lv - d.target) as u64);
-    }
 
     cols.put(Col::Maps, log.map_ops.len() as u64);
     let mut next = 0;
@@ -616,7 +665,7 @@ pub fn encode_doc(doc: &Doc) -> Vec<u8> {
     }
     let mut out = Vec::with_capacity(body.len() / 3 + 16);
     out.extend_from_slice(DOC_MAGIC);
-    out.push(DOC_VERSION);
+    out.push(version);
     varint::put(&mut out, body.len() as u64);
     out.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&body, 6));
     out
@@ -632,7 +681,13 @@ pub fn decode_doc(bytes: &[u8], replica: ReplicaId) -> Result<Doc, Error> {
             offset: 0,
         });
     }
-    check_version(&mut r, DOC_VERSION)?;
+    // Version 1 stored origins and delete targets as distances back; still read.
+    let version = if r.rest.first() == Some(&1) {
+        r.u8()?
+    } else {
+        check_version(&mut r, DOC_VERSION)?;
+        DOC_VERSION
+    };
     let body_len = r.varint()?;
     if body_len > MAX_DOC_BODY as u64 {
         return Err(r.err("body too large"));
@@ -653,14 +708,15 @@ pub fn decode_doc(bytes: &[u8], replica: ReplicaId) -> Result<Doc, Error> {
         cols[col] = b.section(col.name())?;
     }
     b.finish()?;
-    let mut dec = DocDecoder { doc: Doc::new(replica), ascii: false };
+    let mut dec =
+        DocDecoder { doc: Doc::new(replica), ascii: false, v1: version == 1, place: Place::default() };
     dec.load(cols)?;
     Ok(dec.doc)
 }
 
 enum NextOp<'a> {
-    Ins { len: u32, left: u32, right: u32 },
-    Del { len: u32, target: u32, reversed: bool },
+    Ins { len: u32, left: u64, right: u64 },
+    Del { len: u32, target: u64, reversed: bool },
     Map { key: &'a str, value: Option<Value> },
 }
 
@@ -668,6 +724,10 @@ struct DocDecoder {
     doc: Doc,
     /// Whether all inserted content is ASCII (chars are bytes).
     ascii: bool,
+    /// Whether the input is version 1 (origins and targets as distances back).
+    v1: bool,
+    /// Where the last insert or delete was (version 2).
+    place: Place,
 }
 
 impl DocDecoder {
@@ -739,15 +799,15 @@ impl DocDecoder {
         while lv < total {
             let op = if ins_next == Some(lv) {
                 let len = c.u32(Col::InsLen)?;
-                let left = c.u32(Col::InsLeft)?;
-                let right = c.u32(Col::InsRight)?;
+                let left = c.varint(Col::InsLeft)?;
+                let right = c.varint(Col::InsRight)?;
                 n_ins -= 1;
                 let end = lv.saturating_add(len);
                 ins_next = if n_ins > 0 { Some(next_lv(&mut c, Col::InsLv, end)?) } else { None };
                 NextOp::Ins { len, left, right }
             } else if del_next == Some(lv) {
                 let lr = c.varint(Col::DelLen)?;
-                let target = c.u32(Col::DelTarget)?;
+                let target = c.varint(Col::DelTarget)?;
                 let len = u32::try_from(lr >> 1).map_err(|_| c.err(Col::DelLen, "number too large"))?;
                 n_del -= 1;
                 let end = lv.saturating_add(len);
@@ -787,9 +847,25 @@ impl DocDecoder {
                 if len == 0 || lv.checked_add(len).is_none_or(|e| e > total) {
                     return Err(bad("bad insert length"));
                 }
-                let ol = if left == 0 { NONE } else { lv.checked_sub(left).ok_or(bad("bad left origin"))? };
-                let or =
-                    if right == 0 { NONE } else { lv.checked_sub(right).ok_or(bad("bad right origin"))? };
+                let back = |d: u64| u32::try_from(d).ok().and_then(|d| lv.checked_sub(d));
+                let (ol, or) = if self.v1 {
+                    let ol = if left == 0 { NONE } else { back(left).ok_or(bad("bad left origin"))? };
+                    let or = if right == 0 { NONE } else { back(right).ok_or(bad("bad right origin"))? };
+                    (ol, or)
+                } else {
+                    let ol = if left == 0 {
+                        NONE
+                    } else {
+                        self.place.at(left - 1, lv).ok_or(bad("bad left origin"))?
+                    };
+                    let base = Place(if ol == NONE { 0 } else { ol + 1 });
+                    let or = if right == 0 {
+                        NONE
+                    } else {
+                        base.at(right - 1, lv).ok_or(bad("bad right origin"))?
+                    };
+                    (ol, or)
+                };
                 if (ol != NONE && !is_item(doc, ol)) || (or != NONE && !is_item(doc, or)) {
                     return Err(bad("origin is not an earlier character"));
                 }
@@ -805,13 +881,20 @@ impl DocDecoder {
                 };
                 doc.integrate_insert(lv, len, ol, or, &rest[..bytes]);
                 *at += bytes;
+                self.place = Place(lv + len - 1);
                 Ok(lv + len)
             }
             NextOp::Del { len, target, reversed } => {
                 if len == 0 || lv.checked_add(len).is_none_or(|e| e > total) {
                     return Err(bad("bad delete length"));
                 }
-                let t = lv.checked_sub(target).ok_or(bad("bad delete target"))?;
+                let t = if self.v1 {
+                    u32::try_from(target).ok().and_then(|d| lv.checked_sub(d))
+                } else {
+                    self.place.at(target, lv)
+                }
+                .ok_or(bad("bad delete target"))?;
+                self.place = Place(t);
                 if t.checked_add(len).is_none_or(|e| e > lv) || !doc.text.are_items(t, len) {
                     return Err(bad("delete target is not an earlier character"));
                 }

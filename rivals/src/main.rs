@@ -7,6 +7,12 @@
 //! txn where the library has them); `merge_ms` decodes the library's full-history
 //! encoding into an empty document and reads its text; `encoded_bytes` is that encoding;
 //! `doc_heap_bytes` is the heap held by the replayed document (counting allocator).
+//!
+//! A TRACE is a file or a generator spec (`code:SEED`, `conc:SEED`, `big:SEED`,
+//! `long:SOURCE`: `tandem::tracegen`). Concurrent traces run Tandem and diamond-types
+//! only (diamond-types adds each txn's ops at its parents' version, then checks out the
+//! tip); so do traces of more than `BIG_OPS` CRDT ops or `BIG_CHARS` chars, where the
+//! other rivals take minutes.
 
 use automerge::{AutoCommit, ObjType, ReadDoc, TextEncoding, transaction::Transactable};
 use serde_json::json;
@@ -64,7 +70,15 @@ fn measure<D>(
         merge_ms = merge_ms.min(ms(t));
         ok &= text == trace.end_content;
     }
-    Row { lib, trace: name.to_owned(), replay_ms, merge_ms, encoded_bytes: bytes.len(), doc_heap_bytes: heap, ok }
+    Row {
+        lib,
+        trace: name.to_owned(),
+        replay_ms,
+        merge_ms,
+        encoded_bytes: bytes.len(),
+        doc_heap_bytes: heap,
+        ok,
+    }
 }
 
 fn patches(trace: &Trace) -> impl Iterator<Item = &[Patch]> {
@@ -94,6 +108,47 @@ fn diamond(trace: &Trace, name: &str, runs: usize) -> Row {
             doc
         },
         |doc| (doc.branch.content().to_string(), doc.oplog.encode(ENCODE_FULL)),
+        |bytes| OpLog::load_from(bytes).unwrap().checkout_tip().content().to_string(),
+    )
+}
+
+/// diamond-types on a concurrent trace: every op added at its txn's parents' version
+/// (`add_insert_at` / `add_delete_at`), then the tip checked out.
+fn diamond_concurrent(trace: &Trace, name: &str, runs: usize) -> Row {
+    use diamond_types::list::{Branch, OpLog, encoding::ENCODE_FULL};
+    measure(
+        "diamond-types",
+        name,
+        trace,
+        runs,
+        |trace| {
+            // diamond-types orders concurrent inserts at one place by agent name, Tandem
+            // by replica id (agent + 1): zero-padded names sort the same way.
+            let mut oplog = OpLog::new();
+            let agents: Vec<_> = (0..trace.num_agents.max(1))
+                .map(|a| oplog.get_or_create_agent_id(&format!("a{a:04}")))
+                .collect();
+            // The last op of each txn.
+            let mut last = Vec::with_capacity(trace.txns.len());
+            for txn in &trace.txns {
+                let mut parents: Vec<usize> = txn.parents.iter().map(|&p| last[p]).collect();
+                let agent = agents[txn.agent];
+                for Patch(pos, del, ins) in &txn.patches {
+                    if *del > 0 {
+                        let lv = oplog.add_delete_at(agent, &parents, *pos..*pos + *del);
+                        parents = vec![lv];
+                    }
+                    if !ins.is_empty() {
+                        let lv = oplog.add_insert_at(agent, &parents, *pos, ins);
+                        parents = vec![lv];
+                    }
+                }
+                last.push(parents[0]);
+            }
+            let branch = oplog.checkout_tip();
+            (oplog, branch)
+        },
+        |(oplog, branch): &mut (OpLog, Branch)| (branch.content().to_string(), oplog.encode(ENCODE_FULL)),
         |bytes| OpLog::load_from(bytes).unwrap().checkout_tip().content().to_string(),
     )
 }
@@ -198,6 +253,10 @@ fn loro(trace: &Trace, name: &str, runs: usize) -> Row {
     )
 }
 
+/// Traces above these sizes run Tandem and diamond-types only.
+const BIG_OPS: usize = 2_000_000;
+const BIG_CHARS: usize = 500_000;
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut runs = 3;
@@ -207,8 +266,13 @@ fn main() {
     }
     let mut rows = Vec::new();
     for path in &args {
-        let trace = Trace::load(Path::new(path)).unwrap();
-        let name = Path::new(path).file_name().unwrap().to_string_lossy().replace(".json.gz", "");
+        let trace = Trace::load_or_generate(path).unwrap();
+        let name = if tandem::tracegen::is_spec(path) {
+            path.clone()
+        } else {
+            Path::new(path).file_name().unwrap().to_string_lossy().replace(".json.gz", "")
+        };
+        let first = rows.len();
         let ours = tandem::trace::measure(Path::new(path), &trace, runs).unwrap();
         rows.push(Row {
             lib: "tandem",
@@ -219,11 +283,19 @@ fn main() {
             doc_heap_bytes: ours.doc_heap_bytes,
             ok: ours.ok,
         });
-        rows.push(diamond(&trace, &name, runs));
-        rows.push(yrs(&trace, &name, runs));
-        rows.push(loro(&trace, &name, runs));
-        rows.push(automerge(&trace, &name, runs));
-        for r in &rows[rows.len() - 5..] {
+        if trace.is_concurrent() {
+            rows.push(diamond_concurrent(&trace, &name, runs));
+        } else {
+            rows.push(diamond(&trace, &name, runs));
+            let big = tandem::tracegen::n_crdt_ops(&trace) > BIG_OPS
+                || trace.end_content.chars().count() > BIG_CHARS;
+            if !big {
+                rows.push(yrs(&trace, &name, runs));
+                rows.push(loro(&trace, &name, runs));
+                rows.push(automerge(&trace, &name, runs));
+            }
+        }
+        for r in &rows[first..] {
             let v = json!({
                 "lib": r.lib, "trace": r.trace, "replay_ms": r.replay_ms, "merge_ms": r.merge_ms,
                 "encoded_bytes": r.encoded_bytes, "doc_heap_bytes": r.doc_heap_bytes, "ok": r.ok,

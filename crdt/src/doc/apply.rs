@@ -40,7 +40,7 @@ use std::ops::Range;
 const MAX_REMOTE_LAMPORT: u64 = u64::MAX / 4;
 
 /// Causal pasts remembered (changes of one burst often share their deps).
-const PAST_CACHE: usize = 8;
+const PAST_CACHE: usize = 32;
 
 /// What [`Doc::apply`] did.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -572,17 +572,42 @@ impl Doc {
     }
 
     /// The version covering `parents` and their causal past, from the cache when a
-    /// recent change had the same parents.
+    /// recent change had the same parents. A single parent `p` is followed down its
+    /// run: its past is the past of the run's parents plus `p`'s author up to `p`, so
+    /// the changes of a long-lived branch, applied one after another, each cost a cache
+    /// lookup or a short chain instead of a walk over everything since the branch began.
     fn past_of(&mut self, parents: &[Lv]) -> VectorClock {
-        if let Some((_, v)) = self.past_cache.iter().find(|(p, _)| p == parents) {
-            return v.clone();
+        let mut own: Vec<(ReplicaId, u64)> = Vec::new();
+        let mut key = parents.to_vec();
+        let mut v = loop {
+            if let Some((_, v)) = self.past_cache.iter().find(|(p, _)| *p == key) {
+                break v.clone();
+            }
+            if key.len() != 1 {
+                let v = self.log.past_version(&key);
+                self.cache_past(key, v.clone());
+                break v;
+            }
+            let r = &self.log.runs[self.log.run_idx(key[0])];
+            own.push((self.log.agents[r.agent as usize].id, r.seq + (key[0] - r.lv) as u64));
+            key.clone_from(&r.parents);
+        };
+        if own.is_empty() {
+            return v;
         }
-        let v = self.log.past_version(parents);
+        for &(id, seq) in &own {
+            v.observe(id, seq);
+        }
+        self.cache_past(parents.to_vec(), v.clone());
+        v
+    }
+
+    /// Remembers the causal past of `parents`, forgetting the oldest entry when full.
+    fn cache_past(&mut self, parents: Vec<Lv>, v: VectorClock) {
         if self.past_cache.len() >= PAST_CACHE {
             self.past_cache.pop_front();
         }
-        self.past_cache.push_back((parents.to_vec(), v.clone()));
-        v
+        self.past_cache.push_back((parents, v));
     }
 
     /// Validates a causally ready change completely, then applies it.
@@ -603,13 +628,8 @@ impl Doc {
         // usually is) has the whole version as its causal past: no walk, no copy.
         let frontier = &self.log.frontier;
         let on_frontier = parents.len() == frontier.len() && parents.iter().all(|p| frontier.contains(p));
-        let walked;
-        let past = if on_frontier {
-            &self.log.version
-        } else {
-            walked = self.past_of(&parents);
-            &walked
-        };
+        let walked = if on_frontier { None } else { Some(self.past_of(&parents)) };
+        let past = walked.as_ref().unwrap_or(&self.log.version);
         if past.get(c.author) + 1 < c.start_seq {
             return Err(bad(InvalidReason::PreviousOpNotInPast));
         }
@@ -676,7 +696,8 @@ impl Doc {
             return Err(Error::TooLarge(NONE as u64));
         }
         let agent = self.log.agent(c.author);
-        let lv0 = self.log.push_lvs(agent, c.start_seq, n as u32, c.lamport, &parents);
+        let lv0 =
+            self.log.push_lvs_with_past(agent, c.start_seq, n as u32, c.lamport, &parents, walked.as_ref());
         debug_assert_eq!(lv0, view.lv0, "the change's ops take the Lvs its view gave them");
         let mut lv = lv0;
         let mut next_origins = origins.iter();

@@ -331,6 +331,22 @@ impl OpLog {
     /// Records ops `next_lv .. + n` by `agent` from `seq`, with `parents` before the
     /// first; returns the first `Lv`.
     pub(crate) fn push_lvs(&mut self, agent: u32, seq: u64, n: u32, lamport: u64, parents: &[Lv]) -> Lv {
+        self.push_lvs_with_past(agent, seq, n, lamport, parents, None)
+    }
+
+    /// [`OpLog::push_lvs`] given the version of `parents`' causal past when the caller
+    /// has it: then a frontier entry is in that past when the version holds its id, a
+    /// lookup instead of a walk (with hundreds of concurrent branches the frontier is
+    /// long and the walks are what cost).
+    pub(crate) fn push_lvs_with_past(
+        &mut self,
+        agent: u32,
+        seq: u64,
+        n: u32,
+        lamport: u64,
+        parents: &[Lv],
+        past: Option<&VectorClock>,
+    ) -> Lv {
         let lv = self.next_lv();
         let runs = &mut self.agents[agent as usize].runs;
         match runs.last_mut() {
@@ -355,7 +371,16 @@ impl OpLog {
         // The new op supersedes every frontier entry in its past.
         if !(self.frontier.len() == parents.len() && self.frontier.iter().all(|f| parents.contains(f))) {
             let old = std::mem::take(&mut self.frontier);
-            let keep: Vec<Lv> = old.into_iter().filter(|&f| !self.in_history(f, parents)).collect();
+            let keep: Vec<Lv> = match past {
+                Some(past) => old
+                    .into_iter()
+                    .filter(|&f| {
+                        let r = &self.runs[self.run_idx(f)];
+                        past.get(self.agents[r.agent as usize].id) < r.seq + (f - r.lv) as u64
+                    })
+                    .collect(),
+                None => old.into_iter().filter(|&f| !self.in_history(f, parents)).collect(),
+            };
             self.frontier = keep;
         } else {
             self.frontier.clear();

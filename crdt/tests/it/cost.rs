@@ -314,7 +314,13 @@ fn replay(txns: &[Txn]) -> Doc {
 /// final text.
 fn bench_trace() -> (String, Vec<Txn>, String) {
     let name = std::env::var("BENCH_TRACE").unwrap_or_else(|_| "automerge-paper".to_owned());
-    let path = format!("{}/../tests/data/traces/sequential/{name}.json.gz", env!("CARGO_MANIFEST_DIR"));
+    // A name is a trace in the repository; a path (with a `/`) is any sequential trace
+    // file, such as one `tandem trace --generate code:1 --write` wrote.
+    let path = if name.contains('/') {
+        name.clone()
+    } else {
+        format!("{}/../tests/data/traces/sequential/{name}.json.gz", env!("CARGO_MANIFEST_DIR"))
+    };
     let (txns, end) = read_trace(&path);
     (name, txns, end)
 }

@@ -270,6 +270,82 @@ proptest! {
     }
 }
 
+/// Honest edits by `n` authors on long-lived branches: bursts of typing on one branch,
+/// now and then one replica merging several branches at once (as in the concurrent
+/// histories `tandem trace --generate conc:SEED` makes). Returns every change made and
+/// the version of all of them.
+fn branchy_history(rng: &mut Lcg, n: usize, steps: usize) -> (Vec<Change>, VectorClock) {
+    let mut docs: Vec<Doc> = (1..=n as u64).map(doc).collect();
+    let mut changes = Vec::new();
+    for _ in 0..steps {
+        let i = rng.below(n as u64) as usize;
+        if rng.below(8) == 0 {
+            for _ in 0..2 + rng.below(4) {
+                let j = rng.below(n as u64) as usize;
+                if j != i {
+                    let from: Vec<Change> = docs[j].changes_since(docs[i].version());
+                    for c in from {
+                        docs[i].apply(c).unwrap();
+                    }
+                }
+            }
+            continue;
+        }
+        let mut pos = rng.below(docs[i].len_chars() as u64 + 1) as usize;
+        for _ in 0..1 + rng.below(4) {
+            let len = docs[i].len_chars();
+            pos = pos.min(len);
+            if pos > 0 && rng.below(4) == 0 {
+                pos -= 1;
+                docs[i].delete(pos, 1).unwrap();
+                changes.push(docs[i].commit().unwrap());
+            } else {
+                changes.push(typed(&mut docs[i], pos, "ab"));
+                pos += 2;
+            }
+        }
+    }
+    let mut all = VectorClock::new();
+    for d in &docs {
+        all.merge(d.version());
+    }
+    (changes, all)
+}
+
+proptest! {
+    #![proptest_config(prop_config(32, "proptest-regressions/it/hostile.txt"))]
+
+    /// Many authors on long-lived branches, merged several at a time, with forged
+    /// changes: replicas fed the changes in any order accept the same ones, hold every
+    /// honest op and end equal (the causal past of a branch's change is found through
+    /// its run's parents and a cache, which must give what a full walk gives).
+    #[test]
+    fn branchy_histories_are_accepted_the_same_in_any_order(seed in any::<u64>(), n in 3usize..12, steps in 10usize..80, n_forged in 0usize..8) {
+        let mut rng = Lcg(seed);
+        let (honest, all) = branchy_history(&mut rng, n, steps);
+        let mut changes = honest.clone();
+        for k in 0..n_forged {
+            changes.push(forged(&mut rng, 100 + k as u64, &honest));
+        }
+        let mut z = doc(99);
+        feed(&mut z, &changes);
+        for other in [98u64, 97] {
+            let mut order = changes.clone();
+            rng.shuffle(&mut order);
+            let mut x = doc(other);
+            feed(&mut x, &order);
+            prop_assert_eq!(x.version(), z.version());
+            prop_assert_eq!(x.text(), z.text());
+            prop_assert_eq!(x.pending_changes(), z.pending_changes());
+            x.check();
+        }
+        for (r, s) in all.iter() {
+            prop_assert_eq!(z.version().get(r), s, "every honest op is held");
+        }
+        z.check();
+    }
+}
+
 /// The time `f` takes.
 fn timed(f: impl FnOnce()) -> Duration {
     let t = Instant::now();
