@@ -76,19 +76,46 @@ fn main() -> Result<()> {
     );
 
     a.quit();
-    for (i, d) in docs.iter().enumerate() {
+    let t0 = Instant::now();
+    for d in &docs {
         b.ask(json!({"cmd": "insert", "doc": d, "pos": 0, "text": "B"}))?;
         c.ask(json!({"cmd": "insert", "doc": d, "pos": 0, "text": "C"}))?;
-        let _ = i;
     }
-    // B's and C's edits meet: each document reads "BC..." or "CB..." on both.
-    std::thread::sleep(Duration::from_secs(2));
-    let restart = Instant::now();
-    let (mut a, _) = Node::start(&bin, &tmp.join("a"), &[])?;
+    // B's and C's edits meet: each document reads the same on both.
     let mut expected = Vec::new();
     for d in &docs {
         expected.push(b.ask(json!({"cmd": "text", "doc": d}))?["text"].as_str().unwrap().to_owned());
     }
+    let both = |i: usize| {
+        let t = &expected[i];
+        t.starts_with("BC") || t.starts_with("CB")
+    };
+    let mut expected_fixed = expected.clone();
+    for (i, d) in docs.iter().enumerate() {
+        if !both(i) {
+            // B had not seen C's edit yet when asked: wait for it.
+            let deadline = Instant::now() + Duration::from_secs(600);
+            loop {
+                let t = b.ask(json!({"cmd": "text", "doc": d}))?["text"].as_str().unwrap().to_owned();
+                if t.starts_with("BC") || t.starts_with("CB") {
+                    expected_fixed[i] = t;
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("B never saw C's edit in document {i}");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    let expected = expected_fixed;
+    wait_texts(&mut c, &docs, |i| expected[i].clone(), Duration::from_secs(600))?;
+    println!(
+        "while A was stopped, B and C each typed into all {n} documents and held each other's edits {:.1} s after the first",
+        t0.elapsed().as_secs_f64()
+    );
+    let restart = Instant::now();
+    let (mut a, _) = Node::start(&bin, &tmp.join("a"), &[])?;
     let done = wait_texts(&mut a, &docs, |i| expected[i].clone(), Duration::from_secs(600))?;
     println!(
         "after A restarted, it held the edits B and C made meanwhile in all {n} documents {:.1} s later",

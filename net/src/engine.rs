@@ -54,6 +54,9 @@ const RUN_BYTES: u64 = 2048;
 /// proportion, so a longer one is ignored (the change is stored on its own).
 const RUN_MAX_SEQS: u64 = 4096;
 
+/// A member in sync is beaconed once in this many rounds.
+const QUIET_BEACON_EVERY: u8 = 10;
+
 /// How long a received change may wait for its deps before it is dropped.
 const PENDING_MAX_AGE_MS: u64 = 5 * 60 * 1000;
 
@@ -141,6 +144,8 @@ struct Engine {
     asks: catchup::Asks,
     /// Writes of received changes in progress.
     storing: catchup::Storing,
+    /// Beacon rounds skipped for each member in sync, by document.
+    quiet_beacons: HashMap<(DocId, PeerId), u8>,
     /// When the engine started.
     started: std::time::Instant,
     connected: HashMap<PeerId, PeerInfo>,
@@ -206,6 +211,7 @@ impl Engine {
             requests: HashMap::new(),
             asks: Default::default(),
             storing: Default::default(),
+            quiet_beacons: HashMap::new(),
             started: std::time::Instant::now(),
             connected: HashMap::new(),
             lan: HashSet::new(),
@@ -322,6 +328,16 @@ impl Engine {
                 Out::Request(req) => self.send_ask(req),
                 Out::Beacon(doc, peer) => {
                     let Some(d) = self.docs.get(&doc) else { continue };
+                    // A member known to hold exactly this replica's version hears only
+                    // every few rounds: a device with many quiet documents stays quiet.
+                    if self.sync.peer_sync(doc, &peer, d.doc.version()) == sync::PeerSync::InSync {
+                        let skipped = self.quiet_beacons.entry((doc, peer)).or_insert(0);
+                        *skipped += 1;
+                        if *skipped < QUIET_BEACON_EVERY {
+                            continue;
+                        }
+                    }
+                    self.quiet_beacons.remove(&(doc, peer));
                     let me = self.swarm.local_peer_id().to_bytes();
                     let version = self.stored_version(doc, &d.doc);
                     let msg = wire::beacon_request(&d.cipher, &version, &me, &peer.to_bytes());
@@ -455,6 +471,7 @@ impl Engine {
                 self.members.disconnected(&peer_id);
                 self.asks.disconnected(&peer_id);
                 self.relay_gone(&peer_id);
+                self.quiet_beacons.retain(|(_, p), _| *p != peer_id);
                 self.events.send(Event::PeerDisconnected(peer_id)).ok();
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {

@@ -5,9 +5,10 @@
 //!
 //! **The DHT is paced.** Each document's topic is announced once a DHT peer is
 //! connected (a few documents a second), then Kademlia re-announces it hourly. A
-//! document is looked up when it has fewer than [`ENOUGH_MEMBERS`] connected members,
-//! again after 30 s, and each fruitless lookup doubles the wait up to half an hour, so
-//! a device with 1,000 quiet documents asks little. Providers found are dialled only
+//! document with no connected member is looked up a few seconds after it opens (at
+//! once when it is joined), again after 30 s, and each lookup doubles the wait up to
+//! half an hour; one with some members but fewer than [`ENOUGH_MEMBERS`] only every
+//! half hour, so a device with 1,000 quiet documents asks little. Providers found are dialled only
 //! while the document needs members. What other peers ask this one to store is
 //! filtered: no records at all, provider records only for keys shaped like a topic
 //! and up to a limit per peer and in total.
@@ -31,7 +32,10 @@ const LOOKUP_FIRST: Duration = Duration::from_secs(30);
 /// ...doubled after each lookup, up to this.
 const LOOKUP_MAX: Duration = Duration::from_secs(30 * 60);
 /// Announcements and lookups started per second, at most, each.
-const DHT_PER_PASS: usize = 16;
+const DHT_PER_PASS: usize = 8;
+/// A document opened at start is first looked up this late: the peers at stored
+/// addresses are dialled and prove their documents first.
+const LOOKUP_AFTER_OPEN: Duration = Duration::from_secs(5);
 /// How long a provider record is kept by the peers that store it.
 pub(super) const PROVIDER_TTL: Duration = Duration::from_secs(3 * 60 * 60);
 /// Documents this peer announces, at most.
@@ -153,13 +157,22 @@ impl Engine {
             }
         }
         let mut due: Vec<DocId> = Vec::new();
-        for id in self.docs.keys() {
+        let ids: Vec<DocId> = self.docs.keys().copied().collect();
+        for id in ids {
             if due.len() == DHT_PER_PASS {
                 break;
             }
-            let (at, _) = *self.discovery.lookups.entry(*id).or_insert((now, LOOKUP_FIRST));
-            if at <= now && self.n_members(*id) < ENOUGH_MEMBERS {
-                due.push(*id);
+            let (at, wait) =
+                *self.discovery.lookups.entry(id).or_insert((now + LOOKUP_AFTER_OPEN, LOOKUP_FIRST));
+            if at > now {
+                continue;
+            }
+            let members = self.n_members(id);
+            if members == 0 || (members < ENOUGH_MEMBERS && wait >= LOOKUP_MAX) {
+                due.push(id);
+            } else {
+                // Enough members for now: ask again later, less and less often.
+                self.discovery.lookups.insert(id, (now + wait, (wait * 2).min(LOOKUP_MAX)));
             }
         }
         for id in due {

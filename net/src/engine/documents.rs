@@ -208,6 +208,7 @@ impl Engine {
         self.sync.remove(id);
         self.members.remove_doc(id);
         self.discovery.remove(id);
+        self.quiet_beacons.retain(|(d, _), _| *d != id);
         let removed = self.store.remove_doc(id).get().await?;
         self.events.send(Event::DocsChanged).ok();
         Ok(removed)

@@ -31,6 +31,8 @@ const MAX_PER_PEER: u32 = 4;
 /// Connections from one IP address at once, at most (loopback and private addresses
 /// are exempt: a LAN or a test machine may hold many honest peers).
 pub(super) const MAX_PER_IP: usize = 16;
+/// Topics (documents) one peer may be subscribed to, as this peer tracks them.
+const MAX_TOPICS: usize = 1 << 16;
 /// How long a quiet connection stays open.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a catch-up request may wait for its answer.
@@ -86,9 +88,17 @@ pub(super) fn build_swarm(
                 .flood_publish(false)
                 .heartbeat_interval(Duration::from_millis(500))
                 .build()?;
-            let mut gossipsub = gossipsub::Behaviour::new(
+            // gossipsub's default filter ignores everything from a peer subscribed to
+            // more than 100 topics, and a device may hold thousands of documents.
+            let filter = gossipsub::MaxCountSubscriptionFilter {
+                filter: gossipsub::AllowAllSubscriptionFilter {},
+                max_subscribed_topics: MAX_TOPICS,
+                max_subscriptions_per_request: MAX_TOPICS,
+            };
+            let mut gossipsub = gossipsub::Behaviour::new_with_subscription_filter(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
                 gossip_config,
+                filter,
             )?;
             gossipsub.with_peer_score(score_params(), score_thresholds())?;
             let sync = request_response::Behaviour::with_codec(
