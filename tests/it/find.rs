@@ -11,13 +11,13 @@ use std::ops::Range;
 use tandem::ui::{TandemApp, editor_id};
 
 /// Presses a shortcut and lets the window open what it asked for.
-fn press(h: &mut Harness<'_, TandemApp>, modifiers: Modifiers, key: Key) {
+pub(crate) fn press(h: &mut Harness<'_, TandemApp>, modifiers: Modifiers, key: Key) {
     h.key_press_modifiers(modifiers, key);
     h.run_steps(3);
 }
 
 /// Types into whatever has the keyboard focus.
-fn type_text(h: &mut Harness<'_, TandemApp>, text: &str) {
+pub(crate) fn type_text(h: &mut Harness<'_, TandemApp>, text: &str) {
     h.event(Event::Text(text.to_owned()));
     h.run_steps(3);
 }

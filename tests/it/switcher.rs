@@ -1,21 +1,12 @@
 //! The quick switcher (Ctrl+P, Ctrl+O): a fuzzy query over the documents' names, Enter
 //! opens the best match, Up and Down choose another, Escape closes it.
 
+use super::find::{press, type_text};
 use super::ui::{harness, new_doc, start, type_in_editor, wait};
-use egui::{Event, Key, Modifiers};
+use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tandem::ui::{TandemApp, switcher_field_id};
-
-fn press(h: &mut Harness<'_, TandemApp>, modifiers: Modifiers, key: Key) {
-    h.key_press_modifiers(modifiers, key);
-    h.run_steps(3);
-}
-
-fn type_text(h: &mut Harness<'_, TandemApp>, text: &str) {
-    h.event(Event::Text(text.to_owned()));
-    h.run_steps(3);
-}
 
 /// The open document's name.
 fn open_name(h: &Harness<'_, TandemApp>) -> String {
