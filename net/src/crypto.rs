@@ -93,6 +93,11 @@ impl DocCipher {
         out
     }
 
+    /// The document this cipher is for.
+    pub(crate) fn doc(&self) -> DocId {
+        self.doc
+    }
+
     /// The gossip topic: a hash of the key, so the topic reveals neither.
     pub fn topic(&self) -> &str {
         &self.topic

@@ -131,6 +131,12 @@ impl OpenDoc {
 
 struct Engine {
     swarm: Swarm<Behaviour>,
+    /// The device key: it signs presence inside the seal (gossip carries no author).
+    key: libp2p::identity::Keypair,
+    /// The counter of the last presence sent: above every earlier one, across restarts
+    /// too (it starts from the wall clock in microseconds), so receivers can drop
+    /// replays.
+    presence_counter: u64,
     store: StoreHandle,
     docs: HashMap<DocId, OpenDoc>,
     commands: mpsc::Receiver<Command>,
@@ -192,7 +198,8 @@ impl Engine {
         local_tx: mpsc::UnboundedSender<(DocId, Change)>,
     ) -> Result<Engine, crate::NetError> {
         let mut metrics = libp2p::metrics::Registry::default();
-        let mut swarm = swarm::build_swarm(swarm::device_keypair(&store)?, &config, &mut metrics)?;
+        let key = swarm::device_keypair(&store)?;
+        let mut swarm = swarm::build_swarm(key.clone(), &config, &mut metrics)?;
         // Circuit addresses are listened on by `reserve_configured` below.
         for addr in config.listen.iter().filter(|a| !relay::is_circuit(a)) {
             swarm
@@ -203,6 +210,8 @@ impl Engine {
         let storage = store.state();
         let mut engine = Engine {
             swarm,
+            key,
+            presence_counter: 0,
             store,
             docs: HashMap::new(),
             commands,
@@ -346,7 +355,11 @@ impl Engine {
                 }
                 Out::Presence(doc, p) => {
                     let Some(d) = self.docs.get(&doc) else { continue };
-                    let msg = wire::presence_message(&d.cipher, &p);
+                    let wall = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |t| t.as_micros() as u64);
+                    self.presence_counter = (self.presence_counter + 1).max(wall);
+                    let msg = wire::presence_message(&d.cipher, &self.key, self.presence_counter, &p);
                     let topic = d.topic.clone();
                     self.swarm.behaviour_mut().gossipsub.publish(topic, msg).ok();
                 }

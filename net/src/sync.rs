@@ -59,6 +59,12 @@ pub const BEACON_FANOUT: usize = 8;
 pub(crate) const CHUNK_BYTES: usize = 1024 * 1024;
 /// A peer's presence is forgotten after this long without an update.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
+/// How long a sender's last presence counter is remembered after its last presence:
+/// within it, a replayed (older) presence is told from a new one.
+pub const PRESENCE_MEMORY: Duration = Duration::from_secs(60 * 60);
+/// Senders whose presence one document keeps at once; a presence from one more is
+/// dropped until some go quiet (a key holder can make any number of sender keys).
+pub const MAX_PRESENCES: usize = 256;
 /// Own presence is sent at most this often...
 pub(crate) const PRESENCE_MIN_GAP: Duration = Duration::from_millis(100);
 /// ...and re-sent this often while unchanged, so peers do not expire it.
@@ -193,6 +199,19 @@ struct Running {
     again: Option<Reason>,
 }
 
+/// What became of a presence that arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceVerdict {
+    /// Shown, and forwarded.
+    Forward,
+    /// Shown, not forwarded: its sender sends too often.
+    Shown,
+    /// Dropped: no newer than one already seen from its sender (a replay).
+    Stale,
+    /// Dropped: the document already shows [`MAX_PRESENCES`] senders.
+    Full,
+}
+
 #[derive(Debug, Clone)]
 struct OwnPresence {
     presence: Presence,
@@ -226,6 +245,9 @@ pub struct State<P> {
     own_presence: BTreeMap<DocId, OwnPresence>,
     /// Others' presence and when it arrived.
     presence: BTreeMap<(DocId, P), (Presence, Instant)>,
+    /// Each sender's highest presence counter and when it came, kept for
+    /// [`PRESENCE_MEMORY`] (longer than the presence itself, so a replay stays a replay).
+    presence_counter: BTreeMap<(DocId, P), (u64, Instant)>,
     /// Gossiped bytes each author may still send now (a token bucket), and when it
     /// was last filled.
     author_budget: BTreeMap<(DocId, u64), (f64, Instant)>,
@@ -249,6 +271,7 @@ impl<P: Clone + Ord> State<P> {
             beacon_turn: BTreeMap::new(),
             own_presence: BTreeMap::new(),
             presence: BTreeMap::new(),
+            presence_counter: BTreeMap::new(),
             author_budget: BTreeMap::new(),
         }
     }
@@ -270,6 +293,7 @@ impl<P: Clone + Ord> State<P> {
         self.versions.retain(|(d, _), _| *d != doc);
         self.own_presence.remove(&doc);
         self.presence.retain(|(d, _), _| *d != doc);
+        self.presence_counter.retain(|(d, _), _| *d != doc);
     }
 
     /// Stops (or resumes) all traffic: offline, nothing is beaconed or sent as presence,
@@ -537,6 +561,7 @@ impl<P: Clone + Ord> State<P> {
     /// 100 ms, the shortest gap between two presence updates).
     pub fn tick(&mut self, now: Instant) -> Vec<Out<P>> {
         self.presence.retain(|_, (_, at)| now.saturating_duration_since(*at) < PRESENCE_TTL);
+        self.presence_counter.retain(|_, (_, at)| now.saturating_duration_since(*at) < PRESENCE_MEMORY);
         // A full bucket is the same as none.
         self.author_budget.retain(|_, (left, at)| {
             *left + now.saturating_duration_since(*at).as_secs_f64() * AUTHOR_RATE < AUTHOR_BURST
@@ -620,22 +645,38 @@ impl<P: Clone + Ord> State<P> {
         out
     }
 
-    /// A peer's presence arrived. Returns whether to forward it: a peer flooding
-    /// updates (faster than half of [`PRESENCE_MIN_GAP`]) is still shown, not forwarded.
+    /// A peer's presence arrived, signed by `peer` with its `counter`. A presence no
+    /// newer than one already seen from that sender is a replay and dropped; a peer
+    /// flooding updates (faster than half of [`PRESENCE_MIN_GAP`]) is still shown, not
+    /// forwarded; a new sender beyond [`MAX_PRESENCES`] in the document is dropped.
     pub(crate) fn presence_received(
         &mut self,
         doc: DocId,
         peer: P,
+        counter: u64,
         presence: Presence,
         now: Instant,
-    ) -> bool {
+    ) -> PresenceVerdict {
         let key = (doc, peer);
+        match self.presence_counter.get(&key) {
+            Some((last, at)) if *last >= counter && now.saturating_duration_since(*at) < PRESENCE_MEMORY => {
+                return PresenceVerdict::Stale;
+            }
+            Some(_) => {}
+            None => {
+                let held = self.presence_counter.keys().filter(|(d, _)| *d == doc).count();
+                if held >= MAX_PRESENCES {
+                    return PresenceVerdict::Full;
+                }
+            }
+        }
+        self.presence_counter.insert(key.clone(), (counter, now));
         let flooding = self
             .presence
             .get(&key)
             .is_some_and(|(_, at)| now.saturating_duration_since(*at) < PRESENCE_MIN_GAP / 2);
         self.presence.insert(key, (presence, now));
-        !flooding
+        if flooding { PresenceVerdict::Shown } else { PresenceVerdict::Forward }
     }
 
     /// Others' presences in a document that have not gone quiet, by peer.
@@ -991,10 +1032,14 @@ mod tests {
         let t0 = Instant::now();
         let mut s = connected(t0);
         let ms = Duration::from_millis;
-        assert!(s.presence_received(DOC, 1, presence("a"), t0));
-        assert!(!s.presence_received(DOC, 1, presence("b"), t0 + ms(10)));
-        assert!(s.presence_received(DOC, 1, presence("c"), t0 + ms(70)));
-        assert!(s.presence_received(DOC, 2, presence("d"), t0 + ms(75)));
+        use PresenceVerdict::*;
+        assert_eq!(s.presence_received(DOC, 1, 1, presence("a"), t0), Forward);
+        assert_eq!(s.presence_received(DOC, 1, 2, presence("b"), t0 + ms(10)), Shown);
+        assert_eq!(s.presence_received(DOC, 1, 5, presence("c"), t0 + ms(70)), Forward);
+        assert_eq!(s.presence_received(DOC, 2, 1, presence("d"), t0 + ms(75)), Forward);
+        // Replays of older (or the same) counters change nothing.
+        assert_eq!(s.presence_received(DOC, 1, 5, presence("old"), t0 + ms(90)), Stale);
+        assert_eq!(s.presence_received(DOC, 1, 2, presence("old"), t0 + ms(95)), Stale);
         let names =
             |s: &State<u32>, at| s.presences(DOC, at).map(|(p, x)| (*p, x.name.clone())).collect::<Vec<_>>();
         assert_eq!(names(&s, t0 + ms(100)), vec![(1, "c".to_owned()), (2, "d".to_owned())]);
@@ -1003,5 +1048,33 @@ mod tests {
         s.tick(t0 + ms(30_080));
         assert_eq!(s.presence_of(DOC, &1), None);
         assert_eq!(s.presence_of(DOC, &2), None);
+        // Gone quiet, its counter is still remembered: a replay does not bring it back.
+        assert_eq!(s.presence_received(DOC, 1, 5, presence("old"), t0 + ms(40_000)), Stale);
+        assert_eq!(s.presence_of(DOC, &1), None);
+        assert_eq!(s.presence_received(DOC, 1, 6, presence("e"), t0 + ms(40_001)), Forward);
+        // Forgotten after PRESENCE_MEMORY.
+        let later = t0 + PRESENCE_MEMORY + ms(50_000);
+        s.tick(later);
+        assert_eq!(s.presence_received(DOC, 2, 1, presence("f"), later), Forward);
+    }
+
+    #[test]
+    fn a_document_shows_a_bounded_number_of_senders() {
+        let t0 = Instant::now();
+        let mut s = connected(t0);
+        for peer in 0..MAX_PRESENCES as u32 {
+            assert_eq!(s.presence_received(DOC, 100 + peer, 1, presence("x"), t0), PresenceVerdict::Forward);
+        }
+        assert_eq!(s.presence_received(DOC, 99, 1, presence("x"), t0), PresenceVerdict::Full);
+        // Another document has room of its own, and known senders still update.
+        assert_eq!(s.presence_received(OTHER, 99, 1, presence("x"), t0), PresenceVerdict::Forward);
+        assert_eq!(
+            s.presence_received(DOC, 100, 2, presence("y"), t0 + Duration::from_secs(1)),
+            PresenceVerdict::Forward
+        );
+        // Once they go quiet for good, there is room again.
+        let later = t0 + PRESENCE_MEMORY + Duration::from_secs(1);
+        s.tick(later);
+        assert_eq!(s.presence_received(DOC, 99, 1, presence("x"), later), PresenceVerdict::Forward);
     }
 }

@@ -7,7 +7,10 @@
 //!   the id is a keyed hash of the change's author and first seq, which outsiders
 //!   cannot link to the author (gossipsub itself knows a message by a hash of all of
 //!   it, [`message_id`]).
-//! - kind 3, presence.
+//! - kind 3, presence: payload = the sender's public key, a counter that only grows,
+//!   the presence, and the sender's signature over the document id, counter and
+//!   presence ([`SignedPresence`]). gossipsub carries no author, sequence number or
+//!   signature of its own (anonymous mode): nothing in clear names who wrote a message.
 //!
 //! Requests on `/tandem/sync/2` name no document in clear:
 //! - hello: `1 | nonce (16) | count | count x tag (16)`, one membership tag per document
@@ -83,9 +86,41 @@ fn take_anchor(b: &mut &[u8]) -> Result<Anchor, WireError> {
     Ok(Anchor { id, bias })
 }
 
-/// Builds a presence message.
-pub(crate) fn presence_message(cipher: &DocCipher, p: &Presence) -> Vec<u8> {
-    let mut plain = Vec::new();
+/// Longest public key a presence may carry (an ed25519 key is 36 bytes encoded).
+const MAX_PRESENCE_KEY: usize = 64;
+
+/// A presence as it travels: who sent it, proven by a signature inside the seal
+/// (gossip forwards messages, so the libp2p peer that hands one over is not its
+/// sender), and a counter that only grows, so a replayed one is told from a new one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedPresence {
+    /// The peer whose key signed it.
+    pub from: libp2p::PeerId,
+    /// The sender's counter: higher than in any presence it sent before.
+    pub counter: u64,
+    /// Where the sender is.
+    pub presence: Presence,
+}
+
+/// The bytes a presence's signature covers.
+fn presence_signed_bytes(cipher: &DocCipher, counter: u64, body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(body.len() + 48);
+    m.extend_from_slice(b"tandem presence v1");
+    m.extend_from_slice(&cipher.doc().0);
+    m.extend_from_slice(&counter.to_le_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// Builds a presence message, signed by `key` with `counter` (which must be higher
+/// than in any presence this key sent before: receivers drop the others as replays).
+pub fn presence_message(
+    cipher: &DocCipher,
+    key: &libp2p::identity::Keypair,
+    counter: u64,
+    p: &Presence,
+) -> Vec<u8> {
+    let mut body = Vec::new();
     let mut name = p.name.as_str();
     while name.len() > MAX_NAME {
         let mut cut = MAX_NAME;
@@ -94,22 +129,48 @@ pub(crate) fn presence_message(cipher: &DocCipher, p: &Presence) -> Vec<u8> {
         }
         name = &name[..cut];
     }
-    varint::put_bytes(&mut plain, name.as_bytes());
-    varint::put(&mut plain, u64::from(p.colour & 0xff_ffff));
-    put_anchor(&mut plain, &p.cursor);
+    varint::put_bytes(&mut body, name.as_bytes());
+    varint::put(&mut body, u64::from(p.colour & 0xff_ffff));
+    put_anchor(&mut body, &p.cursor);
     match &p.selection {
-        None => plain.push(0),
+        None => body.push(0),
         Some(a) => {
-            plain.push(1);
-            put_anchor(&mut plain, a);
+            body.push(1);
+            put_anchor(&mut body, a);
         }
     }
+    // Only keys that cannot sign fail here, and the device key is ed25519.
+    let signature = key.sign(&presence_signed_bytes(cipher, counter, &body)).unwrap_or_default();
+    let mut plain = Vec::with_capacity(body.len() + 120);
+    varint::put_bytes(&mut plain, &key.public().encode_protobuf());
+    varint::put(&mut plain, counter);
+    varint::put_bytes(&mut plain, &body);
+    varint::put_bytes(&mut plain, &signature);
     let mut out = vec![KIND_PRESENCE];
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).expect("the system random number generator works");
     out.extend_from_slice(&id);
     out.extend_from_slice(&cipher.seal(&[KIND_PRESENCE], &plain));
     out
+}
+
+fn take_signed_presence(cipher: &DocCipher, mut b: &[u8]) -> Result<SignedPresence, WireError> {
+    let key = varint::take_bytes(&mut b)?;
+    if key.len() > MAX_PRESENCE_KEY {
+        return Err(WireError::Malformed("presence key too long"));
+    }
+    let key = libp2p::identity::PublicKey::try_decode_protobuf(key)
+        .map_err(|_| WireError::Malformed("bad presence key"))?;
+    let counter = varint::take(&mut b)?;
+    let body = varint::take_bytes(&mut b)?;
+    let signature = varint::take_bytes(&mut b)?;
+    if !b.is_empty() {
+        return Err(WireError::Malformed("trailing bytes"));
+    }
+    if !key.verify(&presence_signed_bytes(cipher, counter, body), signature) {
+        return Err(WireError::Malformed("presence signature does not verify"));
+    }
+    Ok(SignedPresence { from: key.to_peer_id(), counter, presence: take_presence(body)? })
 }
 
 fn take_presence(mut b: &[u8]) -> Result<Presence, WireError> {
@@ -173,8 +234,8 @@ pub struct RunSeal {
 pub enum Gossip {
     /// A change with its author's seal, and the seal of the run it ends, if any.
     Change(SignedChange, Option<RunSeal>),
-    /// Where the sender is.
-    Presence(Presence),
+    /// Where the sender is, signed by it.
+    Presence(SignedPresence),
 }
 
 fn put_signed(out: &mut Vec<u8>, c: &SignedChange) {
@@ -294,7 +355,7 @@ pub fn open_gossip(cipher: &DocCipher, data: &[u8]) -> Result<Gossip, WireError>
             }
             Ok(Gossip::Change(c, run))
         }
-        KIND_PRESENCE => Ok(Gossip::Presence(take_presence(&plain)?)),
+        KIND_PRESENCE => Ok(Gossip::Presence(take_signed_presence(cipher, &plain)?)),
         _ => Err(WireError::Malformed("unknown kind")),
     }
 }
@@ -592,10 +653,37 @@ mod tests {
             cursor: Anchor { id: Some(OpId::new(ReplicaId(9), 4)), bias: Bias::After },
             selection: Some(Anchor { id: None, bias: Bias::Before }),
         };
-        assert_eq!(open_gossip(&c, &presence_message(&c, &p)).unwrap(), Gossip::Presence(p.clone()));
-        let long = Presence { name: "é".repeat(100), ..p };
-        let Gossip::Presence(got) = open_gossip(&c, &presence_message(&c, &long)).unwrap() else { panic!() };
-        assert!(got.name.len() <= MAX_NAME && got.name.chars().all(|ch| ch == 'é'));
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let from = key.public().to_peer_id();
+        assert_eq!(
+            open_gossip(&c, &presence_message(&c, &key, 7, &p)).unwrap(),
+            Gossip::Presence(SignedPresence { from, counter: 7, presence: p.clone() })
+        );
+        let long = Presence { name: "é".repeat(100), ..p.clone() };
+        let Gossip::Presence(got) = open_gossip(&c, &presence_message(&c, &key, 8, &long)).unwrap() else {
+            panic!()
+        };
+        assert!(got.presence.name.len() <= MAX_NAME && got.presence.name.chars().all(|ch| ch == 'é'));
+        // The signature covers the counter and the document: a presence re-sealed with
+        // another counter, or signed for another document, does not open.
+        let signed = presence_message(&c, &key, 9, &p);
+        let plain = c.open(&[KIND_PRESENCE], &signed[HEADER..]).unwrap();
+        let mut b = plain.as_slice();
+        let pk = varint::take_bytes(&mut b).unwrap().to_vec();
+        assert_eq!(varint::take(&mut b).unwrap(), 9);
+        let mut bumped = Vec::new();
+        varint::put_bytes(&mut bumped, &pk);
+        varint::put(&mut bumped, 10);
+        bumped.extend_from_slice(b);
+        let mut forged = vec![KIND_PRESENCE];
+        forged.extend_from_slice(&[0; 16]);
+        forged.extend_from_slice(&c.seal(&[KIND_PRESENCE], &bumped));
+        assert_eq!(open_gossip(&c, &forged), Err(WireError::Malformed("presence signature does not verify")));
+        let other = DocCipher::new(DocId([4; 16]), &DocKey([5; 32]));
+        let elsewhere = presence_message(&other, &key, 9, &p);
+        let moved = other.open(&[KIND_PRESENCE], &elsewhere[HEADER..]).unwrap();
+        let replanted = [&signed[..HEADER], &c.seal(&[KIND_PRESENCE], &moved)[..]].concat();
+        assert!(open_gossip(&c, &replanted).is_err(), "a presence signed for another document");
 
         let (alice, bob) = (&b"alice"[..], &b"bob"[..]);
         let ask = Ask { clock: clock.clone(), from: 0, until: None };

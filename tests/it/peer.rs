@@ -172,10 +172,19 @@ impl TestPeer {
                 .with_tokio()
                 .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
                 .unwrap()
-                .with_behaviour(|key| PeerBehaviour {
+                .with_behaviour(|_| PeerBehaviour {
+                    // As a node does: no author, seqno or signature in clear, and a
+                    // message known by a hash of all of it.
                     gossipsub: gossipsub::Behaviour::new(
-                        gossipsub::MessageAuthenticity::Signed(key.clone()),
-                        gossipsub::ConfigBuilder::default().max_transmit_size(1 << 20).build().unwrap(),
+                        gossipsub::MessageAuthenticity::Anonymous,
+                        gossipsub::ConfigBuilder::default()
+                            .max_transmit_size(1 << 20)
+                            .validation_mode(gossipsub::ValidationMode::Anonymous)
+                            .message_id_fn(|m: &gossipsub::Message| {
+                                gossipsub::MessageId::from(wire::message_id(&m.data))
+                            })
+                            .build()
+                            .unwrap(),
                     )
                     .unwrap(),
                     sync: request_response::Behaviour::new(

@@ -223,3 +223,90 @@ fn a_peer_whose_messages_are_refused_is_no_longer_heard() {
     a.wait_text(&doc, |t| t.contains("valid ") && t.contains("base"));
     a.quit();
 }
+
+/// Presence is signed by its sender inside the seal, with a counter that only grows:
+/// a member that captured another peer's presence and publishes it again later (under
+/// a new gossip id, so gossipsub does not know it) moves nobody's cursor back and
+/// shows no cursor under its own name or anyone else's.
+#[test]
+fn a_replayed_presence_moves_no_cursor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let doc = a.ok(json!({"cmd": "create", "title": "Cursors"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "0123456789");
+    let ticket = a.ticket(&doc);
+    let cipher = DocCipher::new(ticket.doc, &ticket.key);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    b.ok(json!({"cmd": "join", "ticket": ticket.to_string()}));
+    b.wait_text(&doc, |t| t == "0123456789");
+    let b_id = b.peer_id.clone();
+    let rogue = Rogue::connect(a.listen[0].parse().unwrap(), &cipher);
+
+    // What A shows of B: (name, cursor) of each presence.
+    let shown = |a: &mut Node| -> Vec<(String, String, u64)> {
+        let r = a.ok(json!({"cmd": "presences", "doc": doc}));
+        r["presences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["peer_id"].as_str().unwrap().to_owned(),
+                    p["name"].as_str().unwrap().to_owned(),
+                    p["cursor"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // B's presences as the rogue heard them through A's mesh, by counter.
+    let captured = |rogue: &Rogue| -> Vec<(u64, u64, Vec<u8>)> {
+        let r = rogue.peer.received.lock().unwrap();
+        r.gossip
+            .iter()
+            .filter_map(|m| match wire::open_gossip(&cipher, m) {
+                Ok(wire::Gossip::Presence(p)) if p.from.to_string() == b_id => {
+                    let at = p.presence.cursor.id.map_or(0, |id| id.seq);
+                    Some((p.counter, at, m.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+
+    b.ok(json!({"cmd": "presence", "doc": doc, "name": "Bea", "cursor": 2}));
+    a.wait_for("B's first cursor at A", |a| shown(a).iter().any(|p| p.0 == b_id && p.2 == 2).then_some(()));
+    let deadline = Instant::now() + WAIT;
+    while captured(&rogue).is_empty() {
+        assert!(Instant::now() < deadline, "the rogue heard no presence of B through A");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.ok(json!({"cmd": "presence", "doc": doc, "name": "Bea", "cursor": 8}));
+    a.wait_for("B's second cursor at A", |a| shown(a).iter().any(|p| p.0 == b_id && p.2 == 8).then_some(()));
+
+    // The first presence again, under a fresh gossip id (the clear id field is not
+    // sealed), then a marker of the rogue's own: A handles the rogue's messages in order.
+    let (_, _, first) = captured(&rogue).into_iter().min_by_key(|c| c.0).unwrap();
+    let mut replay = first.clone();
+    replay[1..17].copy_from_slice(&[0xab; 16]);
+    rogue.publish(replay);
+    let marker_key = libp2p::identity::Keypair::generate_ed25519();
+    let marker = wire::Presence {
+        name: "marker".into(),
+        colour: 0,
+        cursor: tandem_crdt::Anchor { id: None, bias: tandem_crdt::Bias::Before },
+        selection: None,
+    };
+    rogue.publish(wire::presence_message(&cipher, &marker_key, 1, &marker));
+    a.wait_for("the rogue's marker at A", |a| shown(a).iter().any(|p| p.1 == "marker").then_some(()));
+
+    let mut now = shown(&mut a);
+    now.sort();
+    let mut want = vec![
+        (b_id.clone(), "Bea".to_owned(), 8),
+        (marker_key.public().to_peer_id().to_string(), "marker".to_owned(), 0),
+    ];
+    want.sort();
+    assert_eq!(now, want, "the replayed presence moved B's cursor or showed under another name");
+    b.quit();
+    a.quit();
+}

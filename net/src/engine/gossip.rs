@@ -5,6 +5,7 @@
 use super::handle::Event;
 use super::swarm::MAX_GOSSIP;
 use super::{Engine, now};
+use crate::sync::PresenceVerdict;
 use crate::wire::{self, Gossip};
 use libp2p::PeerId;
 use libp2p::gossipsub::{self, MessageAcceptance, TopicHash};
@@ -68,7 +69,6 @@ impl Engine {
         if let Some(d) = self.docs.get_mut(&id) {
             d.gossip_bytes_in += msg.data.len() as u64;
         }
-        let origin = msg.source.unwrap_or(source);
         let opened = wire::open_gossip(&self.docs[&id].cipher, &msg.data);
         match opened {
             Err(e) => {
@@ -76,11 +76,25 @@ impl Engine {
                 self.report(&msg_id, &source, MessageAcceptance::Reject);
             }
             Ok(Gossip::Presence(p)) => {
-                // A peer flooding presence updates is not forwarded (still shown).
-                let forward = self.sync.presence_received(id, origin, p, now());
-                let verdict = if forward { MessageAcceptance::Accept } else { MessageAcceptance::Ignore };
-                self.report(&msg_id, &source, verdict);
-                self.events.send(Event::Presence { doc: id, peer: origin }).ok();
+                if p.from == *self.swarm.local_peer_id() {
+                    // Our own, back through the mesh.
+                    self.report(&msg_id, &source, MessageAcceptance::Ignore);
+                    return;
+                }
+                // Its sender signed it inside the seal; the peer that forwarded it may be
+                // anyone in the mesh. A replay (an old counter) changes nothing, and a
+                // peer flooding presence updates is not forwarded (still shown).
+                let verdict = self.sync.presence_received(id, p.from, p.counter, p.presence, now());
+                let acceptance = match verdict {
+                    PresenceVerdict::Forward => MessageAcceptance::Accept,
+                    PresenceVerdict::Shown | PresenceVerdict::Stale | PresenceVerdict::Full => {
+                        MessageAcceptance::Ignore
+                    }
+                };
+                self.report(&msg_id, &source, acceptance);
+                if matches!(verdict, PresenceVerdict::Forward | PresenceVerdict::Shown) {
+                    self.events.send(Event::Presence { doc: id, peer: p.from }).ok();
+                }
             }
             Ok(Gossip::Change(sc, run)) => {
                 let change = match encoding::decode_change(&sc.change) {
@@ -118,7 +132,7 @@ impl Engine {
                 match self.receive(id, change, sc, run).await {
                     Ok(buffered) => {
                         self.report(&msg_id, &source, MessageAcceptance::Accept);
-                        let out = self.sync.change_received(source, origin, id, last, buffered);
+                        let out = self.sync.change_received(source, source, id, last, buffered);
                         self.carry_out(out);
                     }
                     Err(e) => {

@@ -81,7 +81,10 @@ pub(super) fn build_swarm(
             // Messages spread through each document's mesh (no flood publish, no explicit
             // peers), so traffic grows with the peers, not with their square.
             let gossip_config = gossipsub::ConfigBuilder::default()
-                .validation_mode(gossipsub::ValidationMode::Strict)
+                // No author, sequence number or signature of gossipsub's own: they would
+                // name who wrote each message and count its publishes in clear. Changes
+                // and presence are signed inside the seal.
+                .validation_mode(gossipsub::ValidationMode::Anonymous)
                 .validate_messages()
                 .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(wire::message_id(&m.data)))
                 .max_transmit_size(MAX_GOSSIP + 1024)
@@ -96,7 +99,7 @@ pub(super) fn build_swarm(
                 max_subscriptions_per_request: MAX_TOPICS,
             };
             let mut gossipsub = gossipsub::Behaviour::new_with_subscription_filter(
-                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossipsub::MessageAuthenticity::Anonymous,
                 gossip_config,
                 filter,
             )?;
