@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `tandem` binary as a user runs it. Sync between real
 //! `tandem node` processes on loopback (mDNS off, bounded waits), through relays, against
-//! a rogue libp2p peer, against a hostile collaborator who holds the ticket, inside
+//! a rogue libp2p peer, against strangers spamming the DHT or posing as relays, against a
+//! hostile collaborator who holds the ticket, inside
 //! network namespaces and on a full disk; the document commands of the CLI;
 //! every editing trace in `tests/data/traces`; and the desktop window, headless under
 //! egui_kittest (`ui`; `find` for find and replace and go to line; `status`; `a11y` for
@@ -27,6 +28,7 @@ mod relay;
 mod rogue;
 mod scenarios;
 mod status;
+mod strangers;
 mod switcher;
 mod trace;
 mod ui;
