@@ -35,8 +35,10 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
+type Dht = kad::Behaviour<kad::store::MemoryStore>;
+
 /// A Kademlia-only swarm speaking Tandem's DHT protocol.
-fn dht_swarm(rt: &tokio::runtime::Runtime) -> Swarm<kad::Behaviour<kad::store::MemoryStore>> {
+fn dht_swarm(rt: &tokio::runtime::Runtime) -> Swarm<Dht> {
     let _context = rt.enter();
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
@@ -141,7 +143,7 @@ fn a_dht_spammer_fills_nothing_and_stops_nothing() {
     let (records, topics, others) = (200, 4_300, 100);
     // In batches: Kademlia drops inbound streams beyond a few dozen at once, and the
     // spam should reach the node's own limits, not that one.
-    let mut jobs: Vec<Box<dyn FnOnce(&mut kad::Behaviour<kad::store::MemoryStore>)>> = Vec::new();
+    let mut jobs: Vec<Box<dyn FnOnce(&mut Dht)>> = Vec::new();
     for i in 0..records {
         jobs.push(Box::new(move |k| {
             let record = kad::Record::new(format!("junk record {i}").into_bytes(), vec![7u8; 4096]);
