@@ -36,6 +36,8 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 type Dht = kad::Behaviour<kad::store::MemoryStore>;
+/// One thing the spammer asks of the DHT.
+type Job = Box<dyn FnOnce(&mut Dht)>;
 
 /// A Kademlia-only swarm speaking Tandem's DHT protocol.
 fn dht_swarm(rt: &tokio::runtime::Runtime) -> Swarm<Dht> {
@@ -143,7 +145,7 @@ fn a_dht_spammer_fills_nothing_and_stops_nothing() {
     let (records, topics, others) = (200, 4_300, 100);
     // In batches: Kademlia drops inbound streams beyond a few dozen at once, and the
     // spam should reach the node's own limits, not that one.
-    let mut jobs: Vec<Box<dyn FnOnce(&mut Dht)>> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     for i in 0..records {
         jobs.push(Box::new(move |k| {
             let record = kad::Record::new(format!("junk record {i}").into_bytes(), vec![7u8; 4096]);
