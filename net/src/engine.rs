@@ -42,6 +42,7 @@ mod view;
 pub use documents::{FIRST_LINE_CHARS, first_line_title, name_of, title_of, titles_of};
 pub use handle::{
     DocPeer, DocSummary, EngineHandle, Event, NetConfig, PeerInfo, PeerKind, PeerPresence, Status, Traffic,
+    TrashedDoc,
 };
 pub use view::{DocView, Waker};
 
@@ -150,6 +151,8 @@ struct Engine {
     asks: catchup::Asks,
     /// Writes of received changes in progress.
     storing: catchup::Storing,
+    /// Catch-up answers being read from the store.
+    serving: catchup::Serving,
     /// Beacon rounds skipped for each member in sync, by document.
     quiet_beacons: HashMap<(DocId, PeerId), u8>,
     /// When the engine started.
@@ -220,6 +223,7 @@ impl Engine {
             requests: HashMap::new(),
             asks: Default::default(),
             storing: Default::default(),
+            serving: Default::default(),
             quiet_beacons: HashMap::new(),
             started: std::time::Instant::now(),
             connected: HashMap::new(),
@@ -297,6 +301,7 @@ impl Engine {
                 },
                 Ok(()) = self.storage.changed() => self.on_storage_changed(),
                 Some(stored) = self.storing.next() => self.on_stored(stored),
+                Some(served) = self.serving.next() => self.on_served(served).await,
                 ev = self.swarm.select_next_some() => self.on_swarm(ev).await,
                 _ = tick.tick() => self.on_tick(),
             }
@@ -437,6 +442,15 @@ impl Engine {
             }
             Command::Remove(doc, r) => {
                 r.send(self.remove(doc).await).ok();
+            }
+            Command::Trash(doc, r) => {
+                r.send(self.trash(doc).await).ok();
+            }
+            Command::Restore(doc, r) => {
+                r.send(self.restore(doc).await).ok();
+            }
+            Command::Trashed(r) => {
+                r.send(self.trashed().await).ok();
             }
             Command::Docs(r) => {
                 r.send(Ok(self.summaries())).ok();

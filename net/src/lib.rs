@@ -30,7 +30,7 @@ pub mod wire;
 pub use codec::SYNC_PROTOCOL;
 pub use engine::{
     DocPeer, DocSummary, DocView, EngineHandle, Event, FIRST_LINE_CHARS, NetConfig, PeerInfo, PeerKind,
-    PeerPresence, Status, Traffic, Waker, first_line_title, name_of, title_of, titles_of,
+    PeerPresence, Status, Traffic, TrashedDoc, Waker, first_line_title, name_of, title_of, titles_of,
 };
 pub use error::NetError;
 pub use libp2p::{Multiaddr, PeerId};

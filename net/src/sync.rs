@@ -169,6 +169,24 @@ pub enum Lost {
     Other,
 }
 
+/// What a peer lacks of a document, as read for an answer: the byte sizes of the
+/// changes in the order they would be sent, and whether more follow them (the store
+/// reads one chunk at a time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lacking<I> {
+    /// The byte sizes of the changes read.
+    pub sizes: I,
+    /// More changes follow those.
+    pub more: bool,
+}
+
+impl<I> Lacking<I> {
+    /// All the changes it lacks.
+    pub fn all(sizes: I) -> Lacking<I> {
+        Lacking { sizes, more: false }
+    }
+}
+
 /// How much of what a peer lacks goes into one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chunk {
@@ -501,9 +519,9 @@ impl<P: Clone + Ord> State<P> {
         (part, rest.next().map(|(r, _)| r.0))
     }
 
-    /// A peer asks for what it lacks of `doc`, holding `clock`; `sizes` are the byte
-    /// sizes of the changes it lacks, in the order they would be sent, and `ours` is
-    /// this replica's version. `whole` is false when the request carried only a page of
+    /// A peer asks for what it lacks of `doc`, holding `clock`; `lacking` has the byte
+    /// sizes of the changes it lacks, in the order they would be sent, and `ours` is this
+    /// replica's version. `whole` is false when the request carried only a page of
     /// the peer's version (its other authors are not known from it). Returns how many
     /// to send now, or `None` if the request is refused (the document is not here, or
     /// this device is offline).
@@ -513,7 +531,7 @@ impl<P: Clone + Ord> State<P> {
         doc: DocId,
         clock: VectorClock,
         whole: bool,
-        sizes: impl IntoIterator<Item = usize>,
+        lacking: Lacking<impl IntoIterator<Item = usize>>,
         ours: &VectorClock,
     ) -> Option<Chunk> {
         if self.offline || !self.members.contains(&(doc, peer.clone())) {
@@ -521,7 +539,7 @@ impl<P: Clone + Ord> State<P> {
         }
         let mut version = clock;
         let (mut len, mut more, mut size) = (0, false, 0);
-        for s in sizes {
+        for s in lacking.sizes {
             // The first change always goes, so that a change larger than a chunk passes.
             if size > 0 && size + s > self.config.chunk_bytes {
                 more = true;
@@ -530,6 +548,7 @@ impl<P: Clone + Ord> State<P> {
             size += s + CHANGE_OVERHEAD;
             len += 1;
         }
+        more |= lacking.more;
         if !whole {
             return Some(Chunk { len, more });
         }
@@ -539,6 +558,11 @@ impl<P: Clone + Ord> State<P> {
         }
         self.versions.insert((doc, peer), version);
         Some(Chunk { len, more })
+    }
+
+    /// Bytes of changes per catch-up response.
+    pub fn chunk_bytes(&self) -> usize {
+        self.config.chunk_bytes
     }
 
     // ----- versions ------------------------------------------------------------------
@@ -866,7 +890,7 @@ mod tests {
         // missing deps and a catch-up request from it all go unanswered.
         check(&ahead(&mut s), &[]);
         check(&s.change_received(1, 1, DOC, OpId::new(ReplicaId(5), 4), true), &[]);
-        assert_eq!(s.answer(1, DOC, VectorClock::new(), true, [10], &VectorClock::new()), None);
+        assert_eq!(s.answer(1, DOC, VectorClock::new(), true, Lacking::all([10]), &VectorClock::new()), None);
         assert!(!s.is_member(DOC, &1));
         // A document this replica does not hold is never proved.
         check(&s.member(1, OTHER), &[]);
@@ -874,7 +898,9 @@ mod tests {
         assert!(s.is_member(DOC, &1));
         assert_eq!(s.members(DOC).collect::<Vec<_>>(), vec![&1]);
         assert_eq!(s.members(OTHER).count(), 0);
-        assert!(s.answer(1, DOC, VectorClock::new(), true, [10], &VectorClock::new()).is_some());
+        assert!(
+            s.answer(1, DOC, VectorClock::new(), true, Lacking::all([10]), &VectorClock::new()).is_some()
+        );
         // Offline, a proof is not acted on.
         let mut s: State<u32> = State::new(Config::default(), t0);
         s.open(DOC);
@@ -889,27 +915,41 @@ mod tests {
     #[test]
     fn answers_are_chunked_and_a_full_answer_brings_the_peer_in_sync() {
         let mut s: State<u32> = State::new(Config { chunk_bytes: 100, ..Config::default() }, Instant::now());
-        assert_eq!(s.answer(1, DOC, VectorClock::new(), true, [10], &VectorClock::new()), None);
+        assert_eq!(s.answer(1, DOC, VectorClock::new(), true, Lacking::all([10]), &VectorClock::new()), None);
         s.open(DOC);
         s.peer_connected(1);
         s.member(1, DOC);
         let ours = clock(&[(5, 9)]);
         let theirs = clock(&[(5, 2), (6, 1)]);
-        let chunk = s.answer(1, DOC, theirs.clone(), true, [40, 40, 40], &ours);
+        let chunk = s.answer(1, DOC, theirs.clone(), true, Lacking::all([40, 40, 40]), &ours);
         assert_eq!(chunk, Some(Chunk { len: 2, more: true }));
         assert_eq!(s.peer_sync(DOC, &1, &ours), PeerSync::Ahead);
         // The first change goes even when it alone is over the chunk.
         assert_eq!(
-            s.answer(1, DOC, theirs.clone(), true, [500, 1], &ours),
+            s.answer(1, DOC, theirs.clone(), true, Lacking::all([500, 1]), &ours),
             Some(Chunk { len: 1, more: true })
         );
-        assert_eq!(s.answer(1, DOC, theirs, true, [40], &ours), Some(Chunk { len: 1, more: false }));
+        assert_eq!(
+            s.answer(1, DOC, theirs.clone(), true, Lacking::all([40]), &ours),
+            Some(Chunk { len: 1, more: false })
+        );
         // The peer was sent everything: it holds what this replica holds, and its own.
         assert_eq!(s.peer_sync(DOC, &1, &ours), PeerSync::Ahead);
         assert_eq!(s.peer_sync(DOC, &1, &clock(&[(5, 9), (6, 1)])), PeerSync::InSync);
         assert_eq!(s.peer_sync(DOC, &2, &ours), PeerSync::Unknown);
         s.set_offline(true);
-        assert_eq!(s.answer(1, DOC, VectorClock::new(), true, [1], &ours), None);
+        assert_eq!(s.answer(1, DOC, VectorClock::new(), true, Lacking::all([1]), &ours), None);
+        // The store read one chunk and more follow: "more", and the peer is not taken
+        // to hold everything yet.
+        s.set_offline(false);
+        s.remove(DOC);
+        s.open(DOC);
+        s.member(1, DOC);
+        assert_eq!(
+            s.answer(1, DOC, theirs.clone(), true, Lacking { sizes: [40], more: true }, &ours),
+            Some(Chunk { len: 1, more: true })
+        );
+        assert_ne!(s.peer_sync(DOC, &1, &ours), PeerSync::InSync);
     }
 
     #[test]

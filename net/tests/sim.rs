@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use tandem_crdt::{Change, Doc, OpId, ReplicaId, VectorClock, encoding};
 use tandem_net::crypto::DocCipher;
-use tandem_net::sync::{self, Lost, Out, Reply, Request, State};
+use tandem_net::sync::{self, Lacking, Lost, Out, Reply, Request, State};
 use tandem_net::wire::{self, Gossip};
 use tandem_storage::{DocId, DocKey, SignedChange};
 
@@ -418,16 +418,29 @@ impl Sim {
                 let p = &mut self.peers[to];
                 // The changes by the authors in the request's range that it lacks.
                 let in_range = |a: ReplicaId| a.0 >= ask.from && ask.until.is_none_or(|u| a.0 < u);
-                let all: Vec<SignedChange> = p
-                    .doc
-                    .changes_since(&ask.clock)
-                    .iter()
-                    .filter(|c| in_range(c.author))
-                    .map(signed)
-                    .collect();
+                // One chunk's worth, as the store reads it: up to the change that brings
+                // the bytes past the chunk size, and whether more follow.
+                let budget = p.sync.chunk_bytes();
+                let (mut all, mut bytes, mut truncated) = (Vec::<SignedChange>::new(), 0, false);
+                for c in p.doc.changes_since(&ask.clock).iter().filter(|c| in_range(c.author)) {
+                    if bytes > budget {
+                        truncated = true;
+                        break;
+                    }
+                    let sc = signed(c);
+                    bytes += sc.change.len() + sc.envelope.len();
+                    all.push(sc);
+                }
                 let sizes = all.iter().map(|c| c.change.len() + c.envelope.len());
                 let whole = ask.whole();
-                let resp = match p.sync.answer(from, DOC, ask.clock, whole, sizes, p.doc.version()) {
+                let resp = match p.sync.answer(
+                    from,
+                    DOC,
+                    ask.clock,
+                    whole,
+                    Lacking { sizes, more: truncated },
+                    p.doc.version(),
+                ) {
                     Some(chunk) => {
                         wire::sync_response(&self.cipher, &all[..chunk.len], chunk.more, &pid(to), &pid(from))
                     }

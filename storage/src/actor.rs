@@ -71,12 +71,17 @@ enum Command {
     Docs(Tx<Vec<DocInfo>>),
     DocsAndDamaged(Tx<(Vec<DocInfo>, Vec<DamagedDoc>)>),
     Find(String, Tx<DocInfo>),
+    Doc(DocId, Tx<Option<DocInfo>>),
     Remove(DocId, Tx<bool>),
+    Trash(DocId, Tx<bool>),
+    Restore(DocId, Tx<bool>),
+    Trashed(Tx<Vec<(DocInfo, u64)>>),
     Load(DocId, crate::Writer, Tx<Doc>),
     Equivocated(DocId, ReplicaId, std::ops::Range<u64>, SignedChange, Tx<()>),
     Equivocations(DocId, Tx<Vec<crate::Equivocation>>),
     Snapshot(DocId, Tx<()>),
     SignedSince(DocId, VectorClock, crate::Authors, Tx<Vec<SignedChange>>),
+    SignedPage(DocId, VectorClock, crate::Authors, usize, Tx<(Vec<SignedChange>, bool)>),
     AddPeer(DocId, String, Tx<()>),
     SaveUndo(DocId, Box<tandem_crdt::UndoState>, Tx<()>),
     Peers(DocId, Tx<Vec<String>>),
@@ -171,6 +176,11 @@ impl StoreHandle {
         self.send(Command::DocsAndDamaged)
     }
 
+    /// A document's entry, listed or in the trash.
+    pub fn doc(&self, id: DocId) -> Reply<Option<DocInfo>> {
+        self.send(|tx| Command::Doc(id, tx))
+    }
+
     /// Finds a document by id prefix.
     pub fn find_doc(&self, prefix: &str) -> Reply<DocInfo> {
         self.send(|tx| Command::Find(prefix.to_owned(), tx))
@@ -179,6 +189,21 @@ impl StoreHandle {
     /// Removes a document and its data.
     pub fn remove_doc(&self, id: DocId) -> Reply<bool> {
         self.send(|tx| Command::Remove(id, tx))
+    }
+
+    /// [`crate::Store::trash_doc`].
+    pub fn trash_doc(&self, id: DocId) -> Reply<bool> {
+        self.send(|tx| Command::Trash(id, tx))
+    }
+
+    /// [`crate::Store::restore_doc`].
+    pub fn restore_doc(&self, id: DocId) -> Reply<bool> {
+        self.send(|tx| Command::Restore(id, tx))
+    }
+
+    /// [`crate::Store::trashed`].
+    pub fn trashed(&self) -> Reply<Vec<(DocInfo, u64)>> {
+        self.send(Command::Trashed)
     }
 
     /// Opens a document (snapshot plus tail).
@@ -226,6 +251,18 @@ impl StoreHandle {
         authors: crate::Authors,
     ) -> Reply<Vec<SignedChange>> {
         self.send(|tx| Command::SignedSince(id, version, authors, tx))
+    }
+
+    /// [`crate::Store::signed_changes_page`]: the first of those changes, up to a byte
+    /// budget, and whether more follow.
+    pub fn signed_changes_page(
+        &self,
+        id: DocId,
+        version: VectorClock,
+        authors: crate::Authors,
+        budget: usize,
+    ) -> Reply<(Vec<SignedChange>, bool)> {
+        self.send(|tx| Command::SignedPage(id, version, authors, budget, tx))
     }
 
     /// Keeps a document's undo/redo history.
@@ -342,7 +379,11 @@ impl Actor {
                 Command::Docs(tx) => answer(store, tx, |s| s.docs()),
                 Command::DocsAndDamaged(tx) => answer(store, tx, |s| s.docs_and_damaged()),
                 Command::Find(p, tx) => answer(store, tx, |s| s.find_doc(&p)),
+                Command::Doc(id, tx) => answer(store, tx, |s| s.doc(id)),
                 Command::Remove(id, tx) => answer(store, tx, |s| s.remove_doc(id)),
+                Command::Trash(id, tx) => answer(store, tx, |s| s.trash_doc(id)),
+                Command::Restore(id, tx) => answer(store, tx, |s| s.restore_doc(id)),
+                Command::Trashed(tx) => answer(store, tx, |s| s.trashed()),
                 Command::Load(id, writer, tx) => answer(store, tx, |s| s.load_as(id, writer)),
                 Command::Equivocated(id, author, seqs, refused, tx) => {
                     answer(store, tx, |s| s.record_equivocation(id, author, seqs, refused))
@@ -351,6 +392,9 @@ impl Actor {
                 Command::Snapshot(id, tx) => answer(store, tx, |s| s.snapshot(id)),
                 Command::SignedSince(id, v, authors, tx) => {
                     answer(store, tx, |s| s.signed_changes_since_by(id, &v, &authors))
+                }
+                Command::SignedPage(id, v, authors, budget, tx) => {
+                    answer(store, tx, |s| s.signed_changes_page(id, &v, &authors, budget))
                 }
                 Command::AddPeer(id, addr, tx) => answer(store, tx, |s| s.add_peer_addr(id, &addr)),
                 Command::SaveUndo(id, state, tx) => answer(store, tx, |s| s.save_undo_state(id, &state)),

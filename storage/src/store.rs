@@ -16,7 +16,7 @@ use tandem_crdt::{Change, Config, Doc, ReplicaId, VectorClock, encoding};
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "tandem.redb";
 /// The schema this build writes. Older schemas are migrated on open; newer ones refused.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 /// A document's snapshot is rewritten when this many changes follow it...
 pub(crate) const SNAPSHOT_AFTER_CHANGES: u64 = 1000;
 /// ...or when they hold this many bytes.
@@ -38,6 +38,9 @@ const SNAPSHOTS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("sn
 const UNDO: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("undo");
 /// (doc, multiaddr) -> last seen, unix ms.
 const PEERS: TableDefinition<'_, ([u8; 16], &str), u64> = TableDefinition::new("peers");
+/// Doc id -> when it was moved to the trash, unix ms. A document in the trash keeps all
+/// its data but is neither listed nor opened until it is restored.
+const TRASH: TableDefinition<'_, [u8; 16], u64> = TableDefinition::new("trash");
 
 /// redb's file magic: a file without it is not ours and is never opened for writing.
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
@@ -251,6 +254,10 @@ impl Store {
                         // builds cannot read. Nothing is rewritten here; the next snapshot
                         // of each document compacts it.
                     }
+                    3 => {
+                        // Version 4: removed documents go to a trash first.
+                        tx.open_table(TRASH).map_err(|e| self.db_err(e))?;
+                    }
                     v => unreachable!("no migration from schema {v}"),
                 }
                 version += 1;
@@ -303,6 +310,8 @@ impl Store {
     /// document keeps it as it is.
     pub fn add_doc(&mut self, id: DocId, key: DocKey, title: &str) -> Result<DocInfo, Error> {
         if let Some(info) = self.doc(id)? {
+            // Joining a document that is in the trash brings it back.
+            self.restore_doc(id)?;
             return Ok(info);
         }
         let now = now_ms();
@@ -353,11 +362,15 @@ impl Store {
     pub fn docs_and_damaged(&self) -> Result<(Vec<DocInfo>, Vec<DamagedDoc>), Error> {
         let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
         let t = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
+        let trash = tx.open_table(TRASH).map_err(|e| self.db_err(e))?;
         let mut res = Vec::new();
         let mut damaged = Vec::new();
         for item in t.iter().map_err(|e| self.db_err(e))? {
             let (k, v) = item.map_err(|e| self.db_err(e))?;
             let id = DocId(k.value());
+            if trash.get(id.0).map_err(|e| self.db_err(e))?.is_some() {
+                continue;
+            }
             match DocRecord::decode(v.value()) {
                 Ok(rec) => res.push(rec.info(id)),
                 Err(r) => damaged.push(DamagedDoc { id, error: self.corrupt_doc(id, r).to_string() }),
@@ -385,7 +398,83 @@ impl Store {
         }
     }
 
-    /// Removes a document and all its data.
+    /// Moves a document to the trash: it keeps all its data but is no longer listed or
+    /// opened, until [`Store::restore_doc`]. Returns whether it was here and not
+    /// already in the trash.
+    pub fn trash_doc(&mut self, id: DocId) -> Result<bool, Error> {
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
+        let moved = {
+            let here = tx
+                .open_table(DOCS)
+                .map_err(|e| self.db_err(e))?
+                .get(id.0)
+                .map_err(|e| self.db_err(e))?
+                .is_some();
+            let mut trash = tx.open_table(TRASH).map_err(|e| self.db_err(e))?;
+            let already = trash.get(id.0).map_err(|e| self.db_err(e))?.is_some();
+            if here && !already {
+                trash.insert(id.0, now_ms()).map_err(|e| self.db_err(e))?;
+            }
+            here && !already
+        };
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(moved)
+    }
+
+    /// Takes a document out of the trash; returns whether it was there.
+    pub fn restore_doc(&mut self, id: DocId) -> Result<bool, Error> {
+        if self.trashed_ms(id)?.is_none() {
+            return Ok(false);
+        }
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
+        let was = tx
+            .open_table(TRASH)
+            .map_err(|e| self.db_err(e))?
+            .remove(id.0)
+            .map_err(|e| self.db_err(e))?
+            .is_some();
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(was)
+    }
+
+    /// When a document was moved to the trash (unix ms), or `None` if it is not there.
+    pub fn trashed_ms(&self, id: DocId) -> Result<Option<u64>, Error> {
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
+        let trash = tx.open_table(TRASH).map_err(|e| self.db_err(e))?;
+        Ok(trash.get(id.0).map_err(|e| self.db_err(e))?.map(|v| v.value()))
+    }
+
+    /// The documents in the trash with when each was moved there, most recent first. An
+    /// entry that cannot be read is listed under its id with an empty title, so it can
+    /// still be deleted.
+    pub fn trashed(&self) -> Result<Vec<(DocInfo, u64)>, Error> {
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
+        let trash = tx.open_table(TRASH).map_err(|e| self.db_err(e))?;
+        let docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
+        let mut res = Vec::new();
+        for item in trash.iter().map_err(|e| self.db_err(e))? {
+            let (k, when) = item.map_err(|e| self.db_err(e))?;
+            let id = DocId(k.value());
+            let Some(v) = docs.get(id.0).map_err(|e| self.db_err(e))? else { continue };
+            let info = match DocRecord::decode(v.value()) {
+                Ok(rec) => rec.info(id),
+                Err(_) => DocInfo {
+                    id,
+                    key: DocKey([0; 32]),
+                    title: String::new(),
+                    chars: 0,
+                    created_ms: 0,
+                    opened_ms: 0,
+                    modified_ms: 0,
+                },
+            };
+            res.push((info, when.value()));
+        }
+        res.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
+        Ok(res)
+    }
+
+    /// Removes a document and all its data (from the trash too).
     pub fn remove_doc(&mut self, id: DocId) -> Result<bool, Error> {
         self.snapshot_cache.borrow_mut().take();
         let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
@@ -401,6 +490,7 @@ impl Store {
                 .map_err(|e| self.db_err(e))?;
             tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
             tx.open_table(UNDO).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
+            tx.open_table(TRASH).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
             let mut peers = tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
             peers.retain_in((id.0, "")..(next_id(id), ""), |_, _| false).map_err(|e| self.db_err(e))?;
             drop(peers);
@@ -712,18 +802,33 @@ impl Store {
         version: &VectorClock,
         authors: &Authors,
     ) -> Result<Vec<SignedChange>, Error> {
+        Ok(self.signed_changes_page(id, version, authors, usize::MAX)?.0)
+    }
+
+    /// The first of [`Store::signed_changes_since_by`]'s changes, in the same order: up
+    /// to and including the one whose bytes (change and seal) bring the total past
+    /// `budget`, and whether more follow. Only the changes returned are regenerated
+    /// from the snapshot, so serving a long tail page by page costs each change once.
+    pub fn signed_changes_page(
+        &self,
+        id: DocId,
+        version: &VectorClock,
+        authors: &Authors,
+        budget: usize,
+    ) -> Result<(Vec<SignedChange>, bool), Error> {
         let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
-        self.tail_records(&tx, id, version, authors)?
-            .into_iter()
-            .map(|(_, author, start, sc)| {
-                let change = if sc.compacted() {
-                    self.regenerate(&tx, id, author, start, sc.end_seq)?
-                } else {
-                    sc.change
-                };
-                Ok(SignedChange { change, envelope: sc.signature })
-            })
-            .collect()
+        let mut page = Vec::new();
+        let mut bytes = 0usize;
+        for (_, author, start, sc) in self.tail_records(&tx, id, version, authors)? {
+            if bytes > budget {
+                return Ok((page, true));
+            }
+            let change =
+                if sc.compacted() { self.regenerate(&tx, id, author, start, sc.end_seq)? } else { sc.change };
+            bytes = bytes.saturating_add(change.len() + sc.signature.len());
+            page.push(SignedChange { change, envelope: sc.signature });
+        }
+        Ok((page, false))
     }
 
     /// Rewrites a document's snapshot from its stored history and compacts the changes

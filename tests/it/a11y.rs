@@ -66,7 +66,7 @@ fn every_control_has_a_label_a_screen_reader_reads() {
         (Role::Button, "⚙ Settings"),
         (Role::Button, "Shortcuts"),
         (Role::Button, "Export…"),
-        (Role::Button, "Remove this document…"),
+        (Role::Button, "Move to trash…"),
         (Role::CheckBox, "Work offline"),
         (Role::MultilineTextInput, "Document text"),
     ] {
@@ -174,12 +174,15 @@ fn dialogs_take_the_focus_enter_confirms_and_escape_cancels() {
     wait(&mut h, "the new title", |a| a.window_title() == "Plans — Tandem");
     assert!(h.query_by_role_and_label(Role::TextInput, "Rename").is_none(), "Enter renamed and closed");
 
-    h.get_by_label("Remove this document…").click();
+    h.get_by_label("Move to trash…").click();
     h.run_steps(3);
-    assert!(h.get_by_role_and_label(Role::Button, "Remove").is_focused(), "the main button has the focus");
+    assert!(
+        h.get_by_role_and_label(Role::Button, "Move to trash").is_focused(),
+        "the main button has the focus"
+    );
     press(&mut h, Modifiers::NONE, Key::Escape);
-    assert!(h.query_by_role_and_label(Role::Button, "Remove").is_none(), "Escape cancelled");
-    assert_eq!(h.state().docs().len(), 1, "nothing was removed");
+    assert!(h.query_by_role_and_label(Role::Button, "Move to trash").is_none(), "Escape cancelled");
+    assert_eq!(h.state().docs().len(), 1, "nothing was moved to the trash");
 
     h.get_by_label("⚙ Settings").click();
     h.run_steps(3);

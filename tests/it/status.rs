@@ -150,31 +150,82 @@ fn an_untitled_document_goes_by_its_first_line() {
     h.state_mut().shutdown();
 }
 
-/// The remove dialog says whether a peer holds a copy of the open document.
+/// Moving to the trash says whether a peer holds a copy of the open document; the
+/// trash restores a document whole, deletes one for good after asking, and is kept
+/// across a restart.
 #[test]
-fn removing_says_whether_a_peer_holds_a_copy() {
+fn the_trash_restores_and_deletes_and_says_whether_a_peer_holds_a_copy() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(start(dir.path()));
     let node_dir = tempfile::tempdir().unwrap();
     let (node, _doc) = share_with_node(&mut h, node_dir.path(), "hello");
     wait(&mut h, "the node to count as a peer", |a| a.peer_count() == Some(1));
-    h.get_by_label("Remove this document…").click();
+    h.get_by_label("Move to trash…").click();
     h.run_steps(2);
     assert!(h.query_by_label("1 connected peer shares it and keeps its copy.").is_some());
-    assert!(h.query_by_label_contains("gone for good").is_none());
+    assert!(h.query_by_label_contains("the only copy").is_none());
     h.key_press(egui::Key::Escape);
     h.run_steps(4);
     assert!(h.query_by_label("Cancel").is_none(), "the dialog closed");
+    let shared = h.state().open_id().unwrap();
 
-    // A document nobody shares.
-    let shared = h.state().open_id();
+    // A document nobody shares, with words in it.
     h.get_by_label("New").click();
-    wait(&mut h, "the new document", |a| a.open_id().is_some_and(|id| Some(id) != shared));
+    wait(&mut h, "the new document", |a| a.open_id().is_some_and(|id| id != shared));
     wait(&mut h, "the new document's count", |a| a.peer_count() == Some(0));
-    h.step();
-    h.get_by_label("Remove this document…").click();
+    let draft = h.state().open_id().unwrap();
+    type_in_editor(&mut h, "Draft of the letter");
+    wait(&mut h, "the text", |a| a.text() == Some("Draft of the letter"));
+    h.get_by_label("Move to trash…").click();
     h.run_steps(2);
-    assert!(h.query_by_label_contains("it is gone for good").is_some());
+    assert!(h.query_by_label_contains("this device holds the only copy").is_some());
+    h.get_by_role_and_label(Role::Button, "Move to trash").click();
+    wait(&mut h, "the document to leave the list for the trash", |a| {
+        a.open_id().is_none()
+            && !a.docs().iter().any(|d| d.id == draft)
+            && a.trash().iter().any(|t| t.id == draft)
+    });
+    assert_eq!(h.state().trash()[0].name, "Draft of the letter");
+
+    // Restore opens it again, whole.
+    h.run_steps(2);
+    h.get_by_label("Trash (1)").click();
+    h.run_steps(2);
+    h.get_by_label("Restore").click();
+    wait(&mut h, "the restored document to open", |a| {
+        a.open_id() == Some(draft) && a.text() == Some("Draft of the letter")
+    });
+    wait(&mut h, "the trash to empty", |a| a.trash().is_empty() && a.docs().iter().any(|d| d.id == draft));
+
+    // To the trash again; it stays there across a restart.
+    h.get_by_label("Move to trash…").click();
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::Button, "Move to trash").click();
+    wait(&mut h, "the trash", |a| a.trash().len() == 1);
     node.quit();
     h.state_mut().shutdown();
+    drop(h);
+    let mut h = harness(start(dir.path()));
+    wait(&mut h, "the list and the trash", |a| a.docs().len() == 1 && a.trash().len() == 1);
+    assert_eq!(h.state().docs()[0].id, shared);
+
+    // "Delete…" asks first; Escape keeps it; Delete removes it for good.
+    h.get_by_label("Trash (1)").click();
+    h.run_steps(2);
+    h.get_by_label("Delete…").click();
+    h.run_steps(3);
+    assert!(h.query_by_label_contains("This cannot be undone.").is_some());
+    assert!(h.get_by_role_and_label(Role::Button, "Cancel").is_focused(), "Enter does not delete by chance");
+    h.key_press(egui::Key::Escape);
+    h.run_steps(4);
+    assert_eq!(h.state().trash().len(), 1, "cancelled");
+    h.get_by_label("Delete…").click();
+    h.run_steps(3);
+    h.get_by_role_and_label(Role::Button, "Delete").click();
+    wait(&mut h, "the trash to empty", |a| a.trash().is_empty());
+    h.state_mut().shutdown();
+    drop(h);
+    let store = tandem_storage::Store::open(dir.path()).unwrap();
+    assert!(store.doc(draft).unwrap().is_none(), "deleted from disk");
+    assert!(store.doc(shared).unwrap().is_some());
 }

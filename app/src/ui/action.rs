@@ -48,8 +48,12 @@ pub(super) enum Action {
     Join(String),
     /// Set the open document's title.
     Rename(String),
-    /// Remove a document from this device.
-    Remove(DocId),
+    /// Move a document to the trash.
+    Trash(DocId),
+    /// Take a document out of the trash.
+    Untrash(DocId),
+    /// Delete documents (in the trash) from this device for good.
+    Remove(Vec<DocId>),
     /// Close the window although edits are not stored (the user confirmed).
     Quit,
     /// Create a document from a text file (read on a thread, its progress shown).
@@ -180,9 +184,20 @@ impl TandemApp {
                 self.refresh_title();
                 self.dialog = None;
             }
-            Action::Remove(id) => {
+            Action::Trash(id) => {
                 let e = self.tasks.engine.clone();
-                self.tasks.spawn(async move { e.remove(id).await.is_ok() }, move |_| Msg::Removed(id));
+                self.tasks.spawn(async move { e.trash(id).await }, move |r| Msg::Trashed(id, r));
+                self.dialog = None;
+            }
+            Action::Untrash(id) => {
+                let e = self.tasks.engine.clone();
+                self.tasks.spawn(async move { e.restore(id).await }, move |r| Msg::Untrashed(id, r));
+            }
+            Action::Remove(ids) => {
+                for id in ids {
+                    let e = self.tasks.engine.clone();
+                    self.tasks.spawn(async move { e.remove(id).await.is_ok() }, move |_| Msg::Removed(id));
+                }
                 self.dialog = None;
             }
             Action::Import(path) => self.import_from_ui(&path),

@@ -29,9 +29,19 @@ pub(super) enum Dialog {
     Rename {
         title: String,
     },
-    Remove {
+    /// Move a document to the trash.
+    Trash {
         doc: DocId,
         title: String,
+    },
+    /// Delete a document in the trash for good.
+    Delete {
+        doc: DocId,
+        title: String,
+    },
+    /// Delete every document in the trash for good.
+    EmptyTrash {
+        docs: Vec<DocId>,
     },
     Share,
     Import {
@@ -107,10 +117,12 @@ impl Dialog {
             match self {
                 Dialog::Join { ticket, error } => join_ui(ui, ticket, error.as_ref()),
                 Dialog::Rename { title } => rename_ui(ui, title, open),
-                Dialog::Remove { doc, title } => {
+                Dialog::Trash { doc, title } => {
                     let peers = open.filter(|o| o.id() == *doc).map(|o| o.n_peers);
-                    remove_ui(ui, *doc, title, peers)
+                    trash_ui(ui, *doc, title, peers)
                 }
+                Dialog::Delete { doc, title } => delete_ui(ui, *doc, title),
+                Dialog::EmptyTrash { docs } => empty_trash_ui(ui, docs),
                 Dialog::Share => share_ui(ui, open.and_then(|o| o.ticket.as_deref())),
                 Dialog::Import { path, error, busy, choosing } => {
                     import_ui(ui, path, error.as_ref(), busy.as_deref(), *choosing)
@@ -150,7 +162,9 @@ impl Dialog {
             Dialog::Export { .. } => Some(Id::new("export-path")),
             Dialog::Settings(_) => Some(Id::new("settings-name")),
             Dialog::Quit { .. } => button("cancel"),
-            Dialog::Remove { .. } | Dialog::Share => button("confirm"),
+            Dialog::Trash { .. } | Dialog::Share => button("confirm"),
+            // Deleting for good is never what Enter does by chance.
+            Dialog::Delete { .. } | Dialog::EmptyTrash { .. } => button("cancel"),
         }
     }
 }
@@ -216,21 +230,47 @@ fn rename_ui(ui: &mut egui::Ui, title: &mut String, open: Option<&OpenDoc>) -> O
     buttons_ui(ui, "Rename", || Action::Rename(title.clone()), "Cancel")
 }
 
-/// Asks before removing a document; `peers` is how many connected peers share it, when
-/// it is the open document (the only one whose peers the window follows).
-fn remove_ui(ui: &mut egui::Ui, doc: DocId, title: &str, peers: Option<usize>) -> Option<Action> {
-    ui.heading("Remove document");
-    ui.label(format!("Remove “{title}” from this device?"));
+/// Asks before moving a document to the trash; `peers` is how many connected peers
+/// share it, when it is the open document (the only one whose peers the window follows).
+fn trash_ui(ui: &mut egui::Ui, doc: DocId, title: &str, peers: Option<usize>) -> Option<Action> {
+    ui.heading("Move to trash");
+    ui.label(format!(
+        "Move “{title}” to the trash? It stops syncing on this device and leaves the list; \
+         you can restore it from the Trash until you empty it."
+    ));
     ui.label(match peers {
         Some(0) => "No peer that shares it is connected now: unless another device synced it \
-             before, it is gone for good."
+             before, this device holds the only copy."
             .to_owned(),
         Some(1) => "1 connected peer shares it and keeps its copy.".to_owned(),
         Some(n) => format!("{n} connected peers share it and keep their copies."),
-        None => "Devices it was shared with keep their copies; if it was never shared, it is gone for good."
-            .to_owned(),
+        None => "Devices it was shared with keep their copies.".to_owned(),
     });
-    buttons_ui(ui, "Remove", || Action::Remove(doc), "Cancel")
+    buttons_ui(ui, "Move to trash", || Action::Trash(doc), "Cancel")
+}
+
+/// What deleting for good leaves elsewhere.
+const DELETE_KEEPS: &str =
+    "Devices it was shared with keep their copies; if it was never shared, it is gone for good.";
+
+/// Asks before deleting a document in the trash for good.
+fn delete_ui(ui: &mut egui::Ui, doc: DocId, title: &str) -> Option<Action> {
+    ui.heading("Delete for good");
+    ui.label(format!("Delete “{title}” and its whole history from this device? This cannot be undone."));
+    ui.label(DELETE_KEEPS);
+    buttons_ui(ui, "Delete", || Action::Remove(vec![doc]), "Cancel")
+}
+
+/// Asks before emptying the trash.
+fn empty_trash_ui(ui: &mut egui::Ui, docs: &[DocId]) -> Option<Action> {
+    ui.heading("Empty the trash");
+    let what =
+        if docs.len() == 1 { "the document".to_owned() } else { format!("the {} documents", docs.len()) };
+    ui.label(format!(
+        "Delete {what} in the trash and their history from this device? This cannot be undone."
+    ));
+    ui.label(DELETE_KEEPS);
+    buttons_ui(ui, "Empty trash", || Action::Remove(docs.to_vec()), "Cancel")
 }
 
 /// The warning before quitting with edits that are not stored yet.
@@ -444,12 +484,19 @@ mod tests {
     }
 
     #[test]
-    fn remove_asks_to_remove_that_document_and_cancel_to_close() {
+    fn trash_delete_and_empty_ask_for_those_documents_and_cancel_closes() {
         let doc = DocId([7; 16]);
-        let remove = || Dialog::Remove { doc, title: "Plans".into() };
-        let res = check_click(remove(), "Remove");
-        assert!(matches!(res[..], [Action::Remove(d)] if d == doc), "{res:?}");
-        let res = check_click(remove(), "Cancel");
+        let trash = || Dialog::Trash { doc, title: "Plans".into() };
+        let res = check_click(trash(), "Move to trash");
+        assert!(matches!(res[..], [Action::Trash(d)] if d == doc), "{res:?}");
+        let res = check_click(trash(), "Cancel");
+        assert!(matches!(res[..], [Action::CloseDialog]), "{res:?}");
+        let res = check_click(Dialog::Delete { doc, title: "Plans".into() }, "Delete");
+        assert!(matches!(&res[..], [Action::Remove(d)] if d[..] == [doc]), "{res:?}");
+        let both = vec![doc, DocId([8; 16])];
+        let res = check_click(Dialog::EmptyTrash { docs: both.clone() }, "Empty trash");
+        assert!(matches!(&res[..], [Action::Remove(d)] if *d == both), "{res:?}");
+        let res = check_click(Dialog::EmptyTrash { docs: both }, "Cancel");
         assert!(matches!(res[..], [Action::CloseDialog]), "{res:?}");
     }
 

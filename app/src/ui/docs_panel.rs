@@ -1,19 +1,22 @@
 //! The documents list on the left: new, join and import buttons, one entry per
-//! document (with export and remove in its context menu), and export and remove for the
-//! open document at the bottom.
+//! document (with export and "move to trash" in its context menu), the trash (restore,
+//! delete for good, empty), and export and "move to trash" for the open document at the
+//! bottom.
 
 use super::action::Action;
 use super::dialogs::Dialog;
 use super::document::OpenDoc;
 use super::keys::{self, Part, hint};
 use egui::RichText;
-use tandem_net::DocSummary;
+use tandem_net::{DocSummary, TrashedDoc};
 use tandem_storage::DocId;
 
 /// The documents panel and its list, as the engine last reported it.
 #[derive(Debug, Default)]
 pub(super) struct DocsPanel {
     pub(super) list: Vec<DocSummary>,
+    /// The documents in the trash, most recently trashed first.
+    pub(super) trash: Vec<TrashedDoc>,
 }
 
 impl DocsPanel {
@@ -56,6 +59,10 @@ impl DocsPanel {
                 if self.list.is_empty() {
                     ui.weak("No documents yet.");
                 }
+                if !self.trash.is_empty() {
+                    ui.add_space(8.0);
+                    actions.extend(trash_ui(ui, &self.trash));
+                }
             });
             let switch = hint(ui.ctx(), "Find a document by name", &keys::SWITCH);
             if ui.small_button("Switch document…").on_hover_text(switch).clicked() {
@@ -64,8 +71,8 @@ impl DocsPanel {
             if let Some(o) = open {
                 ui.with_layout(egui::Layout::bottom_up(egui::Align::LEFT), |ui| {
                     ui.add_space(4.0);
-                    if ui.button("Remove this document…").clicked() {
-                        actions.push(Action::ShowDialog(Dialog::Remove { doc: o.id(), title: o.title() }));
+                    if ui.button("Move to trash…").clicked() {
+                        actions.push(Action::ShowDialog(Dialog::Trash { doc: o.id(), title: o.title() }));
                     }
                     if ui.button("Export…").clicked() {
                         actions.push(Action::ShowExport(o.title()));
@@ -96,8 +103,8 @@ fn entry_ui(ui: &mut egui::Ui, d: &DocSummary, open_title: Option<&str>, selecte
         r.on_disabled_hover_text(error.as_str());
         ui.horizontal_wrapped(|ui| {
             ui.label(RichText::new(format!("Cannot be opened: {error}")).weak().small());
-            if ui.small_button("Remove…").clicked() {
-                actions.push(Action::ShowDialog(Dialog::Remove { doc: d.id, title: title.to_owned() }));
+            if ui.small_button("Move to trash…").clicked() {
+                actions.push(Action::ShowDialog(Dialog::Trash { doc: d.id, title: title.to_owned() }));
             }
         });
         return actions;
@@ -111,8 +118,34 @@ fn entry_ui(ui: &mut egui::Ui, d: &DocSummary, open_title: Option<&str>, selecte
             actions.push(Action::Open(d.id));
             actions.push(Action::ShowExport(title.to_owned()));
         }
-        if ui.button("Remove…").clicked() {
-            actions.push(Action::ShowDialog(Dialog::Remove { doc: d.id, title: title.to_owned() }));
+        if ui.button("Move to trash…").clicked() {
+            actions.push(Action::ShowDialog(Dialog::Trash { doc: d.id, title: title.to_owned() }));
+        }
+    });
+    actions
+}
+
+/// The trash, folded: each document in it with Restore and "Delete…", and "Empty
+/// trash…".
+fn trash_ui(ui: &mut egui::Ui, trash: &[TrashedDoc]) -> Vec<Action> {
+    let mut actions = Vec::new();
+    egui::CollapsingHeader::new(format!("Trash ({})", trash.len())).id_salt("trash").show(ui, |ui| {
+        for d in trash {
+            let name = if d.name.is_empty() { "Untitled" } else { d.name.as_str() };
+            ui.label(RichText::new(name).weak()).on_hover_text(format!("{} chars", d.len_chars));
+            ui.horizontal(|ui| {
+                if ui.small_button("Restore").on_hover_text(format!("Restore “{name}”")).clicked() {
+                    actions.push(Action::Untrash(d.id));
+                }
+                let delete = ui.small_button("Delete…").on_hover_text(format!("Delete “{name}” for good"));
+                if delete.clicked() {
+                    actions.push(Action::ShowDialog(Dialog::Delete { doc: d.id, title: name.to_owned() }));
+                }
+            });
+        }
+        if ui.small_button("Empty trash…").clicked() {
+            let docs = trash.iter().map(|d| d.id).collect();
+            actions.push(Action::ShowDialog(Dialog::EmptyTrash { docs }));
         }
     });
     actions

@@ -523,6 +523,11 @@ impl TandemApp {
         &self.docs.list
     }
 
+    /// The documents in the trash.
+    pub fn trash(&self) -> &[tandem_net::TrashedDoc] {
+        &self.docs.trash
+    }
+
     /// Peers' presences in the open document.
     pub fn presences(&self) -> &[PeerPresence] {
         self.open.as_ref().map_or(&[], |o| o.editor.presences.as_slice())

@@ -11,13 +11,15 @@ use super::status_bar::Notice;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
-use tandem_net::{DocPeer, DocSummary, DocView, EngineHandle, Event, NetError, PeerPresence};
+use tandem_net::{DocPeer, DocSummary, DocView, EngineHandle, Event, NetError, PeerPresence, TrashedDoc};
 use tandem_storage::DocId;
 
 /// What background calls report back to the window.
 pub(super) enum Msg {
     Event(Event),
     Docs(Vec<DocSummary>),
+    /// The documents in the trash.
+    Trash(Vec<TrashedDoc>),
     Opened(Result<Box<DocView>, NetError>),
     Created(Result<DocId, NetError>),
     Joined(Result<DocId, NetError>),
@@ -30,6 +32,10 @@ pub(super) enum Msg {
     /// How many peers are connected (on any document).
     Online(usize),
     Removed(DocId),
+    /// A document was moved to the trash (or why not).
+    Trashed(DocId, Result<bool, NetError>),
+    /// A document was taken out of the trash (or why not).
+    Untrashed(DocId, Result<bool, NetError>),
     Notice(Notice),
     /// An import finished: the document made from the file, or why there is none.
     Imported(Arc<Progress>, Result<DocId, FileError>),
@@ -143,6 +149,8 @@ impl Tasks {
     pub(super) fn refresh_docs(&self) {
         let e = self.engine.clone();
         self.spawn(async move { e.docs().await.unwrap_or_default() }, Msg::Docs);
+        let e = self.engine.clone();
+        self.spawn(async move { e.trashed().await.unwrap_or_default() }, Msg::Trash);
     }
 
     /// Asks for peers' presences in a document.
@@ -261,13 +269,22 @@ impl TandemApp {
                 }
             }
             Msg::Online(n) => self.status.connections = n,
-            Msg::Removed(doc) => {
-                if self.open.as_ref().is_some_and(|o| o.id() == doc) {
-                    self.open = None;
+            Msg::Trash(t) => self.docs.trash = t,
+            Msg::Removed(doc) => self.forget(doc),
+            Msg::Trashed(doc, res) => match res {
+                Ok(_) => {
+                    self.forget(doc);
+                    self.status.notify(Notice::Info("Moved to the trash".into()));
                 }
-                self.docs.list.retain(|d| d.id != doc);
-                self.tasks.refresh_docs();
-            }
+                Err(e) => self.status.notify(Notice::Error(format!("Cannot move it to the trash: {e}"))),
+            },
+            Msg::Untrashed(doc, res) => match res {
+                Ok(_) => {
+                    self.tasks.refresh_docs();
+                    self.open_doc(doc);
+                }
+                Err(e) => self.status.notify(Notice::Error(format!("Cannot restore it: {e}"))),
+            },
             Msg::Notice(n) => self.status.notify(n),
             Msg::Imported(progress, res) => {
                 self.status.imports.retain(|p| !Arc::ptr_eq(p, &progress));
@@ -304,5 +321,14 @@ impl TandemApp {
                 }
             }
         }
+    }
+
+    /// A document left the list (to the trash or for good): it closes if it was open.
+    fn forget(&mut self, doc: DocId) {
+        if self.open.as_ref().is_some_and(|o| o.id() == doc) {
+            self.open = None;
+        }
+        self.docs.list.retain(|d| d.id != doc);
+        self.tasks.refresh_docs();
     }
 }

@@ -16,7 +16,7 @@ use super::swarm::with_peer;
 use super::{Engine, name_of};
 use crate::codec::MAX_RESPONSE;
 use crate::error::Refused;
-use crate::sync::{self, Lost, Reply};
+use crate::sync::{self, Lacking, Lost, Reply};
 use crate::wire;
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
@@ -59,6 +59,22 @@ pub(super) struct Stored {
 
 /// Writes of received changes in progress.
 pub(super) type Storing = futures::stream::FuturesUnordered<futures::future::BoxFuture<'static, Stored>>;
+
+/// A catch-up answer being read from the store (on the store's thread; the engine
+/// goes on meanwhile), with what is needed to finish it.
+pub(super) struct Served {
+    peer: PeerId,
+    doc: DocId,
+    cipher: crate::crypto::DocCipher,
+    ask: wire::Ask,
+    /// This replica's version when the request came (the page was read after).
+    ours: tandem_crdt::VectorClock,
+    channel: request_response::ResponseChannel<Vec<u8>>,
+    page: Result<(Vec<SignedChange>, bool), tandem_storage::Error>,
+}
+
+/// Catch-up answers being read.
+pub(super) type Serving = futures::stream::FuturesUnordered<futures::future::BoxFuture<'static, Served>>;
 
 /// What accepting one received change did.
 struct Accepted {
@@ -120,14 +136,13 @@ impl Engine {
                 return;
             }
         };
-        let resp = match self.answer(peer, &tag, sealed).await {
-            Ok(r) => r,
-            Err(e) => {
+        match self.serve(peer, &tag, sealed, channel) {
+            Ok(()) => {}
+            Err((e, channel)) => {
                 warn!("bad sync request from {peer}: {e}");
-                wire::unknown_doc_response()
+                self.swarm.behaviour_mut().sync.send_response(channel, wire::unknown_doc_response()).ok();
             }
-        };
-        self.swarm.behaviour_mut().sync.send_response(channel, resp).ok();
+        }
     }
 
     /// A member's beacon: its version of a document, which may show changes this
@@ -157,32 +172,73 @@ impl Engine {
         self.carry_out(out);
     }
 
-    /// The answer to a catch-up request from `peer` whose ask tag is `tag`: it names a
-    /// document only if the peer proved it holds it.
-    async fn answer(&mut self, peer: PeerId, tag: &wire::Tag, sealed: &[u8]) -> Result<Vec<u8>, Refused> {
+    /// Starts answering a catch-up request from `peer` whose ask tag is `tag`: it names
+    /// a document only if the peer proved it holds it. The store reads one chunk of what
+    /// the peer lacks (only the changes that go now are regenerated) on its own thread;
+    /// [`Engine::on_served`] seals and sends it.
+    #[allow(clippy::result_large_err)]
+    fn serve(
+        &mut self,
+        peer: PeerId,
+        tag: &wire::Tag,
+        sealed: &[u8],
+        channel: request_response::ResponseChannel<Vec<u8>>,
+    ) -> Result<(), (Refused, request_response::ResponseChannel<Vec<u8>>)> {
+        let refuse = |this: &mut Engine, channel| {
+            this.swarm.behaviour_mut().sync.send_response(channel, wire::unknown_doc_response()).ok();
+            Ok(())
+        };
         if self.offline {
-            return Ok(wire::unknown_doc_response());
+            return refuse(self, channel);
         }
-        let Some(id) = self.members.doc_of_ask(&peer, tag) else { return Ok(wire::unknown_doc_response()) };
-        let Some(d) = self.docs.get(&id) else { return Ok(wire::unknown_doc_response()) };
+        let Some(id) = self.members.doc_of_ask(&peer, tag) else { return refuse(self, channel) };
+        let Some(d) = self.docs.get(&id) else { return refuse(self, channel) };
         let cipher = d.cipher.clone();
+        let ours = d.doc.version().clone();
         let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
-        let ask = wire::open_request(&cipher, sealed, &them, &me)?;
+        let ask = match wire::open_request(&cipher, sealed, &them, &me) {
+            Ok(ask) => ask,
+            Err(e) => return Err((e.into(), channel)),
+        };
         let authors = Authors { from: ask.from, until: ask.until };
-        let all = self.store.signed_changes_since_by(id, ask.clock.clone(), authors).get().await?;
-        let sizes = all.iter().map(|c| c.change.len() + c.envelope.len());
-        let ours = self.docs[&id].doc.version();
+        let reply = self.store.signed_changes_page(id, ask.clock.clone(), authors, self.sync.chunk_bytes());
+        self.serving.push(Box::pin(async move {
+            let page = reply.get().await;
+            Served { peer, doc: id, cipher, ask, ours, channel, page }
+        }));
+        Ok(())
+    }
+
+    /// A chunk of a catch-up answer was read: the sync state says how much of it goes
+    /// (and remembers what the peer will hold); it is sealed for the peer and sent.
+    pub(super) async fn on_served(&mut self, served: Served) {
+        let Served { peer, doc: id, cipher, ask, ours, channel, page } = served;
+        let (changes, truncated) = match page {
+            Ok(p) => p,
+            Err(e) => {
+                warn!("cannot answer {peer} about {id}: {e}");
+                self.swarm.behaviour_mut().sync.send_response(channel, wire::unknown_doc_response()).ok();
+                return;
+            }
+        };
+        let sizes = changes.iter().map(|c| c.change.len() + c.envelope.len());
         let whole = ask.whole();
         let clock = ask.clock;
-        let Some(chunk) = self.sync.answer(peer, id, clock.clone(), whole, sizes, ours) else {
-            return Ok(wire::unknown_doc_response());
+        let Some(mut chunk) =
+            self.sync.answer(peer, id, clock.clone(), whole, Lacking { sizes, more: truncated }, &ours)
+        else {
+            self.swarm.behaviour_mut().sync.send_response(channel, wire::unknown_doc_response()).ok();
+            return;
         };
-        debug!("sync {id} to {peer}: {} of {} changes", chunk.len, all.len());
+        chunk.len = chunk.len.min(changes.len());
+        debug!("sync {id} to {peer}: {} changes, more: {}", chunk.len, chunk.more);
         // The peer has the document: remember where it was.
         if !clock.is_empty() {
             self.remember_addr(peer, id).await;
         }
-        Ok(wire::sync_response(&cipher, &all[..chunk.len], chunk.more, &me, &them))
+        let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
+        let resp = wire::sync_response(&cipher, &changes[..chunk.len], chunk.more, &me, &them);
+        self.swarm.behaviour_mut().sync.send_response(channel, resp).ok();
     }
 
     /// Stores the address of the connection to `peer` as one where `id` can be found.

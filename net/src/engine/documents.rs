@@ -2,7 +2,7 @@
 //! in the DHT), creating, joining and removing, local edits (stored before published),
 //! and what the handle asks about them (ticket, status, list, peers, presences).
 
-use super::handle::{DocPeer, DocSummary, Event, PeerPresence, Status};
+use super::handle::{DocPeer, DocSummary, Event, PeerPresence, Status, TrashedDoc};
 use super::{Engine, OpenDoc, now, relay};
 use crate::crypto::DocCipher;
 use crate::error::NetError;
@@ -191,17 +191,68 @@ impl Engine {
         Ok(t.doc)
     }
 
-    /// Forgets a document on this device: stops syncing it and removes it from disk.
+    /// Forgets a document on this device for good: stops syncing it and removes it
+    /// from disk (open, damaged or in the trash).
     pub(super) async fn remove(&mut self, id: DocId) -> Result<bool, NetError> {
-        let Some(d) = self.docs.remove(&id) else {
-            // A damaged document can be removed too: that is how it goes away.
-            if self.damaged.remove(&id).is_none() {
-                return Ok(false);
-            }
-            let removed = self.store.remove_doc(id).get().await?;
+        self.close(id);
+        let removed = self.store.remove_doc(id).get().await?;
+        self.events.send(Event::DocsChanged).ok();
+        Ok(removed)
+    }
+
+    /// Moves a document to the trash: it stops syncing and is no longer listed, but its
+    /// data stays on disk.
+    pub(super) async fn trash(&mut self, id: DocId) -> Result<bool, NetError> {
+        let moved = self.store.trash_doc(id).get().await?;
+        if moved {
+            self.close(id);
             self.events.send(Event::DocsChanged).ok();
-            return Ok(removed);
-        };
+        }
+        Ok(moved)
+    }
+
+    /// Takes a document out of the trash and opens it again (a damaged one is listed
+    /// as such).
+    pub(super) async fn restore(&mut self, id: DocId) -> Result<bool, NetError> {
+        if !self.store.restore_doc(id).get().await? {
+            return Ok(false);
+        }
+        let Some(info) = self.store.doc(id).get().await? else { return Ok(false) };
+        match self.store.load(id).get().await {
+            Ok(doc) => {
+                self.open(id, info.key, doc)?;
+                self.members.hello_soon(id);
+                self.discovery.look_soon(id);
+                self.discovery.last_pass = None;
+                self.discover();
+            }
+            Err(e) => {
+                warn!("cannot open document {id} ({:?}): {e}", info.title);
+                self.damaged.insert(id, (info.title, e.to_string()));
+            }
+        }
+        self.events.send(Event::DocsChanged).ok();
+        Ok(true)
+    }
+
+    /// The documents in the trash.
+    pub(super) async fn trashed(&mut self) -> Result<Vec<TrashedDoc>, NetError> {
+        let list = self.store.trashed().get().await?;
+        Ok(list
+            .into_iter()
+            .map(|(info, when)| TrashedDoc {
+                id: info.id,
+                name: info.title,
+                len_chars: info.chars,
+                trashed_ms: when,
+            })
+            .collect())
+    }
+
+    /// Stops syncing a document: leaves its topic and the DHT, forgets its members.
+    fn close(&mut self, id: DocId) {
+        self.damaged.remove(&id);
+        let Some(d) = self.docs.remove(&id) else { return };
         let topic = IdentTopic::new(d.cipher.topic());
         self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
         self.swarm.behaviour_mut().kad.stop_providing(&kad::RecordKey::new(&d.cipher.topic()));
@@ -209,9 +260,6 @@ impl Engine {
         self.members.remove_doc(id);
         self.discovery.remove(id);
         self.quiet_beacons.retain(|(d, _), _| *d != id);
-        let removed = self.store.remove_doc(id).get().await?;
-        self.events.send(Event::DocsChanged).ok();
-        Ok(removed)
     }
 
     /// Applies a local edit, commits it, stores it durably, then publishes it.

@@ -142,6 +142,19 @@ pub struct DocSummary {
     pub error: Option<String>,
 }
 
+/// A document in the trash: kept on disk, not synced, until restored or deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrashedDoc {
+    /// Its id.
+    pub id: DocId,
+    /// The name it last went by.
+    pub name: String,
+    /// Its length in chars when it was last stored.
+    pub len_chars: u64,
+    /// When it was moved to the trash, unix ms.
+    pub trashed_ms: u64,
+}
+
 /// A connected peer that shares a document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocPeer {
@@ -229,6 +242,9 @@ pub(super) enum Command {
     Presences(DocId, Reply<Vec<PeerPresence>>),
     Attach(DocId, Waker, Reply<DocView>),
     Remove(DocId, Reply<bool>),
+    Trash(DocId, Reply<bool>),
+    Restore(DocId, Reply<bool>),
+    Trashed(Reply<Vec<TrashedDoc>>),
     Docs(Reply<Vec<DocSummary>>),
     DocPeers(DocId, Reply<Vec<DocPeer>>),
     PresenceAt(DocId, wire::Presence),
@@ -344,9 +360,28 @@ impl EngineHandle {
         self.ask(|r| Command::Attach(doc, wake, r)).await
     }
 
-    /// Removes a document from this device; returns whether it was there.
+    /// Removes a document from this device for good (whether open, damaged or in the
+    /// trash); returns whether it was there.
     pub async fn remove(&self, doc: DocId) -> Result<bool, NetError> {
         self.ask(|r| Command::Remove(doc, r)).await
+    }
+
+    /// Moves a document to the trash: it stops syncing and leaves the documents list,
+    /// but keeps all its data until it is restored or removed. Returns whether it was
+    /// here.
+    pub async fn trash(&self, doc: DocId) -> Result<bool, NetError> {
+        self.ask(|r| Command::Trash(doc, r)).await
+    }
+
+    /// Takes a document out of the trash and syncs it again; returns whether it was
+    /// in the trash.
+    pub async fn restore(&self, doc: DocId) -> Result<bool, NetError> {
+        self.ask(|r| Command::Restore(doc, r)).await
+    }
+
+    /// The documents in the trash, most recently trashed first.
+    pub async fn trashed(&self) -> Result<Vec<TrashedDoc>, NetError> {
+        self.ask(Command::Trashed).await
     }
 
     /// Every document on this device, by title.

@@ -363,3 +363,53 @@ fn compaction_never_changes_what_is_served() {
         assert_eq!(served(&store, id), all, "seed {seed}: served the same after a restart");
     }
 }
+
+/// A document in the trash keeps its data across a restart but is neither listed nor
+/// found; restoring brings it back whole; joining it again restores it; removing it
+/// deletes it from the trash too.
+#[test]
+fn the_trash_keeps_a_document_until_it_is_restored_or_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let kept = store.create_doc("Kept").unwrap();
+    let info = store.create_doc("Draft").unwrap();
+    let mut doc = store.load(info.id).unwrap();
+    doc.insert(0, "words worth keeping").unwrap();
+    append(&mut store, info.id, &mut doc);
+    let (text, version) = (doc.text(), doc.version().clone());
+
+    assert!(store.trash_doc(info.id).unwrap());
+    assert!(!store.trash_doc(info.id).unwrap(), "already in the trash");
+    assert!(!store.trash_doc(tandem_storage::DocId([9; 16])).unwrap(), "not here");
+    let ids = |s: &Store| s.docs().unwrap().iter().map(|d| d.id).collect::<Vec<_>>();
+    assert_eq!(ids(&store), vec![kept.id]);
+    assert!(store.find_doc(&info.id.to_string()[..8]).is_err(), "the trash is not searched");
+    drop(store);
+
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(ids(&store), vec![kept.id], "still in the trash after a restart");
+    let trashed = store.trashed().unwrap();
+    assert_eq!(trashed.len(), 1);
+    assert_eq!((trashed[0].0.id, trashed[0].0.title.as_str()), (info.id, "Draft"));
+    assert!(store.trashed_ms(info.id).unwrap().is_some());
+    assert!(store.restore_doc(info.id).unwrap());
+    assert!(!store.restore_doc(info.id).unwrap(), "no longer in the trash");
+    assert!(store.trashed().unwrap().is_empty());
+    let again = store.load(info.id).unwrap();
+    assert_eq!((again.text(), again.version()), (text, &version), "restored whole");
+    assert_eq!(ids(&store).len(), 2);
+
+    // Joining a document that is in the trash brings it back.
+    store.trash_doc(info.id).unwrap();
+    store.add_doc(info.id, info.key.clone(), "").unwrap();
+    assert_eq!(store.trashed_ms(info.id).unwrap(), None);
+    assert_eq!(ids(&store).len(), 2);
+
+    // Removed from the trash, it is gone for good.
+    store.trash_doc(info.id).unwrap();
+    assert!(store.remove_doc(info.id).unwrap());
+    assert!(store.trashed().unwrap().is_empty());
+    assert!(store.doc(info.id).unwrap().is_none());
+    assert!(store.load(info.id).is_err());
+    assert_eq!(ids(&store), vec![kept.id]);
+}
