@@ -1,7 +1,9 @@
 //! Frame time while typing in a large document, and time from launch to an editable
-//! document: `cargo run --release --example bench_frame -- [KEYSTROKES] [QUERY]`. With a
-//! query, the find bar is open on it while typing (its matches are found again after
-//! each keystroke and the visible ones highlighted).
+//! document: `cargo run --release --example bench_frame -- [--markdown] [--repeat K]
+//! [KEYSTROKES] [QUERY]`. With a query, the find bar is open on it while typing (its
+//! matches are found again after each keystroke and the visible ones highlighted). With
+//! `--markdown` the document is imported from `paper.md`, so it is highlighted as
+//! Markdown; `--repeat K` makes the text K times the paper's.
 //!
 //! The real app state (engine, store in a temp dir) runs headless on an egui context. The
 //! document is the final text of the automerge-paper trace (about 100,000 chars),
@@ -31,13 +33,25 @@ fn wait(h: &mut Harness<'_, TandemApp>, cond: impl Fn(&TandemApp) -> bool) -> Re
 }
 
 fn main() -> Result<()> {
-    let n: usize = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
-    let query = std::env::args().nth(2);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let markdown = args.iter().any(|a| a == "--markdown");
+    args.retain(|a| a != "--markdown");
+    // `--repeat K`: the text K times over (K = 10 makes a 1,000,000-char document).
+    let repeat = match args.iter().position(|a| a == "--repeat") {
+        Some(i) => {
+            let k: usize = args.get(i + 1).context("--repeat takes a count")?.parse()?;
+            args.drain(i..i + 2);
+            k.max(1)
+        }
+        None => 1,
+    };
+    let n: usize = args.first().map_or(Ok(1000), |a| a.parse())?;
+    let query = args.get(1).cloned();
     let trace =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/traces/sequential/automerge-paper.json.gz");
-    let text = tandem::trace::Trace::load(&trace)?.end_content;
+    let text = tandem::trace::Trace::load(&trace)?.end_content.repeat(repeat);
     let tmp = tempfile::tempdir()?;
-    let file = tmp.path().join("paper.txt");
+    let file = tmp.path().join(if markdown { "paper.md" } else { "paper.txt" });
     std::fs::write(&file, &text)?;
     let net = || NetConfig { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()], ..NetConfig::default() };
 

@@ -63,6 +63,18 @@ pub fn list(store: &Store, json: bool, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
+/// The title a document imported from `file` takes: the file's name without its
+/// extension, except that a Markdown file keeps `.md` (so the document is highlighted
+/// and exported as Markdown); "Untitled" for a path without a name.
+pub fn title_from_path(file: &Path) -> String {
+    let markdown = file.extension().is_some_and(|e| {
+        let e = e.to_string_lossy().to_lowercase();
+        e == "md" || e == "markdown"
+    });
+    let name = if markdown { file.file_name() } else { file.file_stem() };
+    name.map_or(UNTITLED.to_owned(), |s| s.to_string_lossy().into_owned())
+}
+
 /// Creates a document from a UTF-8 text file; returns it.
 pub fn import(store: &mut Store, file: &Path, title: Option<&str>) -> Result<DocInfo> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -75,7 +87,7 @@ pub fn import(store: &mut Store, file: &Path, title: Option<&str>) -> Result<Doc
     })?;
     let title = match title {
         Some(t) => t.to_owned(),
-        None => file.file_stem().map_or(UNTITLED.to_owned(), |s| s.to_string_lossy().into_owned()),
+        None => title_from_path(file),
     };
     let info = store.create_doc(&title)?;
     let mut doc = store.load(info.id)?;
@@ -135,7 +147,21 @@ pub fn check_doc_arg(s: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::utc;
+    use super::{Path, UNTITLED, title_from_path, utc};
+
+    #[test]
+    fn imported_titles_keep_only_a_markdown_extension() {
+        for (path, title) in [
+            ("/home/a/Trip.txt", "Trip"),
+            ("/home/a/notes.md", "notes.md"),
+            ("/home/a/README.Markdown", "README.Markdown"),
+            ("/home/a/plain", "plain"),
+            ("/home/a/archive.tar.gz", "archive.tar"),
+            ("/", UNTITLED),
+        ] {
+            assert_eq!(title_from_path(Path::new(path)), title, "{path}");
+        }
+    }
 
     #[test]
     fn utc_dates() {

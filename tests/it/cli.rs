@@ -27,7 +27,8 @@ fn import_list_export_round_trip() {
     let rows: Vec<serde_json::Value> = list.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["id"], id.as_str());
-    assert_eq!(rows[0]["title"], "notes");
+    // A Markdown file keeps its extension in the title: the document is Markdown.
+    assert_eq!(rows[0]["title"], "notes.md");
     assert_eq!(rows[0]["chars"], text.chars().count());
 
     let table = ok_stdout(tandem(&data, &["list"]));

@@ -63,7 +63,7 @@ fn a_file_dropped_on_the_window_is_imported() {
     assert_eq!(h.state().text(), Some(text.as_str()));
     assert!(h.state().imports().is_empty(), "the import is over");
     wait(&mut h, "the document listed under the file's name", |a| {
-        a.docs().iter().any(|d| d.title == "dropped")
+        a.docs().iter().any(|d| d.title == "dropped.md")
     });
 
     // A file that is not UTF-8 and a missing one say what is wrong with which file.

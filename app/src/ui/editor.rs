@@ -9,6 +9,7 @@ use super::buffer::CrdtBuffer;
 use super::dialogs::Dialog;
 use super::find::FindBar;
 use super::keys;
+use super::markdown;
 use super::presence::{self, LANE, NAME_SECS, RemoteCursor, Tag};
 use super::settings::Settings;
 use egui::TextBuffer as _;
@@ -111,6 +112,8 @@ pub(super) struct Editor {
     hovered: Option<String>,
     /// Put the keyboard focus in the editor on the next frame.
     pub(super) focus: bool,
+    /// The Markdown highlighting of the text last drawn (for `*.md` documents).
+    markdown: markdown::Cache,
 }
 
 impl Default for Editor {
@@ -132,6 +135,7 @@ impl Default for Editor {
             tags: Vec::new(),
             hovered: None,
             focus: true,
+            markdown: markdown::Cache::default(),
         }
     }
 }
@@ -226,6 +230,18 @@ impl Editor {
             if settings.monospace { egui::FontFamily::Monospace } else { egui::FontFamily::Proportional };
         let font = egui::FontId::new(settings.font_size, family);
         let wrap = settings.wrap;
+        // A document named `*.md` is highlighted as Markdown.
+        let highlight = markdown::is_markdown(&tandem_net::title_of(view.doc()));
+        let mut md_cache = std::mem::take(&mut self.markdown);
+        let md_font = font.clone();
+        let mut md_layouter = |ui: &egui::Ui, buf: &dyn egui::TextBuffer, wrap_width: f32| {
+            let text = buf.as_str();
+            let visuals = ui.visuals();
+            let colour = visuals.override_text_color.unwrap_or_else(|| visuals.widgets.inactive.text_color());
+            let spans = md_cache.spans(text);
+            let job = markdown::layout_job(text, spans, &md_font, colour, visuals.dark_mode, wrap_width);
+            ui.fonts_mut(|f| f.layout_job(job))
+        };
         let gutter = if settings.line_numbers { gutter_width(ui, self.counts.lines) } else { 0.0 };
         // The prose column: wrapped lines of about PROSE_CHARS chars, centred.
         let column = (wrap && settings.prose_column).then(|| prose_width(ui, &font));
@@ -283,13 +299,16 @@ impl Editor {
                         None if wrap => ui.available_width(),
                         None => f32::INFINITY,
                     };
-                    let edit = egui::TextEdit::multiline(&mut buffer)
+                    let mut edit = egui::TextEdit::multiline(&mut buffer)
                         .id(editor_id())
                         .font(font)
                         .frame(egui::Frame::NONE)
                         .lock_focus(true)
                         .desired_rows(30)
                         .desired_width(width);
+                    if highlight {
+                        edit = edit.layouter(&mut md_layouter);
+                    }
                     edit.show(ui)
                 })
                 .inner;
@@ -334,6 +353,7 @@ impl Editor {
             }
             out
         });
+        self.markdown = md_cache;
         self.tags = tags;
         if clicked.is_some() {
             self.reveal_peer = clicked;

@@ -29,6 +29,7 @@ mod goto_line;
 mod help;
 mod history;
 mod keys;
+mod markdown;
 mod peers_panel;
 mod presence;
 mod settings;
@@ -411,7 +412,7 @@ impl TandemApp {
         let progress = files::check_import(path)?;
         self.files_dir = path.parent().map(Path::to_owned);
         self.status.imports.push(progress.clone());
-        let title = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let title = crate::docs::title_from_path(path);
         let e = self.tasks.engine.clone();
         let (p, done, finished) = (progress.clone(), progress.clone(), progress.clone());
         let path = path.to_owned();
