@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod docs;
+pub mod logs;
 pub mod node;
 pub mod trace;
 pub mod tracegen;

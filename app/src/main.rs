@@ -120,16 +120,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
-}
-
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
@@ -143,7 +133,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Some(d) => d.to_owned(),
             None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
         };
-        init_logging();
+        tandem::logs::init(Some(&dir));
         let net = cli.net.config(false);
         if let Some(doc) = &cli.open {
             docs::check_doc_arg(doc)?;
@@ -168,7 +158,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(d) => d.to_owned(),
                 None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
             };
-            init_logging();
+            tandem::logs::init(Some(&dir));
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(tandem::node::run(&dir, net.config(relay)))?;
             Ok(ExitCode::SUCCESS)

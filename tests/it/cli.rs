@@ -164,3 +164,27 @@ fn a_50_mb_import_syncs_to_a_joiner() {
     eprintln!("a 50 MB document joined in {:?}", started.elapsed());
     assert!(b.text(&id) == text, "the joiner's text equals the imported file");
 }
+
+/// A peer writes its log into the data dir as well as to stderr: what it listened on is
+/// there after it quit, across runs.
+#[test]
+fn a_node_keeps_its_log_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join(tandem::logs::LOG_DIR).join(tandem::logs::LOG_FILE);
+    let spawn = super::node::Spawn { rust_log: Some("tandem_net=info"), ..Default::default() };
+    for run in 0..2 {
+        let node = super::node::Node::start_with(
+            dir.path(),
+            &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"],
+            &spawn,
+        );
+        let port = node.listen[0].split("/tcp/").nth(1).unwrap().split('/').next().unwrap().to_owned();
+        node.quit();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.lines().any(|l| l.contains("listening on") && l.contains(&format!("/tcp/{port}"))),
+            "run {run}: {text}"
+        );
+        assert!(!text.contains('\u{1b}'), "no terminal colours in the file");
+    }
+}
