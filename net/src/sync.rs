@@ -327,12 +327,15 @@ impl<P: Clone + Ord> State<P> {
     }
 
     /// A peer's last connection closed: its answers cannot come any more, so its
-    /// outstanding requests die, and its membership is proved afresh on the next
-    /// connection, which catches up afresh.
+    /// outstanding requests die, and its membership (and version) is proved afresh on
+    /// the next connection, which catches up afresh.
     pub fn peer_disconnected(&mut self, peer: &P) {
         self.connected.remove(peer);
         self.running.retain(|(p, _), _| p != peer);
         self.members.retain(|(_, p)| p != peer);
+        // What it held is learnt afresh on the next connection: the table holds
+        // connected peers only.
+        self.versions.retain(|(_, p), _| p != peer);
     }
 
     /// A connected peer proved it holds a document's key. The first proof on a
@@ -975,6 +978,12 @@ mod tests {
         assert_eq!(s.peer_sync(DOC, &1, &theirs), PeerSync::InSync);
         s.remove(DOC);
         assert_eq!(s.peer_sync(DOC, &1, &theirs), PeerSync::Unknown);
+        // A peer that left is forgotten: the table holds connected peers only.
+        let mut s = connected(Instant::now());
+        s.beacon(1, 1, DOC, clock(&[(5, 3)]), &ours);
+        s.peer_disconnected(&1);
+        assert_eq!(s.peer_sync(DOC, &1, &ours), PeerSync::Unknown);
+        assert!(s.versions.is_empty());
     }
 
     #[test]

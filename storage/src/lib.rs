@@ -41,7 +41,8 @@ pub use error::Error;
 pub use identity::{Identity, SealError, Writer, check_seal};
 pub use ids::{BadDocId, DocId, DocKey};
 pub use store::{
-    Append, Authors, DB_FILE, DamagedDoc, DocInfo, Equivocation, SCHEMA_VERSION, SignedChange, Store,
+    Append, Authors, DB_FILE, DamagedDoc, DocInfo, Equivocation, MAX_PEER_ADDRS, SCHEMA_VERSION,
+    SignedChange, Store,
 };
 
 /// The default data dir: the platform's data directory for Tandem, unless

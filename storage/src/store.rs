@@ -21,6 +21,8 @@ pub const SCHEMA_VERSION: u64 = 4;
 pub(crate) const SNAPSHOT_AFTER_CHANGES: u64 = 1000;
 /// ...or when they hold this many bytes.
 pub(crate) const SNAPSHOT_AFTER_BYTES: u64 = 1 << 20;
+/// Peer addresses kept per document (the most recently seen).
+pub const MAX_PEER_ADDRS: usize = 32;
 /// Own changes are joined into one stored change up to this many encoded bytes.
 pub(crate) const COMPACT_ROW_BYTES: usize = 2048;
 
@@ -909,10 +911,22 @@ impl Store {
     /// Remembers a peer address for a document.
     pub fn add_peer_addr(&mut self, id: DocId, addr: &str) -> Result<(), Error> {
         let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
-        tx.open_table(PEERS)
-            .map_err(|e| self.db_err(e))?
-            .insert((id.0, addr), now_ms())
-            .map_err(|e| self.db_err(e))?;
+        {
+            let mut t = tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
+            t.insert((id.0, addr), now_ms()).map_err(|e| self.db_err(e))?;
+            // Only the addresses seen most recently are kept.
+            let mut seen: Vec<(u64, String)> = Vec::new();
+            for item in t.range((id.0, "")..(next_id(id), "")).map_err(|e| self.db_err(e))? {
+                let (k, v) = item.map_err(|e| self.db_err(e))?;
+                seen.push((v.value(), k.value().1.to_owned()));
+            }
+            if seen.len() > MAX_PEER_ADDRS {
+                seen.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+                for (_, old) in &seen[MAX_PEER_ADDRS..] {
+                    t.remove((id.0, old.as_str())).map_err(|e| self.db_err(e))?;
+                }
+            }
+        }
         tx.commit().map_err(|e| self.db_err(e))?;
         Ok(())
     }

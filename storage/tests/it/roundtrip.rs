@@ -413,3 +413,30 @@ fn the_trash_keeps_a_document_until_it_is_restored_or_removed() {
     assert!(store.load(info.id).is_err());
     assert_eq!(ids(&store), vec![kept.id]);
 }
+
+/// A document keeps only the peer addresses seen most recently, however many peers it
+/// met: the newest first, the table bounded.
+#[test]
+fn peer_addresses_are_bounded_and_the_newest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = store.create_doc("A").unwrap();
+    let b = store.create_doc("B").unwrap();
+    store.add_peer_addr(b.id, "/ip4/10.0.0.1/tcp/1").unwrap();
+    let n = tandem_storage::MAX_PEER_ADDRS + 10;
+    for i in 0..n {
+        store.add_peer_addr(a.id, &format!("/ip4/10.0.{}.{}/tcp/4001", i / 250, i % 250)).unwrap();
+        // Addresses seen in one millisecond tie; a pause orders them.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let kept = store.peer_addrs(a.id).unwrap();
+    assert_eq!(kept.len(), tandem_storage::MAX_PEER_ADDRS);
+    let last = n - 1;
+    assert_eq!(kept[0], format!("/ip4/10.0.{}.{}/tcp/4001", last / 250, last % 250), "the newest first");
+    assert!(!kept.contains(&"/ip4/10.0.0.0/tcp/4001".to_owned()), "the oldest went");
+    // Seeing an old address again makes it the newest.
+    store.add_peer_addr(a.id, &kept[5]).unwrap();
+    assert_eq!(store.peer_addrs(a.id).unwrap()[0], kept[5]);
+    // Other documents keep theirs.
+    assert_eq!(store.peer_addrs(b.id).unwrap(), vec!["/ip4/10.0.0.1/tcp/1".to_owned()]);
+}
