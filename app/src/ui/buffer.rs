@@ -2,6 +2,7 @@
 //! widget makes becomes a CRDT op at its char position, and the widget reads a mirror
 //! string that the same edit updates. Whole strings are never diffed.
 
+use super::editor::byte_of;
 use egui::TextBuffer;
 use egui::text::CharIndex;
 use std::any::TypeId;
@@ -28,10 +29,6 @@ impl<'a> CrdtBuffer<'a> {
         debug_assert_eq!(view.doc().len_chars(), mirror.chars().count());
         CrdtBuffer { view, mirror, changed: false }
     }
-}
-
-fn byte_of(s: &str, char_idx: usize) -> usize {
-    s.char_indices().nth(char_idx).map_or(s.len(), |(b, _)| b)
 }
 
 impl TextBuffer for CrdtBuffer<'_> {

@@ -52,14 +52,30 @@ impl Default for Counts {
 pub(super) fn counts(text: &str) -> Counts {
     let mut res = Counts::default();
     let mut in_word = false;
-    for c in text.chars() {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // ASCII (most text) is classified by its byte, without decoding a char.
+        let (space, alnum, newline, len) = match bytes[i] {
+            b if b.is_ascii() => (
+                matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c),
+                b.is_ascii_alphanumeric(),
+                b == b'\n',
+                1,
+            ),
+            _ => {
+                let c = text[i..].chars().next().unwrap_or(' ');
+                (c.is_whitespace(), c.is_alphanumeric(), false, c.len_utf8())
+            }
+        };
+        i += len;
         res.chars += 1;
-        if c == '\n' {
+        if newline {
             res.lines += 1;
         }
-        if c.is_whitespace() {
+        if space {
             in_word = false;
-        } else if c.is_alphanumeric() && !in_word {
+        } else if alnum && !in_word {
             // A word counts once, at its first letter or digit.
             res.words += 1;
             in_word = true;
@@ -70,10 +86,62 @@ pub(super) fn counts(text: &str) -> Counts {
 
 /// The chars `r` of `text`.
 pub(super) fn char_slice(text: &str, r: Range<usize>) -> &str {
+    if text.is_ascii() {
+        // Chars are bytes: no scan (this matters in a document of a million chars).
+        let end = r.end.min(text.len());
+        return &text[r.start.min(end)..end];
+    }
     let mut idx = text.char_indices().map(|(b, _)| b).chain([text.len()]);
     let start = idx.nth(r.start).unwrap_or(text.len());
     let end = if r.end > r.start { idx.nth(r.end - r.start - 1).unwrap_or(text.len()) } else { start };
     &text[start..end]
+}
+
+/// The byte offset of char `char_idx` of `s` (its length past the end).
+pub(super) fn byte_of(s: &str, char_idx: usize) -> usize {
+    if s.is_ascii() {
+        return char_idx.min(s.len());
+    }
+    s.char_indices().nth(char_idx).map_or(s.len(), |(b, _)| b)
+}
+
+/// Texts at least this long are counted on a thread of their own, so typing in them
+/// never waits for a scan of the whole text (the status bar follows a frame later).
+const COUNT_ON_THREAD_BYTES: usize = 256 * 1024;
+
+/// Counts texts on a thread: the newest text sent is counted, older ones skipped.
+#[derive(Debug)]
+struct Counter {
+    to: std::sync::mpsc::Sender<(usize, String)>,
+    from: std::sync::mpsc::Receiver<(usize, Counts)>,
+}
+
+impl Counter {
+    fn new(ctx: &egui::Context) -> Counter {
+        let (to, inbox) = std::sync::mpsc::channel::<(usize, String)>();
+        let (outbox, from) = std::sync::mpsc::channel();
+        let ctx = ctx.clone();
+        std::thread::Builder::new()
+            .name("word count".into())
+            .spawn(move || {
+                while let Ok(mut job) = inbox.recv() {
+                    while let Ok(newer) = inbox.try_recv() {
+                        job = newer;
+                    }
+                    if outbox.send((job.0, counts(&job.1))).is_err() {
+                        break;
+                    }
+                    ctx.request_repaint();
+                }
+            })
+            .ok();
+        Counter { to, from }
+    }
+
+    /// The counts of the newest text counted so far, with its op count.
+    fn latest(&self) -> Option<(usize, Counts)> {
+        self.from.try_iter().last()
+    }
 }
 
 /// The editor's state for the open document.
@@ -114,6 +182,8 @@ pub(super) struct Editor {
     pub(super) focus: bool,
     /// The Markdown highlighting of the text last drawn (for `*.md` documents).
     markdown: markdown::Cache,
+    /// Counts long texts off the frame, once one was edited.
+    counter: Option<Counter>,
 }
 
 impl Default for Editor {
@@ -136,6 +206,7 @@ impl Default for Editor {
             hovered: None,
             focus: true,
             markdown: markdown::Cache::default(),
+            counter: None,
         }
     }
 }
@@ -371,9 +442,17 @@ impl Editor {
         self.selection = (p, q);
         let n_ops = view.doc().n_ops();
         // Counting is a scan of the text: only when the text or the selection changed.
+        if let Some((_, c)) = self.counter.as_ref().and_then(Counter::latest) {
+            self.counts = c;
+        }
         if self.counts_at != Some((n_ops, p, q)) {
             if self.counts_at.is_none_or(|(n, _, _)| n != n_ops) {
-                self.counts = counts(mirror);
+                if mirror.len() < COUNT_ON_THREAD_BYTES {
+                    self.counts = counts(mirror);
+                } else {
+                    let counter = self.counter.get_or_insert_with(|| Counter::new(ui.ctx()));
+                    counter.to.send((n_ops, mirror.clone())).ok();
+                }
             }
             self.counts_at = Some((n_ops, p, q));
             self.selection_counts = (p != q).then(|| counts(char_slice(mirror, p.min(q)..p.max(q))));
@@ -428,17 +507,10 @@ pub(super) fn welcome_ui(ui: &mut egui::Ui) -> Option<Action> {
 
 /// Line and column (1-based) of a char position.
 fn line_col(text: &str, pos: usize) -> (usize, usize) {
-    let mut line = 1;
-    let mut col = 1;
-    for c in text.chars().take(pos) {
-        if c == '\n' {
-            line += 1;
-            col = 1;
-        } else {
-            col += 1;
-        }
-    }
-    (line, col)
+    let before = &text[..byte_of(text, pos)];
+    let line = 1 + before.bytes().filter(|&b| b == b'\n').count();
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, 1 + before[start..].chars().count())
 }
 
 /// How many chars wide the prose column is.
@@ -539,6 +611,26 @@ mod tests {
 
     fn check(text: &str, pos: usize, expected: (usize, usize)) {
         assert_eq!(line_col(text, pos), expected, "{text:?} at {pos}");
+    }
+
+    proptest::proptest! {
+        /// The byte-wise count agrees with counting char by char, whatever the text.
+        #[test]
+        fn counts_agree_with_a_char_by_char_count(text in "[a-z0-9 \t\n\r\u{b}\u{c}.,é日\u{a0}\u{2003}😀-]{0,80}") {
+            let mut want = Counts::default();
+            let mut in_word = false;
+            for c in text.chars() {
+                want.chars += 1;
+                want.lines += usize::from(c == '\n');
+                if c.is_whitespace() {
+                    in_word = false;
+                } else if c.is_alphanumeric() && !in_word {
+                    want.words += 1;
+                    in_word = true;
+                }
+            }
+            proptest::prop_assert_eq!(counts(&text), want);
+        }
     }
 
     #[test]
