@@ -34,9 +34,9 @@ impl RotatingFile {
     /// bytes.
     pub fn open(path: &Path, limit: u64) -> io::Result<RotatingFile> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            private_dir(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = open_private(path)?;
         let len = file.metadata()?.len();
         Ok(RotatingFile { path: path.to_owned(), limit, file, len })
     }
@@ -45,7 +45,7 @@ impl RotatingFile {
         let mut old = self.path.clone().into_os_string();
         old.push(".1");
         std::fs::rename(&self.path, &old)?;
-        self.file = OpenOptions::new().create(true).append(true).truncate(false).open(&self.path)?;
+        self.file = open_private(&self.path)?;
         self.len = 0;
         Ok(())
     }
@@ -66,6 +66,25 @@ impl Write for RotatingFile {
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
     }
+}
+
+/// Creates `dir` (and the data dir above it, when the log comes first) readable by
+/// this user only, as the store makes the data dir: the log names peers and addresses.
+fn private_dir(dir: &Path) -> io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Opens a log or crash file for appending, readable by this user only.
+fn open_private(path: &Path) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
 }
 
 /// A shared [`RotatingFile`] that tracing writes each record to in one piece.
@@ -183,14 +202,14 @@ fn now_ms() -> u128 {
 /// Writes `report` as a new `crash-<unix ms>.txt` in `dir` and deletes the oldest
 /// reports beyond [`CRASH_REPORTS_KEPT`]; returns the new file's path.
 pub fn write_crash_report(dir: &Path, report: &str) -> io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
+    private_dir(dir)?;
     let mut path = dir.join(format!("crash-{}.txt", now_ms()));
     let mut n = 1;
     while path.exists() {
         path = dir.join(format!("crash-{}-{n}.txt", now_ms()));
         n += 1;
     }
-    std::fs::write(&path, report)?;
+    open_private(&path)?.write_all(report.as_bytes())?;
     let mut reports = crash_reports(dir)?;
     while reports.len() > CRASH_REPORTS_KEPT {
         std::fs::remove_file(reports.remove(0)).ok();
@@ -221,7 +240,7 @@ mod tests {
     #[test]
     fn the_log_rotates_and_never_passes_its_cap() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("logs").join(LOG_FILE);
+        let path = dir.path().join("data").join("logs").join(LOG_FILE);
         let mut f = RotatingFile::open(&path, 1000).unwrap();
         // tracing hands each record over in one write, as here.
         for i in 0..500 {
@@ -243,6 +262,15 @@ mod tests {
         f.write_all(b"after a restart\n").unwrap();
         drop(f);
         assert!(std::fs::read_to_string(&path).unwrap().contains("after a restart"));
+        // The log and its folders (the data dir too, when the log made it) are private.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(path.parent().unwrap()), 0o700);
+            assert_eq!(mode(&dir.path().join("data")), 0o700, "the data dir the log made");
+        }
         // One record larger than the cap is cut to it.
         let mut f = RotatingFile::open(&path, 1000).unwrap();
         f.write_all(&[b'x'; 5000]).unwrap();
