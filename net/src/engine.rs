@@ -332,6 +332,7 @@ impl Engine {
         let out = self.sync.tick(now());
         self.carry_out(out);
         self.flush_hellos();
+        self.check_snoops(std::time::Instant::now());
         self.discover();
     }
 
@@ -500,6 +501,22 @@ impl Engine {
                 self.relay_gone(&peer_id);
                 self.quiet_beacons.retain(|(_, p), _| *p != peer_id);
                 self.events.send(Event::PeerDisconnected(peer_id)).ok();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
+                peer_id,
+                topic,
+            })) => {
+                if let Some(id) = self.doc_of_topic(&topic) {
+                    self.on_subscribed(peer_id, id);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Unsubscribed {
+                peer_id,
+                topic,
+            })) => {
+                if let Some(id) = self.doc_of_topic(&topic) {
+                    self.on_unsubscribed(peer_id, id);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,

@@ -310,3 +310,43 @@ fn a_replayed_presence_moves_no_cursor() {
     b.quit();
     a.quit();
 }
+
+/// A member of one document that subscribes to the topic of another (seen in the node's
+/// subscriptions) to watch its traffic is disconnected once the grace for a fresh join
+/// has passed, and kept out; honest peers of the other document sync on.
+#[test]
+fn a_member_subscribing_to_another_documents_topic_is_disconnected_and_kept_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let shared = a.ok(json!({"cmd": "create", "title": "Shared"}))["doc"].as_str().unwrap().to_owned();
+    let private = a.ok(json!({"cmd": "create", "title": "Private"}))["doc"].as_str().unwrap().to_owned();
+    let shared_ticket = a.ticket(&shared);
+    let private_ticket = a.ticket(&private);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    b.ok(json!({"cmd": "join", "ticket": private_ticket.to_string()}));
+    a.insert(&private, 0, "private words");
+    b.wait_text(&private, |t| t == "private words");
+
+    let cipher = DocCipher::new(shared_ticket.doc, &shared_ticket.key);
+    let rogue = Rogue::connect(a.listen[0].parse().unwrap(), &cipher);
+    let rogue_id = rogue.peer.id.to_string();
+    assert!(a.peer_kind(&rogue_id).is_some(), "the rogue is connected as a member of one document");
+    // The private document's topic is in A's subscriptions: the rogue subscribes to it.
+    let private_topic = DocCipher::new(private_ticket.doc, &private_ticket.key).topic().to_owned();
+    rogue.peer.wait("A's subscription to the private topic", |r| r.topics.contains(&private_topic));
+    rogue.peer.subscribe(&private_topic);
+
+    // After the grace a fresh join has to prove itself (30 s), and the next tick.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while a.peer_kind(&rogue_id).is_some() {
+        assert!(Instant::now() < deadline, "A never disconnected the snooping rogue");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // It is kept out: dialling again gets it nowhere.
+    rogue.peer.dial(a.listen[0].parse().unwrap());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(a.peer_kind(&rogue_id).is_none(), "the rogue was let back in");
+    // The honest peer of the private document syncs on.
+    b.insert(&private, 0, "more ");
+    a.wait_text(&private, |t| t == "more private words");
+}

@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 
 impl Engine {
     /// The open document gossiped on `topic`.
-    fn doc_of_topic(&self, topic: &TopicHash) -> Option<DocId> {
+    pub(super) fn doc_of_topic(&self, topic: &TopicHash) -> Option<DocId> {
         self.docs.iter().find(|(_, d)| d.topic == *topic).map(|(id, _)| *id)
     }
 

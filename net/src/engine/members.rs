@@ -12,6 +12,13 @@
 //! Only members are asked for catch-up, answered, counted as a document's peers, or
 //! allowed into its gossip mesh; a connected peer that proved nothing has a gossip
 //! score below the publish threshold, so nothing is published or forwarded to it.
+//!
+//! A peer that proved some documents could still subscribe to the topic of another
+//! (topic names are seen in subscriptions) and be grafted into its mesh, to watch the
+//! timing of its sealed traffic. Once hellos were exchanged with it, a peer that stays
+//! subscribed to a topic of a document it did not prove for [`SNOOP_GRACE`] is
+//! disconnected and not let back for [`SNOOP_BAN`]: an honest peer subscribes only
+//! to the documents it holds, and names them in a hello within a second.
 
 use super::Engine;
 use crate::wire::{self, Tag};
@@ -20,7 +27,7 @@ use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use std::collections::HashMap;
 use std::time::Instant;
 use tandem_storage::DocId;
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Hellos a peer may send in a burst...
 const HELLO_BURST: f64 = 16.0;
@@ -32,6 +39,12 @@ const HELLO_RATE: f64 = 2.0;
 const HELLO_GAP: std::time::Duration = std::time::Duration::from_secs(1);
 /// A hello the peer refused (it was busy) is sent again, at most this many times.
 const HELLO_TRIES: u8 = 5;
+
+/// How long a peer that exchanged hellos may stay subscribed to the topic of a document
+/// it did not prove (a document it joined proves itself well within this).
+pub(super) const SNOOP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a peer caught subscribed to a document it does not hold is kept out.
+pub(super) const SNOOP_BAN: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The gossip score (times the application weight) of a connected peer that proved no
 /// document: below the publish threshold, so no message goes to it and it is never in
@@ -46,11 +59,14 @@ pub(super) struct Membership {
     ask_tags: HashMap<Tag, DocId>,
     /// Hellos it may still send now, and when that was last counted.
     hello_budget: (f64, Instant),
+    /// A hello was exchanged with it (its own answered, or this device's welcomed):
+    /// what it did not prove then, it does not hold.
+    exchanged: bool,
 }
 
 impl Membership {
     fn new(now: Instant) -> Membership {
-        Membership { ask_tags: HashMap::new(), hello_budget: (HELLO_BURST, now) }
+        Membership { ask_tags: HashMap::new(), hello_budget: (HELLO_BURST, now), exchanged: false }
     }
 
     /// Counts a hello; false when the peer sends them faster than [`HELLO_RATE`].
@@ -86,6 +102,10 @@ pub(super) struct Members {
     hello_due: HashMap<PeerId, (Vec<DocId>, u8)>,
     /// When the hellos that joins made due were last sent.
     last_flush: Option<Instant>,
+    /// Peers subscribed to the topic of a document they did not prove, since when.
+    snoops: HashMap<(PeerId, DocId), Instant>,
+    /// Peers caught snooping, kept out until then.
+    banned: HashMap<PeerId, Instant>,
 }
 
 impl Members {
@@ -98,6 +118,7 @@ impl Members {
     /// Forgets a peer whose last connection closed.
     pub(super) fn disconnected(&mut self, peer: &PeerId) {
         self.peers.remove(peer);
+        self.snoops.retain(|(p, _), _| p != peer);
         self.hellos.retain(|_, h| h.peer != *peer);
         self.hello_due.remove(peer);
     }
@@ -114,6 +135,13 @@ impl Members {
         for m in self.peers.values_mut() {
             m.ask_tags.retain(|_, d| *d != doc);
         }
+        self.snoops.retain(|(_, d), _| *d != doc);
+    }
+
+    /// Whether `peer` is kept out now (caught snooping).
+    pub(super) fn is_banned(&mut self, peer: &PeerId, now: Instant) -> bool {
+        self.banned.retain(|_, until| *until > now);
+        self.banned.contains_key(peer)
     }
 }
 
@@ -125,6 +153,11 @@ impl Engine {
     /// A peer's first connection opened: it is not a member of anything yet; send it
     /// a hello for every document.
     pub(super) fn greet(&mut self, peer: PeerId) {
+        if self.members.is_banned(&peer, Instant::now()) {
+            debug!("closing the connection of {peer}: it was caught snooping");
+            self.swarm.disconnect_peer_id(peer).ok();
+            return;
+        }
         self.members.peers.insert(peer, Membership::new(Instant::now()));
         self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, NON_MEMBER_SCORE);
         let docs: Vec<DocId> = self.docs.keys().copied().collect();
@@ -192,6 +225,9 @@ impl Engine {
             }
         }
         self.swarm.behaviour_mut().sync.send_response(channel, wire::welcome_response(&welcome)).ok();
+        if let Some(m) = self.members.peers.get_mut(&peer) {
+            m.exchanged = true;
+        }
         for id in both {
             self.proved(peer, id);
         }
@@ -216,6 +252,9 @@ impl Engine {
                 return true;
             }
         };
+        if let Some(m) = self.members.peers.get_mut(&sent.peer) {
+            m.exchanged = true;
+        }
         let (me, them) = (self.me(), sent.peer.to_bytes());
         for id in sent.docs {
             let Some(d) = self.docs.get(&id) else { continue };
@@ -251,5 +290,44 @@ impl Engine {
         self.relay_proved(peer);
         let out = self.sync.member(peer, id);
         self.carry_out(out);
+    }
+
+    /// A peer subscribed to a document's topic: unless it proved it holds the
+    /// document, it is watched.
+    pub(super) fn on_subscribed(&mut self, peer: PeerId, id: DocId) {
+        if !self.sync.is_member(id, &peer) && self.members.peers.contains_key(&peer) {
+            self.members.snoops.entry((peer, id)).or_insert_with(Instant::now);
+        }
+    }
+
+    /// A peer left a document's topic.
+    pub(super) fn on_unsubscribed(&mut self, peer: PeerId, id: DocId) {
+        self.members.snoops.remove(&(peer, id));
+    }
+
+    /// Disconnects and keeps out the peers that stayed subscribed to a document they
+    /// do not hold (see the module doc).
+    pub(super) fn check_snoops(&mut self, now: Instant) {
+        let mut caught = Vec::new();
+        let sync = &self.sync;
+        let peers = &self.members.peers;
+        self.members.snoops.retain(|(peer, id), since| {
+            if sync.is_member(*id, peer) {
+                return false;
+            }
+            let exchanged = peers.get(peer).is_some_and(|m| m.exchanged);
+            if exchanged && now.saturating_duration_since(*since) >= SNOOP_GRACE {
+                caught.push((*peer, *id));
+                return false;
+            }
+            true
+        });
+        for (peer, id) in caught {
+            warn!(
+                "{peer} stays subscribed to the topic of {id}, which it did not prove it holds: disconnected"
+            );
+            self.members.banned.insert(peer, now + SNOOP_BAN);
+            self.swarm.disconnect_peer_id(peer).ok();
+        }
     }
 }
