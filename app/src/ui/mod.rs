@@ -162,6 +162,7 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
     };
     app.tasks.forward_events();
     app.tasks.refresh_docs();
+    app.tasks.refresh_trash();
     Ok(app)
 }
 

@@ -149,6 +149,11 @@ impl Tasks {
     pub(super) fn refresh_docs(&self) {
         let e = self.engine.clone();
         self.spawn(async move { e.docs().await.unwrap_or_default() }, Msg::Docs);
+    }
+
+    /// Asks for the documents in the trash (it changes only with the list itself,
+    /// never while a name is typed).
+    pub(super) fn refresh_trash(&self) {
         let e = self.engine.clone();
         self.spawn(async move { e.trashed().await.unwrap_or_default() }, Msg::Trash);
     }
@@ -184,7 +189,10 @@ impl TandemApp {
     pub(super) fn on_msg(&mut self, m: Msg) {
         match m {
             Msg::Event(ev) => match ev {
-                Event::DocsChanged => self.tasks.refresh_docs(),
+                Event::DocsChanged => {
+                    self.tasks.refresh_docs();
+                    self.tasks.refresh_trash();
+                }
                 Event::Saved { doc, author, seq } => {
                     if let Some(o) = self.open_if(doc).filter(|o| o.view.doc().replica() == author) {
                         o.saved = o.saved.max(seq);
