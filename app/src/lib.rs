@@ -2,6 +2,7 @@
 //! what the binary and its tests share.
 
 pub mod alloc;
+pub mod config;
 pub mod docs;
 pub mod logs;
 pub mod node;

@@ -45,12 +45,33 @@ struct NetArgs {
     /// Do not discover peers on the LAN with mDNS.
     #[arg(long)]
     no_mdns: bool,
+    /// Do not use the public libp2p network (its DHT, relays) or UPnP: peers are found
+    /// on the LAN, through tickets and bootstrap peers only. Also
+    /// `TANDEM_PUBLIC_NETWORK=off`.
+    #[arg(long)]
+    no_public_network: bool,
+    /// A bootstrap peer of the public network (repeatable; replaces the default IPFS
+    /// bootstrap peers).
+    #[arg(long, value_name = "MULTIADDR")]
+    public_bootstrap: Vec<tandem_net::Multiaddr>,
 }
 
 impl NetArgs {
-    fn config(self, relay: bool) -> tandem_net::NetConfig {
+    /// The engine's configuration: the command line, then the data dir's network
+    /// settings (`network.json`); the engine also heeds `TANDEM_PUBLIC_NETWORK=off`.
+    fn config(self, relay: bool, dir: &std::path::Path) -> Result<tandem_net::NetConfig> {
         let listen = if self.listen.is_empty() { tandem::node::default_listen() } else { self.listen };
-        tandem_net::NetConfig { listen, bootstrap: self.bootstrap, mdns: !self.no_mdns, relay }
+        let mut config = tandem_net::NetConfig {
+            listen,
+            bootstrap: self.bootstrap,
+            mdns: !self.no_mdns,
+            relay,
+            public: !self.no_public_network,
+            public_bootstrap: self.public_bootstrap,
+        };
+        let settings = tandem::config::NetworkSettings::load(dir).map_err(anyhow::Error::msg)?;
+        settings.apply(&mut config);
+        Ok(config)
     }
 }
 
@@ -134,7 +155,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
         };
         tandem::logs::init(Some(&dir));
-        let net = cli.net.config(false);
+        let net = cli.net.config(false, &dir)?;
         if let Some(doc) = &cli.open {
             docs::check_doc_arg(doc)?;
         }
@@ -160,7 +181,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             tandem::logs::init(Some(&dir));
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(tandem::node::run(&dir, net.config(relay)))?;
+            let config = net.config(relay, &dir)?;
+            rt.block_on(tandem::node::run(&dir, config))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { doc, file } => {

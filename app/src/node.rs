@@ -21,6 +21,7 @@ pub const COMMANDS: &[&str] = &[
     "status",
     "peers",
     "traffic",
+    "network",
     "offline",
     "presence",
     "presences",
@@ -224,6 +225,26 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
                 "bytes_out": t.bytes_out,
                 "dht_queries": t.dht_queries,
                 "connections": t.connections,
+            });
+            (ok(res), false)
+        }
+        "network" => {
+            let n = engine.network().await?;
+            let strings = |v: &[Multiaddr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+            let res = json!({
+                "public_network": n.public_network,
+                "public_reached": n.public_reached,
+                "public_dht_peers": n.public_dht_peers,
+                "public_announced": n.public_announced,
+                "public_found": n.public_found,
+                "private_dht_peers": n.private_dht_peers,
+                "reachability": n.reachability.as_str(),
+                "listen": strings(&n.listen),
+                "external": strings(&n.external),
+                "relays": n.relays.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                "upnp_mapped": n.upnp_mapped,
+                "infrastructure": n.infrastructure,
+                "offline": n.offline,
             });
             (ok(res), false)
         }

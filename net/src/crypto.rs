@@ -15,6 +15,9 @@ const TAG: usize = 16;
 /// Length of a membership tag ([`DocCipher::member_tag`]).
 pub const MEMBER_TAG: usize = 16;
 
+/// Length of a rendezvous key ([`DocCipher::rendezvous`]).
+pub const RENDEZVOUS_KEY: usize = 34;
+
 /// Why a membership tag is made: each purpose gives unrelated tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TagPurpose {
@@ -51,6 +54,7 @@ pub struct DocCipher {
     topic: String,
     id_key: [u8; 32],
     member_key: [u8; 32],
+    rendezvous_key: [u8; 32],
 }
 
 impl std::fmt::Debug for DocCipher {
@@ -73,7 +77,14 @@ impl DocCipher {
         let aead = XChaCha20Poly1305::new(&derive(key, b"payload").into());
         let t = derive(key, b"topic v2");
         let topic = format!("tandem/doc/{}", t[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
-        DocCipher { doc, aead, topic, id_key: derive(key, b"message id"), member_key: derive(key, b"member") }
+        DocCipher {
+            doc,
+            aead,
+            topic,
+            id_key: derive(key, b"message id"),
+            member_key: derive(key, b"member"),
+            rendezvous_key: derive(key, b"rendezvous v1"),
+        }
     }
 
     /// A tag that only a holder of the document key can make, bound to the peer that
@@ -101,6 +112,23 @@ impl DocCipher {
     /// The gossip topic: a hash of the key, so the topic reveals neither.
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// The key under which the document's peers meet on the public DHT during
+    /// `period` (a UTC day, see `engine::public`): a sha2-256 multihash, the shape of
+    /// a content id, so public DHT servers take it; only key holders can make it, and
+    /// keys of two periods cannot be linked to each other or to the topic.
+    pub fn rendezvous(&self, period: u64) -> [u8; RENDEZVOUS_KEY] {
+        let mut h = Sha256::new();
+        h.update(self.rendezvous_key);
+        h.update(b"rendezvous");
+        h.update(period.to_be_bytes());
+        let mut out = [0u8; RENDEZVOUS_KEY];
+        // The multihash prefix: sha2-256 (0x12), 32 bytes (0x20).
+        out[0] = 0x12;
+        out[1] = 0x20;
+        out[2..].copy_from_slice(&h.finalize());
+        out
     }
 
     /// A message id for a change that outsiders cannot link to its author.
@@ -215,5 +243,26 @@ mod tests {
         ] {
             assert_ne!(t, other_tag);
         }
+    }
+
+    #[test]
+    fn rendezvous_keys_are_multihashes_that_change_each_period_and_name_nothing() {
+        let doc = DocId([1; 16]);
+        let key = DocKey([5; 32]);
+        let a = DocCipher::new(doc, &key);
+        let b = DocCipher::new(doc, &DocKey([6; 32]));
+        let day = 20_424;
+        let k = a.rendezvous(day);
+        assert_eq!(k, a.rendezvous(day), "the same for every holder of the key");
+        assert_eq!(&k[..2], &[0x12, 0x20], "a sha2-256 multihash");
+        let mh = libp2p::multihash::Multihash::<64>::from_bytes(&k).unwrap();
+        assert_eq!((mh.code(), mh.size()), (0x12, 32));
+        assert_ne!(k, a.rendezvous(day + 1), "another day");
+        assert_ne!(k, b.rendezvous(day), "another key");
+        let digest = &k[2..];
+        for secret in [&key.0[..], &doc.0[..], a.topic().as_bytes()] {
+            assert!(!digest.windows(8).any(|w| secret.windows(8).any(|s| s == w)), "names nothing");
+        }
+        assert!(!a.topic().contains(&digest.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>()));
     }
 }

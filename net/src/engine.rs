@@ -35,15 +35,18 @@ mod gossip;
 mod handle;
 mod lan;
 mod members;
+mod public;
 mod relay;
 mod swarm;
 mod view;
 
 pub use documents::{FIRST_LINE_CHARS, first_line_title, name_of, title_of, titles_of};
 pub use handle::{
-    DocPeer, DocSummary, EngineHandle, Event, NetConfig, PeerInfo, PeerKind, PeerPresence, Status, Traffic,
-    TrashedDoc,
+    DocPeer, DocSummary, EngineHandle, Event, NetConfig, NetworkStatus, PeerInfo, PeerKind, PeerPresence,
+    Reachability, Status, Traffic, TrashedDoc,
 };
+pub use public::PUBLIC_NETWORK_ENV;
+pub use swarm::GOSSIP_PROTOCOL;
 pub use view::{DocView, Waker};
 
 /// How often time-driven work runs: presence (sent at most this often) and beacons.
@@ -164,6 +167,11 @@ struct Engine {
     offline: bool,
     /// What the DHT was told and asked, and when to ask again (see `discovery.rs`).
     discovery: discovery::Discovery,
+    /// What the public network was told and asked (see `public.rs`).
+    public: public::Public,
+    /// Connected peers that speak no Tandem sync (public DHT servers, relays of the
+    /// public network): never greeted, nor counted among the peers.
+    others: HashSet<PeerId>,
     /// Changes made in attached views.
     local: Option<mpsc::UnboundedReceiver<(DocId, Change)>>,
     /// Handed to views.
@@ -210,6 +218,9 @@ impl Engine {
                 .map_err(|e| crate::NetError::Transport(format!("cannot listen on {addr}: {e}")))?;
         }
         let relays = relay::Relays::new(&config);
+        if config.public && !public::allowed() {
+            info!("the public network is off ({}=off)", public::PUBLIC_NETWORK_ENV);
+        }
         let storage = store.state();
         let mut engine = Engine {
             swarm,
@@ -232,6 +243,8 @@ impl Engine {
             bootstrap: config.bootstrap,
             offline: false,
             discovery: Default::default(),
+            public: public::Public::new(config.public && public::allowed(), &config.public_bootstrap),
+            others: HashSet::new(),
             local: None,
             local_tx,
             relays,
@@ -414,6 +427,9 @@ impl Engine {
                 }))
                 .ok();
             }
+            Command::Network(r) => {
+                r.send(Ok(self.network_status())).ok();
+            }
             Command::Offline(on, r) => {
                 self.set_offline(on).await;
                 r.send(Ok(())).ok();
@@ -472,6 +488,39 @@ impl Engine {
         }
     }
 
+    /// A peer is no longer one of this device's peers: its last connection closed, or
+    /// it turned out to speak no Tandem sync.
+    fn peer_gone(&mut self, peer: PeerId) {
+        if self.connected.remove(&peer).is_none() {
+            return;
+        }
+        self.sync.peer_disconnected(&peer);
+        self.members.disconnected(&peer);
+        self.asks.disconnected(&peer);
+        self.quiet_beacons.retain(|(_, p), _| *p != peer);
+        self.events.send(Event::PeerDisconnected(peer)).ok();
+    }
+
+    /// Identify told what a peer speaks: a peer of the private DHT goes into its
+    /// routing table, one that speaks no Tandem sync (a public DHT server or relay) is
+    /// not counted as a peer, and a relay may be reserved on (`relay.rs`).
+    fn on_identify(&mut self, peer: PeerId, info: &identify::Info) {
+        if info.protocols.contains(&swarm::PRIVATE_DHT) {
+            let kad = &mut self.swarm.behaviour_mut().kad;
+            for addr in &info.listen_addrs {
+                kad.add_address(&peer, addr.clone());
+            }
+            if let Some(addr) = self.relays.dialled.get(&peer) {
+                self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            }
+        }
+        if !info.protocols.contains(&crate::codec::SYNC_PROTOCOL) && self.others.insert(peer) {
+            debug!("{peer} speaks no Tandem sync ({}): not one of this device's peers", info.agent_version);
+            self.peer_gone(peer);
+        }
+        self.on_identified(peer, info);
+    }
+
     async fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         if let SwarmEvent::ConnectionClosed { connection_id, endpoint, .. } = &ev
             && let Some(ip) = swarm::public_ip(endpoint.get_remote_address())
@@ -481,6 +530,9 @@ impl Engine {
             if open.is_empty() {
                 self.per_ip.remove(&ip);
             }
+        }
+        if let SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } = &ev {
+            self.others.remove(peer_id);
         }
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -492,15 +544,9 @@ impl Engine {
             } => {
                 self.on_connection(peer_id, connection_id, &endpoint, num_established.get());
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. }
-                if self.connected.remove(&peer_id).is_some() =>
-            {
-                self.sync.peer_disconnected(&peer_id);
-                self.members.disconnected(&peer_id);
-                self.asks.disconnected(&peer_id);
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.relay_gone(&peer_id);
-                self.quiet_beacons.retain(|(_, p), _| *p != peer_id);
-                self.events.send(Event::PeerDisconnected(peer_id)).ok();
+                self.peer_gone(peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
                 peer_id,
@@ -554,10 +600,7 @@ impl Engine {
                 info,
                 ..
             })) => {
-                self.on_identified(peer_id, &info);
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                }
+                self.on_identify(peer_id, &info);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 result:
@@ -572,6 +615,16 @@ impl Engine {
             SwarmEvent::Behaviour(BehaviourEvent::Relay(ev)) => self.on_relay_server(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(ev)) => self.on_dcutr(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(ev)) => self.on_autonat(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::PublicKad(ev)) => self.on_public_kad(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Upnp(ev)) => self.on_upnp(ev),
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                info!("reachable at {address}");
+                self.on_external_addrs_changed();
+            }
+            SwarmEvent::ExternalAddrExpired { address } => {
+                debug!("no longer reachable at {address}");
+                self.on_external_addrs_changed();
+            }
             _ => {}
         }
     }

@@ -9,8 +9,10 @@
 //! it holds the document's key (a hello of tags bound to both peers, which names no
 //! document to anyone else), when a change arrives before its deps, and when a peer's
 //! beacon shows it has more. Peers are found through
-//! tickets, mDNS and the Kademlia DHT, and reach each other through relays (circuit
-//! relay v2, with DCUtR hole punching and AutoNAT) when they cannot dial each other.
+//! tickets, mDNS, Tandem's own Kademlia DHT and, across the internet, the public IPFS
+//! DHT (under a rendezvous key derived from the document key that changes daily), and
+//! reach each other through relays (circuit relay v2, with DCUtR hole punching, AutoNAT
+//! and UPnP) when they cannot dial each other.
 //!
 //! **Invariants.** A local change is stored durably before it is published; a received
 //! change is decrypted, its seal verified and the CRDT has accepted it before it is
@@ -29,8 +31,9 @@ pub mod wire;
 
 pub use codec::SYNC_PROTOCOL;
 pub use engine::{
-    DocPeer, DocSummary, DocView, EngineHandle, Event, FIRST_LINE_CHARS, NetConfig, PeerInfo, PeerKind,
-    PeerPresence, Status, Traffic, TrashedDoc, Waker, first_line_title, name_of, title_of, titles_of,
+    DocPeer, DocSummary, DocView, EngineHandle, Event, FIRST_LINE_CHARS, GOSSIP_PROTOCOL, NetConfig,
+    NetworkStatus, PUBLIC_NETWORK_ENV, PeerInfo, PeerKind, PeerPresence, Reachability, Status, Traffic,
+    TrashedDoc, Waker, first_line_title, name_of, title_of, titles_of,
 };
 pub use error::NetError;
 pub use libp2p::{Multiaddr, PeerId};

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `tandem` binary as a user runs it. Sync between real
 //! `tandem node` processes on loopback (mDNS off, bounded waits), through relays, against
-//! a rogue libp2p peer, against strangers spamming the DHT or posing as relays, against a
+//! a rogue libp2p peer, against strangers spamming the DHT or posing as relays, through
+//! a stand-in for the public IPFS network (`amino`, `public`), against a
 //! hostile collaborator who holds the ticket, inside
 //! network namespaces and on a full disk; the document commands of the CLI;
 //! every editing trace in `tests/data/traces`; and the desktop window, headless under
@@ -13,6 +14,7 @@
 //! binary under test), with `node` as the one driver of `tandem node` processes.
 
 mod a11y;
+mod amino;
 mod baddoc;
 mod cli;
 mod desktop;
@@ -24,6 +26,7 @@ mod node;
 mod outsider;
 mod peer;
 mod presence;
+mod public;
 mod relay;
 mod rogue;
 mod scenarios;

@@ -21,6 +21,9 @@ pub(crate) struct Spawn<'a> {
     pub(crate) log: Option<&'a Path>,
     /// `RUST_LOG` for the node (default: the test's).
     pub(crate) rust_log: Option<&'a str>,
+    /// Let the node use the public network (the test's environment turns it off);
+    /// only with `--public-bootstrap` naming the test's own stand-in nodes.
+    pub(crate) public_network: bool,
 }
 
 pub(crate) struct Node {
@@ -57,6 +60,10 @@ impl Node {
             (None, None) => Command::new(env!("CARGO_BIN_EXE_tandem")),
         };
         cmd.arg("--data-dir").arg(dir).arg("node").args(args);
+        if spawn.public_network {
+            assert!(args.contains(&"--public-bootstrap"), "the public network is the test's own");
+            cmd.env(tandem_net::PUBLIC_NETWORK_ENV, "on");
+        }
         if let Some(filter) = spawn.rust_log {
             cmd.env("RUST_LOG", filter);
         }

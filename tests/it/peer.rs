@@ -178,6 +178,7 @@ impl TestPeer {
                     gossipsub: gossipsub::Behaviour::new(
                         gossipsub::MessageAuthenticity::Anonymous,
                         gossipsub::ConfigBuilder::default()
+                            .protocol_id_prefix(tandem_net::GOSSIP_PROTOCOL)
                             .max_transmit_size(1 << 20)
                             .validation_mode(gossipsub::ValidationMode::Anonymous)
                             .message_id_fn(|m: &gossipsub::Message| {

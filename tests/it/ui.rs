@@ -13,12 +13,7 @@ use tandem::ui::TandemApp;
 use tandem_net::NetConfig;
 
 pub(crate) fn start(dir: &Path) -> TandemApp {
-    let net = NetConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: Vec::new(),
-        mdns: false,
-        relay: false,
-    };
+    let net = NetConfig { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()], ..NetConfig::default() };
     tandem::ui::start(dir, net).expect("the app starts")
 }
 

@@ -388,12 +388,7 @@ mod tests {
     use tandem_net::NetConfig;
 
     fn loopback() -> NetConfig {
-        NetConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            bootstrap: Vec::new(),
-            mdns: false,
-            relay: false,
-        }
+        NetConfig { listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()], ..NetConfig::default() }
     }
 
     /// A join, import or export that fails leaves its dialog open with the reason; one

@@ -2,6 +2,7 @@
 //! window's state (size, zoom, "Work offline"), each kept as JSON beside the database,
 //! so two data dirs never share them. A missing or unreadable file gives the defaults.
 
+use crate::config::{load_json, save_json};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -159,18 +160,6 @@ impl WindowState {
     pub(super) fn save(&self, dir: &Path) -> std::io::Result<()> {
         save_json(&WindowState::path(dir), self)
     }
-}
-
-/// Reads a JSON file; the default value when it is missing or does not parse.
-fn load_json<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> T {
-    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
-}
-
-/// Writes a JSON file atomically: a temporary file renamed over the old one.
-fn save_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
-    std::fs::rename(tmp, path)
 }
 
 #[cfg(test)]

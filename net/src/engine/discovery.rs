@@ -28,7 +28,7 @@ use tracing::debug;
 /// providers found for it are not dialled.
 pub(super) const ENOUGH_MEMBERS: usize = 8;
 /// The first wait before a document is looked up again...
-const LOOKUP_FIRST: Duration = Duration::from_secs(30);
+pub(super) const LOOKUP_FIRST: Duration = Duration::from_secs(30);
 /// ...doubled after each lookup, up to this.
 const LOOKUP_MAX: Duration = Duration::from_secs(30 * 60);
 /// Announcements and lookups started per second, at most, each.
@@ -79,6 +79,36 @@ fn is_topic_key(key: &kad::RecordKey) -> bool {
     k.len() == 11 + 32 && k.starts_with(b"tandem/doc/") && k[11..].iter().all(u8::is_ascii_hexdigit)
 }
 
+/// The documents of `ids` due for a lookup now, at most `max`, given each one's
+/// connected members: one with none, and one with fewer than [`ENOUGH_MEMBERS`] once
+/// its wait has grown to the longest. Each one's next lookup is scheduled (the wait
+/// doubling up to [`LOOKUP_MAX`]), and so is the next check of one with enough.
+pub(super) fn due_lookups(
+    lookups: &mut HashMap<DocId, (Instant, Duration)>,
+    ids: &[DocId],
+    now: Instant,
+    max: usize,
+    members: impl Fn(DocId) -> usize,
+) -> Vec<DocId> {
+    let mut due = Vec::new();
+    for id in ids {
+        if due.len() == max {
+            break;
+        }
+        let (at, wait) = *lookups.entry(*id).or_insert((now + LOOKUP_AFTER_OPEN, LOOKUP_FIRST));
+        if at > now {
+            continue;
+        }
+        let n = members(*id);
+        if n == 0 || (n < ENOUGH_MEMBERS && wait >= LOOKUP_MAX) {
+            due.push(*id);
+        }
+        // Looked up or not, ask again later, less and less often.
+        lookups.insert(*id, (now + wait, (wait * 2).min(LOOKUP_MAX)));
+    }
+    due
+}
+
 impl Engine {
     /// A connection opened; `n` connections to the peer are open now.
     pub(super) fn on_connection(
@@ -103,9 +133,6 @@ impl Engine {
         }
         self.note_connection(peer, endpoint);
         let addr = endpoint.get_remote_address().clone();
-        if endpoint.is_dialer() {
-            self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
-        }
         if n == 1 {
             let info = PeerInfo { peer, addr, kind: self.connection_kind(peer, endpoint) };
             self.connected.insert(peer, info.clone());
@@ -124,7 +151,7 @@ impl Engine {
     }
 
     /// Connected members of a document.
-    fn n_members(&self, doc: DocId) -> usize {
+    pub(super) fn n_members(&self, doc: DocId) -> usize {
         self.sync.members(doc).filter(|p| self.connected.contains_key(p)).count()
     }
 
@@ -136,6 +163,7 @@ impl Engine {
             return;
         }
         self.discovery.last_pass = Some(now);
+        self.public_pass(now);
         if self.connected.is_empty() {
             // Announced to nobody who stays: announce again once someone is here.
             self.discovery.provided.clear();
@@ -156,36 +184,19 @@ impl Engine {
                 debug!("cannot announce {id} in the DHT: {e}");
             }
         }
-        let mut due: Vec<DocId> = Vec::new();
         let ids: Vec<DocId> = self.docs.keys().copied().collect();
-        for id in ids {
-            if due.len() == DHT_PER_PASS {
-                break;
-            }
-            let (at, wait) =
-                *self.discovery.lookups.entry(id).or_insert((now + LOOKUP_AFTER_OPEN, LOOKUP_FIRST));
-            if at > now {
-                continue;
-            }
-            let members = self.n_members(id);
-            if members == 0 || (members < ENOUGH_MEMBERS && wait >= LOOKUP_MAX) {
-                due.push(id);
-            } else {
-                // Enough members for now: ask again later, less and less often.
-                self.discovery.lookups.insert(id, (now + wait, (wait * 2).min(LOOKUP_MAX)));
-            }
-        }
+        let (sync, connected) = (&self.sync, &self.connected);
+        let members = |id| sync.members(id).filter(|p| connected.contains_key(p)).count();
+        let due = due_lookups(&mut self.discovery.lookups, &ids, now, DHT_PER_PASS, members);
         for id in due {
-            self.look_up(id, now);
+            self.look_up(id);
         }
     }
 
-    /// Looks a document's providers up now, and schedules the next lookup.
-    fn look_up(&mut self, id: DocId, now: Instant) {
+    /// Looks a document's providers up now.
+    fn look_up(&mut self, id: DocId) {
         let Some(d) = self.docs.get(&id) else { return };
         let key = kad::RecordKey::new(&d.cipher.topic());
-        let wait = self.discovery.lookups.get(&id).map_or(LOOKUP_FIRST, |l| l.1);
-        self.discovery.lookups.insert(id, (now + wait, (wait * 2).min(LOOKUP_MAX)));
         self.dht_queries += 1;
         self.swarm.behaviour_mut().kad.get_providers(key);
     }

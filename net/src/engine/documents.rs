@@ -186,6 +186,7 @@ impl Engine {
         // Peers already connected may have it too.
         self.members.hello_soon(t.doc);
         self.discovery.look_soon(t.doc);
+        self.public.look_soon(t.doc);
         self.discovery.last_pass = None;
         self.discover();
         Ok(t.doc)
@@ -223,6 +224,7 @@ impl Engine {
                 self.open(id, info.key, doc)?;
                 self.members.hello_soon(id);
                 self.discovery.look_soon(id);
+                self.public.look_soon(id);
                 self.discovery.last_pass = None;
                 self.discover();
             }
@@ -259,6 +261,7 @@ impl Engine {
         self.sync.remove(id);
         self.members.remove_doc(id);
         self.discovery.remove(id);
+        self.forget_public(id, &d.cipher);
         self.quiet_beacons.retain(|(d, _), _| *d != id);
     }
 

@@ -29,6 +29,13 @@ pub struct NetConfig {
     pub mdns: bool,
     /// Also serve as a relay for peers that cannot reach each other directly.
     pub relay: bool,
+    /// Meet the peers of each document through the public libp2p network (the IPFS
+    /// Amino DHT, as a client) and map ports with UPnP. Off whenever the environment
+    /// says `TANDEM_PUBLIC_NETWORK=off`, whatever this says.
+    pub public: bool,
+    /// The public network's bootstrap peers (each address ending in `/p2p/<id>`);
+    /// empty for the well-known IPFS bootstrap peers.
+    pub public_bootstrap: Vec<Multiaddr>,
 }
 
 /// How a peer is connected.
@@ -75,6 +82,61 @@ pub struct Traffic {
     pub dht_queries: u64,
     /// Connections open now.
     pub connections: usize,
+}
+
+/// Whether this peer can be reached from the internet, as AutoNAT found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reachability {
+    /// Not found out yet (or no public peer to ask).
+    #[default]
+    Unknown,
+    /// Peers outside can dial it at an external address.
+    Public,
+    /// Behind a NAT or firewall: reached through relays and hole punching.
+    Private,
+}
+
+impl Reachability {
+    /// `unknown`, `public` or `private`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Reachability::Unknown => "unknown",
+            Reachability::Public => "public",
+            Reachability::Private => "private",
+        }
+    }
+}
+
+/// How this peer is connected to the network: what the connection panel shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NetworkStatus {
+    /// Whether the public network is in use.
+    pub public_network: bool,
+    /// Whether the public DHT answered.
+    pub public_reached: bool,
+    /// Peers in the public DHT's routing table.
+    pub public_dht_peers: usize,
+    /// Documents announced on the public DHT now.
+    pub public_announced: usize,
+    /// Providers of this device's documents the public DHT named.
+    pub public_found: u64,
+    /// Peers in the private (Tandem) DHT's routing table.
+    pub private_dht_peers: usize,
+    /// What AutoNAT found.
+    pub reachability: Reachability,
+    /// Addresses this peer listens on.
+    pub listen: Vec<Multiaddr>,
+    /// Addresses peers outside reach it at (found by AutoNAT, mapped by UPnP, or
+    /// through a relay reservation).
+    pub external: Vec<Multiaddr>,
+    /// Relays that hold a reservation for this peer.
+    pub relays: Vec<PeerId>,
+    /// Whether the router mapped a port (UPnP).
+    pub upnp_mapped: bool,
+    /// Connections open to peers that are not Tandem peers (public DHT servers, relays).
+    pub infrastructure: usize,
+    /// Whether the user chose to work offline.
+    pub offline: bool,
 }
 
 /// A document's sync state.
@@ -237,6 +299,7 @@ pub(super) enum Command {
     Status(DocId, Reply<Status>),
     Peers(Reply<Vec<PeerInfo>>),
     Traffic(Reply<Traffic>),
+    Network(Reply<NetworkStatus>),
     Offline(bool, Reply<()>),
     SetPresence(DocId, String, u32, usize, Option<usize>, Reply<()>),
     Presences(DocId, Reply<Vec<PeerPresence>>),
@@ -334,6 +397,11 @@ impl EngineHandle {
     /// What this peer's network has carried since start.
     pub async fn traffic(&self) -> Result<Traffic, NetError> {
         self.ask(Command::Traffic).await
+    }
+
+    /// How this peer is connected to the network (the connection panel).
+    pub async fn network(&self) -> Result<NetworkStatus, NetError> {
+        self.ask(Command::Network).await
     }
 
     /// Sets this peer's presence in a document: display name, colour (0xRRGGBB), cursor

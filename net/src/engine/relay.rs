@@ -12,13 +12,20 @@
 //! address is one of the peer's listen addresses, so it goes into tickets and a joiner
 //! that cannot reach the peer directly dials it through the relay. DCUtR then tries to
 //! replace the relayed connection with a direct one.
+//!
+//! With the public network on, a peer that AutoNAT does not find reachable also
+//! reserves on up to [`MAX_PUBLIC_RESERVATIONS`] relays of the public network (its
+//! bootstrap peers, or peers of the public DHT that offer relaying): their circuits are
+//! short (libp2p's defaults: 2 minutes, 128 KiB), enough for two peers behind NATs to
+//! meet and hole-punch, and their circuit address is what this peer's public provider
+//! records carry. UPnP maps a port on routers that offer it.
 
-use super::{Engine, NetConfig, PeerInfo, PeerKind};
+use super::{Engine, NetConfig, NetworkStatus, PeerInfo, PeerKind, Reachability};
 use libp2p::core::ConnectedPoint;
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
-use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, relay};
-use std::collections::HashMap;
+use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, kad, relay, upnp};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tracing::{debug, info};
 
@@ -78,6 +85,8 @@ pub(super) fn is_circuit(addr: &Multiaddr) -> bool {
 
 /// Relays a peer reserves on by itself (configured circuit addresses come on top).
 pub(super) const MAX_RESERVATIONS: usize = 3;
+/// Relays of the public network a peer reserves on, at most.
+pub(super) const MAX_PUBLIC_RESERVATIONS: usize = 2;
 /// Relay offers from connected peers not yet trusted, kept at most.
 const MAX_OFFERS: usize = 64;
 
@@ -91,12 +100,20 @@ pub(super) struct Relays {
     /// Circuit addresses the config asks to listen on, by relay.
     configured: HashMap<PeerId, Multiaddr>,
     /// The address each peer was dialled at (a relay is reserved on at that address).
-    dialled: HashMap<PeerId, Multiaddr>,
+    pub(super) dialled: HashMap<PeerId, Multiaddr>,
     /// Bootstrap addresses by peer.
     bootstrap: HashMap<PeerId, Multiaddr>,
     /// Connected peers that said they are relays, with what they said, until this peer
     /// reserves on them or they go.
     offered: HashMap<PeerId, identify::Info>,
+    /// Relays of the public network reserved on.
+    public: HashSet<PeerId>,
+    /// Relays that accepted a reservation.
+    accepted: HashSet<PeerId>,
+    /// What AutoNAT found.
+    pub(super) reachability: Reachability,
+    /// Whether UPnP mapped a port.
+    upnp_mapped: bool,
 }
 
 impl Relays {
@@ -191,6 +208,19 @@ impl Engine {
         }
         let trusted = self.relays.bootstrap.contains_key(&peer)
             || self.docs.keys().any(|d| self.sync.is_member(*d, &peer));
+        // A relay of the public network, while this peer is not reachable by itself.
+        let public = !trusted
+            && self.public.on
+            && (self.public.is_bootstrap(&peer) || info.protocols.contains(&kad::PROTOCOL_NAME))
+            && self.relays.reachability != Reachability::Public
+            && !self.relays.upnp_mapped
+            && self.relays.public.iter().filter(|r| self.relays.reserving.contains_key(r)).count()
+                < MAX_PUBLIC_RESERVATIONS;
+        if public {
+            self.relays.public.insert(peer);
+            self.reserve_on(peer, info);
+            return;
+        }
         if !trusted {
             if self.relays.offered.len() < MAX_OFFERS {
                 self.relays.offered.insert(peer, info.clone());
@@ -210,6 +240,7 @@ impl Engine {
     /// A peer's last connection closed: forget its offer.
     pub(super) fn relay_gone(&mut self, peer: &PeerId) {
         self.relays.offered.remove(peer);
+        self.relays.accepted.remove(peer);
     }
 
     fn reserve_on(&mut self, peer: PeerId, info: &identify::Info) {
@@ -248,7 +279,13 @@ impl Engine {
 
     /// A listener closed: if it was a reservation, a later identify may renew it.
     pub(super) fn on_listener_closed(&mut self, id: ListenerId) {
-        self.relays.reserving.retain(|_, l| *l != id);
+        let gone: Vec<PeerId> =
+            self.relays.reserving.iter().filter(|(_, l)| **l == id).map(|(p, _)| *p).collect();
+        for p in gone {
+            self.relays.reserving.remove(&p);
+            self.relays.accepted.remove(&p);
+            self.relays.public.remove(&p);
+        }
     }
 
     /// Relay, DCUtR and AutoNAT events: logged for diagnosis.
@@ -258,6 +295,7 @@ impl Engine {
                 if !renewal {
                     info!("relay {relay_peer_id} accepted a reservation");
                 }
+                self.relays.accepted.insert(relay_peer_id);
             }
             other => debug!("relay client: {other:?}"),
         }
@@ -276,7 +314,50 @@ impl Engine {
 
     pub(super) fn on_autonat(&mut self, ev: autonat::Event) {
         if let autonat::Event::StatusChanged { old, new } = ev {
-            debug!("reachability: {old:?} -> {new:?}");
+            info!("reachability: {old:?} -> {new:?}");
+            self.relays.reachability = match new {
+                autonat::NatStatus::Public(_) => Reachability::Public,
+                autonat::NatStatus::Private => Reachability::Private,
+                autonat::NatStatus::Unknown => Reachability::Unknown,
+            };
+        }
+    }
+
+    pub(super) fn on_upnp(&mut self, ev: upnp::Event) {
+        match ev {
+            upnp::Event::NewExternalAddr { external_addr, .. } => {
+                info!("the router maps {external_addr} to this peer (UPnP)");
+                self.relays.upnp_mapped = true;
+            }
+            upnp::Event::ExpiredExternalAddr { external_addr, .. } => {
+                debug!("the router's mapping {external_addr} expired");
+                self.relays.upnp_mapped = false;
+            }
+            upnp::Event::GatewayNotFound => debug!("no UPnP router found"),
+            upnp::Event::NonRoutableGateway => debug!("the UPnP router is not on the internet"),
+        }
+    }
+
+    /// How this peer is connected to the network.
+    pub(super) fn network_status(&mut self) -> NetworkStatus {
+        let public_dht_peers = self.public_routing_peers();
+        let private_dht_peers = self.swarm.behaviour_mut().kad.kbuckets().map(|b| b.num_entries()).sum();
+        let mut relays: Vec<PeerId> = self.relays.accepted.iter().copied().collect();
+        relays.sort();
+        NetworkStatus {
+            public_network: self.public.on,
+            public_reached: self.public.reached,
+            public_dht_peers,
+            public_announced: self.public.n_announced(),
+            public_found: self.public.found,
+            private_dht_peers,
+            reachability: self.relays.reachability,
+            listen: self.listen_addrs(),
+            external: self.swarm.external_addresses().cloned().collect(),
+            relays,
+            upnp_mapped: self.relays.upnp_mapped,
+            infrastructure: self.others.len(),
+            offline: self.offline,
         }
     }
 }

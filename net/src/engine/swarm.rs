@@ -14,10 +14,16 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, autonat, connection_limits, dcutr, identify, identity, kad,
-    mdns, noise, ping, relay as p2p_relay, tcp, yamux,
+    mdns, noise, ping, relay as p2p_relay, tcp, upnp, yamux,
 };
 use std::time::Duration;
 use tandem_storage::StoreHandle;
+
+/// The private DHT's protocol: Tandem peers only.
+pub(super) const PRIVATE_DHT: StreamProtocol = StreamProtocol::new("/tandem/kad/1.0.0");
+
+/// The gossip protocol's name, before its version.
+pub const GOSSIP_PROTOCOL: &str = "/tandem/meshsub";
 
 /// Changes larger than this are not gossiped; catch-up delivers them.
 pub(super) const MAX_GOSSIP: usize = 64 * 1024;
@@ -52,6 +58,10 @@ pub(super) struct Behaviour {
     pub(super) relay: Toggle<p2p_relay::Behaviour>,
     pub(super) dcutr: dcutr::Behaviour,
     pub(super) autonat: autonat::Behaviour,
+    /// The public DHT (see `public.rs`), as a client only.
+    pub(super) public_kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
+    /// Port mappings on the home router, where it offers them.
+    pub(super) upnp: Toggle<upnp::tokio::Behaviour>,
 }
 
 /// The libp2p identity, derived from the device key so the peer id is stable.
@@ -89,6 +99,9 @@ pub(super) fn build_swarm(
                 .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(wire::message_id(&m.data)))
                 .max_transmit_size(MAX_GOSSIP + 1024)
                 .flood_publish(false)
+                // Our own protocol name: peers of the public network that speak
+                // gossipsub never hear which topics a Tandem peer subscribes to.
+                .protocol_id_prefix(GOSSIP_PROTOCOL)
                 .heartbeat_interval(Duration::from_millis(500))
                 .build()?;
             // gossipsub's default filter ignores everything from a peer subscribed to
@@ -114,7 +127,7 @@ pub(super) fn build_swarm(
             } else {
                 None
             };
-            let mut kad_config = kad::Config::new(StreamProtocol::new("/tandem/kad/1.0.0"));
+            let mut kad_config = kad::Config::new(PRIVATE_DHT);
             kad_config.set_query_timeout(Duration::from_secs(30));
             // Nothing a peer sends is stored unchecked: records never, provider records
             // only for a document's topic and within limits (`discovery.rs`).
@@ -135,6 +148,7 @@ pub(super) fn build_swarm(
                 .with_max_established(Some(MAX_CONNECTIONS))
                 .with_max_pending_incoming(Some(MAX_PENDING_IN))
                 .with_max_established_per_peer(Some(MAX_PER_PEER));
+            let public = config.public && super::public::allowed();
             Ok(Behaviour {
                 limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(identify::Config::new(
@@ -150,6 +164,8 @@ pub(super) fn build_swarm(
                 relay: Toggle::from(config.relay.then(|| relay::server(peer))),
                 dcutr: dcutr::Behaviour::new(peer),
                 autonat: autonat::Behaviour::new(peer, relay::autonat_config()),
+                public_kad: Toggle::from(public.then(|| super::public::dht(peer))),
+                upnp: Toggle::from(public.then(upnp::tokio::Behaviour::default)),
             })
         })
         .map_err(|e| transport(&e))?

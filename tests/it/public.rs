@@ -1,0 +1,148 @@
+//! Meeting through the public network with nothing but defaults: two nodes that share
+//! only a ticket without addresses (no mDNS, no bootstrap peer of their own) find each
+//! other through a stand-in for the public IPFS DHT on loopback (`amino.rs`), sync, and
+//! upgrade the relayed connection to a direct one. What the public nodes were told
+//! names no document; with the public network off they hear nothing at all.
+
+use crate::amino::PublicNet;
+use crate::node::{DumpLogsOnFailure, Node, Spawn};
+use serde_json::json;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tandem_net::PeerId;
+use tandem_net::crypto::DocCipher;
+
+fn start(dir: &std::path::Path, net: &PublicNet, extra: &[&str], log: &std::path::Path) -> Node {
+    let boot = net.bootstrap_args();
+    let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
+    args.extend(boot.iter().map(String::as_str));
+    args.extend_from_slice(extra);
+    let spawn = Spawn {
+        public_network: true,
+        log: Some(log),
+        rust_log: Some("info,tandem_net=debug,libp2p_kad=info"),
+        ..Spawn::default()
+    };
+    Node::start_with(dir, &args, &spawn)
+}
+
+/// Waits up to `limit` for `f` to hold.
+fn eventually(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn peers_meet_through_the_public_dht_from_the_ticket_alone_and_tell_it_nothing() {
+    let net = PublicNet::start(3, "127.0.0.1");
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = vec![tmp.path().join("a.log"), tmp.path().join("b.log")];
+    let _dump = DumpLogsOnFailure(logs.clone());
+    let mut a = start(&tmp.path().join("a"), &net, &[], &logs[0]);
+    let doc =
+        a.ok(json!({"cmd": "create", "title": "Across the internet"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "hello from A");
+    let a_id: PeerId = a.peer_id.parse().unwrap();
+    // A is not reachable by itself on loopback (AutoNAT wants global addresses): it
+    // reserves on a relay of the public network and announces the document with
+    // that circuit address.
+    eventually(Duration::from_secs(60), "A's announcement on the public DHT", || {
+        net.seen.lock().unwrap().provided.iter().any(|p| p.provider == a_id && !p.addrs.is_empty())
+    });
+    let status = a.ok(json!({"cmd": "network"}));
+    assert_eq!(status["public_network"], true, "{status}");
+    assert_eq!(status["public_reached"], true, "{status}");
+    assert!(status["relays"].as_array().is_some_and(|r| !r.is_empty()), "{status}");
+    assert!(
+        status["external"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().contains("/p2p-circuit"))
+    );
+
+    // The ticket without any address: only the public DHT can bring them together.
+    let ticket = tandem_net::Ticket { addrs: vec![], ..a.ticket(&doc) };
+    let mut b = start(&tmp.path().join("b"), &net, &[], &logs[1]);
+    b.ok(json!({"cmd": "join", "ticket": ticket.to_string()}));
+    b.wait_text(&doc, |t| t == "hello from A");
+    b.insert(&doc, 0, "B: ");
+    a.wait_text(&doc, |t| t == "B: hello from A");
+    // DCUtR replaces the relayed connection with a direct one.
+    let a_peer = a.peer_id.clone();
+    b.wait_for("a direct connection from B to A", |n| {
+        n.peer_kind(&a_peer).filter(|k| k == "\"direct\"").map(|_| ())
+    });
+
+    // Neither counts a public node among its peers.
+    for n in [&mut a, &mut b] {
+        let peers = n.ok(json!({"cmd": "peers"}));
+        for p in peers["peers"].as_array().unwrap() {
+            let id: PeerId = p["peer_id"].as_str().unwrap().parse().unwrap();
+            assert!(!net.is_node(&id), "a public node is listed as a peer: {peers}");
+        }
+        assert!(n.ok(json!({"cmd": "network"}))["infrastructure"].as_u64().unwrap() >= 1);
+    }
+
+    // What the public nodes were told: rendezvous keys of today or a neighbouring day,
+    // sha2-256 multihashes, never the document's id, key or topic.
+    let cipher = DocCipher::new(ticket.doc, &ticket.key);
+    let day = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 86_400;
+    let keys: Vec<Vec<u8>> = [day - 1, day, day + 1].iter().map(|d| cipher.rendezvous(*d).to_vec()).collect();
+    let topic = cipher.topic().as_bytes().to_vec();
+    let b_id: PeerId = b.peer_id.parse().unwrap();
+    let seen = net.seen.lock().unwrap();
+    assert!(!seen.provided.is_empty());
+    for p in &seen.provided {
+        assert!(keys.contains(&p.key), "a provider key that is not a rendezvous key: {:?}", p.key);
+        assert_eq!(&p.key[..2], &[0x12, 0x20]);
+        for secret in [&ticket.doc.0[..], &ticket.key.0[..], &topic[..]] {
+            assert!(!p.key.windows(8).any(|w| secret.windows(8).any(|s| s == w)));
+        }
+    }
+    assert!(seen.topics.is_empty(), "gossip topics reached the public network: {:?}", seen.topics);
+    assert!(
+        !seen.routed.contains(&a_id) && !seen.routed.contains(&b_id),
+        "a Tandem peer went into a public routing table: it must be a client only"
+    );
+    assert!(seen.reservations.contains(&a_id), "A reserved on a public relay");
+    drop(seen);
+    b.quit();
+    a.quit();
+}
+
+#[test]
+fn with_the_public_network_off_the_public_nodes_hear_nothing() {
+    let net = PublicNet::start(2, "127.0.0.1");
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = vec![tmp.path().join("flag.log"), tmp.path().join("env.log")];
+    let _dump = DumpLogsOnFailure(logs.clone());
+    // Switched off by the flag, with the environment allowing it...
+    let mut by_flag = start(&tmp.path().join("flag"), &net, &["--no-public-network"], &logs[0]);
+    // ...and by the environment, with the flag absent.
+    let boot = net.bootstrap_args();
+    let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
+    args.extend(boot.iter().map(String::as_str));
+    let spawn = Spawn { log: Some(&logs[1]), ..Spawn::default() };
+    let mut by_env = Node::start_with(&tmp.path().join("env"), &args, &spawn);
+    for n in [&mut by_flag, &mut by_env] {
+        let doc = n.ok(json!({"cmd": "create", "title": "Private"}))["doc"].as_str().unwrap().to_owned();
+        n.insert(&doc, 0, "stays home");
+        let status = n.ok(json!({"cmd": "network"}));
+        assert_eq!(status["public_network"], false, "{status}");
+    }
+    // A node with it on, as the control: it does reach the same public nodes.
+    let on = start(&tmp.path().join("on"), &net, &[], &tmp.path().join("on.log"));
+    let on_id: PeerId = on.peer_id.parse().unwrap();
+    eventually(Duration::from_secs(30), "the control node reaching the public nodes", || {
+        net.seen.lock().unwrap().connected.contains(&on_id)
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let seen = net.seen.lock().unwrap();
+    let ids: Vec<PeerId> = [&by_flag, &by_env].iter().map(|n| n.peer_id.parse().unwrap()).collect();
+    for id in &ids {
+        assert!(!seen.connected.contains(id), "a node with the public network off connected to it");
+    }
+    drop(seen);
+    on.quit();
+    by_flag.quit();
+    by_env.quit();
+}
