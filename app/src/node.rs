@@ -214,7 +214,14 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
                 .peers()
                 .await?
                 .into_iter()
-                .map(|p| json!({"peer_id": p.peer.to_string(), "addr": p.addr.to_string(), "kind": p.kind.as_str()}))
+                .map(|p| {
+                    json!({
+                        "peer_id": p.peer.to_string(),
+                        "addr": p.addr.to_string(),
+                        "kind": p.kind.as_str(),
+                        "rtt_ms": p.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                    })
+                })
                 .collect();
             (ok(json!({"peers": peers})), false)
         }

@@ -518,6 +518,7 @@ impl Engine {
             debug!("{peer} speaks no Tandem sync ({}): not one of this device's peers", info.agent_version);
             self.peer_gone(peer);
         }
+        self.reach_directly(peer, info);
         self.on_identified(peer, info);
     }
 
@@ -616,6 +617,15 @@ impl Engine {
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(ev)) => self.on_dcutr(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(ev)) => self.on_autonat(ev),
             SwarmEvent::Behaviour(BehaviourEvent::PublicKad(ev)) => self.on_public_kad(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(libp2p::ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            })) => {
+                if let Some(info) = self.connected.get_mut(&peer) {
+                    info.rtt = Some(rtt);
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Upnp(ev)) => self.on_upnp(ev),
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 info!("reachable at {address}");

@@ -10,7 +10,8 @@ use futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, autonat, gossipsub, identify, kad, noise, ping, relay, tcp, yamux};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tandem_net::crypto::DocCipher;
 
 #[derive(NetworkBehaviour)]
 struct PublicNode {
@@ -45,10 +46,38 @@ pub(crate) struct Seen {
     pub(crate) reservations: Vec<PeerId>,
 }
 
+impl Seen {
+    /// What the stand-in public nodes were told names no document: every provider key is
+    /// one of the document's rendezvous keys (today or a neighbouring day), no gossip
+    /// topic reached them, and no Tandem peer went into their routing tables.
+    pub(crate) fn assert_told_nothing(&self, ticket: &tandem_net::Ticket, tandem: &[PeerId]) {
+        let cipher = DocCipher::new(ticket.doc, &ticket.key);
+        let day = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 86_400;
+        let keys: Vec<Vec<u8>> =
+            [day - 1, day, day + 1].iter().map(|d| cipher.rendezvous(*d).to_vec()).collect();
+        let topic = cipher.topic().as_bytes();
+        assert!(!self.provided.is_empty(), "nothing was announced");
+        for p in &self.provided {
+            assert!(keys.contains(&p.key), "a provider key that is not a rendezvous key: {:?}", p.key);
+            for secret in [&ticket.doc.0[..], &ticket.key.0[..], topic] {
+                assert!(!p.key.windows(8).any(|w| secret.windows(8).any(|s| s == w)));
+            }
+        }
+        assert!(self.topics.is_empty(), "gossip topics reached the public network: {:?}", self.topics);
+        for id in tandem {
+            assert!(
+                !self.routed.contains(id),
+                "{id} went into a public routing table: it must be a client only"
+            );
+        }
+    }
+}
+
 /// The running stand-in network; dropping it stops every node.
 pub(crate) struct PublicNet {
-    _rt: tokio::runtime::Runtime,
-    /// Each node's address, ending in `/p2p/<id>`.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Each node's addresses (TCP and QUIC), ending in `/p2p/<id>`.
     pub(crate) addrs: Vec<String>,
     /// What they saw.
     pub(crate) seen: Arc<Mutex<Seen>>,
@@ -58,39 +87,63 @@ pub(crate) struct PublicNet {
 impl PublicNet {
     /// Starts `n` nodes listening on `ip` (e.g. `127.0.0.1`), each knowing the others.
     pub(crate) fn start(n: usize, ip: &str) -> PublicNet {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        PublicNet::start_in(n, ip, None)
+    }
+
+    /// Starts `n` nodes on `ip` inside the network namespace `netns` (if any): they run
+    /// on a thread of their own that enters the namespace first, so every socket they
+    /// open is in it.
+    pub(crate) fn start_in(n: usize, ip: &str, netns: Option<&str>) -> PublicNet {
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let mut swarms: Vec<Swarm<PublicNode>> = (0..n).map(|_| rt.block_on(async { node() })).collect();
-        let mut addrs = Vec::new();
-        for s in &mut swarms {
-            let _context = rt.enter();
-            s.listen_on(format!("/ip4/{ip}/tcp/0").parse().unwrap()).unwrap();
-            let addr = rt.block_on(async {
-                loop {
-                    if let SwarmEvent::NewListenAddr { address, .. } = s.select_next_some().await {
-                        break address;
+        let (addrs_tx, addrs_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ip, netns, shared) = (ip.to_owned(), netns.map(str::to_owned), seen.clone());
+        let thread = std::thread::spawn(move || {
+            if let Some(ns) = netns {
+                enter_netns(&ns);
+            }
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let mut swarms: Vec<Swarm<PublicNode>> = (0..n).map(|_| node()).collect();
+                let mut addrs = Vec::new();
+                for s in &mut swarms {
+                    // TCP and QUIC, as the public network's nodes listen.
+                    for listen in [format!("/ip4/{ip}/tcp/0"), format!("/ip4/{ip}/udp/0/quic-v1")] {
+                        s.listen_on(listen.parse().unwrap()).unwrap();
+                        let addr = loop {
+                            if let SwarmEvent::NewListenAddr { address, .. } = s.select_next_some().await {
+                                break address;
+                            }
+                        };
+                        // A relay's reservations carry its addresses; these are what it has.
+                        s.add_external_address(addr.clone());
+                        addrs.push((*s.local_peer_id(), addr));
                     }
                 }
-            });
-            // A relay's reservations carry its addresses; these are what it has.
-            s.add_external_address(addr.clone());
-            addrs.push((*s.local_peer_id(), addr));
-        }
-        let ids: Vec<PeerId> = addrs.iter().map(|(p, _)| *p).collect();
-        for s in &mut swarms {
-            for (peer, addr) in &addrs {
-                if peer != s.local_peer_id() {
-                    s.behaviour_mut().kad.add_address(peer, addr.clone());
+                let mut ids: Vec<PeerId> = addrs.iter().map(|(p, _)| *p).collect();
+                ids.dedup();
+                for s in &mut swarms {
+                    for (peer, addr) in &addrs {
+                        if peer != s.local_peer_id() {
+                            s.behaviour_mut().kad.add_address(peer, addr.clone());
+                        }
+                    }
                 }
-            }
-        }
-        for s in swarms {
-            let seen = seen.clone();
-            let mesh = ids.clone();
-            rt.spawn(run(s, seen, mesh));
-        }
+                addrs_tx.send(addrs).unwrap();
+                let all = futures::future::join_all(
+                    swarms.into_iter().map(|s| run(s, shared.clone(), ids.clone())),
+                );
+                tokio::select! {
+                    _ = all => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        let addrs = addrs_rx.recv_timeout(Duration::from_secs(30)).expect("the public nodes listen");
+        let mut ids: Vec<PeerId> = addrs.iter().map(|(p, _)| *p).collect();
+        ids.dedup();
         let addrs = addrs.iter().map(|(p, a)| format!("{a}/p2p/{p}")).collect();
-        PublicNet { _rt: rt, addrs, seen, ids }
+        PublicNet { stop: Some(stop), thread: Some(thread), addrs, seen, ids }
     }
 
     /// Whether `peer` is one of the stand-in nodes.
@@ -104,11 +157,30 @@ impl PublicNet {
     }
 }
 
+impl Drop for PublicNet {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
+    }
+}
+
+/// Moves the calling thread into the network namespace `name` (made by `ip netns`).
+fn enter_netns(name: &str) {
+    let f = std::fs::File::open(format!("/var/run/netns/{name}")).expect("the namespace exists");
+    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)
+        .unwrap_or_else(|e| panic!("cannot enter the network namespace {name}: {e}"));
+}
+
 fn node() -> Swarm<PublicNode> {
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
         .unwrap()
+        .with_quic()
         .with_behaviour(|key| {
             let peer = key.public().to_peer_id();
             let mut config = kad::Config::new(kad::PROTOCOL_NAME);

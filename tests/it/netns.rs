@@ -8,11 +8,11 @@ use serde_json::json;
 use std::process::Command;
 
 /// Network namespaces, deleted on drop (with every interface inside them).
-struct Namespaces {
+pub(crate) struct Namespaces {
     names: Vec<String>,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run `ip`: {e}"))?;
     if out.status.success() {
         Ok(())
@@ -35,13 +35,13 @@ impl Namespaces {
         Ok(ns)
     }
 
-    fn name(&self, i: usize) -> &str {
+    pub(crate) fn name(&self, i: usize) -> &str {
         &self.names[i]
     }
 
     /// A veth pair: `a_if` in namespace `a` with `a_addr`, `b_if` in `b` with `b_addr`
     /// (either address may be empty: no address, e.g. a bridge port).
-    fn link(
+    pub(crate) fn link(
         &self,
         a: usize,
         a_if: &str,
@@ -72,7 +72,7 @@ impl Drop for Namespaces {
 
 /// Namespaces for a test, or `None` after printing why the test is skipped: no `ip`,
 /// not root, or not permitted. Any other failure fails the test.
-fn namespaces(test: &str, tags: &[&str]) -> Option<Namespaces> {
+pub(crate) fn namespaces(test: &str, tags: &[&str]) -> Option<Namespaces> {
     let uid =
         Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
     if uid.as_deref().is_ok_and(|u| u != "0") {

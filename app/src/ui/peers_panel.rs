@@ -75,7 +75,8 @@ pub(super) fn peers_panel_ui(
                     action = Some(Action::Follow((!following).then(|| key.clone())));
                 }
             });
-            ui.weak(format!("    {} · {}", kind_label(p.kind), sync_label(p.sync)));
+            let rtt = p.rtt.map(|d| format!(" · {} ms", d.as_millis())).unwrap_or_default();
+            ui.weak(format!("    {}{rtt} · {}", kind_label(p.kind), sync_label(p.sync)));
         }
         for author in equivocators {
             ui.add_space(6.0);
@@ -96,6 +97,7 @@ fn kind_label(k: PeerKind) -> &'static str {
     match k {
         PeerKind::Lan => "LAN",
         PeerKind::Direct => "direct",
+        PeerKind::HolePunched => "direct (hole-punched)",
         PeerKind::Relayed => "relayed",
     }
 }

@@ -134,7 +134,7 @@ impl Engine {
         self.note_connection(peer, endpoint);
         let addr = endpoint.get_remote_address().clone();
         if n == 1 {
-            let info = PeerInfo { peer, addr, kind: self.connection_kind(peer, endpoint) };
+            let info = PeerInfo { peer, addr, kind: self.connection_kind(peer, endpoint), rtt: None };
             self.connected.insert(peer, info.clone());
             self.events.send(Event::PeerConnected(info)).ok();
             self.sync.peer_connected(peer);

@@ -436,6 +436,7 @@ impl Engine {
                 Some(DocPeer {
                     peer: *p,
                     kind: info.kind,
+                    rtt: info.rtt,
                     name: self.sync.presence_of(id, p).map(|pr| (pr.name.clone(), pr.colour)),
                     sync: self.sync.peer_sync(id, p, d.doc.version()),
                 })

@@ -45,16 +45,20 @@ pub enum PeerKind {
     Lan,
     /// A direct connection.
     Direct,
+    /// A direct connection made through both NATs by a hole punch (DCUtR), after
+    /// meeting through a relay.
+    HolePunched,
     /// Through a relay.
     Relayed,
 }
 
 impl PeerKind {
-    /// `lan`, `direct` or `relayed`.
+    /// `lan`, `direct`, `hole-punched` or `relayed`.
     pub fn as_str(&self) -> &'static str {
         match self {
             PeerKind::Lan => "lan",
             PeerKind::Direct => "direct",
+            PeerKind::HolePunched => "hole-punched",
             PeerKind::Relayed => "relayed",
         }
     }
@@ -69,6 +73,8 @@ pub struct PeerInfo {
     pub addr: Multiaddr,
     /// How it is connected.
     pub kind: PeerKind,
+    /// The round-trip time last measured (ping), once measured.
+    pub rtt: Option<std::time::Duration>,
 }
 
 /// What a peer's network carried since start.
@@ -224,6 +230,8 @@ pub struct DocPeer {
     pub peer: PeerId,
     /// How it is connected.
     pub kind: PeerKind,
+    /// The round-trip time last measured, once measured.
+    pub rtt: Option<std::time::Duration>,
     /// Its display name and colour, if it sent its presence.
     pub name: Option<(String, u32)>,
     /// How far it is from this replica.

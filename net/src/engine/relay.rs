@@ -20,7 +20,7 @@
 //! meet and hole-punch, and their circuit address is what this peer's public provider
 //! records carry. UPnP maps a port on routers that offer it.
 
-use super::{Engine, NetConfig, NetworkStatus, PeerInfo, PeerKind, Reachability};
+use super::{Engine, NetConfig, NetworkStatus, PeerKind, Reachability};
 use libp2p::core::ConnectedPoint;
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
@@ -108,6 +108,9 @@ pub(super) struct Relays {
     offered: HashMap<PeerId, identify::Info>,
     /// Relays of the public network reserved on.
     public: HashSet<PeerId>,
+    /// Peers reached through a relay that this peer dialled directly (a direct
+    /// connection to one of them is no hole punch).
+    direct_dials: HashSet<PeerId>,
     /// Relays that accepted a reservation.
     accepted: HashSet<PeerId>,
     /// What AutoNAT found.
@@ -186,8 +189,39 @@ impl Engine {
             && info.kind == PeerKind::Relayed
             && kind != PeerKind::Relayed
         {
-            *info = PeerInfo { peer, addr: endpoint.get_remote_address().clone(), kind };
+            info.addr = endpoint.get_remote_address().clone();
+            // Unless this peer dialled it at a public address, a direct connection that
+            // replaces a relayed one comes from a hole punch (DCUtR).
+            let dialled = self.relays.direct_dials.contains(&peer);
+            info.kind = if kind == PeerKind::Direct && !dialled { PeerKind::HolePunched } else { kind };
             info!("direct connection to {peer} replaces the relayed one");
+        }
+    }
+
+    /// A peer reached only through a relay that has public addresses of its own (a
+    /// `tandem node --relay`, a peer with a mapped port) is dialled there: a direct
+    /// connection is better, and only over one does a relay offer to relay.
+    pub(super) fn reach_directly(&mut self, peer: PeerId, info: &identify::Info) {
+        if self.offline || self.connected.get(&peer).is_none_or(|i| i.kind != PeerKind::Relayed) {
+            return;
+        }
+        let addrs: Vec<Multiaddr> = info
+            .listen_addrs
+            .iter()
+            .filter(|a| super::swarm::public_ip(a).is_some())
+            .take(8)
+            .cloned()
+            .collect();
+        if addrs.is_empty() || !self.relays.direct_dials.insert(peer) {
+            return;
+        }
+        debug!("dialling {peer}, reached through a relay, at its public addresses");
+        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(libp2p::swarm::dial_opts::PeerCondition::NotDialing)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            debug!("cannot dial {peer} directly: {e}");
         }
     }
 
@@ -222,6 +256,7 @@ impl Engine {
             return;
         }
         if !trusted {
+            debug!("{peer} offers to relay; waiting until it proves a document");
             if self.relays.offered.len() < MAX_OFFERS {
                 self.relays.offered.insert(peer, info.clone());
             }
@@ -240,6 +275,7 @@ impl Engine {
     /// A peer's last connection closed: forget its offer.
     pub(super) fn relay_gone(&mut self, peer: &PeerId) {
         self.relays.offered.remove(peer);
+        self.relays.direct_dials.remove(peer);
         self.relays.accepted.remove(peer);
     }
 
@@ -307,7 +343,14 @@ impl Engine {
 
     pub(super) fn on_dcutr(&mut self, ev: dcutr::Event) {
         match ev.result {
-            Ok(_) => info!("hole punched to {}", ev.remote_peer_id),
+            Ok(_) => {
+                info!("hole punched to {}", ev.remote_peer_id);
+                if let Some(info) = self.connected.get_mut(&ev.remote_peer_id)
+                    && info.kind == PeerKind::Direct
+                {
+                    info.kind = PeerKind::HolePunched;
+                }
+            }
             Err(e) => debug!("hole punch to {} failed: {e}", ev.remote_peer_id),
         }
     }

@@ -1,0 +1,245 @@
+//! Across the internet behind real NATs, in network namespaces (root; made and removed
+//! by each test, `SKIPPED:` where they cannot be made). An "internet" namespace holds a
+//! stand-in for the public network (`amino.rs`: generic libp2p nodes, no Tandem) at
+//! addresses AutoNAT counts as global; two "homes" each sit behind a router namespace
+//! doing NAT with nftables. The two peers start with default settings except the
+//! stand-in's bootstrap addresses, and share a ticket without addresses.
+
+use crate::amino::PublicNet;
+use crate::netns::{Namespaces, ip, namespaces};
+use crate::node::{DumpLogsOnFailure, Node, Spawn, converge};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tandem_net::PeerId;
+
+/// The internet's address of the stand-in public nodes.
+const PUBLIC_IP: &str = "11.0.0.1";
+/// The internet's address of a Tandem relay, where a test has one.
+const RELAY_IP: &str = "11.0.0.2";
+
+/// How the home routers map ports.
+#[derive(Clone, Copy, PartialEq)]
+enum Nat {
+    /// Port-preserving masquerade, as most home routers.
+    PortPreserving,
+    /// A new random port for every connection (`masquerade random`): symmetric NAT.
+    Symmetric,
+}
+
+fn run_in(ns: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {args:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{args:?} in {ns} failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Namespaces 0 "inet" (a bridge at 11.0.0.0/24, the public nodes at 11.0.0.1), 1 and
+/// 3 the routers (WAN 11.0.0.11 and .12, LAN 192.168.1.1 and 192.168.2.1), 2 and 4 the
+/// homes' hosts (192.168.1.2 and 192.168.2.2), 5 a host on the internet (11.0.0.2).
+fn internet(test: &str, nat: Nat) -> Option<Namespaces> {
+    let ns = namespaces(test, &["inet", "r1", "h1", "r2", "h2", "relay"])?;
+    let setup = || -> Result<(), String> {
+        ip(&["-n", ns.name(0), "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", ns.name(0), "link", "set", "br0", "up"])?;
+        ip(&["-n", ns.name(0), "addr", "add", &format!("{PUBLIC_IP}/24"), "dev", "br0"])?;
+        ns.link(5, "eth0", &format!("{RELAY_IP}/24"), 0, "wr", "")?;
+        ip(&["-n", ns.name(0), "link", "set", "wr", "master", "br0"])?;
+        for k in 1..=2 {
+            let (router, host) = (2 * k - 1, 2 * k);
+            let port = format!("w{k}");
+            ns.link(router, "wan", &format!("11.0.0.1{k}/24"), 0, &port, "")?;
+            ip(&["-n", ns.name(0), "link", "set", &port, "master", "br0"])?;
+            ns.link(host, "eth0", &format!("192.168.{k}.2/24"), router, "lan", &format!("192.168.{k}.1/24"))?;
+            ip(&["-n", ns.name(host), "route", "add", "default", "via", &format!("192.168.{k}.1")])?;
+            let r = ns.name(router);
+            run_in(r, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+            run_in(r, &["nft", "add", "table", "ip", "nat"])?;
+            run_in(
+                r,
+                &[
+                    "nft",
+                    "add chain ip nat post { type nat hook postrouting priority srcnat; policy accept; }",
+                ],
+            )?;
+            let rule = match nat {
+                Nat::PortPreserving => "add rule ip nat post oifname wan masquerade",
+                Nat::Symmetric => "add rule ip nat post oifname wan masquerade random",
+            };
+            run_in(r, &["nft", rule])?;
+            // A home router's firewall: what comes in from the internet unasked is
+            // dropped. (Masquerade alone answers it with a TCP reset, and a reset
+            // kills a hole punch's simultaneous open whenever one side's SYN reaches
+            // the other router before that side's own SYN has left it.)
+            run_in(r, &["nft", "add", "table", "ip", "fw"])?;
+            for hook in ["input", "forward"] {
+                let chain = format!(
+                    "add chain ip fw {hook} {{ type filter hook {hook} priority filter; policy accept; }}"
+                );
+                run_in(r, &["nft", &chain])?;
+                run_in(r, &["nft", &format!("add rule ip fw {hook} iifname wan ct state new,invalid drop")])?;
+            }
+        }
+        Ok(())
+    };
+    match setup() {
+        Ok(()) => Some(ns),
+        Err(e) if e.contains("cannot run") && e.contains("nft") => {
+            panic!("nftables is missing (scripts/test installs it): {e}")
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn home(ns: &Namespaces, k: usize, dir: &Path, net: &PublicNet, log: &Path) -> Node {
+    let ip = format!("192.168.{k}.2");
+    let (tcp, quic) = (format!("/ip4/{ip}/tcp/0"), format!("/ip4/{ip}/udp/0/quic-v1"));
+    let boot = net.bootstrap_args();
+    let mut args = vec!["--listen", &tcp, "--listen", &quic, "--no-mdns"];
+    args.extend(boot.iter().map(String::as_str));
+    let spawn = Spawn {
+        netns: Some(ns.name(2 * k)),
+        log: Some(log),
+        rust_log: Some("info,tandem_net=debug,libp2p_dcutr=debug"),
+        public_network: true,
+        ..Spawn::default()
+    };
+    Node::start_with(dir, &args, &spawn)
+}
+
+/// Waits up to `limit` for `f` to return `Some`.
+fn within<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+struct Homes {
+    a: Node,
+    b: Node,
+    doc: String,
+    ticket: tandem_net::Ticket,
+}
+
+/// A in home 1 creates a document and learns it is behind NAT; B in home 2 joins it
+/// from a ticket without addresses; both see each other's edit.
+fn meet(ns: &Namespaces, net: &PublicNet, logs: &[PathBuf], tmp: &Path) -> Homes {
+    let mut a = home(ns, 1, &tmp.join("a"), net, &logs[0]);
+    let doc = a.ok(json!({"cmd": "create", "title": "Across two NATs"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "hello from home 1");
+    let a_id: PeerId = a.peer_id.parse().unwrap();
+    // AutoNAT: the public nodes cannot dial A back through its router.
+    within(Duration::from_secs(90), "A learning it is behind NAT", || {
+        let r = a.ok(json!({"cmd": "network"}));
+        (r["reachability"] == "private").then_some(())
+    });
+    within(Duration::from_secs(60), "A's announcement with an address", || {
+        net.seen
+            .lock()
+            .unwrap()
+            .provided
+            .iter()
+            .any(|p| p.provider == a_id && !p.addrs.is_empty())
+            .then_some(())
+    });
+    let ticket = tandem_net::Ticket { addrs: vec![], ..a.ticket(&doc) };
+    let mut b = home(ns, 2, &tmp.join("b"), net, &logs[1]);
+    b.ok(json!({"cmd": "join", "ticket": ticket.to_string()}));
+    within(Duration::from_secs(90), "B receiving A's text", || {
+        (b.text(&doc) == "hello from home 1").then_some(())
+    });
+    b.insert(&doc, 0, "B: ");
+    within(Duration::from_secs(60), "A receiving B's edit", || {
+        (a.text(&doc) == "B: hello from home 1").then_some(())
+    });
+    Homes { a, b, doc, ticket }
+}
+
+#[test]
+fn behind_port_preserving_nats_peers_meet_through_the_public_dht_and_hole_punch() {
+    let Some(ns) = internet("natpp", Nat::PortPreserving) else { return };
+    let net = PublicNet::start_in(3, PUBLIC_IP, Some(ns.name(0)));
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = vec![tmp.path().join("a.log"), tmp.path().join("b.log")];
+    let _dump = DumpLogsOnFailure(logs.clone());
+    let Homes { mut a, mut b, doc, ticket } = meet(&ns, &net, &logs, tmp.path());
+    let (a_id, b_id) = (a.peer_id.clone(), b.peer_id.clone());
+    within(Duration::from_secs(60), "a hole-punched connection between A and B", || {
+        (b.peer_kind(&a_id).as_deref() == Some("\"hole-punched\"")).then_some(())
+    });
+    assert_eq!(a.peer_kind(&b_id).as_deref(), Some("\"hole-punched\""));
+    b.insert(&doc, 0, "direct: ");
+    converge(&mut [&mut a, &mut b], &doc);
+    let ids = [a_id.parse().unwrap(), b_id.parse().unwrap()];
+    net.seen.lock().unwrap().assert_told_nothing(&ticket, &ids);
+}
+
+#[test]
+fn behind_symmetric_nats_the_hole_punch_fails_and_peers_sync_through_a_tandem_relay() {
+    let Some(ns) = internet("natsym", Nat::Symmetric) else { return };
+    let net = PublicNet::start_in(3, PUBLIC_IP, Some(ns.name(0)));
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = vec![tmp.path().join("a.log"), tmp.path().join("b.log"), tmp.path().join("r.log")];
+    let _dump = DumpLogsOnFailure(logs.clone());
+    // A Tandem relay on the internet side, with nothing but its own defaults and the
+    // stand-in's bootstrap addresses: it is found through the public DHT like anyone.
+    let listen = format!("/ip4/{RELAY_IP}/tcp/0");
+    let boot = net.bootstrap_args();
+    let mut args = vec!["--relay", "--no-mdns", "--listen", &listen];
+    args.extend(boot.iter().map(String::as_str));
+    let spawn = Spawn {
+        netns: Some(ns.name(5)),
+        log: Some(&logs[2]),
+        rust_log: Some("info,tandem_net=debug"),
+        public_network: true,
+        ..Spawn::default()
+    };
+    let mut r = Node::start_with(&tmp.path().join("r"), &args, &spawn);
+    let r_id = r.peer_id.clone();
+    // It holds the document too (the always-on peer of its owner), joined from the
+    // same bare ticket once A made it.
+    let mut a = home(&ns, 1, &tmp.path().join("a"), &net, &logs[0]);
+    let doc = a.ok(json!({"cmd": "create", "title": "Across two NATs"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "hello from home 1");
+    let ticket = tandem_net::Ticket { addrs: vec![], ..a.ticket(&doc) };
+    r.ok(json!({"cmd": "join", "ticket": ticket.to_string()}));
+    within(Duration::from_secs(90), "the relay receiving A's text", || {
+        (r.text(&doc) == "hello from home 1").then_some(())
+    });
+    let mut b = home(&ns, 2, &tmp.path().join("b"), &net, &logs[1]);
+    b.ok(json!({"cmd": "join", "ticket": ticket.to_string()}));
+    within(Duration::from_secs(90), "B receiving A's text", || {
+        (b.text(&doc) == "hello from home 1").then_some(())
+    });
+    b.insert(&doc, 0, "B: ");
+    within(Duration::from_secs(60), "A receiving B's edit", || {
+        (a.text(&doc) == "B: hello from home 1").then_some(())
+    });
+    // Both reserved on the Tandem relay (a member), which carries document traffic.
+    for n in [&mut a, &mut b] {
+        within(Duration::from_secs(60), "a reservation on the Tandem relay", || {
+            let s = n.ok(json!({"cmd": "network"}));
+            s["relays"].as_array().unwrap().iter().any(|p| p == r_id.as_str()).then_some(())
+        });
+    }
+    // No hole punch gets through symmetric NATs.
+    let a_id = a.peer_id.clone();
+    let kind = b.peer_kind(&a_id);
+    assert!(kind.as_deref() != Some("\"hole-punched\"") && kind.as_deref() != Some("\"direct\""), "{kind:?}");
+    b.insert(&doc, 0, "still: ");
+    converge(&mut [&mut a, &mut b, &mut r], &doc);
+    let ids = [a_id.parse().unwrap(), b.peer_id.parse().unwrap(), r_id.parse().unwrap()];
+    net.seen.lock().unwrap().assert_told_nothing(&ticket, &ids);
+}
