@@ -15,6 +15,18 @@ pub fn open_store(data_dir: Option<&Path>) -> Result<Store> {
     Ok(Store::open(&dir)?)
 }
 
+/// Adds the document a ticket names (its key and the peer addresses it carries), to
+/// be synced the next time the data dir runs (the window or `tandem node`). A document
+/// already held keeps what it has and learns the addresses.
+pub fn join(store: &mut Store, ticket: &str) -> Result<DocInfo> {
+    let t: tandem_net::Ticket = ticket.trim().parse().context("this is not a Tandem ticket")?;
+    let info = store.add_doc(t.doc, t.key.clone(), "")?;
+    for a in &t.addrs {
+        store.add_peer_addr(t.doc, &a.to_string())?;
+    }
+    Ok(info)
+}
+
 /// The title a document shows when its map has none.
 pub const UNTITLED: &str = "Untitled";
 

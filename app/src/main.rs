@@ -91,6 +91,12 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
     },
+    /// Add a shared document by its ticket; it syncs the next time this data dir runs
+    /// (the window or `tandem node`). Prints its id.
+    Join {
+        /// The ticket (as copied from Share).
+        ticket: String,
+    },
     /// Run a headless peer driven by JSON lines on stdin (see docs/node-protocol.md).
     Node {
         #[command(flatten)]
@@ -99,6 +105,10 @@ enum Command {
         /// cannot reach each other directly.
         #[arg(long)]
         relay: bool,
+        /// Run as a service: the end of stdin does not stop the node; `quit`, SIGTERM
+        /// or SIGINT do.
+        #[arg(long)]
+        serve: bool,
     },
     /// Write a document's text to FILE, or to standard output.
     Export {
@@ -174,7 +184,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             writeln!(std::io::stdout(), "{}", info.id)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node { net, relay } => {
+        Command::Join { ticket } => {
+            let mut store = docs::open_store(data_dir)?;
+            let info = docs::join(&mut store, &ticket)?;
+            writeln!(std::io::stdout(), "{}", info.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Node { net, relay, serve } => {
             let dir = match data_dir {
                 Some(d) => d.to_owned(),
                 None => tandem_storage::default_data_dir().context("no data directory: pass --data-dir")?,
@@ -182,7 +198,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tandem::logs::init(Some(&dir));
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let config = net.config(relay, &dir)?;
-            rt.block_on(tandem::node::run(&dir, config))?;
+            rt.block_on(tandem::node::run(&dir, config, serve))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { doc, file } => {

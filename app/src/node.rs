@@ -36,8 +36,9 @@ pub fn default_listen() -> Vec<Multiaddr> {
         .collect()
 }
 
-/// Runs the node until `quit` or the end of stdin.
-pub async fn run(data_dir: &Path, config: NetConfig) -> Result<()> {
+/// Runs the node until `quit` or the end of stdin; with `serve`, until `quit`, SIGTERM
+/// or SIGINT (the end of stdin does not stop it: it runs as a service).
+pub async fn run(data_dir: &Path, config: NetConfig, serve: bool) -> Result<()> {
     let store = StoreHandle::open(data_dir)?;
     let engine = EngineHandle::start(store, config).await?;
 
@@ -108,12 +109,53 @@ pub async fn run(data_dir: &Path, config: NetConfig) -> Result<()> {
         }
     });
 
+    let commands = commands(&engine, &out, &ev_task);
+    if serve {
+        tokio::select! {
+            r = async {
+                // After the end of stdin a service goes on; after `quit` it stops.
+                if !commands.await? {
+                    stop_signal().await;
+                }
+                anyhow::Ok(())
+            } => r?,
+            () = stop_signal() => {}
+        }
+    } else {
+        commands.await?;
+    }
+    engine.shutdown().await;
+    ev_task.abort();
+    drop(out);
+    let _ = writer.await;
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn stop_signal() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        return;
+    }
+    tokio::signal::ctrl_c().await.ok();
+}
+
+/// Answers the commands on stdin until `quit` (then returns true) or its end.
+async fn commands(
+    engine: &EngineHandle,
+    out: &mpsc::UnboundedSender<String>,
+    ev_task: &tokio::task::JoinHandle<()>,
+) -> Result<bool> {
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = stdin.next_line().await.context("reading stdin")? {
         if line.trim().is_empty() {
             continue;
         }
-        let (mut reply, quit) = match handle(&engine, &line).await {
+        let (mut reply, quit) = match handle(engine, &line).await {
             Ok((v, quit)) => (v, quit),
             Err(e) => (json!({"ok": false, "error": format!("{e:#}")}), false),
         };
@@ -127,15 +169,11 @@ pub async fn run(data_dir: &Path, config: NetConfig) -> Result<()> {
             }
             ev_task.abort();
             let _ = out.send(reply.to_string());
-            break;
+            return Ok(true);
         }
         let _ = out.send(reply.to_string());
     }
-    engine.shutdown().await;
-    ev_task.abort();
-    drop(out);
-    let _ = writer.await;
-    Ok(())
+    Ok(false)
 }
 
 fn field<'a>(v: &'a Json, name: &str) -> Result<&'a Json> {

@@ -188,3 +188,44 @@ fn a_node_keeps_its_log_in_the_data_dir() {
         assert!(!text.contains('\u{1b}'), "no terminal colours in the file");
     }
 }
+
+/// `tandem join TICKET` adds a document to a data dir that is not running; a node
+/// started on it with `--serve` (as the relay service runs, stdin closed at once) syncs
+/// it, keeps running, and stops cleanly on SIGTERM with the text on disk.
+#[test]
+fn a_document_joined_on_the_command_line_syncs_when_a_service_runs_the_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut a = crate::node::Node::start(&a_dir, &[]);
+    let doc = a.ok(serde_json::json!({"cmd": "create", "title": "Kept"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "kept by the service");
+    let ticket = a.ticket(&doc).to_string();
+    let bad = tandem(&b_dir, &["join", "tandem1-not-a-ticket"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a Tandem ticket"), "{bad:?}");
+    assert_eq!(ok_stdout(tandem(&b_dir, &["join", &ticket])).trim(), doc);
+    assert!(ok_stdout(tandem(&b_dir, &["list"])).contains(&doc[..8]));
+    let mut service = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .arg("--data-dir")
+        .arg(&b_dir)
+        .args(["node", "--serve", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // It dials the ticket's addresses, proves it holds the document and catches up.
+    a.wait_for("the service among the document's peers", |a| {
+        (a.ok(serde_json::json!({"cmd": "status", "doc": doc}))["peers"] == 1).then_some(())
+    });
+    a.insert(&doc, 0, "Live: ");
+    // Gossip on loopback takes milliseconds; this is far more.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert!(service.try_wait().unwrap().is_none(), "the service stopped when its stdin closed");
+    let pid = service.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = service.wait().unwrap();
+    assert!(status.success(), "SIGTERM stops it cleanly: {status:?}");
+    let text = ok_stdout(tandem(&b_dir, &["export", &doc]));
+    assert_eq!(text, "Live: kept by the service");
+    a.quit();
+}

@@ -131,3 +131,39 @@ fn with_the_public_network_off_the_public_nodes_hear_nothing() {
     by_flag.quit();
     by_env.quit();
 }
+
+/// `scripts/bench-nat`: the bytes a node with 10 documents and no peers exchanges with
+/// the public network while idle, over `TANDEM_IDLE_MINUTES` (default 60) after its
+/// announcements went out. Every connection it has is to a public node, so its traffic
+/// counters count exactly that.
+#[test]
+#[ignore = "a measurement: scripts/bench-nat runs it"]
+fn measure_idle_traffic_with_the_public_network() {
+    let minutes: u64 = std::env::var("TANDEM_IDLE_MINUTES").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let net = PublicNet::start(3, "127.0.0.1");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n = start(&tmp.path().join("n"), &net, &[], &tmp.path().join("n.log"));
+    for i in 0..10 {
+        let doc =
+            n.ok(json!({"cmd": "create", "title": format!("Idle {i}")}))["doc"].as_str().unwrap().to_owned();
+        n.insert(&doc, 0, "quiet");
+    }
+    eventually(Duration::from_secs(120), "all ten documents announced", || {
+        n.ok(json!({"cmd": "network"}))["public_announced"].as_u64() == Some(10)
+    });
+    std::thread::sleep(Duration::from_secs(60));
+    let before = n.ok(json!({"cmd": "traffic"}));
+    std::thread::sleep(Duration::from_secs(minutes * 60));
+    let after = n.ok(json!({"cmd": "traffic"}));
+    let bytes = |k: &str| after[k].as_u64().unwrap() - before[k].as_u64().unwrap();
+    let per_hour = |b: u64| b * 60 / minutes;
+    let peers = n.ok(json!({"cmd": "peers"}));
+    assert!(peers["peers"].as_array().unwrap().is_empty(), "only public nodes are connected: {peers}");
+    println!(
+        "RESULT idle with 10 documents, over {minutes} min: {} bytes in and {} bytes out per hour, {} DHT queries, {} connections",
+        per_hour(bytes("bytes_in")),
+        per_hour(bytes("bytes_out")),
+        bytes("dht_queries"),
+        after["connections"]
+    );
+}

@@ -353,3 +353,48 @@ fn work_offline_and_back() {
     assert!(h.query_by_label("No peers on this document").is_some());
     h.state_mut().shutdown();
 }
+
+/// Connection (top bar) shows how this device is reachable, the public network's state
+/// and how the document's peer is connected; its network settings are checked and kept
+/// in `network.json`, for the next start.
+#[test]
+fn the_connection_panel_shows_the_network_and_keeps_its_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(start(&dir.path().join("app")));
+    let (node, _doc) = share_with_node(&mut h, &dir.path().join("node"), "connected");
+    wait(&mut h, "the node among the document's peers", |a| a.peer_count() == Some(1));
+    h.get_by_label("Connection").click();
+    let short = format!("…{}", &node.peer_id[node.peer_id.len() - 8..]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.query_by_label_contains(&format!("{short}: direct")).is_none() {
+        assert!(Instant::now() < deadline, "the panel never listed the node's direct connection");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(h.query_by_label("Reachability").is_some());
+    assert!(h.query_by_label("Off (LAN, tickets and bootstrap peers only)").is_some(), "the tests run it off");
+    let field = "Tandem peers and relays to connect to (one address per line):";
+    h.get_by_role_and_label(Role::MultilineTextInput, field).focus();
+    h.step();
+    h.get_by_role_and_label(Role::MultilineTextInput, field).type_text("not an address");
+    h.step();
+    h.get_by_label("Save").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label_contains("Not an address: \"not an address\"").is_some(), "the bad line is named");
+    assert!(!dir.path().join("app/network.json").exists());
+    let relay = "/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw6";
+    h.get_by_role_and_label(Role::MultilineTextInput, field).focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_role_and_label(Role::MultilineTextInput, field).type_text(relay);
+    h.step();
+    h.get_by_label("Save").click();
+    wait(&mut h, "the saved notice", |a| a.notice().is_some_and(|n| n.starts_with("Network settings saved")));
+    let saved = tandem::config::NetworkSettings::load(&dir.path().join("app")).unwrap();
+    assert_eq!(saved.bootstrap, vec![relay.to_owned()]);
+    assert!(saved.public_network);
+    node.quit();
+    h.state_mut().shutdown();
+}

@@ -69,6 +69,12 @@ pub(super) enum Action {
     CopyTicket(String),
     /// Keep these settings.
     SaveSettings(Settings),
+    /// Show the connection panel.
+    ShowConnection,
+    /// Keep these network settings (used from the next start).
+    SaveNetwork(crate::config::NetworkSettings),
+    /// The network settings form holds something that is not an address.
+    NetworkError(String),
     /// Tell peers where this user's cursor and selection are.
     SendPresence(Anchor, Option<Anchor>),
     /// Show the find bar over the editor, with its replace row if `replace`.
@@ -221,6 +227,32 @@ impl TandemApp {
                     o.editor.sent = None;
                 }
                 self.dialog = None;
+            }
+            Action::ShowConnection => {
+                let settings = crate::config::NetworkSettings::load(&self.data_dir).unwrap_or_else(|e| {
+                    self.status.notify(Notice::Error(format!("{e}; showing the defaults")));
+                    crate::config::NetworkSettings::default()
+                });
+                self.dialog = Some(Dialog::Connection(super::connection::ConnectionPanel::new(&settings)));
+                self.tasks.refresh_network();
+            }
+            Action::SaveNetwork(s) => match s.save(&self.data_dir) {
+                Ok(()) => {
+                    self.status.notify(Notice::Info(
+                        "Network settings saved: they take effect when Tandem starts again".into(),
+                    ));
+                    self.dialog = None;
+                }
+                Err(e) => {
+                    if let Some(Dialog::Connection(p)) = &mut self.dialog {
+                        p.error = Some(format!("Cannot save the network settings: {e}"));
+                    }
+                }
+            },
+            Action::NetworkError(e) => {
+                if let Some(Dialog::Connection(p)) = &mut self.dialog {
+                    p.error = Some(e);
+                }
             }
             Action::SendPresence(at, sel) => {
                 if let Some(o) = &self.open {

@@ -59,6 +59,8 @@ pub(super) enum Dialog {
         choosing: bool,
     },
     Settings(Settings),
+    /// The connection panel and the network settings.
+    Connection(super::connection::ConnectionPanel),
     /// Quitting now would lose edits the disk has not taken yet.
     Quit {
         waiting: usize,
@@ -129,6 +131,9 @@ impl Dialog {
                 }
                 Dialog::Export { path, error, choosing } => export_ui(ui, path, error.as_ref(), *choosing),
                 Dialog::Settings(s) => settings_ui(ui, s),
+                Dialog::Connection(p) => {
+                    super::connection::connection_ui(ui, p, open.map(|o| o.peers.as_slice()))
+                }
                 Dialog::Quit { waiting } => quit_ui(ui, *waiting),
             }
         });
@@ -161,7 +166,7 @@ impl Dialog {
             Dialog::Import { .. } => Some(Id::new("import-path")),
             Dialog::Export { .. } => Some(Id::new("export-path")),
             Dialog::Settings(_) => Some(Id::new("settings-name")),
-            Dialog::Quit { .. } => button("cancel"),
+            Dialog::Quit { .. } | Dialog::Connection(_) => button("cancel"),
             Dialog::Trash { .. } | Dialog::Share => button("confirm"),
             // Deleting for good is never what Enter does by chance.
             Dialog::Delete { .. } | Dialog::EmptyTrash { .. } => button("cancel"),
@@ -352,7 +357,7 @@ fn settings_ui(ui: &mut egui::Ui, s: &mut Settings) -> Option<Action> {
 }
 
 /// A dialog's row of buttons: `label` asks for `action()`, `cancel` closes the dialog.
-fn buttons_ui(
+pub(super) fn buttons_ui(
     ui: &mut egui::Ui,
     label: &str,
     action: impl FnOnce() -> Action,

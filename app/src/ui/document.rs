@@ -44,6 +44,8 @@ pub(super) struct OpenDoc {
     pub(super) find: FindBar,
     /// The go-to-line prompt, while it is shown.
     pub(super) goto: Option<GoToLine>,
+    /// When the window opened it.
+    pub(super) opened: std::time::Instant,
 }
 
 impl OpenDoc {
@@ -64,6 +66,7 @@ impl OpenDoc {
             editor: Editor::default(),
             find: FindBar::default(),
             goto: None,
+            opened: std::time::Instant::now(),
         }
     }
 

@@ -17,6 +17,7 @@
 
 mod action;
 mod buffer;
+mod connection;
 mod dialogs;
 mod docs_panel;
 mod document;
@@ -199,6 +200,9 @@ impl TandemApp {
             if let Some(o) = &self.open {
                 self.tasks.refresh_doc(o.id());
             }
+            if matches!(self.dialog, Some(Dialog::Connection(_))) {
+                self.tasks.refresh_network();
+            }
         }
         self.update_window_title(ctx);
         self.apply_look(ctx);
@@ -291,7 +295,7 @@ impl TandemApp {
         }
         let mut actions = self.drop_ui(&ctx);
         actions.extend(top_bar::top_bar_ui(ui, self.open.as_ref(), self.offline));
-        self.status.ui(ui, self.open.as_ref(), self.offline);
+        actions.extend(self.status.ui(ui, self.open.as_ref(), self.offline));
         let current = self.open.as_ref().map(OpenDoc::id).or(self.opening);
         actions.extend(self.docs.ui(ui, current, self.open.as_ref()));
         if self.settings.show_peers

@@ -1,8 +1,10 @@
 //! The status bar at the bottom: whether the open document is saved and synced, the
 //! network state, the last notice (it fades after a few seconds and has a close
 //! button), the cursor's line and column, and the words and chars of the text and of
-//! the selection.
+//! the selection. A document open for a while that found nobody says so, and what to
+//! try; the network state opens the connection panel.
 
+use super::action::Action;
 use super::document::OpenDoc;
 use super::editor::Counts;
 use super::files::Progress;
@@ -34,6 +36,9 @@ impl Notice {
         }
     }
 }
+
+/// A document open this long with no peer says that nobody was found.
+const NOBODY_FOUND_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How long an informative notice stays in the bar, in seconds.
 pub(super) const INFO_SECS: f64 = 4.0;
@@ -102,9 +107,12 @@ impl StatusBar {
 
     /// Draws the bar; `open` is the open document, `offline` whether the engine is
     /// offline.
-    pub(super) fn ui(&mut self, ui: &mut egui::Ui, open: Option<&OpenDoc>, offline: bool) {
+    /// Clicking the network state (or the note that nobody was found) opens the
+    /// connection panel.
+    pub(super) fn ui(&mut self, ui: &mut egui::Ui, open: Option<&OpenDoc>, offline: bool) -> Option<Action> {
         let opacity = self.age_notice(ui.ctx());
         let mut dismissed = false;
+        let mut action = None;
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 if let Some((waiting, error)) = &self.unstored {
@@ -115,13 +123,30 @@ impl StatusBar {
                     ui.separator();
                 }
                 if let Some(o) = open {
-                    ui.label(sync_text(o, offline));
+                    if !offline && o.peers.is_empty() && o.opened.elapsed() >= NOBODY_FOUND_AFTER {
+                        let warn = ui.visuals().warn_fg_color;
+                        let note = ui.add(
+                            egui::Label::new(
+                                egui::RichText::new("⚠ Nobody found for this document").color(warn),
+                            )
+                            .sense(egui::Sense::click()),
+                        );
+                        if note.on_hover_text(super::connection::NOBODY_FOUND_HINT).clicked() {
+                            action = Some(Action::ShowConnection);
+                        }
+                    } else {
+                        ui.label(sync_text(o, offline));
+                    }
                     ui.separator();
                 }
                 let (c, label) = network_state(ui, offline, self.connections);
                 dot_ui(ui, c);
-                ui.colored_label(c, label)
-                    .on_hover_text(format!("Connections to other devices: {}", self.connections));
+                let state =
+                    ui.add(egui::Label::new(egui::RichText::new(label).color(c)).sense(egui::Sense::click()));
+                let hover = format!("Connections to other devices: {}. Click for details.", self.connections);
+                if state.on_hover_text(hover).clicked() {
+                    action = Some(Action::ShowConnection);
+                }
                 if let Some(o) = open {
                     let n = o.n_peers;
                     ui.label(format!("{n} peer{}", if n == 1 { "" } else { "s" }))
@@ -166,6 +191,7 @@ impl StatusBar {
             self.notice = None;
             self.notice_since = None;
         }
+        action
     }
 }
 

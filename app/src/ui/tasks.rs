@@ -31,6 +31,8 @@ pub(super) enum Msg {
     Pending(DocId, usize, usize, Vec<tandem_crdt::ReplicaId>),
     /// How many peers are connected (on any document).
     Online(usize),
+    /// How this device is connected to the network (for the connection panel).
+    Network(tandem_net::NetworkStatus),
     Removed(DocId),
     /// A document was moved to the trash (or why not).
     Trashed(DocId, Result<bool, NetError>),
@@ -158,6 +160,12 @@ impl Tasks {
         self.spawn(async move { e.trashed().await.unwrap_or_default() }, Msg::Trash);
     }
 
+    /// Asks how this device is connected to the network.
+    pub(super) fn refresh_network(&self) {
+        let e = self.engine.clone();
+        self.spawn(async move { e.network().await.unwrap_or_default() }, Msg::Network);
+    }
+
     /// Asks for peers' presences in a document.
     pub(super) fn refresh_presences(&self, id: DocId) {
         let e = self.engine.clone();
@@ -188,6 +196,11 @@ impl TandemApp {
     /// Takes in what a background call or the engine reported.
     pub(super) fn on_msg(&mut self, m: Msg) {
         match m {
+            Msg::Network(status) => {
+                if let Some(Dialog::Connection(p)) = &mut self.dialog {
+                    p.status = Some(status);
+                }
+            }
             Msg::Event(ev) => match ev {
                 Event::DocsChanged => {
                     self.tasks.refresh_docs();

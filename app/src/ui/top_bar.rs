@@ -32,6 +32,10 @@ pub(super) fn top_bar_ui(ui: &mut egui::Ui, open: Option<&OpenDoc>, offline: boo
                 if ui.button("⚙ Settings").clicked() {
                     action = Some(Action::ShowSettings);
                 }
+                let connection = ui.button("Connection").on_hover_text("How this device reaches its peers");
+                if connection.clicked() {
+                    action = Some(Action::ShowConnection);
+                }
                 let mut offline = offline;
                 if ui.checkbox(&mut offline, "Work offline").changed() {
                     action = Some(Action::SetOffline(offline));
