@@ -209,6 +209,7 @@ fn a_document_joined_on_the_command_line_syncs_when_a_service_runs_the_data_dir(
         .arg("--data-dir")
         .arg(&b_dir)
         .args(["node", "--serve", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+        .env(tandem_net::PUBLIC_NETWORK_ENV, "off")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -298,3 +298,69 @@ fn measure_hole_punching_and_time_to_sync() {
         median(times)
     );
 }
+
+/// Unicast packets the namespace `ns` sent to anything but loopback, as its nftables
+/// counter (made by [`count_outgoing`]) says.
+fn outgoing(ns: &str) -> u64 {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "list", "table", "inet", "quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "packets")
+        .map(|w| w[1].parse::<u64>().unwrap())
+        .sum()
+}
+
+/// Counts, in namespace `ns`, every packet sent to an address other than loopback or a
+/// multicast group (mDNS stays on the LAN).
+fn count_outgoing(ns: &str) -> Result<(), String> {
+    run_in(ns, &["nft", "add", "table", "inet", "quiet"])?;
+    run_in(
+        ns,
+        &["nft", "add chain inet quiet out { type filter hook output priority filter; policy accept; }"],
+    )?;
+    run_in(ns, &["nft", "add rule inet quiet out ip daddr != { 127.0.0.0/8, 224.0.0.0/4 } counter"])?;
+    run_in(ns, &["nft", "add rule inet quiet out ip6 daddr != { ::1, ff00::/8 } counter"])
+}
+
+/// A node started as every test and script starts one (`TANDEM_PUBLIC_NETWORK=off`, as
+/// `Spawn` sets it),
+/// with default settings otherwise (listening on every interface, mDNS on, the default
+/// public bootstrap list), sends nothing to any address but loopback and multicast,
+/// while it creates and edits a document. The control: the same node with the public
+/// network on, pointed at an address of the test's own namespace, does send.
+#[test]
+fn with_the_public_network_off_a_node_sends_nothing_beyond_loopback() {
+    let Some(ns) = namespaces("quiet", &["host", "world"]) else { return };
+    let setup = || -> Result<(), String> {
+        ns.link(0, "eth0", "10.99.0.1/24", 1, "eth0", "10.99.0.2/24")?;
+        ip(&["-n", ns.name(0), "route", "add", "default", "via", "10.99.0.2"])?;
+        count_outgoing(ns.name(0))
+    };
+    setup().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("quiet.log");
+    let _dump = DumpLogsOnFailure(vec![log.clone()]);
+    let spawn = Spawn { netns: Some(ns.name(0)), log: Some(&log), ..Spawn::default() };
+    let mut quiet = Node::start_with(&tmp.path().join("quiet"), &[], &spawn);
+    let doc = quiet.ok(json!({"cmd": "create", "title": "Stays here"}))["doc"].as_str().unwrap().to_owned();
+    quiet.insert(&doc, 0, "nothing leaves");
+    assert_eq!(quiet.ok(json!({"cmd": "network"}))["public_network"], false);
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(outgoing(ns.name(0)), 0, "the node sent packets beyond loopback");
+    quiet.quit();
+
+    let boot = format!("/ip4/10.99.0.2/tcp/4001/p2p/{}", PeerId::random());
+    let control_log = tmp.path().join("control.log");
+    let spawn =
+        Spawn { netns: Some(ns.name(0)), log: Some(&control_log), public_network: true, ..Spawn::default() };
+    let control = Node::start_with(&tmp.path().join("control"), &["--public-bootstrap", &boot], &spawn);
+    within(Duration::from_secs(30), "the control node's packets being counted", || {
+        (outgoing(ns.name(0)) > 0).then_some(())
+    });
+    control.quit();
+}

@@ -21,7 +21,7 @@ pub(crate) struct Spawn<'a> {
     pub(crate) log: Option<&'a Path>,
     /// `RUST_LOG` for the node (default: the test's).
     pub(crate) rust_log: Option<&'a str>,
-    /// Let the node use the public network (the test's environment turns it off);
+    /// Let the node use the public network (otherwise `TANDEM_PUBLIC_NETWORK=off`);
     /// only with `--public-bootstrap` naming the test's own stand-in nodes.
     pub(crate) public_network: bool,
 }
@@ -60,10 +60,12 @@ impl Node {
             (None, None) => Command::new(env!("CARGO_BIN_EXE_tandem")),
         };
         cmd.arg("--data-dir").arg(dir).arg("node").args(args);
+        // Tests reach no public network, whatever the environment says, except the
+        // stand-in of their own that a test names.
         if spawn.public_network {
             assert!(args.contains(&"--public-bootstrap"), "the public network is the test's own");
-            cmd.env(tandem_net::PUBLIC_NETWORK_ENV, "on");
         }
+        cmd.env(tandem_net::PUBLIC_NETWORK_ENV, if spawn.public_network { "on" } else { "off" });
         if let Some(filter) = spawn.rust_log {
             cmd.env("RUST_LOG", filter);
         }

@@ -80,7 +80,7 @@ fn kind_text(k: PeerKind) -> &'static str {
 /// The public network's state in a few words.
 fn public_text(s: &NetworkStatus) -> String {
     if !s.public_network {
-        "Off (LAN, tickets and bootstrap peers only)".to_owned()
+        "Off: LAN, tickets and the peers below only".to_owned()
     } else if s.offline {
         "Not used while working offline".to_owned()
     } else if s.public_reached {
@@ -163,7 +163,12 @@ fn status_ui(ui: &mut egui::Ui, s: &NetworkStatus, peers: Option<&[DocPeer]>) {
         ui.colored_label(colour, reachability_text(s.reachability));
         ui.end_row();
         ui.label("Public network");
-        ui.label(public_text(s));
+        let state = ui.label(public_text(s));
+        if !s.public_network {
+            state.on_hover_text(
+                "Turned off by the setting below, --no-public-network or TANDEM_PUBLIC_NETWORK=off",
+            );
+        }
         ui.end_row();
         ui.label("Relays");
         if s.relays.is_empty() {
@@ -179,7 +184,8 @@ fn status_ui(ui: &mut egui::Ui, s: &NetworkStatus, peers: Option<&[DocPeer]>) {
         ui.label(if s.upnp_mapped { "The router maps a port" } else { "No port mapped" });
         ui.end_row();
         ui.label("Tandem DHT");
-        ui.label(format!("{} peers", s.private_dht_peers));
+        let n = s.private_dht_peers;
+        ui.label(format!("{n} peer{}", if n == 1 { "" } else { "s" }));
         ui.end_row();
     });
     egui::CollapsingHeader::new(format!(
