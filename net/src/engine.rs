@@ -210,14 +210,15 @@ impl Engine {
     ) -> Result<Engine, crate::NetError> {
         let mut metrics = libp2p::metrics::Registry::default();
         let key = swarm::device_keypair(&store)?;
-        let mut swarm = swarm::build_swarm(key.clone(), &config, &mut metrics)?;
+        let relay_members = relay::RelayMembers::default();
+        let mut swarm = swarm::build_swarm(key.clone(), &config, relay_members.clone(), &mut metrics)?;
         // Circuit addresses are listened on by `reserve_configured` below.
         for addr in config.listen.iter().filter(|a| !relay::is_circuit(a)) {
             swarm
                 .listen_on(addr.clone())
                 .map_err(|e| crate::NetError::Transport(format!("cannot listen on {addr}: {e}")))?;
         }
-        let relays = relay::Relays::new(&config);
+        let relays = relay::Relays::new(&config, relay_members);
         if config.public && !public::allowed() {
             info!("the public network is off ({}=off)", public::PUBLIC_NETWORK_ENV);
         }
@@ -496,6 +497,7 @@ impl Engine {
         }
         self.sync.peer_disconnected(&peer);
         self.members.disconnected(&peer);
+        self.relays.members.remove(&peer);
         self.asks.disconnected(&peer);
         self.quiet_beacons.retain(|(_, p), _| *p != peer);
         self.events.send(Event::PeerDisconnected(peer)).ok();

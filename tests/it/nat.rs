@@ -210,9 +210,11 @@ fn punch(test: &str, limit: Duration) -> Option<(Duration, bool)> {
     Some((synced_in, punched))
 }
 
-/// Symmetric NATs and a Tandem relay on the internet: A and B meet and sync, each
-/// holds a reservation on the relay, and no hole punch gets through.
-fn through_relay(test: &str) -> Option<Duration> {
+/// Symmetric NATs and a Tandem peer on the internet (a `tandem node --relay` if
+/// `relay_node`, else a plain one, which relays for its documents' peers once AutoNAT
+/// finds it reachable): A and B meet and sync, each holds a reservation on it, and no
+/// hole punch gets through.
+fn through_relay(test: &str, relay_node: bool) -> Option<Duration> {
     let ns = internet(test, Nat::Symmetric)?;
     let net = PublicNet::start_in(3, PUBLIC_IP, Some(ns.name(0)));
     let tmp = tempfile::tempdir().unwrap();
@@ -222,7 +224,10 @@ fn through_relay(test: &str) -> Option<Duration> {
     // stand-in's bootstrap addresses: it is found through the public DHT like anyone.
     let listen = format!("/ip4/{RELAY_IP}/tcp/0");
     let boot = net.bootstrap_args();
-    let mut args = vec!["--relay", "--no-mdns", "--listen", &listen];
+    let mut args = vec!["--no-mdns", "--listen", &listen];
+    if relay_node {
+        args.push("--relay");
+    }
     args.extend(boot.iter().map(String::as_str));
     let spawn = Spawn {
         netns: Some(ns.name(5)),
@@ -233,6 +238,11 @@ fn through_relay(test: &str) -> Option<Duration> {
     };
     let mut r = Node::start_with(&tmp.path().join("r"), &args, &spawn);
     let r_id = r.peer_id.clone();
+    if !relay_node {
+        within(Duration::from_secs(90), "the internet peer learning it is reachable", || {
+            (r.ok(json!({"cmd": "network"}))["reachability"] == "public").then_some(())
+        });
+    }
     let Homes { mut a, mut b, doc, ticket, synced_in } = meet(&ns, &net, &logs, tmp.path(), Some(&mut r));
     // Both reserved on the Tandem relay (a member), which carries document traffic.
     for n in [&mut a, &mut b] {
@@ -261,7 +271,12 @@ fn behind_port_preserving_nats_peers_meet_through_the_public_dht_and_hole_punch(
 
 #[test]
 fn behind_symmetric_nats_the_hole_punch_fails_and_peers_sync_through_a_tandem_relay() {
-    through_relay("natsym");
+    through_relay("natsym", true);
+}
+
+#[test]
+fn behind_symmetric_nats_a_tandem_peer_with_a_public_address_relays_for_its_documents() {
+    through_relay("natpub", false);
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -289,7 +304,7 @@ fn measure_hole_punching_and_time_to_sync() {
     );
     let mut times = Vec::new();
     for i in 0..5 {
-        let Some(synced_in) = through_relay(&format!("sy{i}")) else { return };
+        let Some(synced_in) = through_relay(&format!("sy{i}"), true) else { return };
         println!("symmetric run {}: synced in {synced_in:?}", i + 1);
         times.push(synced_in);
     }

@@ -287,6 +287,7 @@ impl Engine {
         );
         m.ask_tags.insert(tag, id);
         self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, 0.0);
+        self.relays.members.insert(peer);
         self.relay_proved(peer);
         let out = self.sync.member(peer, id);
         self.carry_out(out);

@@ -50,6 +50,52 @@ fn server_config() -> relay::Config {
     }
 }
 
+/// The peers that proved they hold one of this peer's documents, shared with the relay
+/// server's limiters: only they may reserve on, or open circuits through, a peer that
+/// is not a `--relay` node.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RelayMembers(std::sync::Arc<std::sync::Mutex<HashSet<PeerId>>>);
+
+impl RelayMembers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<PeerId>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn insert(&self, peer: PeerId) {
+        self.lock().insert(peer);
+    }
+
+    pub(super) fn remove(&self, peer: &PeerId) {
+        self.lock().remove(peer);
+    }
+
+    fn contains(&self, peer: &PeerId) -> bool {
+        self.lock().contains(peer)
+    }
+}
+
+/// The relay server of a peer that is not a `--relay` node: once it is reachable from
+/// the internet ([`Engine::on_autonat`] turns it on), it relays for the peers of its
+/// documents only (a circuit's source must be one too), so that peers behind NATs
+/// where no hole punch gets through can still sync with each other through it.
+pub(super) fn member_relay(peer: PeerId, members: RelayMembers) -> relay::Behaviour {
+    let (reserve, circuit) = (members.clone(), members);
+    let config = relay::Config {
+        max_reservations: 128,
+        max_reservations_per_peer: 4,
+        reservation_duration: Duration::from_secs(60 * 60),
+        max_circuits: 256,
+        max_circuits_per_peer: 16,
+        max_circuit_duration: RELAY_CIRCUIT_DURATION,
+        max_circuit_bytes: RELAY_CIRCUIT_BYTES,
+        reservation_rate_limiters: vec![Box::new(move |p: PeerId, _: &Multiaddr, _| reserve.contains(&p))],
+        circuit_src_rate_limiters: vec![Box::new(move |p: PeerId, _: &Multiaddr, _| circuit.contains(&p))],
+    };
+    let mut server = relay::Behaviour::new(peer, config);
+    server.set_status(Some(relay::Status::Disable));
+    server
+}
+
 /// The relay server. It serves at once: by default libp2p only advertises the hop
 /// protocol once an external address is confirmed, which a relay on a LAN, a private
 /// network or loopback never gets; `--relay` is the operator saying it is reachable.
@@ -115,13 +161,15 @@ pub(super) struct Relays {
     accepted: HashSet<PeerId>,
     /// What AutoNAT found.
     pub(super) reachability: Reachability,
+    /// The peers this peer relays for when it is not a `--relay` node.
+    pub(super) members: RelayMembers,
     /// Whether UPnP mapped a port.
     upnp_mapped: bool,
 }
 
 impl Relays {
-    pub(super) fn new(config: &NetConfig) -> Relays {
-        let mut relays = Relays { serving: config.relay, ..Relays::default() };
+    pub(super) fn new(config: &NetConfig, members: RelayMembers) -> Relays {
+        let mut relays = Relays { serving: config.relay, members, ..Relays::default() };
         for a in &config.listen {
             if let Some(r) = relay_of(a) {
                 relays.configured.insert(r, a.clone());
@@ -363,7 +411,19 @@ impl Engine {
                 autonat::NatStatus::Private => Reachability::Private,
                 autonat::NatStatus::Unknown => Reachability::Unknown,
             };
+            self.member_relay_status();
         }
+    }
+
+    /// A peer that is not a `--relay` node relays for the peers of its documents while
+    /// it is reachable from the internet (AutoNAT, or a port its router maps).
+    fn member_relay_status(&mut self) {
+        if self.relays.serving {
+            return;
+        }
+        let reachable = self.relays.reachability == Reachability::Public || self.relays.upnp_mapped;
+        let status = if reachable { relay::Status::Enable } else { relay::Status::Disable };
+        self.swarm.behaviour_mut().relay.set_status(Some(status));
     }
 
     pub(super) fn on_upnp(&mut self, ev: upnp::Event) {
@@ -371,10 +431,12 @@ impl Engine {
             upnp::Event::NewExternalAddr { external_addr, .. } => {
                 info!("the router maps {external_addr} to this peer (UPnP)");
                 self.relays.upnp_mapped = true;
+                self.member_relay_status();
             }
             upnp::Event::ExpiredExternalAddr { external_addr, .. } => {
                 debug!("the router's mapping {external_addr} expired");
                 self.relays.upnp_mapped = false;
+                self.member_relay_status();
             }
             upnp::Event::GatewayNotFound => debug!("no UPnP router found"),
             upnp::Event::NonRoutableGateway => debug!("the UPnP router is not on the internet"),

@@ -55,7 +55,9 @@ pub(super) struct Behaviour {
     pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(super) kad: kad::Behaviour<kad::store::MemoryStore>,
     pub(super) relay_client: p2p_relay::client::Behaviour,
-    pub(super) relay: Toggle<p2p_relay::Behaviour>,
+    /// The relay server: a `--relay` node's for anyone, every other peer's for the
+    /// peers of its documents while it is reachable from the internet (`relay.rs`).
+    pub(super) relay: p2p_relay::Behaviour,
     pub(super) dcutr: dcutr::Behaviour,
     pub(super) autonat: autonat::Behaviour,
     /// The public DHT (see `public.rs`), as a client only.
@@ -73,6 +75,7 @@ pub(super) fn device_keypair(store: &StoreHandle) -> Result<identity::Keypair, N
 pub(super) fn build_swarm(
     keypair: identity::Keypair,
     config: &NetConfig,
+    members: relay::RelayMembers,
     metrics: &mut libp2p::metrics::Registry,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let transport = |e: &dyn std::fmt::Display| NetError::Transport(e.to_string());
@@ -161,7 +164,7 @@ pub(super) fn build_swarm(
                 mdns: Toggle::from(mdns),
                 kad,
                 relay_client,
-                relay: Toggle::from(config.relay.then(|| relay::server(peer))),
+                relay: if config.relay { relay::server(peer) } else { relay::member_relay(peer, members) },
                 dcutr: dcutr::Behaviour::new(peer),
                 autonat: autonat::Behaviour::new(peer, relay::autonat_config()),
                 public_kad: Toggle::from(public.then(|| super::public::dht(peer))),
