@@ -144,7 +144,7 @@ fn meet(ns: &Namespaces, net: &PublicNet, logs: &[PathBuf], tmp: &Path, r: Optio
     a.insert(&doc, 0, "hello from home 1");
     let a_id: PeerId = a.peer_id.parse().unwrap();
     // AutoNAT: the public nodes cannot dial A back through its router.
-    within(Duration::from_secs(90), "A learning it is behind NAT", || {
+    within(Duration::from_secs(120), "A learning it is behind NAT", || {
         let r = a.ok(json!({"cmd": "network"}));
         (r["reachability"] == "private").then_some(())
     });
@@ -239,7 +239,7 @@ fn through_relay(test: &str, relay_node: bool) -> Option<Duration> {
     let mut r = Node::start_with(&tmp.path().join("r"), &args, &spawn);
     let r_id = r.peer_id.clone();
     if !relay_node {
-        within(Duration::from_secs(90), "the internet peer learning it is reachable", || {
+        within(Duration::from_secs(120), "the internet peer learning it is reachable", || {
             (r.ok(json!({"cmd": "network"}))["reachability"] == "public").then_some(())
         });
     }

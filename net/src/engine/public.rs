@@ -183,6 +183,7 @@ impl Engine {
         self.public.dialling.clear();
         if self.public.last_bootstrap.is_none_or(|t| now - t >= REBOOTSTRAP) {
             self.public.last_bootstrap = Some(now);
+            self.dial_public_bootstrap();
             let kad = self.swarm.behaviour_mut().public_kad.as_mut().expect("the public DHT is on");
             for (peer, addr) in &self.public.bootstrap {
                 kad.add_address(peer, addr.clone());
@@ -227,6 +228,29 @@ impl Engine {
                 if let Some(kad) = self.swarm.behaviour_mut().public_kad.as_mut() {
                     kad.get_providers(key);
                 }
+            }
+        }
+    }
+
+    /// Dials the public bootstrap peers, over QUIC first where they offer it: the
+    /// address they see this peer at over QUIC is what a hole punch needs most. A TCP
+    /// hole punch fails behind routers that answer an unasked SYN with a reset (one
+    /// side's SYN then meets the other router before that side's own SYN left it); a
+    /// QUIC one does not, since a UDP packet refused with an ICMP error is only lost.
+    fn dial_public_bootstrap(&mut self) {
+        let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+        for (peer, addr) in &self.public.bootstrap {
+            by_peer.entry(*peer).or_default().push(addr.clone());
+        }
+        for (peer, mut addrs) in by_peer {
+            addrs.sort_by_key(|a| !a.iter().any(|p| matches!(p, Protocol::QuicV1)));
+            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .override_dial_concurrency_factor(std::num::NonZeroU8::MIN)
+                .condition(libp2p::swarm::dial_opts::PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                debug!("cannot dial the public bootstrap peer {peer}: {e}");
             }
         }
     }

@@ -106,9 +106,15 @@ pub(super) fn server(peer: PeerId) -> relay::Behaviour {
 }
 
 /// AutoNAT tells whether this peer is reachable from outside; it probes through
-/// connected peers and serves probes for them.
+/// connected peers and serves probes for them. Until it is sure, it probes again every
+/// 30 s (libp2p's default is 90 s): a first probe often goes out before any peer has
+/// told this one the address it sees.
 pub(super) fn autonat_config() -> autonat::Config {
-    autonat::Config { boot_delay: Duration::from_secs(5), ..autonat::Config::default() }
+    autonat::Config {
+        boot_delay: Duration::from_secs(5),
+        retry_interval: Duration::from_secs(30),
+        ..autonat::Config::default()
+    }
 }
 
 /// The relay a circuit address goes through: the peer id just before `/p2p-circuit`.
