@@ -231,6 +231,14 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
             let s = engine.status(doc_field(&v)?).await?;
             let version: serde_json::Map<String, Json> =
                 s.version.iter().map(|(r, n)| (r.to_string(), json!(n))).collect();
+            let authors: serde_json::Map<String, Json> = s
+                .authors
+                .iter()
+                .map(|(r, a)| {
+                    let colour = a.colour.map(|c| format!("#{c:06x}"));
+                    (r.to_string(), json!({"name": a.name, "colour": colour}))
+                })
+                .collect();
             (
                 ok(json!({
                     "version": version,
@@ -243,6 +251,7 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
                     "snapshot_failures": s.snapshot_failures,
                     "snapshot_error": s.snapshot_error,
                     "equivocators": s.equivocators.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                    "authors": authors,
                 })),
                 false,
             )

@@ -46,6 +46,12 @@ impl Map {
         self.keys.get(key)?.first()?.value.as_ref()
     }
 
+    /// The winning value and the replica that wrote it.
+    pub(crate) fn get_with_writer(&self, key: &str) -> Option<(&Value, ReplicaId)> {
+        let e = self.keys.get(key)?.first()?;
+        Some((e.value.as_ref()?, e.replica))
+    }
+
     /// All concurrent values that are not deletes, the winner first.
     pub(crate) fn values(&self, key: &str) -> Vec<&Value> {
         self.keys.get(key).map_or_else(Vec::new, |es| es.iter().filter_map(|e| e.value.as_ref()).collect())

@@ -440,7 +440,7 @@ impl Engine {
                     None => Err(crate::NetError::UnknownDoc(doc)),
                     Some(d) => {
                         let p = wire::Presence {
-                            name,
+                            name: name.clone(),
                             colour: colour & 0xff_ffff,
                             cursor: d.doc.anchor(cursor, tandem_crdt::Bias::After),
                             selection: selection.map(|s| d.doc.anchor(s, tandem_crdt::Bias::After)),
@@ -449,6 +449,11 @@ impl Engine {
                         self.carry_out(out);
                         Ok(())
                     }
+                };
+                // The name goes into the document too, for who wrote what.
+                let res = match res {
+                    Ok(()) => self.record_author(doc, &name, colour).await,
+                    e => e,
                 };
                 r.send(res).ok();
             }

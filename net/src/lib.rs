@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod authors;
 mod codec;
 pub mod crypto;
 mod engine;

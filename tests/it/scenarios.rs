@@ -280,3 +280,37 @@ fn a_receiver_stores_typing_under_the_authors_run_seals() {
     assert!(ops >= 300, "{ops} ops stored");
     assert!(stored.len() < 40, "{} changes stored for 300 keystrokes", stored.len());
 }
+
+/// A writer's name goes into the document: a peer that joins later, with the writer
+/// gone, names the author of its edits, also after a restart.
+#[test]
+fn authors_are_named_by_the_document_after_they_leave() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let doc = a.ok(json!({"cmd": "create", "title": "Signed"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "written by Ada");
+    a.ok(json!({"cmd": "presence", "doc": doc, "cursor": 3, "name": "Ada", "colour": "#aa3355"}));
+    let status = a.ok(json!({"cmd": "status", "doc": doc}));
+    let authors = status["authors"].as_object().unwrap().clone();
+    assert_eq!(authors.len(), 1, "{status}");
+    let (ada, entry) = authors.iter().next().unwrap();
+    assert_eq!(entry["name"], "Ada");
+    assert_eq!(entry["colour"], "#aa3355");
+    assert!(status["version"].get(ada).is_some(), "the named author is the one who wrote");
+    let ticket = a.ticket(&doc).to_string();
+    let b_dir = tmp.path().join("b");
+    let mut b = Node::start(&b_dir, &[]);
+    b.ok(json!({"cmd": "join", "ticket": ticket}));
+    b.wait_text(&doc, |t| t == "written by Ada");
+    a.quit();
+    b.wait_for("Ada's name", |b| {
+        let s = b.ok(json!({"cmd": "status", "doc": doc}));
+        (s["authors"][ada.as_str()]["name"] == "Ada").then_some(())
+    });
+    b.quit();
+    // Offline, after a restart, with Ada long gone.
+    let mut b = Node::start(&b_dir, &[]);
+    let s = b.ok(json!({"cmd": "status", "doc": doc}));
+    assert_eq!(s["authors"][ada.as_str()]["name"], "Ada", "{s}");
+    b.quit();
+}

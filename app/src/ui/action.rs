@@ -222,6 +222,7 @@ impl TandemApp {
                 if let Err(e) = self.settings.save(&self.data_dir) {
                     self.status.notify(Notice::Error(format!("Cannot save settings: {e}")));
                 }
+                self.record_author();
                 if let Some(o) = &mut self.open {
                     // Peers get the new name and colour with the next cursor update.
                     o.editor.sent = None;

@@ -12,8 +12,8 @@ pub(super) struct History {
     pos: usize,
     /// The number of ops in the document (the slider's end).
     pub(super) total: usize,
-    /// The text shown and the position it is for.
-    shown: Option<(usize, String)>,
+    /// The text shown, the position it is for, and who made the edit at that position.
+    shown: Option<(usize, String, Option<String>)>,
 }
 
 impl History {
@@ -24,7 +24,12 @@ impl History {
 
     /// The read-only text shown, once it is computed.
     pub(super) fn shown_text(&self) -> Option<&str> {
-        self.shown.as_ref().map(|(_, t)| t.as_str())
+        self.shown.as_ref().map(|(_, t, _)| t.as_str())
+    }
+
+    /// Who made the edit the chosen version ends with, as the document names them.
+    pub(super) fn shown_author(&self) -> Option<&str> {
+        self.shown.as_ref().and_then(|(_, _, a)| a.as_deref())
     }
 
     /// Draws the slider and the text at the chosen point of `doc`'s history.
@@ -47,13 +52,22 @@ impl History {
         if action.is_some() {
             return action;
         }
-        if self.shown.as_ref().is_none_or(|(p, _)| *p != self.pos) {
-            let clock = clock_after(&doc.all_changes(), self.pos);
+        if self.shown.as_ref().is_none_or(|(p, _, _)| *p != self.pos) {
+            let changes = doc.all_changes();
+            let clock = clock_after(&changes, self.pos);
             let text = doc.text_at(&clock).unwrap_or_default();
-            self.shown = Some((self.pos, text));
+            let author =
+                author_at(&changes, self.pos).map(|a| match tandem_net::authors::author_of(doc, a) {
+                    Some(named) => named.name,
+                    None => format!("writer {}", &a.to_string()[..8]),
+                });
+            self.shown = Some((self.pos, text, author));
+        }
+        if let Some(author) = self.shown_author() {
+            ui.label(format!("Edit {} by {author}", self.pos));
         }
         ui.separator();
-        if let Some((_, text)) = &self.shown {
+        if let Some((_, text, _)) = &self.shown {
             egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
                 let mut shown = text.as_str();
                 ui.add(
@@ -68,6 +82,18 @@ impl History {
         }
         None
     }
+}
+
+/// The author of the `n`th op of the document's history (in causal order; none for 0).
+fn author_at(changes: &[Change], n: usize) -> Option<tandem_crdt::ReplicaId> {
+    let mut left = n as u64;
+    for c in changes {
+        if left <= c.n_seqs() {
+            return (left > 0).then_some(c.author);
+        }
+        left -= c.n_seqs();
+    }
+    None
 }
 
 /// The clock after the first `n` ops of the document's history (in causal order).
@@ -108,9 +134,37 @@ mod tests {
         );
         h.run_steps(2);
         assert_eq!(h.state().0.shown_text(), Some("one"));
+        assert_eq!(h.state().0.shown_author(), Some("writer 00000000"), "an author that named nobody");
         h.get_by_label("Restore this version").click();
         h.run_steps(2);
         let res = &h.state().1;
         assert!(matches!(&res[..], [Action::Restore(t)] if t == "one"), "{res:?}");
+    }
+
+    #[test]
+    fn each_version_names_who_made_its_last_edit() {
+        let mut ada = DocView::detached(tandem_crdt::ReplicaId(0xada));
+        assert!(tandem_net::authors::record_author(ada.doc_mut(), "Ada", 0xff0000).unwrap());
+        assert!(ada.commit_untracked());
+        assert!(!ada.doc().can_undo(), "recording the name is no undo step");
+        ada.doc_mut().insert(0, "Ada wrote").unwrap();
+        ada.commit();
+        let mut grace = tandem_crdt::Doc::new(tandem_crdt::ReplicaId(0x6ace));
+        for c in ada.doc().all_changes() {
+            grace.apply(c).unwrap();
+        }
+        grace.insert(9, ", Grace too").unwrap();
+        grace.commit();
+        let changes = grace.all_changes();
+        let total = grace.n_ops();
+        assert_eq!(author_at(&changes, total), Some(tandem_crdt::ReplicaId(0x6ace)));
+        assert_eq!(author_at(&changes, 0), None);
+        let mut history = History::new(total);
+        history.pos = total - ", Grace too".len();
+        let mut h = Harness::new_ui_state(|ui, h: &mut History| drop(h.ui(ui, &grace)), history);
+        h.run_steps(2);
+        assert_eq!(h.state().shown_text(), Some("Ada wrote"));
+        assert_eq!(h.state().shown_author(), Some("Ada"));
+        assert!(h.query_by_label(&format!("Edit {} by Ada", total - 11)).is_some());
     }
 }

@@ -563,6 +563,23 @@ impl TandemApp {
         self.settings.colour.unwrap_or_else(|| widgets::colour_of_key(&self.key))
     }
 
+    /// Writes this user's name and colour into the open document, so that every replica
+    /// can say who wrote its edits (no undo step; nothing when it holds them already).
+    fn record_author(&mut self) {
+        let (name, colour) = (self.settings.name.clone(), self.colour());
+        if let Some(o) = &mut self.open {
+            match tandem_net::authors::record_author(o.view.doc_mut(), &name, colour) {
+                Ok(true) => {
+                    o.view.commit_untracked();
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.status.notify(status_bar::Notice::Error(format!("Cannot record your name: {e}")))
+                }
+            }
+        }
+    }
+
     /// This device's key (its peer id as text).
     pub fn key(&self) -> &str {
         &self.key

@@ -252,6 +252,7 @@ impl TandemApp {
                 if self.opening == Some(view.id()) {
                     self.opening = None;
                     self.open = Some(OpenDoc::new(*view));
+                    self.record_author();
                     self.last_refresh = None;
                 }
             }

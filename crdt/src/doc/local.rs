@@ -162,6 +162,13 @@ impl Doc {
         Some(self.change_of(lv, end))
     }
 
+    /// Like [`Doc::commit`], but the transaction is no undo step: bookkeeping the user
+    /// did not type (such as the author's name in the map) that undo never reverts.
+    pub fn commit_untracked(&mut self) -> Option<Change> {
+        let (lv, end) = self.close_txn()?;
+        Some(self.change_of(lv, end))
+    }
+
     /// Like [`Doc::commit`], without building the change (the caller can fetch it later
     /// with [`Doc::changes_since`]). Returns whether anything was committed.
     pub fn commit_quiet(&mut self) -> bool {

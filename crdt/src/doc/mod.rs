@@ -204,6 +204,11 @@ impl Doc {
         self.map.get(key)
     }
 
+    /// The winning value of a map key and the replica that wrote it.
+    pub fn map_get_with_writer(&self, key: &str) -> Option<(&Value, ReplicaId)> {
+        self.map.get_with_writer(key)
+    }
+
     /// Every concurrent value of a map key, the winner first (more than one means a
     /// conflict the user may want to resolve).
     pub fn map_values(&self, key: &str) -> Vec<&Value> {

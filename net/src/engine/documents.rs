@@ -152,6 +152,7 @@ impl Engine {
             snapshot_failures: state.snapshot_failures,
             snapshot_error: state.snapshot_error.filter(|e| e.0 == doc).map(|e| e.1),
             equivocators: d.equivocators.iter().copied().collect(),
+            authors: crate::authors::authors_of(&d.doc),
         })
     }
 
@@ -271,9 +272,25 @@ impl Engine {
         id: DocId,
         edit: impl FnOnce(&mut Doc) -> Result<(), tandem_crdt::Error>,
     ) -> Result<(), NetError> {
+        self.local_edit_as(id, edit, Doc::commit).await
+    }
+
+    /// Records this replica's name and colour in a document's map when it does not hold
+    /// them yet (no undo step).
+    pub(super) async fn record_author(&mut self, id: DocId, name: &str, colour: u32) -> Result<(), NetError> {
+        let edit = |d: &mut Doc| crate::authors::record_author(d, name, colour).map(|_| ());
+        self.local_edit_as(id, edit, Doc::commit_untracked).await
+    }
+
+    async fn local_edit_as(
+        &mut self,
+        id: DocId,
+        edit: impl FnOnce(&mut Doc) -> Result<(), tandem_crdt::Error>,
+        commit: fn(&mut Doc) -> Option<Change>,
+    ) -> Result<(), NetError> {
         let d = self.docs.get_mut(&id).ok_or(NetError::UnknownDoc(id))?;
         edit(&mut d.doc)?;
-        let Some(change) = d.doc.commit() else { return Ok(()) };
+        let Some(change) = commit(&mut d.doc) else { return Ok(()) };
         if let Some(v) = &d.view {
             v.send([change.clone()]);
         }

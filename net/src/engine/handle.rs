@@ -171,6 +171,8 @@ pub struct Status {
     /// Authors caught signing two different versions of the same seqs (the proof is
     /// kept in the store).
     pub equivocators: Vec<tandem_crdt::ReplicaId>,
+    /// The authors that named themselves in the document (see [`crate::authors`]).
+    pub authors: std::collections::BTreeMap<tandem_crdt::ReplicaId, crate::authors::Author>,
 }
 
 /// A peer's presence in a document, resolved against this replica's text.

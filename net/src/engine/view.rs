@@ -80,6 +80,13 @@ impl DocView {
         self.submit_some(change)
     }
 
+    /// Like [`DocView::commit`], for edits that are no undo step (bookkeeping such as
+    /// the author's name, see [`crate::authors`]).
+    pub fn commit_untracked(&mut self) -> bool {
+        let change = self.doc.commit_untracked();
+        self.submit_some(change)
+    }
+
     /// Like [`DocView::commit`], for edits made at `now_ms` (milliseconds on a clock of
     /// the caller's that never goes back): typing joins the undo step of the typing just
     /// before it unless the user paused ([`Doc::commit_at`]).
