@@ -364,7 +364,8 @@ fn the_connection_panel_shows_the_network_and_keeps_its_settings() {
     let (node, _doc) = share_with_node(&mut h, &dir.path().join("node"), "connected");
     wait(&mut h, "the node among the document's peers", |a| a.peer_count() == Some(1));
     h.get_by_label("Connection").click();
-    let short = format!("…{}", &node.peer_id[node.peer_id.len() - 8..]);
+    let tail = &node.peer_id[node.peer_id.len() - 8..];
+    let short = format!("key {}-{}", &tail[..4], &tail[4..]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while h.query_by_label_contains(&format!("{short}: direct")).is_none() {
         assert!(Instant::now() < deadline, "the panel never listed the node's direct connection");

@@ -62,10 +62,9 @@ pub(in crate::ui) fn reachability_text(r: Reachability) -> &'static str {
     }
 }
 
-/// A peer id short enough to read.
+/// A peer id short enough to read: its key fingerprint, as the peers panel shows it.
 fn short(id: &impl ToString) -> String {
-    let s = id.to_string();
-    format!("…{}", &s[s.len().saturating_sub(8)..])
+    format!("key {}", super::peers_panel::fingerprint(&id.to_string()))
 }
 
 fn kind_text(k: PeerKind) -> &'static str {

@@ -77,6 +77,11 @@ pub(super) fn peers_panel_ui(
             });
             let rtt = p.rtt.map(|d| format!(" · {} ms", d.as_millis())).unwrap_or_default();
             ui.weak(format!("    {}{rtt} · {}", kind_label(p.kind), sync_label(p.sync)));
+            // The device's key, which a name cannot fake: the same on both devices'
+            // screens when two people compare.
+            ui.weak(format!("    key {}", fingerprint(&key))).on_hover_text(
+                "This device's key fingerprint: compare it with the person to be sure who it is",
+            );
         }
         for author in equivocators {
             ui.add_space(6.0);
@@ -91,6 +96,14 @@ pub(super) fn peers_panel_ui(
         keys::mark_part(ui.ctx(), Part::Peers, panel.response.rect, first);
     }
     action
+}
+
+/// A key fingerprint short enough to read out: the last 8 chars of the peer id, in
+/// groups of four.
+pub(super) fn fingerprint(peer_id: &str) -> String {
+    let tail: Vec<char> = peer_id.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+    let (a, b) = tail.split_at(tail.len().min(4));
+    format!("{}-{}", a.iter().collect::<String>(), b.iter().collect::<String>())
 }
 
 fn kind_label(k: PeerKind) -> &'static str {
@@ -108,5 +121,16 @@ fn sync_label(s: PeerSync) -> &'static str {
         PeerSync::Behind => "behind",
         PeerSync::Ahead => "ahead (receiving)",
         PeerSync::Unknown => "connecting",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_is_the_keys_last_eight_chars_in_two_groups() {
+        assert_eq!(fingerprint("12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw6"), "RM13-Yaw6");
+        assert_eq!(fingerprint("abc"), "abc-");
     }
 }
