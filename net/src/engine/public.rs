@@ -184,7 +184,7 @@ impl Engine {
         if self.public.last_bootstrap.is_none_or(|t| now - t >= REBOOTSTRAP) {
             self.public.last_bootstrap = Some(now);
             self.dial_public_bootstrap();
-            let kad = self.swarm.behaviour_mut().public_kad.as_mut().expect("the public DHT is on");
+            let Some(kad) = self.swarm.behaviour_mut().public_kad.as_mut() else { return };
             for (peer, addr) in &self.public.bootstrap {
                 kad.add_address(peer, addr.clone());
             }
