@@ -28,6 +28,7 @@ mod engine;
 mod error;
 pub mod sync;
 pub mod ticket;
+pub mod versions;
 pub mod wire;
 
 pub use codec::SYNC_PROTOCOL;

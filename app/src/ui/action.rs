@@ -69,6 +69,8 @@ pub(super) enum Action {
     CopyTicket(String),
     /// Keep these settings.
     SaveSettings(Settings),
+    /// Name the open document's current version.
+    NameVersion(String),
     /// Show the connection panel.
     ShowConnection,
     /// Keep these network settings (used from the next start).
@@ -228,6 +230,18 @@ impl TandemApp {
                     o.editor.sent = None;
                 }
                 self.dialog = None;
+            }
+            Action::NameVersion(name) => {
+                if let Some(o) = &mut self.open {
+                    match tandem_net::versions::name_version(o.view.doc_mut(), &name) {
+                        Ok(true) => {
+                            o.view.commit_untracked();
+                            self.status.notify(Notice::Info(format!("Named this version “{name}”")));
+                        }
+                        Ok(false) => {}
+                        Err(e) => self.status.notify(Notice::Error(format!("Cannot name the version: {e}"))),
+                    }
+                }
             }
             Action::ShowConnection => {
                 let settings = crate::config::NetworkSettings::load(&self.data_dir).unwrap_or_else(|e| {

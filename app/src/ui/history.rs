@@ -1,6 +1,7 @@
-//! The history view: a slider over the open document's edits and the read-only text as
-//! it was after the chosen one; "Restore this version" makes that text current, as a new
-//! edit.
+//! The history view: the document's named versions first, then a slider over its edits,
+//! and the read-only text as it was at the chosen one, with who made its last edit;
+//! "Restore this version" makes that text current, as a new edit, and "Name" names the
+//! current version (it syncs with the document).
 
 use super::action::Action;
 use egui::Id;
@@ -14,17 +15,60 @@ pub(super) struct History {
     pub(super) total: usize,
     /// The text shown, the position it is for, and who made the edit at that position.
     shown: Option<(usize, String, Option<String>)>,
+    /// The named version shown instead of the slider's, with its text.
+    named: Option<(String, String)>,
+    /// The name typed for the current version.
+    new_name: String,
 }
 
 impl History {
     /// The history of a document of `total` ops, at its newest version.
     pub(super) fn new(total: usize) -> History {
-        History { pos: total, total, shown: None }
+        History { pos: total, total, shown: None, named: None, new_name: String::new() }
     }
 
     /// The read-only text shown, once it is computed.
     pub(super) fn shown_text(&self) -> Option<&str> {
-        self.shown.as_ref().map(|(_, t, _)| t.as_str())
+        match &self.named {
+            Some((_, text)) => Some(text),
+            None => self.shown.as_ref().map(|(_, t, _)| t.as_str()),
+        }
+    }
+
+    /// The named versions, each a button that shows it; a field and a button to name the
+    /// current version.
+    fn named_ui(&mut self, ui: &mut egui::Ui, doc: &Doc) -> Option<Action> {
+        let versions = tandem_net::versions::named_versions(doc);
+        let mut action = None;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(if versions.is_empty() { "No named versions" } else { "Named versions:" });
+            for v in &versions {
+                let selected = self.named.as_ref().is_some_and(|(n, _)| *n == v.name);
+                let by = tandem_net::authors::author_of(doc, v.by)
+                    .map_or_else(|| "a writer".to_owned(), |a| a.name);
+                let button = ui.selectable_label(selected, &v.name).on_hover_text(format!("Named by {by}"));
+                if button.clicked() {
+                    let text = doc.text_at(&v.clock).unwrap_or_else(|_| "(not received yet)".to_owned());
+                    self.named = Some((v.name.clone(), text));
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            let label = ui.label("Name the current version:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.new_name)
+                    .hint_text("sent to editor")
+                    .desired_width(180.0)
+                    .id(Id::new("history-version-name")),
+            )
+            .labelled_by(label.id);
+            let name = self.new_name.trim().to_owned();
+            if ui.add_enabled(!name.is_empty(), egui::Button::new("Name")).clicked() {
+                self.new_name.clear();
+                action = Some(Action::NameVersion(name));
+            }
+        });
+        action
     }
 
     /// Who made the edit the chosen version ends with, as the document names them.
@@ -34,11 +78,18 @@ impl History {
 
     /// Draws the slider and the text at the chosen point of `doc`'s history.
     pub(super) fn ui(&mut self, ui: &mut egui::Ui, doc: &Doc) -> Option<Action> {
+        if let Some(a) = self.named_ui(ui, doc) {
+            return Some(a);
+        }
         let action = ui
             .horizontal(|ui| {
                 ui.label("Version");
                 let total = self.total.max(1);
-                ui.add(egui::Slider::new(&mut self.pos, 0..=total).text(format!("of {total} edits")));
+                let slider =
+                    ui.add(egui::Slider::new(&mut self.pos, 0..=total).text(format!("of {total} edits")));
+                if slider.changed() {
+                    self.named = None;
+                }
                 if ui.button("Restore this version").clicked() {
                     let old = self.shown_text().unwrap_or_default().to_owned();
                     return Some(Action::Restore(old));
@@ -63,13 +114,19 @@ impl History {
                 });
             self.shown = Some((self.pos, text, author));
         }
-        if let Some(author) = self.shown_author() {
-            ui.label(format!("Edit {} by {author}", self.pos));
+        match (&self.named, self.shown_author()) {
+            (Some((name, _)), _) => {
+                ui.label(format!("Version “{name}”"));
+            }
+            (None, Some(author)) => {
+                ui.label(format!("Edit {} by {author}", self.pos));
+            }
+            (None, None) => {}
         }
         ui.separator();
-        if let Some((_, text, _)) = &self.shown {
+        if let Some(text) = self.shown_text() {
             egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-                let mut shown = text.as_str();
+                let mut shown = text;
                 ui.add(
                     egui::TextEdit::multiline(&mut shown)
                         .desired_width(f32::INFINITY)
@@ -166,5 +223,33 @@ mod tests {
         assert_eq!(h.state().shown_text(), Some("Ada wrote"));
         assert_eq!(h.state().shown_author(), Some("Ada"));
         assert!(h.query_by_label(&format!("Edit {} by Ada", total - 11)).is_some());
+    }
+
+    #[test]
+    fn named_versions_come_first_and_show_their_text() {
+        let mut view = DocView::detached(tandem_crdt::ReplicaId(7));
+        view.doc_mut().insert(0, "draft").unwrap();
+        view.commit();
+        assert!(tandem_net::versions::name_version(view.doc_mut(), "sent to editor").unwrap());
+        view.commit_untracked();
+        view.doc_mut().insert(5, " two").unwrap();
+        view.commit();
+        let history = History::new(view.doc().n_ops());
+        let mut h = Harness::new_ui_state(
+            |ui, (h, out): &mut (History, Vec<Action>)| out.extend(h.ui(ui, view.doc())),
+            (history, Vec::new()),
+        );
+        h.run_steps(2);
+        assert_eq!(h.state().0.shown_text(), Some("draft two"), "the newest version at first");
+        h.get_by_label("sent to editor").click();
+        h.run_steps(2);
+        assert_eq!(h.state().0.shown_text(), Some("draft"));
+        assert!(h.query_by_label("Version “sent to editor”").is_some());
+        h.get_by_label("Name the current version:").focus();
+        h.get_by_label("Name the current version:").type_text("final");
+        h.run_steps(1);
+        h.get_by_label("Name").click();
+        h.run_steps(2);
+        assert!(matches!(&h.state().1[..], [Action::NameVersion(n)] if n == "final"), "{:?}", h.state().1);
     }
 }
