@@ -232,18 +232,20 @@ impl Engine {
         }
     }
 
-    /// Dials the public bootstrap peers, over QUIC first where they offer it: the
-    /// address they see this peer at over QUIC is what a hole punch needs most. A TCP
-    /// hole punch fails behind routers that answer an unasked SYN with a reset (one
-    /// side's SYN then meets the other router before that side's own SYN left it); a
-    /// QUIC one does not, since a UDP packet refused with an ICMP error is only lost.
+    /// Dials the public bootstrap peers, over QUIC first where both sides can (this peer
+    /// listens on QUIC): the address they see this peer at over QUIC is one a hole punch
+    /// can use, and QUIC needs one round trip fewer. A peer that does not listen on QUIC
+    /// would be seen at a port it dialled from, which no hole punch reaches: it dials
+    /// over TCP first, from its listening port.
     fn dial_public_bootstrap(&mut self) {
+        let quic = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::QuicV1));
+        let listens_quic = self.swarm.listeners().any(quic);
         let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
         for (peer, addr) in &self.public.bootstrap {
             by_peer.entry(*peer).or_default().push(addr.clone());
         }
         for (peer, mut addrs) in by_peer {
-            addrs.sort_by_key(|a| !a.iter().any(|p| matches!(p, Protocol::QuicV1)));
+            addrs.sort_by_key(|a| quic(a) != listens_quic);
             let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
                 .addresses(addrs)
                 .override_dial_concurrency_factor(std::num::NonZeroU8::MIN)
