@@ -268,6 +268,7 @@ impl Engine {
             }
         } else {
             self.discovery.last_pass = None;
+            self.public.bootstrap_soon();
             self.dial_known().await;
         }
     }

@@ -57,8 +57,10 @@ const PUBLIC_PER_PASS: usize = 1;
 /// How long after the external addresses change documents are announced again (they
 /// come in bursts: AutoNAT, UPnP and relays confirm one after another).
 const ANNOUNCE_SETTLE: Duration = Duration::from_secs(5);
-/// The public DHT is bootstrapped again this often while online.
+/// The public DHT is bootstrapped again this often while online...
 const REBOOTSTRAP: Duration = Duration::from_secs(30 * 60);
+/// ...and this often until it first answers (a laptop started before its network).
+const REBOOTSTRAP_UNREACHED: Duration = Duration::from_secs(60);
 /// How long one public query may run.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Keys this peer may provide on the public DHT: today's, and a neighbour's, for each
@@ -166,6 +168,11 @@ impl Public {
         self.announced.len()
     }
 
+    /// Bootstraps again at the next pass (this peer came back online).
+    pub(super) fn bootstrap_soon(&mut self) {
+        self.last_bootstrap = None;
+    }
+
     /// Looks a document up at the next pass (it was just joined, or lost its members).
     pub(super) fn look_soon(&mut self, doc: DocId) {
         self.lookups.insert(doc, (Instant::now(), super::discovery::LOOKUP_FIRST));
@@ -181,7 +188,8 @@ impl Engine {
             return;
         }
         self.public.dialling.clear();
-        if self.public.last_bootstrap.is_none_or(|t| now - t >= REBOOTSTRAP) {
+        let every = if self.public.reached { REBOOTSTRAP } else { REBOOTSTRAP_UNREACHED };
+        if self.public.last_bootstrap.is_none_or(|t| now - t >= every) {
             self.public.last_bootstrap = Some(now);
             self.dial_public_bootstrap();
             let Some(kad) = self.swarm.behaviour_mut().public_kad.as_mut() else { return };
