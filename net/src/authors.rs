@@ -31,7 +31,7 @@ fn key(prefix: &str, author: ReplicaId) -> String {
 }
 
 /// A name as it is shown: no control chars, at most [`MAX_NAME_CHARS`] chars.
-fn clean(name: &str) -> String {
+pub(crate) fn clean(name: &str) -> String {
     name.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect::<String>().trim().to_owned()
 }
 

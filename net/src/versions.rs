@@ -5,7 +5,7 @@
 //! A version named by a peer is untrusted: one whose clock does not decode is skipped,
 //! and names are cleaned as authors' are.
 
-use crate::authors::MAX_NAME_CHARS;
+use crate::authors::clean;
 use tandem_crdt::{Doc, ReplicaId, Value, VectorClock, encoding};
 
 const PREFIX: &str = "version/";
@@ -22,10 +22,6 @@ pub struct NamedVersion {
     pub clock: VectorClock,
     /// Who named it.
     pub by: ReplicaId,
-}
-
-fn clean(name: &str) -> String {
-    name.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect::<String>().trim().to_owned()
 }
 
 /// Names the document's current version `name` (a name given before is moved to this

@@ -19,12 +19,14 @@ pub(super) struct History {
     named: Option<(String, String)>,
     /// The name typed for the current version.
     new_name: String,
+    /// The named versions, read when the document's version (its op count) changes.
+    versions: Option<(u64, Vec<tandem_net::versions::NamedVersion>)>,
 }
 
 impl History {
     /// The history of a document of `total` ops, at its newest version.
     pub(super) fn new(total: usize) -> History {
-        History { pos: total, total, shown: None, named: None, new_name: String::new() }
+        History { pos: total, total, shown: None, named: None, new_name: String::new(), versions: None }
     }
 
     /// The read-only text shown, once it is computed.
@@ -38,11 +40,15 @@ impl History {
     /// The named versions, each a button that shows it; a field and a button to name the
     /// current version.
     fn named_ui(&mut self, ui: &mut egui::Ui, doc: &Doc) -> Option<Action> {
-        let versions = tandem_net::versions::named_versions(doc);
+        let ops = doc.version().n_ops();
+        if self.versions.as_ref().is_none_or(|(n, _)| *n != ops) {
+            self.versions = Some((ops, tandem_net::versions::named_versions(doc)));
+        }
+        let versions = self.versions.as_ref().map_or(&[][..], |(_, v)| v.as_slice());
         let mut action = None;
         ui.horizontal_wrapped(|ui| {
             ui.label(if versions.is_empty() { "No named versions" } else { "Named versions:" });
-            for v in &versions {
+            for v in versions {
                 let selected = self.named.as_ref().is_some_and(|(n, _)| *n == v.name);
                 let by = tandem_net::authors::author_of(doc, v.by)
                     .map_or_else(|| "a writer".to_owned(), |a| a.name);

@@ -109,6 +109,15 @@ pub(super) fn due_lookups(
     due
 }
 
+/// How many connected members each document has (a counter that borrows only these two
+/// fields, so the lookup schedules beside them can change meanwhile).
+pub(super) fn connected_members<'a>(
+    sync: &'a crate::sync::State<PeerId>,
+    connected: &'a HashMap<PeerId, PeerInfo>,
+) -> impl Fn(DocId) -> usize + 'a {
+    move |doc| sync.members(doc).filter(|p| connected.contains_key(p)).count()
+}
+
 impl Engine {
     /// A connection opened; `n` connections to the peer are open now.
     pub(super) fn on_connection(
@@ -152,7 +161,7 @@ impl Engine {
 
     /// Connected members of a document.
     pub(super) fn n_members(&self, doc: DocId) -> usize {
-        self.sync.members(doc).filter(|p| self.connected.contains_key(p)).count()
+        connected_members(&self.sync, &self.connected)(doc)
     }
 
     /// The DHT work that is due, at most once a second: announce documents not yet
@@ -185,8 +194,7 @@ impl Engine {
             }
         }
         let ids: Vec<DocId> = self.docs.keys().copied().collect();
-        let (sync, connected) = (&self.sync, &self.connected);
-        let members = |id| sync.members(id).filter(|p| connected.contains_key(p)).count();
+        let members = connected_members(&self.sync, &self.connected);
         let due = due_lookups(&mut self.discovery.lookups, &ids, now, DHT_PER_PASS, members);
         for id in due {
             self.look_up(id);

@@ -222,8 +222,7 @@ impl Engine {
             return;
         }
         let ids: Vec<DocId> = self.docs.keys().copied().collect();
-        let (sync, connected) = (&self.sync, &self.connected);
-        let members = |id| sync.members(id).filter(|p| connected.contains_key(p)).count();
+        let members = super::discovery::connected_members(&self.sync, &self.connected);
         for id in due_lookups(&mut self.public.lookups, &ids, now, PUBLIC_PER_PASS, members) {
             let Some(d) = self.docs.get(&id) else { continue };
             let keys: Vec<(kad::RecordKey, u64)> = periods(unix, LOOKUP_MARGIN)
