@@ -321,7 +321,9 @@ impl Engine {
             kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { key, providers })) => {
                 let Some((doc, _)) = self.public.keys.get(&key).copied() else { return };
                 let me = *self.swarm.local_peer_id();
-                let mut wanted = ENOUGH_MEMBERS.saturating_sub(self.n_members(doc));
+                // A query reports providers many times over: the dials of this pass count.
+                let mut wanted =
+                    ENOUGH_MEMBERS.saturating_sub(self.n_members(doc) + self.public.dialling.len());
                 for peer in providers {
                     if wanted == 0 || self.offline {
                         break;
