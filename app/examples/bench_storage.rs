@@ -17,6 +17,7 @@ fn as_author(c: Change, me: ReplicaId) -> Change {
     let from = c.author;
     let id = |o: OpId| if o.replica == from { OpId::new(me, o.seq) } else { o };
     Change {
+        time: c.time,
         author: me,
         start_seq: c.start_seq,
         deps: c.deps.into_iter().map(id).collect(),

@@ -105,6 +105,7 @@ pub fn import(store: &mut Store, file: &Path, title: Option<&str>) -> Result<Doc
     let mut doc = store.load(info.id)?;
     doc.map_set("title", Value::Str(title.clone()))?;
     doc.insert(0, &text)?;
+    doc.set_wall_clock(tandem_net::wall_clock_s());
     let change = doc.commit().context("an import always makes a change")?;
     // A big file is stored (and synced) as several changes, each one every replica
     // accepts; all of them go in one transaction.
@@ -134,19 +135,7 @@ pub fn export(store: &mut Store, doc: &str, file: Option<&Path>, out: &mut impl 
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
 fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    crate::clock::utc(ms / 1000)
 }
 
 /// Fails unless `s` is a plausible document reference.
@@ -159,7 +148,7 @@ pub fn check_doc_arg(s: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Path, UNTITLED, title_from_path, utc};
+    use super::{Path, UNTITLED, title_from_path};
 
     #[test]
     fn imported_titles_keep_only_a_markdown_extension() {
@@ -173,12 +162,5 @@ mod tests {
         ] {
             assert_eq!(title_from_path(Path::new(path)), title, "{path}");
         }
-    }
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
-        assert_eq!(utc(1_795_392_000_000 + 3_723_000), "2026-11-23 01:02:03");
     }
 }

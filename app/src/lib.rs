@@ -2,6 +2,7 @@
 //! what the binary and its tests share.
 
 pub mod alloc;
+pub mod clock;
 pub mod config;
 pub mod docs;
 pub mod logs;

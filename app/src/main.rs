@@ -139,6 +139,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tandem::clock::learn_local_offset();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -316,7 +316,7 @@ fn split_ops(c: Change) -> Vec<Change> {
     let mut deps = c.deps;
     for op in c.ops {
         let n = op.n_seqs();
-        out.push(Change { author: c.author, start_seq: seq, deps, lamport, ops: vec![op] });
+        out.push(Change { time: c.time, author: c.author, start_seq: seq, deps, lamport, ops: vec![op] });
         seq += n;
         lamport += n;
         deps = vec![tandem_crdt::OpId::new(c.author, seq - 1)];

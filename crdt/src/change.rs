@@ -77,6 +77,10 @@ pub struct Change {
     pub deps: Vec<OpId>,
     /// The Lamport timestamp of the first op; each later op adds one.
     pub lamport: u64,
+    /// The wall time the author's device gave the change, in seconds since the Unix
+    /// epoch (UTC); 0 when unknown. Signed with the change but untrusted: it orders
+    /// nothing and is only shown (who wrote what, when).
+    pub time: u64,
     /// The operations, in order.
     pub ops: Vec<Op>,
 }
@@ -97,6 +101,10 @@ impl Change {
         OpId::new(self.author, self.start_seq)
     }
 }
+
+/// How long after a change's time (in seconds) a later change may still be
+/// [absorbed](Change::absorb) into it.
+pub const ABSORB_WINDOW_S: u64 = 60;
 
 /// Estimated bytes of a change's fixed part (author, seqs, Lamport time).
 const CHANGE_OVERHEAD: u64 = 32;
@@ -137,7 +145,9 @@ impl Change {
 
     /// Appends `next` when it continues this change exactly: the same author, the next
     /// seqs and Lamport times, made right after this change's last op with nothing else
-    /// seen in between (its deps are that op alone). Typing that continues an insert
+    /// seen in between (its deps are that op alone), and within [`ABSORB_WINDOW_S`] of
+    /// this change's time (the joined change keeps this change's time, so a run of
+    /// typing is dated by its start, to the minute). Typing that continues an insert
     /// joins it. Returns whether `next` was absorbed; the result holds the same ops, seq
     /// by seq, as the two changes did, so any replica holding either form holds the
     /// other (an author compacts its own history this way and signs the result again).
@@ -148,6 +158,7 @@ impl Change {
             || next.start_seq != end
             || next.lamport != self.lamport + n
             || next.deps != [OpId::new(self.author, end - 1)]
+            || !(self.time..self.time.saturating_add(ABSORB_WINDOW_S)).contains(&next.time)
         {
             return false;
         }
@@ -214,6 +225,7 @@ impl Change {
                 start_seq: seq,
                 deps: vec![OpId::new(self.author, seq - 1)],
                 lamport: self.lamport + (seq - self.start_seq),
+                time: self.time,
                 ops: Vec::new(),
             };
             *bytes = next.estimated_bytes();

@@ -20,10 +20,18 @@ use crate::text::NONE;
 use crate::varint;
 use std::ops::{Index, IndexMut};
 
-/// Version of the change and batch encodings.
-pub const CHANGE_VERSION: u8 = 1;
-/// Version of the document encoding.
-pub const DOC_VERSION: u8 = 2;
+/// Version of the change and batch encodings: version 2 carries each change's wall
+/// time ([`Change::time`]).
+pub const CHANGE_VERSION: u8 = 2;
+/// The change encoding without a wall time. A single change of time 0 is still written
+/// in it (so the bytes of such a change, and the seals over them, are what they were
+/// before times existed); batches of it are still read.
+const CHANGE_VERSION_UNTIMED: u8 = 1;
+/// Version of the vector clock and undo history encodings.
+const STATE_VERSION: u8 = 1;
+/// Version of the document encoding: version 3 adds the authors' wall times
+/// (`Col::Times`); versions 1 and 2 are still read.
+pub const DOC_VERSION: u8 = 3;
 const DOC_MAGIC: &[u8; 4] = b"TNDM";
 /// Largest decompressed document body accepted (guards against decompression bombs).
 const MAX_DOC_BODY: usize = 1 << 30;
@@ -241,10 +249,14 @@ fn read_id(r: &mut Reader<'_>, author: ReplicaId, kind: u8) -> Result<Option<OpI
     }
 }
 
-fn put_change_body(out: &mut Vec<u8>, c: &Change) {
+/// Writes a change after its version byte; `timed` (version 2) adds its wall time.
+fn put_change_body(out: &mut Vec<u8>, c: &Change, timed: bool) {
     put_replica(out, c.author);
     varint::put(out, c.start_seq);
     varint::put(out, c.lamport);
+    if timed {
+        varint::put(out, c.time);
+    }
     varint::put(out, c.deps.len() as u64);
     for &d in &c.deps {
         put_op_id(out, d);
@@ -275,10 +287,12 @@ fn put_change_body(out: &mut Vec<u8>, c: &Change) {
     }
 }
 
-fn read_change_body(r: &mut Reader<'_>) -> Result<Change, Error> {
+/// Reads a change after its version byte; `timed` (version 2) reads its wall time.
+fn read_change_body(r: &mut Reader<'_>, timed: bool) -> Result<Change, Error> {
     let author = r.replica()?;
     let start_seq = r.varint()?;
     let lamport = r.varint()?;
+    let time = if timed { r.varint()? } else { 0 };
     let n_deps = r.count()?;
     let mut deps = Vec::with_capacity(n_deps);
     for _ in 0..n_deps {
@@ -313,7 +327,7 @@ fn read_change_body(r: &mut Reader<'_>) -> Result<Change, Error> {
             _ => return Err(r.err("unknown op tag")),
         });
     }
-    Ok(Change { author, start_seq, deps, lamport, ops })
+    Ok(Change { author, start_seq, deps, lamport, time, ops })
 }
 
 fn check_version(r: &mut Reader<'_>, supported: u8) -> Result<(), Error> {
@@ -324,40 +338,56 @@ fn check_version(r: &mut Reader<'_>, supported: u8) -> Result<(), Error> {
     Ok(())
 }
 
-/// Encodes one change: the bytes that are signed, sent and stored.
+/// Encodes one change: the bytes that are signed, sent and stored. A change of time 0
+/// is written in the untimed version 1, any other in version 2, so each change has one
+/// encoding.
 pub fn encode_change(c: &Change) -> Vec<u8> {
-    let mut out = vec![CHANGE_VERSION];
-    put_change_body(&mut out, c);
+    let timed = c.time != 0;
+    let mut out = vec![if timed { CHANGE_VERSION } else { CHANGE_VERSION_UNTIMED }];
+    put_change_body(&mut out, c, timed);
     out
 }
 
-/// Decodes one change; trailing bytes are an error.
+/// Reads the version byte of a change or batch: whether it is timed (version 2).
+fn change_version(r: &mut Reader<'_>) -> Result<bool, Error> {
+    match r.u8()? {
+        CHANGE_VERSION => Ok(true),
+        CHANGE_VERSION_UNTIMED => Ok(false),
+        found => Err(Error::UnknownVersion { what: r.what, found, supported: CHANGE_VERSION }),
+    }
+}
+
+/// Decodes one change; trailing bytes are an error, and so is a time of 0 in version 2
+/// (it has the shorter encoding).
 pub fn decode_change(bytes: &[u8]) -> Result<Change, Error> {
     let mut r = Reader::new(bytes, "change");
-    check_version(&mut r, CHANGE_VERSION)?;
-    let c = read_change_body(&mut r)?;
+    let timed = change_version(&mut r)?;
+    let c = read_change_body(&mut r, timed)?;
+    if timed && c.time == 0 {
+        return Err(r.err_at("time 0 in the timed encoding", 0));
+    }
     r.finish()?;
     Ok(c)
 }
 
-/// Encodes a batch of changes.
+/// Encodes a batch of changes (version 2: each with its time).
 pub fn encode_changes(changes: &[Change]) -> Vec<u8> {
     let mut out = vec![CHANGE_VERSION];
     varint::put(&mut out, changes.len() as u64);
     for c in changes {
-        put_change_body(&mut out, c);
+        put_change_body(&mut out, c, true);
     }
     out
 }
 
-/// Decodes a batch of changes.
+/// Decodes a batch of changes (version 1 or 2).
 pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>, Error> {
     let mut r = Reader::new(bytes, "change batch");
-    check_version(&mut r, CHANGE_VERSION)?;
+    let timed = change_version(&mut r)?;
     let n = r.count()?;
     let mut res = Vec::with_capacity(n);
     for _ in 0..n {
-        res.push(read_change_body(&mut r)?);
+        res.push(read_change_body(&mut r, timed)?);
     }
     r.finish()?;
     Ok(res)
@@ -367,7 +397,7 @@ pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>, Error> {
 
 /// Encodes a vector clock (what catch-up sync sends).
 pub fn encode_clock(clock: &VectorClock) -> Vec<u8> {
-    let mut out = vec![CHANGE_VERSION];
+    let mut out = vec![STATE_VERSION];
     varint::put(&mut out, clock.len() as u64);
     for (r, s) in clock.iter() {
         put_op_id(&mut out, OpId::new(r, s));
@@ -378,7 +408,7 @@ pub fn encode_clock(clock: &VectorClock) -> Vec<u8> {
 /// Decodes a vector clock; entries must be sorted, unique and non-zero.
 pub fn decode_clock(bytes: &[u8]) -> Result<VectorClock, Error> {
     let mut r = Reader::new(bytes, "vector clock");
-    check_version(&mut r, CHANGE_VERSION)?;
+    check_version(&mut r, STATE_VERSION)?;
     let n = r.count()?;
     let mut clock = VectorClock::new();
     let mut prev = None;
@@ -398,7 +428,7 @@ pub fn decode_clock(bytes: &[u8]) -> Result<VectorClock, Error> {
 
 /// Encodes an undo/redo history.
 pub fn encode_undo(state: &UndoState) -> Vec<u8> {
-    let mut out = vec![CHANGE_VERSION];
+    let mut out = vec![STATE_VERSION];
     for steps in [&state.undo, &state.redo] {
         varint::put(&mut out, steps.len() as u64);
         for &(id, n) in steps {
@@ -423,7 +453,7 @@ pub fn encode_undo(state: &UndoState) -> Vec<u8> {
 /// Decodes an undo/redo history.
 pub fn decode_undo(bytes: &[u8]) -> Result<UndoState, Error> {
     let mut r = Reader::new(bytes, "undo history");
-    check_version(&mut r, CHANGE_VERSION)?;
+    check_version(&mut r, STATE_VERSION)?;
     let mut state = UndoState::default();
     for steps in [&mut state.undo, &mut state.redo] {
         let n = r.count()?;
@@ -519,6 +549,12 @@ columns! {
     /// The map write count, then per write: its `Lv` minus one past the previous write's,
     /// the key (length-prefixed UTF-8) and the value (tagged, see `value_tag`).
     Maps = "map ops",
+    /// Version 3 on. Per replica, in `Agents` order: how many times its changes carry,
+    /// then per time the first seq it dates minus the previous one's (the first from 0;
+    /// never 0) and the time minus the previous one (zigzag; the first from 0). Each
+    /// time dates the replica's seqs up to the next one; seqs before the first are
+    /// undated (time 0).
+    Times = "times",
 }
 
 /// One value per column, indexed by [`Col`].
@@ -659,9 +695,24 @@ fn encode_doc_as(doc: &Doc, version: u8) -> Vec<u8> {
         put_value(maps, &m.value);
     }
 
+    if version >= 3 {
+        for a in &log.agents {
+            cols.put(Col::Times, a.times.len() as u64);
+            let (mut seq, mut time) = (0u64, 0u64);
+            for &(s, t) in &a.times {
+                cols.put(Col::Times, s - seq);
+                cols.put(Col::Times, varint::zigzag(t.wrapping_sub(time) as i64));
+                (seq, time) = (s, t);
+            }
+        }
+    }
+
     let mut body = Vec::new();
-    for c in &cols.0 {
-        varint::put_bytes(&mut body, c);
+    for col in Col::ALL {
+        if col == Col::Times && version < 3 {
+            continue;
+        }
+        varint::put_bytes(&mut body, &cols[col]);
     }
     let mut out = Vec::with_capacity(body.len() / 3 + 16);
     out.extend_from_slice(DOC_MAGIC);
@@ -681,8 +732,9 @@ pub fn decode_doc(bytes: &[u8], replica: ReplicaId) -> Result<Doc, Error> {
             offset: 0,
         });
     }
-    // Version 1 stored origins and delete targets as distances back; still read.
-    let version = if r.rest.first() == Some(&1) {
+    // Version 1 stored origins and delete targets as distances back, and neither it
+    // nor version 2 has times; both are still read.
+    let version = if matches!(r.rest.first(), Some(1 | 2)) {
         r.u8()?
     } else {
         check_version(&mut r, DOC_VERSION)?;
@@ -705,11 +757,19 @@ pub fn decode_doc(bytes: &[u8], replica: ReplicaId) -> Result<Doc, Error> {
     let mut b = Reader::new(&body, "document body");
     let mut cols = Columns(Col::ALL.map(|col| Reader::new(&[], col.name())));
     for col in Col::ALL {
+        if col == Col::Times && version < 3 {
+            continue;
+        }
         cols[col] = b.section(col.name())?;
     }
     b.finish()?;
-    let mut dec =
-        DocDecoder { doc: Doc::new(replica), ascii: false, v1: version == 1, place: Place::default() };
+    let mut dec = DocDecoder {
+        doc: Doc::new(replica),
+        ascii: false,
+        v1: version == 1,
+        timed: version >= 3,
+        place: Place::default(),
+    };
     dec.load(cols)?;
     Ok(dec.doc)
 }
@@ -726,6 +786,8 @@ struct DocDecoder {
     ascii: bool,
     /// Whether the input is version 1 (origins and targets as distances back).
     v1: bool,
+    /// Whether the input has times (version 3 on).
+    timed: bool,
     /// Where the last insert or delete was (version 2).
     place: Place,
 }
@@ -826,6 +888,32 @@ impl DocDecoder {
         }
         if ins_next.is_some() || del_next.is_some() || map_next.is_some() || text_at != text.len() {
             return Err(c.err(Col::Content, "ops or content left over"));
+        }
+        if self.timed {
+            self.load_times(&mut c, &local, &next_seq)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `Col::Times`: each agent's dated seqs, rising and within what it wrote.
+    fn load_times(
+        &mut self,
+        c: &mut Columns<Reader<'_>>,
+        local: &[u32],
+        next_seq: &[u64],
+    ) -> Result<(), Error> {
+        for (&a, &end) in local.iter().zip(next_seq) {
+            let n = c.count(Col::Times)?;
+            let (mut seq, mut time) = (0u64, 0u64);
+            for _ in 0..n {
+                let d = c.varint(Col::Times)?;
+                seq = seq
+                    .checked_add(d)
+                    .filter(|&s| d > 0 && s < end)
+                    .ok_or_else(|| c.err(Col::Times, "dated seqs not rising within the replica's ops"))?;
+                time = time.wrapping_add(varint::unzigzag(c.varint(Col::Times)?) as u64);
+                self.doc.log.agents[a as usize].date_from(seq, time);
+            }
         }
         Ok(())
     }

@@ -44,8 +44,8 @@ mod map;
 mod text;
 pub mod varint;
 
-pub use change::{Change, Op, Value};
+pub use change::{ABSORB_WINDOW_S, Change, Op, Value};
 pub use clock::VectorClock;
-pub use doc::{Anchor, ApplyOutcome, Bias, Config, Doc, UndoState};
+pub use doc::{Anchor, ApplyOutcome, Bias, Config, Doc, EditSession, UndoState};
 pub use error::{Error, InvalidReason};
 pub use id::{OpId, ReplicaId};

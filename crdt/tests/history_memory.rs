@@ -58,6 +58,7 @@ fn text_at_after_thousands_of_deletes_of_the_same_text_takes_little_memory() {
     let deleted = d.version().clone();
     let delete = Op::Delete { start: OpId::new(victim, 1), len: N as u64, reversed: false };
     let c = Change {
+        time: 0,
         author: peer,
         start_seq: 1,
         deps: vec![OpId::new(victim, 2 * N as u64)],

@@ -38,6 +38,12 @@ pub use engine::{
     TrashedDoc, Waker, first_line_title, name_of, title_of, titles_of,
 };
 pub use error::NetError;
+
+/// This device's wall clock in whole seconds since the Unix epoch (0 if it is set
+/// before it): the time local changes carry ([`tandem_crdt::Doc::set_wall_clock`]).
+pub fn wall_clock_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
 pub use libp2p::{Multiaddr, PeerId};
 pub use sync::{PRESENCE_TTL, PeerSync};
 pub use ticket::{Ticket, TicketError};

@@ -207,6 +207,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
     // 1. A change naming a character outside its causal past (no deps, yet it inserts
     // after the node's text): every replica refuses it alike, whatever it holds.
     let outside = Change {
+        time: 0,
         author: rogue.author(1),
         start_seq: 1,
         deps: vec![],
@@ -229,6 +230,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
     // 100,000 characters in one 26 KB change.
     let deps = vec![own_op(&mut h.a, &doc, &[])];
     let burn = Change {
+        time: 0,
         author: rogue.author(2),
         start_seq: 1,
         deps,
@@ -246,6 +248,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
     // 3. The same change waiting for deps, delivered again and again by catch-up: it
     // is queued once.
     let waiting = Change {
+        time: 0,
         author: rogue.author(3),
         start_seq: 2,
         deps: vec![OpId::new(rogue.author(3), 1)],
@@ -277,6 +280,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
     // 5. Equivocation: two different changes for one writer's seqs (2..=3 overlap).
     // The first is made on an empty document (so start and end are neighbours).
     let first = Change {
+        time: 0,
         author: rogue.author(5),
         start_seq: 1,
         deps: vec![],
@@ -288,6 +292,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
         n.wait_text(&doc, |t| t.contains("abc"));
     }
     let second = Change {
+        time: 0,
         author: rogue.author(5),
         start_seq: 2,
         deps: vec![OpId::new(rogue.author(5), 1)],
@@ -313,6 +318,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
     rogue.reconnect();
     // 6. A change over the size limit: refused everywhere, nothing else stops.
     let huge = Change {
+        time: 0,
         author: rogue.author(6),
         start_seq: 1,
         deps: vec![],
@@ -334,6 +340,7 @@ fn a_hostile_collaborator_cannot_corrupt_stall_or_bloat_honest_replicas() {
     let many: Vec<SignedChange> = (0..7000u64)
         .map(|i| {
             let c = Change {
+                time: 0,
                 author: rogue.author(1000 + i),
                 start_seq: 1,
                 deps: vec![],

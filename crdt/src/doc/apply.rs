@@ -567,6 +567,7 @@ impl Doc {
             start_seq: first,
             deps: vec![OpId::new(c.author, first - 1)],
             lamport: c.lamport + (first - c.start_seq),
+            time: c.time,
             ops,
         })
     }
@@ -699,6 +700,7 @@ impl Doc {
         let lv0 =
             self.log.push_lvs_with_past(agent, c.start_seq, n as u32, c.lamport, &parents, walked.as_ref());
         debug_assert_eq!(lv0, view.lv0, "the change's ops take the Lvs its view gave them");
+        self.log.agents[agent as usize].date_from(c.start_seq, c.time);
         let mut lv = lv0;
         let mut next_origins = origins.iter();
         for op in &c.ops {

@@ -11,8 +11,59 @@
 use super::Doc;
 use crate::clock::VectorClock;
 use crate::error::Error;
-use crate::id::Lv;
+use crate::id::{Lv, ReplicaId};
 use std::ops::Range;
+
+/// A stretch of one author's editing ([`Doc::edit_sessions`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EditSession {
+    /// Who edited.
+    pub author: ReplicaId,
+    /// The wall time of its first change (seconds since the Unix epoch; 0 unknown).
+    pub start_time: u64,
+    /// The wall time of its latest change.
+    pub end_time: u64,
+    /// Characters inserted.
+    pub inserted: u64,
+    /// Characters deleted.
+    pub deleted: u64,
+    /// How many dated pieces of the history it spans (about its changes).
+    pub changes: u64,
+    /// The op of this replica's history it starts at (0-based, in causal order).
+    pub start: usize,
+    /// How many ops of the history were made when it ended: the version after it is
+    /// [`Doc::version_at`]`(end)`.
+    pub end: usize,
+}
+
+/// Inserted and deleted characters among ops `a .. b`; `ins` and `del` are cursors
+/// into the insert and delete logs, moved forward as ranges come in `Lv` order.
+fn count_chars(log: &super::oplog::OpLog, a: Lv, b: Lv, ins: &mut usize, del: &mut usize) -> (u64, u64) {
+    let overlap = |lv: Lv, len: u32| (lv + len).min(b).saturating_sub(lv.max(a)) as u64;
+    let mut inserted = 0;
+    while let Some(r) = log.ins.get(*ins) {
+        if r.lv >= b {
+            break;
+        }
+        inserted += overlap(r.lv, r.len);
+        if r.lv + r.len > b {
+            break;
+        }
+        *ins += 1;
+    }
+    let mut deleted = 0;
+    while let Some(r) = log.dels.get(*del) {
+        if r.lv >= b {
+            break;
+        }
+        deleted += overlap(r.lv, r.len);
+        if r.lv + r.len > b {
+            break;
+        }
+        *del += 1;
+    }
+    (inserted, deleted)
+}
 
 /// A set of `Lv`s as sorted, disjoint ranges that do not touch.
 #[derive(Debug, Default)]
@@ -97,6 +148,113 @@ impl Doc {
         Ok(out)
     }
 
+    /// Who typed each character of the text as it was at `clock`: `(author, chars)`
+    /// runs in text order, adjacent runs by one author joined; their lengths add up to
+    /// the length of [`Doc::text_at`]`(clock)`.
+    pub fn blame_at(&self, clock: &VectorClock) -> Result<Vec<(ReplicaId, usize)>, Error> {
+        if !clock.le(&self.log.version) {
+            return Err(Error::NotInHistory(clock.clone()));
+        }
+        let view = self.version_view(clock);
+        let mut out: Vec<(ReplicaId, usize)> = Vec::new();
+        for s in self.text.spans() {
+            view.shown(s.lv, s.lv + s.len, |r| {
+                self.log.for_each_id_run(r.start, r.end - r.start, |_, n, agent, _| {
+                    let id = self.log.agents[agent as usize].id;
+                    match out.last_mut() {
+                        Some((a, len)) if *a == id => *len += n as usize,
+                        _ => out.push((id, n as usize)),
+                    }
+                });
+            });
+        }
+        Ok(out)
+    }
+
+    /// The history as sessions of editing: each a stretch of one author's text edits
+    /// in which no pause between two of its changes' wall times is longer than
+    /// `pause_s` seconds. Where a time is unknown (0) a session runs only while no
+    /// other author's ops come between. Map writes (names, titles, versions) count in
+    /// no session. Sessions are listed by where they end in this replica's history;
+    /// the text after one is `text_at(&doc.version_at(session.end))`.
+    pub fn edit_sessions(&self, pause_s: u64) -> Vec<EditSession> {
+        let log = &self.log;
+        let mut res: Vec<EditSession> = Vec::new();
+        // The latest session of each agent, by index into `res`.
+        let mut open: Vec<Option<usize>> = vec![None; log.agents.len()];
+        let (mut ins, mut del) = (0, 0);
+        for r in &log.runs {
+            let agent = &log.agents[r.agent as usize];
+            let mut seq = r.seq;
+            let end_seq = r.seq + r.len as u64;
+            while seq < end_seq {
+                let next = agent.next_date_change(seq).min(end_seq);
+                let time = agent.time_at(seq);
+                let a = r.lv + (seq - r.seq) as Lv;
+                let b = a + (next - seq) as Lv;
+                seq = next;
+                let (inserted, deleted) = count_chars(log, a, b, &mut ins, &mut del);
+                if inserted + deleted == 0 {
+                    continue;
+                }
+                let last = res.len().checked_sub(1);
+                let joins = open[r.agent as usize].filter(|&i| {
+                    let s = &res[i];
+                    if time == 0 || s.end_time == 0 {
+                        Some(i) == last
+                    } else {
+                        time >= s.start_time && time.saturating_sub(s.end_time) <= pause_s
+                    }
+                });
+                match joins {
+                    Some(i) => {
+                        let s = &mut res[i];
+                        s.end_time = s.end_time.max(time);
+                        s.inserted += inserted;
+                        s.deleted += deleted;
+                        s.end = b as usize;
+                        s.changes += 1;
+                        // Keep the list ordered by end: move the grown session last.
+                        let s = res.remove(i);
+                        for o in open.iter_mut().flatten() {
+                            if *o > i {
+                                *o -= 1;
+                            }
+                        }
+                        res.push(s);
+                    }
+                    None => res.push(EditSession {
+                        author: agent.id,
+                        start_time: time,
+                        end_time: time,
+                        inserted,
+                        deleted,
+                        start: a as usize,
+                        end: b as usize,
+                        changes: 1,
+                    }),
+                }
+                open[r.agent as usize] = Some(res.len() - 1);
+            }
+        }
+        res
+    }
+
+    /// The version made of the first `n_ops` ops of this replica's history (its op
+    /// log is in causal order, so any prefix is a version).
+    pub fn version_at(&self, n_ops: usize) -> VectorClock {
+        let log = &self.log;
+        let mut v = VectorClock::new();
+        let n = n_ops.min(log.next_lv() as usize) as Lv;
+        for r in &log.runs[..log.run_idx(n)] {
+            v.observe(log.agents[r.agent as usize].id, r.seq + r.len as u64 - 1);
+        }
+        if let Some(r) = log.runs.get(log.run_idx(n)).filter(|r| r.lv < n) {
+            v.observe(log.agents[r.agent as usize].id, r.seq + (n - r.lv) as u64 - 1);
+        }
+        v
+    }
+
     /// The ops `clock` holds and the characters its deletes remove: one range per run
     /// of the op log and per run of deletes at most.
     fn version_view(&self, clock: &VectorClock) -> VersionView {
@@ -137,7 +295,7 @@ mod tests {
         d.commit().unwrap();
         let deps = vec![OpId::new(victim, 20_000)];
         let delete = Op::Delete { start: OpId::new(victim, 1), len: 10_000, reversed: false };
-        let c = Change { author: peer, start_seq: 1, deps, lamport: 20_001, ops: vec![delete; 500] };
+        let c = Change { time: 0, author: peer, start_seq: 1, deps, lamport: 20_001, ops: vec![delete; 500] };
         d.apply(c).unwrap();
         assert_eq!(d.n_ops(), 20_000 + 500 * 10_000);
         for (clock, text) in [(&typed, "x".repeat(10_000)), (d.version(), String::new())] {

@@ -177,9 +177,20 @@ impl Doc {
         true
     }
 
-    /// Ends the open transaction, if any, and returns its ops `lv .. end`.
+    /// Ends the open transaction, if any, and returns its ops `lv .. end`, dated with
+    /// the [wall clock](Doc::set_wall_clock).
     pub(super) fn close_txn(&mut self) -> Option<(Lv, Lv)> {
         let txn = self.txn.take()?;
+        let seq = self.log.id_of(txn.lv).seq;
+        let agent = self.local_agent.expect("a transaction has local ops");
+        self.log.agents[agent as usize].date_from(seq, self.wall_clock);
         Some((txn.lv, self.log.next_lv()))
+    }
+
+    /// Sets the wall time (seconds since the Unix epoch, as this device's clock says)
+    /// that the next commits carry as their [`Change::time`](crate::Change::time). The
+    /// document reads no clock; until this is called its changes carry 0 (unknown).
+    pub fn set_wall_clock(&mut self, secs: u64) {
+        self.wall_clock = secs;
     }
 }

@@ -29,6 +29,7 @@ mod undo;
 
 pub use anchor::{Anchor, Bias};
 pub use apply::ApplyOutcome;
+pub use history::EditSession;
 pub use undo::UndoState;
 
 use crate::change::Value;
@@ -139,6 +140,8 @@ pub struct Doc {
     origin_lvs: Vec<(Lv, Lv)>,
     /// For each local map write (by `Lv`): the value it replaced, for undo.
     map_prev: BTreeMap<Lv, Option<Value>>,
+    /// The wall time local commits carry ([`Doc::set_wall_clock`]).
+    wall_clock: u64,
 }
 
 impl Doc {
@@ -170,6 +173,7 @@ impl Doc {
             del_pieces: Vec::new(),
             origin_lvs: Vec::new(),
             map_prev: BTreeMap::new(),
+            wall_clock: 0,
         }
     }
 

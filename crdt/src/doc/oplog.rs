@@ -43,6 +43,32 @@ pub(crate) struct Agent {
     pub id: ReplicaId,
     /// `(seq, lv, len)`, sorted by seq.
     pub runs: Vec<(u64, Lv, u32)>,
+    /// The wall times of the author's changes (see [`Change::time`]): `(seq, time)`
+    /// sorted by seq, each entry dating the seqs up to the next one; seqs before the
+    /// first entry have time 0. An entry is added only where the time changes.
+    pub times: Vec<(u64, u64)>,
+}
+
+impl Agent {
+    /// The wall time of the author's op `seq` (0 when unknown).
+    pub(crate) fn time_at(&self, seq: u64) -> u64 {
+        let i = self.times.partition_point(|t| t.0 <= seq);
+        if i == 0 { 0 } else { self.times[i - 1].1 }
+    }
+
+    /// Dates the author's ops from `seq` on (all newer than any dated before) `time`.
+    pub(crate) fn date_from(&mut self, seq: u64, time: u64) {
+        debug_assert!(self.times.last().is_none_or(|t| t.0 < seq), "seqs are dated in order");
+        if self.times.last().map_or(0, |t| t.1) != time {
+            self.times.push((seq, time));
+        }
+    }
+
+    /// The first seq after `seq` whose date differs from `seq`'s (`u64::MAX` if none).
+    pub(crate) fn next_date_change(&self, seq: u64) -> u64 {
+        let i = self.times.partition_point(|t| t.0 <= seq);
+        self.times.get(i).map_or(u64::MAX, |t| t.0)
+    }
 }
 
 /// A run of inserted characters as typed: ops `lv .. lv + len`.
@@ -321,7 +347,7 @@ impl OpLog {
             Ok(i) => self.agent_idx[i].1,
             Err(i) => {
                 let a = self.agents.len() as u32;
-                self.agents.push(Agent { id, runs: Vec::new() });
+                self.agents.push(Agent { id, runs: Vec::new(), times: Vec::new() });
                 self.agent_idx.insert(i, (id, a));
                 a
             }
@@ -561,17 +587,19 @@ impl Doc {
     }
 
     /// The change made of ops `a .. b` (one author, consecutive seqs, one run or a
-    /// suffix of runs that chain).
+    /// suffix of runs that chain), dated by its first op.
     pub(super) fn change_of(&self, a: Lv, b: Lv) -> Change {
         let log = &self.log;
         let r = &log.runs[log.run_idx(a)];
         let off = a - r.lv;
         let deps = if off == 0 { log.lvs_to_ids(&r.parents) } else { vec![log.id_of(a - 1)] };
+        let agent = &log.agents[r.agent as usize];
         Change {
-            author: log.agents[r.agent as usize].id,
+            author: agent.id,
             start_seq: r.seq + off as u64,
             deps,
             lamport: r.lamport + off as u64,
+            time: agent.time_at(r.seq + off as u64),
             ops: crate::change::canonical_ops(
                 log.agents[r.agent as usize].id,
                 r.seq + off as u64,
@@ -585,7 +613,7 @@ impl Doc {
     /// those ops, however it received them and whatever else it holds. `None` when the
     /// range is empty or not all held, or when its ops do not form one change (an op
     /// after the first whose parent is not the author's previous op, or whose Lamport
-    /// time does not follow it).
+    /// time does not follow it). The change carries the wall time of its first op.
     pub fn change_by(&self, author: ReplicaId, start_seq: u64, end_seq: u64) -> Option<Change> {
         let log = &self.log;
         if start_seq == 0 || end_seq <= start_seq || log.version.get(author) < end_seq - 1 {
@@ -614,29 +642,45 @@ impl Doc {
             seq += n as u64;
             prev = Some(lv + n - 1);
         }
+        let time = log.agents[log.agent_index(author)? as usize].time_at(start_seq);
         Some(Change {
             author,
             start_seq,
             deps,
             lamport,
+            time,
             ops: crate::change::canonical_ops(author, start_seq, ops),
         })
     }
 
-    /// Every change the holder of `clock` lacks, in causal order. Adjacent runs are
-    /// returned as one change each.
+    /// Every change the holder of `clock` lacks, in causal order: one per run of the
+    /// log, cut where the author's wall time changes so each change keeps its time.
     pub fn changes_since(&self, clock: &VectorClock) -> Vec<Change> {
         let mut res = Vec::new();
         for r in &self.log.runs {
-            let have = clock.get(self.log.agents[r.agent as usize].id);
+            let agent = &self.log.agents[r.agent as usize];
+            let have = clock.get(agent.id);
             let end_seq = r.seq + r.len as u64;
             if have + 1 >= end_seq {
                 continue;
             }
-            let skip = have.saturating_sub(r.seq - 1).min(r.len as u64) as u32;
-            res.push(self.change_of(r.lv + skip, r.end()));
+            let mut seq = r.seq + have.saturating_sub(r.seq - 1).min(r.len as u64);
+            while seq < end_seq {
+                let next = agent.next_date_change(seq).min(end_seq);
+                let lv = r.lv + (seq - r.seq) as Lv;
+                res.push(self.change_of(lv, lv + (next - seq) as Lv));
+                seq = next;
+            }
         }
         res
+    }
+
+    /// The wall time (seconds since the Unix epoch, as its author's device gave it; 0
+    /// when unknown) of op `id`, if held.
+    pub fn time_of(&self, id: OpId) -> Option<u64> {
+        let a = self.log.agent_index(id.replica)?;
+        self.log.lv_of(id)?;
+        Some(self.log.agents[a as usize].time_at(id.seq))
     }
 
     /// Every change, in causal order.

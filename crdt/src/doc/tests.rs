@@ -351,7 +351,7 @@ fn origin_checks_agree_with_the_authors_view_item_by_item() {
             seq += n;
         }
         let deps: Vec<OpId> = author_view.version().iter().map(|(r, s)| OpId::new(r, s)).collect();
-        let c = Change { author, start_seq: 1, deps, lamport: 1_000, ops };
+        let c = Change { time: 0, author, start_seq: 1, deps, lamport: 1_000, ops };
         for d in [&mut author_view, &mut everything] {
             let before = d.text();
             match d.apply(c.clone()) {

@@ -10,7 +10,7 @@ fn del(replica: u64, seq: u64, len: u64, reversed: bool) -> Op {
 }
 
 fn change(ops: Vec<Op>) -> Change {
-    Change { author: AUTHOR, start_seq: 10, deps: vec![], lamport: 10, ops }
+    Change { time: 0, author: AUTHOR, start_seq: 10, deps: vec![], lamport: 10, ops }
 }
 
 /// What one seq of a change does.

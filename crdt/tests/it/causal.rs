@@ -324,7 +324,7 @@ fn del(replica: ReplicaId, seq: u64, len: u64) -> Op {
 }
 
 fn by_x(ops: Vec<Op>) -> Change {
-    Change { author: X, start_seq: 1, deps: vec![OpId::new(A, 4)], lamport: 5, ops }
+    Change { time: 0, author: X, start_seq: 1, deps: vec![OpId::new(A, 4)], lamport: 5, ops }
 }
 
 #[test]

@@ -177,6 +177,7 @@ fn split_change(c: &Change, k: u64) -> (Change, Change) {
     }
     let head = Change { ops: head, ..c.clone() };
     let tail = Change {
+        time: c.time,
         author: c.author,
         start_seq: cut,
         deps: vec![OpId::new(c.author, cut - 1)],
@@ -208,6 +209,8 @@ impl World {
 
     fn commit(&mut self, r: usize) {
         let d = &mut self.docs[r];
+        // Wall times that change every few commits, so changes carry several.
+        d.set_wall_clock(1_700_000_000 + self.pool.len() as u64 / 3);
         let version = d.version().clone();
         if let Some(c) = d.commit() {
             assert_eq!(c.author, d.replica());
@@ -428,6 +431,17 @@ impl World {
                 // The winner may be a delete, while concurrent values remain listed.
                 if winner.is_some() {
                     assert_eq!(winner.as_ref(), values.first(), "the winner of {k} is listed first");
+                }
+            }
+        }
+        // Every op carries its author's wall time to every replica.
+        for (author, n) in first.version().iter() {
+            for seq in 1..=n {
+                let id = OpId::new(author, seq);
+                let time = first.time_of(id).expect("held");
+                assert!(time >= 1_700_000_000, "{id:?} dated {time}");
+                for d in &self.docs {
+                    assert_eq!(d.time_of(id), Some(time), "time of {id:?}");
                 }
             }
         }

@@ -30,6 +30,7 @@ fn typed_and_deleted(n: usize) -> (Doc, u64) {
 /// victim's first `n` chars.
 fn repeated_deletes(dep_seq: u64, n: u64, times: usize) -> Change {
     Change {
+        time: 0,
         author: PEER,
         start_seq: 1,
         deps: vec![OpId::new(VICTIM, dep_seq)],

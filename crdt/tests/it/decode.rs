@@ -200,6 +200,7 @@ fn change() -> impl Strategy<Value = Change> {
         prop::collection::vec(op, 0..5),
     )
         .prop_map(|(a, start_seq, deps, lamport, ops)| Change {
+            time: 0,
             author: ReplicaId(a),
             start_seq,
             deps,
@@ -423,7 +424,9 @@ fn unknown_versions_are_named() {
     let change = encoding::encode_change(&changes[0]);
     let batch = encoding::encode_changes(&changes);
     let doc_bytes = encoding::encode_doc(&d);
-    for v in (0..=255u8).filter(|&v| v != CHANGE_VERSION) {
+    assert_eq!(change[0], 1, "an undated change keeps the untimed version 1");
+    // Versions 1 (untimed) and 2 (timed) are read.
+    for v in (0..=255u8).filter(|&v| v != CHANGE_VERSION && v != 1) {
         let mut c = change.clone();
         c[0] = v;
         assert_eq!(
@@ -437,8 +440,8 @@ fn unknown_versions_are_named() {
             Err(Error::UnknownVersion { found, supported: CHANGE_VERSION, .. }) if found == v
         ));
     }
-    // Version 1 is the earlier document format, still read (see the fixture below).
-    for v in (0..=255u8).filter(|&v| v != DOC_VERSION && v != 1) {
+    // Versions 1 and 2 are earlier document formats, still read (see the fixture below).
+    for v in (0..=255u8).filter(|&v| v != DOC_VERSION && v != 1 && v != 2) {
         let mut b = doc_bytes.clone();
         b[4] = v;
         assert!(matches!(
@@ -458,7 +461,8 @@ fn unknown_versions_are_named() {
 mod fixture {
     pub(super) const TEXT: &str = ">ho wör👍";
     /// The document in format version 2 (origins and delete targets near the place of
-    /// the previous edit), as this build writes it.
+    /// the previous edit), as an earlier build wrote it: version 3 adds a column of
+    /// times.
     pub(super) const DOC_V2: &str = "544e444d02a401258cb10dc2301444fff97fdb21561014a1ce24d05053431b11049295486009293b503001350bb040166104262098e49a7b3a3ddd5c25d66861856f3f4608042d0b0323442e4d0880550a4c1311cefe9012c7353f764fef9be2dabdce7e5f7c1ef7db76b7e469f4d858e17ce6d62ed3e1147c65f4a609d5c5a0164d38681af25e299456514f08f1b126420b461b7bf04284927e";
     /// The document in format version 1 (origins and delete targets as distances back).
     pub(super) const DOC: &str = "544e444d01a401258a3d0ac2401805dfdb6f7fa21221825616398936d6d6da06230a4b02ba20e40e169ec0da0b78815cc4237802e31aa79929265389b3468be2a7fba341d0e899a5d5c0689880a4538a8281d692fe620241369f1eda87f7757e699f27bfcbdff7db75b35dc8387e625d5c13b71aa5261c832fad59d7a13c5b56da807b839ed752b1700a1d1804ac00361436d1fd176214f802";
@@ -487,22 +491,31 @@ fn bytes_from_an_earlier_build_decode_and_encode_identically() {
     assert_eq!(d.map_get("t"), None);
     assert_eq!(d.map_get("b"), None);
     assert_eq!(d.text_at(&[(a, 14)].into_iter().collect()).unwrap(), "héllo wörld 👍");
-    // Version 1 still reads; this build writes version 2, and the same version 2 body
-    // comes out as the fixture's (compared before compression, which belongs to the
-    // DEFLATE library), decoding to the same document.
-    let v2 = encoding::encode_doc(&d);
-    assert_eq!(v2[4], DOC_VERSION);
-    let hex: String = v2.iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(body_of(&v2), body_of(&fixture::bytes(fixture::DOC_V2)), "version 2 bytes: {hex}");
-    let d2 = encoding::decode_doc(&v2, b).unwrap();
+    // Versions 1 and 2 still read; this build writes version 3: the version 2 body
+    // (compared before compression, which belongs to the DEFLATE library) and a column
+    // of times, empty for both replicas here, decoding to the same document.
+    let old_v2 = fixture::bytes(fixture::DOC_V2);
+    assert_eq!(encoding::decode_doc(&old_v2, b).unwrap().all_changes(), d.all_changes());
+    let v3 = encoding::encode_doc(&d);
+    assert_eq!(v3[4], DOC_VERSION);
+    let hex: String = v3.iter().map(|b| format!("{b:02x}")).collect();
+    let mut body = body_of(&old_v2);
+    body.extend_from_slice(&[2, 0, 0]);
+    assert_eq!(body_of(&v3), body, "version 3 bytes: {hex}");
+    let d2 = encoding::decode_doc(&v3, b).unwrap();
     d2.check();
     assert_eq!(d2.text(), d.text());
     assert_eq!(d2.version(), d.version());
     assert_eq!(d2.all_changes(), d.all_changes());
 
+    // A batch in the untimed version 1 reads as changes of time 0; batches are written
+    // in version 2.
     let changes = encoding::decode_changes(&fixture::bytes(fixture::CHANGES)).unwrap();
     assert_eq!(changes, d.all_changes());
-    assert_eq!(encoding::encode_changes(&changes), fixture::bytes(fixture::CHANGES));
+    assert!(changes.iter().all(|c| c.time == 0));
+    let batch = encoding::encode_changes(&changes);
+    assert_eq!(batch[0], CHANGE_VERSION);
+    assert_eq!(encoding::decode_changes(&batch).unwrap(), changes);
     let change = encoding::decode_change(&fixture::bytes(fixture::CHANGE)).unwrap();
     assert_eq!(change, changes[1]);
     assert_eq!(encoding::encode_change(&change), fixture::bytes(fixture::CHANGE));

@@ -53,6 +53,7 @@ fn a_change_naming_an_op_outside_its_causal_past_is_refused_by_every_replica() {
     let c1 = hello();
     // R2 claims to have seen nothing, yet inserts after R1's third char.
     let forged = Change {
+        time: 0,
         author: R2,
         start_seq: 1,
         deps: vec![],
@@ -107,6 +108,7 @@ fn a_reference_to_an_op_concurrent_with_the_deps_is_refused() {
     let mut b = doc(2);
     let cb = typed(&mut b, 0, "xy");
     let forged = Change {
+        time: 0,
         author: ReplicaId(3),
         start_seq: 1,
         deps: vec![id(R1, 2)],
@@ -128,6 +130,7 @@ fn a_change_whose_lamport_is_not_after_its_deps_is_refused() {
     let mut d = doc(3);
     d.apply(hello()).unwrap();
     let c0 = Change {
+        time: 0,
         author: R2,
         start_seq: 1,
         deps: vec![id(R1, 5)],
@@ -151,7 +154,14 @@ fn a_change_must_follow_its_authors_previous_op() {
     let mut d = doc(3);
     d.apply(c1).unwrap();
     // Seq 3 of R1 whose deps do not include R1's op 2.
-    let c = Change { author: R1, start_seq: 3, deps: vec![], lamport: 3, ops: vec![ins(None, None, "c")] };
+    let c = Change {
+        time: 0,
+        author: R1,
+        start_seq: 3,
+        deps: vec![],
+        lamport: 3,
+        ops: vec![ins(None, None, "c")],
+    };
     assert_eq!(reason(d.apply(c)), InvalidReason::PreviousOpNotInPast);
     assert_eq!(d.text(), "ab");
 }
@@ -367,7 +377,7 @@ fn deleting_a_long_deleted_range_again_and_again_costs_per_run() {
     // 2,000 deletes of the whole (already deleted) text in one change: 200 million
     // seqs named, 2,000 runs to check.
     let ops: Vec<Op> = (0..2_000).map(|_| del(R1, 1, N)).collect();
-    let c = Change { author: R2, start_seq: 1, deps: vec![id(R1, 2 * N)], lamport: 2 * N + 1, ops };
+    let c = Change { time: 0, author: R2, start_seq: 1, deps: vec![id(R1, 2 * N)], lamport: 2 * N + 1, ops };
     let mut out = None;
     let t = timed(|| out = Some(d.apply(c)));
     assert_eq!(out.unwrap().unwrap().applied, 1);
@@ -385,8 +395,14 @@ fn a_change_naming_thousands_of_deps_is_checked_quickly() {
     d.apply(c1).unwrap();
     // Every op of R1 as a dep: only the last one is in no other's past.
     let deps: Vec<OpId> = (1..=N).rev().map(|s| id(R1, s)).collect();
-    let c =
-        Change { author: R2, start_seq: 1, deps, lamport: N + 1, ops: vec![ins(Some(id(R1, N)), None, "!")] };
+    let c = Change {
+        time: 0,
+        author: R2,
+        start_seq: 1,
+        deps,
+        lamport: N + 1,
+        ops: vec![ins(Some(id(R1, N)), None, "!")],
+    };
     let mut out = None;
     let t = timed(|| out = Some(d.apply(c)));
     assert_eq!(out.unwrap().unwrap().applied, 1);
@@ -399,7 +415,7 @@ fn a_change_over_the_op_limit_is_refused_naming_the_limit() {
     let mut d = doc(3);
     d.apply(hello()).unwrap();
     let ops: Vec<Op> = (0..11).map(|i| Op::MapSet { key: format!("k{i}"), value: None }).collect();
-    let c = Change { author: R2, start_seq: 1, deps: vec![id(R1, 5)], lamport: 6, ops };
+    let c = Change { time: 0, author: R2, start_seq: 1, deps: vec![id(R1, 5)], lamport: 6, ops };
     d.set_config(Config { max_change_ops: 10, ..Config::default() });
     match d.apply(c.clone()) {
         Err(Error::ChangeTooLarge { limit: "max_change_ops", value: 11, max: 10, change }) => {
@@ -416,6 +432,7 @@ fn a_change_over_the_op_limit_is_refused_naming_the_limit() {
 fn a_change_over_the_byte_limit_is_refused_naming_the_limit() {
     let mut d = doc(3);
     let big = Change {
+        time: 0,
         author: R2,
         start_seq: 1,
         deps: vec![],
@@ -590,7 +607,7 @@ fn buffered_changes_expire() {
 /// A change by R1 from seq `start` with `deps` and `lamport`: one insert of `text`
 /// after `left` (to build two versions of the same seqs).
 fn version_of(start: u64, deps: Vec<OpId>, lamport: u64, left: Option<OpId>, text: &str) -> Change {
-    Change { author: R1, start_seq: start, deps, lamport, ops: vec![ins(left, None, text)] }
+    Change { time: 0, author: R1, start_seq: start, deps, lamport, ops: vec![ins(left, None, text)] }
 }
 
 #[test]
@@ -657,7 +674,7 @@ fn held_ops_with_other_deps_inside_an_overlap_are_equivocation() {
     // Held: R1's "ab" (deps none), then "cd" made after R2's op 1 (a map write).
     // Incoming: R1's "abcd" as one change, which says "cd" came right after "ab" and
     // nothing else.
-    let r2 = Change { author: R2, start_seq: 1, deps: vec![], lamport: 1, ops: vec![map_write()] };
+    let r2 = Change { time: 0, author: R2, start_seq: 1, deps: vec![], lamport: 1, ops: vec![map_write()] };
     let mut d = doc(3);
     d.apply(r2).unwrap();
     d.apply(version_of(1, vec![], 1, None, "ab")).unwrap();
@@ -690,8 +707,9 @@ fn overlapping_ranges_that_differ_are_equivocation() {
 #[test]
 fn differing_versions_waiting_in_the_buffer_are_equivocation() {
     // Both versions wait for R2's op 1 (a map write).
-    let dep = Change { author: R2, start_seq: 1, deps: vec![], lamport: 1, ops: vec![map_write()] };
+    let dep = Change { time: 0, author: R2, start_seq: 1, deps: vec![], lamport: 1, ops: vec![map_write()] };
     let v1 = Change {
+        time: 0,
         author: R1,
         start_seq: 3,
         deps: vec![id(R1, 2), id(R2, 1)],
@@ -902,6 +920,7 @@ fn any_change() -> impl Strategy<Value = Change> {
         prop::collection::vec(any_op(), 0..4),
     )
         .prop_map(|(author, start_seq, deps, lamport, ops)| Change {
+            time: 0,
             author: ReplicaId(author),
             start_seq,
             deps,

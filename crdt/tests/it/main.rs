@@ -13,6 +13,7 @@ mod convergence;
 mod cost;
 mod decode;
 mod fugue_ref;
+mod history;
 mod hostile;
 mod origins;
 mod undo_groups;

@@ -43,7 +43,7 @@ fn abc_and_concurrent_x() -> (Change, Change) {
 
 /// A change by R3 that saw R1's "abc" and nothing else.
 fn by_r3(ops: Vec<Op>) -> Change {
-    Change { author: R3, start_seq: 1, deps: vec![id(R1, 3)], lamport: 4, ops }
+    Change { time: 0, author: R3, start_seq: 1, deps: vec![id(R1, 3)], lamport: 4, ops }
 }
 
 /// Replicas in different states that may receive a change by R3 on top of "abc": one
@@ -273,6 +273,7 @@ fn with_random_origins(rng: &mut Lcg, author: u64, honest: &[Change]) -> Change 
         seq += n;
     }
     Change {
+        time: 0,
         author,
         start_seq: 1,
         deps: version.iter().map(|(r, s)| id(r, s)).collect(),
@@ -350,7 +351,7 @@ proptest! {
                 .chain((0..3).map(|k| Op::Delete { start: first, len: 1, reversed: k % 2 == 0 }))
                 .collect();
             let lamport = honest.iter().map(|c| c.lamport + c.n_seqs()).max().unwrap_or(0) + 1;
-            changes.push(Change {
+            changes.push(Change { time: 0,
                 author: ReplicaId(200),
                 start_seq: 1,
                 deps: all.iter().map(|(r, s)| id(r, s)).collect(),

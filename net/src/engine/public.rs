@@ -28,7 +28,7 @@ use super::discovery::{ENOUGH_MEMBERS, due_lookups};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, kad};
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tandem_storage::DocId;
 use tracing::{debug, info};
 
@@ -106,10 +106,6 @@ pub(super) fn periods(unix: u64, margin: u64) -> Vec<u64> {
         res.push(period + 1);
     }
     res
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// What the public network was told and asked.
@@ -200,7 +196,7 @@ impl Engine {
                 debug!("cannot bootstrap the public DHT: {e}");
             }
         }
-        let unix = unix_now();
+        let unix = crate::wall_clock_s();
         self.forget_old_keys(unix);
         if self.swarm.external_addresses().next().is_some()
             && self.public.announce_from.is_some_and(|t| t <= now)
