@@ -122,6 +122,41 @@ pub fn import(store: &mut Store, file: &Path, title: Option<&str>) -> Result<Doc
     Ok(store.doc(info.id)?.unwrap_or(info))
 }
 
+/// Creates a document from a history file (`export --history`): every change, with
+/// its authors and times. Changes this device wrote are signed for the new document;
+/// other authors' changes keep no seal (their signatures named the document they were
+/// made in), so peers that get them refuse them: the copy is this device's, to read,
+/// restore from, edit and export.
+pub fn import_history(store: &mut Store, file: &Path, title: Option<&str>) -> Result<DocInfo> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (file_title, doc) = crate::history_file::from_json(&text, store.replica())
+        .with_context(|| format!("cannot import the history in {}", file.display()))?;
+    let title = title.map_or(file_title, str::to_owned);
+    let info = store.create_doc(&title)?;
+    let summary = Some((title, doc.len_chars() as u64));
+    let mut batch = Vec::new();
+    for change in doc.all_changes().iter().flat_map(tandem_crdt::Change::wire_parts) {
+        let signature = match store.identity().for_author(change.author) {
+            Some(me) => me.seal(&info.id, &tandem_crdt::encoding::encode_change(&change)),
+            None => Vec::new(),
+        };
+        batch.push(Append { doc: info.id, change, signature, summary: summary.clone() });
+        // Bounded transactions however long the history.
+        if batch.len() >= 4_096 {
+            store.append(&std::mem::take(&mut batch))?;
+        }
+    }
+    store.append(&batch)?;
+    Ok(store.doc(info.id)?.unwrap_or(info))
+}
+
+/// Writes a document's full history as JSON to `file`.
+pub fn export_history(store: &mut Store, doc: &str, file: &Path) -> Result<()> {
+    let info = store.find_doc(doc)?;
+    let json = crate::history_file::to_json(&store.load(info.id)?, &info.title)?;
+    std::fs::write(file, json).with_context(|| format!("cannot write {}", file.display()))
+}
+
 /// Writes a document's text to `file`, or to `out` when there is none.
 pub fn export(store: &mut Store, doc: &str, file: Option<&Path>, out: &mut impl Write) -> Result<()> {
     let info = store.find_doc(doc)?;

@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod clock;
 pub mod config;
 pub mod docs;
+pub mod history_file;
 pub mod logs;
 pub mod node;
 pub mod trace;

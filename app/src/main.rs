@@ -85,11 +85,15 @@ enum Command {
     },
     /// Create a document from a UTF-8 text file and print its id.
     Import {
-        /// The text file.
+        /// The text file (with --history, a history file from `export --history`).
         file: PathBuf,
-        /// The title (default: the file name).
+        /// The title (default: the file name, or the history file's title).
         #[arg(long)]
         title: Option<String>,
+        /// Read a history file (JSON) instead of text: the new document holds every
+        /// change, with its authors and times.
+        #[arg(long)]
+        history: bool,
     },
     /// Add a shared document by its ticket; it syncs the next time this data dir runs
     /// (the window or `tandem node`). Prints its id.
@@ -115,7 +119,12 @@ enum Command {
         /// The document id (or its first hex digits, at least 4).
         doc: String,
         /// Where to write (default: standard output).
+        #[arg(conflicts_with = "history")]
         file: Option<PathBuf>,
+        /// Write the full history as JSON to this file instead of the text: one object
+        /// per change (author, name, time, deps, ops).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
     },
     /// Replay an editing trace (.json.gz) through the CRDT and report timings and sizes.
     Trace {
@@ -179,9 +188,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             docs::list(&store, json, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { file, title } => {
+        Command::Import { file, title, history } => {
             let mut store = docs::open_store(data_dir)?;
-            let info = docs::import(&mut store, &file, title.as_deref())?;
+            let info = if history {
+                docs::import_history(&mut store, &file, title.as_deref())?
+            } else {
+                docs::import(&mut store, &file, title.as_deref())?
+            };
             writeln!(std::io::stdout(), "{}", info.id)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -202,10 +215,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rt.block_on(tandem::node::run(&dir, config, serve))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { doc, file } => {
+        Command::Export { doc, file, history } => {
             docs::check_doc_arg(&doc)?;
             let mut store = docs::open_store(data_dir)?;
-            docs::export(&mut store, &doc, file.as_deref(), &mut std::io::stdout().lock())?;
+            match history {
+                Some(path) => docs::export_history(&mut store, &doc, &path)?,
+                None => docs::export(&mut store, &doc, file.as_deref(), &mut std::io::stdout().lock())?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace { file, generate, write, json, runs } => {

@@ -4,6 +4,7 @@ use crate::id::{OpId, ReplicaId};
 
 /// A value stored in the document's map.
 #[derive(Clone, PartialEq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum Value {
     /// No value.
     Null,
@@ -22,6 +23,7 @@ pub enum Value {
 /// One operation inside a [`Change`]. Each consumes seqs of its author: an insert one
 /// per character, a delete one per deleted character, a map write one.
 #[derive(Clone, PartialEq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum Op {
     /// Inserts `text`. Its first character sits right after `origin_left` (the character
     /// to its left when it was typed, tombstones included) and before `origin_right`
@@ -67,6 +69,7 @@ impl Op {
 
 /// A run of operations by one author with contiguous seqs, made on top of `deps`.
 #[derive(Clone, PartialEq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Change {
     /// The writer.
     pub author: ReplicaId,

@@ -35,6 +35,7 @@ pub(crate) type Lv = u32;
 /// The id of one operation: every inserted character, every deleted character and every
 /// map write gets one. `seq` counts a replica's operations from 1 with no gaps.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OpId {
     /// The writer.
     pub replica: ReplicaId,

@@ -41,6 +41,8 @@ pub mod encoding;
 mod error;
 mod id;
 mod map;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod text;
 pub mod varint;
 
