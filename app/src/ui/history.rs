@@ -39,6 +39,8 @@ pub(super) enum Base {
     Now,
     /// A named version.
     Named(String),
+    /// The version after a session: its first op and its end (see [`EditSession`]).
+    Session(usize, usize),
 }
 
 /// A piece of the shown text and how it is marked.
@@ -185,6 +187,7 @@ impl History {
             return;
         }
         let mut chosen = None;
+        let mut base = None;
         let row = ui.text_style_height(&egui::TextStyle::Body) * 2.0 + ui.spacing().item_spacing.y * 2.0;
         egui::ScrollArea::vertical().id_salt("history-sessions").auto_shrink([false, false]).show_rows(
             ui,
@@ -201,12 +204,23 @@ impl History {
                         ui.painter().rect_filled(rect, 2.0, colour32(colour_of(doc, s.author)));
                         ui.selectable_label(selected, text)
                     });
-                    if r.inner.clicked() {
+                    let r = r.inner.on_hover_text("Click to show it; right-click to compare with it");
+                    if r.clicked() {
                         chosen = Some((s.start, s.end));
                     }
+                    r.context_menu(|ui| {
+                        if ui.button("Compare with the version after this session").clicked() {
+                            base = Some(Base::Session(s.start, s.end));
+                            ui.close();
+                        }
+                    });
                 }
             },
         );
+        if let Some(b) = base {
+            self.base = b;
+            self.show = Show::Changes;
+        }
         if let Some((start, end)) = chosen {
             self.session = Some((start, end));
             self.named = None;
@@ -314,12 +328,18 @@ impl History {
                 Base::SessionStart => "the start of the session".to_owned(),
                 Base::Now => "the current version".to_owned(),
                 Base::Named(n) => format!("“{n}”"),
+                Base::Session(_, end) => format!("the version after edit {end}"),
             };
             egui::ComboBox::from_label("compared with").selected_text(text(&self.base)).show_ui(ui, |ui| {
                 if self.session.is_some() {
                     ui.selectable_value(&mut self.base, Base::SessionStart, text(&Base::SessionStart));
                 }
                 ui.selectable_value(&mut self.base, Base::Now, text(&Base::Now));
+                if let Base::Session(..) = self.base {
+                    let b = self.base.clone();
+                    let t = text(&b);
+                    ui.selectable_value(&mut self.base, b, t);
+                }
                 for n in names {
                     let b = Base::Named(n);
                     let t = text(&b);
@@ -344,6 +364,7 @@ impl History {
             Base::Named(n) => {
                 self.named_version(n).map_or_else(|| doc.version().clone(), |v| v.clock.clone())
             }
+            Base::Session(_, end) => doc.version_at(*end),
         });
         (clock, base)
     }
@@ -641,6 +662,19 @@ mod tests {
         let spans = h.state().shown_spans();
         assert!(spans.iter().any(|(m, t)| *m == Mark::Inserted && t.contains('!')), "{spans:?}");
         assert!(!spans.iter().any(|(m, _)| *m == Mark::Deleted), "{spans:?}");
+        // Any two versions: Ada's last session compared with her first one.
+        let ada_last = format!("Ada\n{} · +1 −0", local_minute(T0 + 1_000));
+        h.get_by_label(&ada_last).click();
+        h.run_steps(1);
+        h.get_by_label(&ada_first).click_secondary();
+        h.run_steps(2);
+        h.get_by_label("Compare with the version after this session").click();
+        h.run_steps(2);
+        assert!(matches!(h.state().base, Base::Session(..)));
+        let spans = h.state().shown_spans();
+        let inserted: String =
+            spans.iter().filter(|(m, _)| *m == Mark::Inserted).map(|(_, t)| t.as_str()).collect();
+        assert!(inserted.contains("dear") && inserted.contains('!'), "{spans:?}");
     }
 
     #[test]
