@@ -238,25 +238,14 @@ impl History {
             .resizable(true)
             .default_size(240.0)
             .show(ui, |ui| self.sessions_ui(ui, doc));
-        if let Some(a) = self.named_ui(ui, doc) {
-            return Some(a);
-        }
         let action = ui
             .horizontal(|ui| {
-                ui.label("Version");
-                let total = self.total.max(1);
-                let slider =
-                    ui.add(egui::Slider::new(&mut self.pos, 0..=total).text(format!("of {total} edits")));
-                if slider.changed() {
-                    self.named = None;
-                    self.session = None;
+                if ui.button("Back to editing").clicked() {
+                    return Some(Action::LeaveHistory);
                 }
                 if ui.button("Restore this version").clicked() {
                     let old = self.shown_text().unwrap_or_default().to_owned();
                     return Some(Action::Restore(old));
-                }
-                if ui.button("Back to editing").clicked() {
-                    return Some(Action::LeaveHistory);
                 }
                 None
             })
@@ -264,6 +253,19 @@ impl History {
         if action.is_some() {
             return action;
         }
+        if let Some(a) = self.named_ui(ui, doc) {
+            return Some(a);
+        }
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Version");
+            let total = self.total.max(1);
+            let slider =
+                ui.add(egui::Slider::new(&mut self.pos, 0..=total).text(format!("of {total} edits")));
+            if slider.changed() {
+                self.named = None;
+                self.session = None;
+            }
+        });
         self.show_ui(ui);
         let (clock, base) = self.chosen(doc);
         if self.shown.as_ref().is_none_or(|s| s.key != (clock.clone(), self.show, base.clone())) {
@@ -311,7 +313,7 @@ impl History {
 
     /// The "Show" choice and, for changes, what they are compared with.
     fn show_ui(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("Show:");
             ui.selectable_value(&mut self.show, Show::Text, "Text");
             ui.selectable_value(&mut self.show, Show::Authors, "Authors");
@@ -330,22 +332,27 @@ impl History {
                 Base::Named(n) => format!("“{n}”"),
                 Base::Session(_, end) => format!("the version after edit {end}"),
             };
-            egui::ComboBox::from_label("compared with").selected_text(text(&self.base)).show_ui(ui, |ui| {
-                if self.session.is_some() {
-                    ui.selectable_value(&mut self.base, Base::SessionStart, text(&Base::SessionStart));
-                }
-                ui.selectable_value(&mut self.base, Base::Now, text(&Base::Now));
-                if let Base::Session(..) = self.base {
-                    let b = self.base.clone();
-                    let t = text(&b);
-                    ui.selectable_value(&mut self.base, b, t);
-                }
-                for n in names {
-                    let b = Base::Named(n);
-                    let t = text(&b);
-                    ui.selectable_value(&mut self.base, b, t);
-                }
-            });
+            let label = ui.label("compared with");
+            let combo = egui::ComboBox::from_id_salt("history-base").selected_text(text(&self.base)).show_ui(
+                ui,
+                |ui| {
+                    if self.session.is_some() {
+                        ui.selectable_value(&mut self.base, Base::SessionStart, text(&Base::SessionStart));
+                    }
+                    ui.selectable_value(&mut self.base, Base::Now, text(&Base::Now));
+                    if let Base::Session(..) = self.base {
+                        let b = self.base.clone();
+                        let t = text(&b);
+                        ui.selectable_value(&mut self.base, b, t);
+                    }
+                    for n in names {
+                        let b = Base::Named(n);
+                        let t = text(&b);
+                        ui.selectable_value(&mut self.base, b, t);
+                    }
+                },
+            );
+            combo.response.labelled_by(label.id);
         });
     }
 
@@ -519,7 +526,8 @@ fn colour_of(doc: &Doc, author: ReplicaId) -> u32 {
 /// A session's time span and size: "2026-12-02 10:42–10:51 · +120 −8".
 pub(super) fn session_summary(s: &EditSession) -> String {
     let start = local_minute(s.start_time);
-    let when = if s.end_time > s.start_time && local_minute(s.end_time).get(..10) == start.get(..10) {
+    let end = local_minute(s.end_time);
+    let when = if end != start && end.get(..10) == start.get(..10) {
         format!("{start}–{}", local_hour_minute(s.end_time))
     } else {
         start
