@@ -105,7 +105,7 @@ pub fn import(store: &mut Store, file: &Path, title: Option<&str>) -> Result<Doc
     let mut doc = store.load(info.id)?;
     doc.map_set("title", Value::Str(title.clone()))?;
     doc.insert(0, &text)?;
-    doc.set_wall_clock(tandem_net::wall_clock_s());
+    doc.set_wall_clock(tandem_net::change_time());
     let change = doc.commit().context("an import always makes a change")?;
     // A big file is stored (and synced) as several changes, each one every replica
     // accepts; all of them go in one transaction.

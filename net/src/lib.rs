@@ -40,9 +40,18 @@ pub use engine::{
 pub use error::NetError;
 
 /// This device's wall clock in whole seconds since the Unix epoch (0 if it is set
-/// before it): the time local changes carry ([`tandem_crdt::Doc::set_wall_clock`]).
+/// before it).
 pub fn wall_clock_s() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The time local changes carry ([`tandem_crdt::Doc::set_wall_clock`]): the wall clock
+/// rounded down to the minute. The history shows no finer, and a document keeps one
+/// time per author where it changes, so typing costs one entry a minute in its history
+/// rather than one a second (on automerge-paper typed at 2 patches a second, +3 KB
+/// instead of +47 KB: BENCHMARKS.md).
+pub fn change_time() -> u64 {
+    wall_clock_s() / 60 * 60
 }
 pub use libp2p::{Multiaddr, PeerId};
 pub use sync::{PRESENCE_TTL, PeerSync};

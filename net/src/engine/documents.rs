@@ -290,7 +290,7 @@ impl Engine {
     ) -> Result<(), NetError> {
         let d = self.docs.get_mut(&id).ok_or(NetError::UnknownDoc(id))?;
         edit(&mut d.doc)?;
-        d.doc.set_wall_clock(crate::wall_clock_s());
+        d.doc.set_wall_clock(crate::change_time());
         let Some(change) = commit(&mut d.doc) else { return Ok(()) };
         if let Some(v) = &d.view {
             v.send([change.clone()]);

@@ -76,7 +76,7 @@ impl DocView {
     /// rename) and hands it to the engine (which stores it, then publishes it). Returns
     /// whether there was anything to commit.
     pub fn commit(&mut self) -> bool {
-        self.doc.set_wall_clock(crate::wall_clock_s());
+        self.doc.set_wall_clock(crate::change_time());
         let change = self.doc.commit();
         self.submit_some(change)
     }
@@ -84,7 +84,7 @@ impl DocView {
     /// Like [`DocView::commit`], for edits that are no undo step (bookkeeping such as
     /// the author's name, see [`crate::authors`]).
     pub fn commit_untracked(&mut self) -> bool {
-        self.doc.set_wall_clock(crate::wall_clock_s());
+        self.doc.set_wall_clock(crate::change_time());
         let change = self.doc.commit_untracked();
         self.submit_some(change)
     }
@@ -93,7 +93,7 @@ impl DocView {
     /// the caller's that never goes back): typing joins the undo step of the typing just
     /// before it unless the user paused ([`Doc::commit_at`]).
     pub fn commit_at(&mut self, now_ms: u64) -> bool {
-        self.doc.set_wall_clock(crate::wall_clock_s());
+        self.doc.set_wall_clock(crate::change_time());
         let change = self.doc.commit_at(now_ms);
         self.submit_some(change)
     }
