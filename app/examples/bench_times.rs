@@ -19,7 +19,7 @@ fn main() {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             if per_s > 0.0 {
                 let r = (x >> 33) as f64 / (1u64 << 31) as f64;
-                now += 2.0 * r / per_s + if (x >> 20) % 500 == 0 { 60.0 } else { 0.0 };
+                now += 2.0 * r / per_s + if (x >> 20).is_multiple_of(500) { 60.0 } else { 0.0 };
                 doc.set_wall_clock(now as u64 / step * step);
             }
             for p in &txn.patches {
