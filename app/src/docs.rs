@@ -20,7 +20,7 @@ pub fn open_store(data_dir: Option<&Path>) -> Result<Store> {
 /// already held keeps what it has and learns the addresses.
 pub fn join(store: &mut Store, ticket: &str) -> Result<DocInfo> {
     let t: tandem_net::Ticket = ticket.trim().parse().context("this is not a Tandem ticket")?;
-    let info = store.add_doc(t.doc, t.key.clone(), "")?;
+    let info = store.add_doc_as(t.doc, t.key.clone(), t.read_only, "")?;
     for a in &t.addrs {
         store.add_peer_addr(t.doc, &a.to_string())?;
     }

@@ -217,7 +217,16 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
             let doc = engine.join(ticket).await?;
             (ok(json!({"doc": doc.to_string()})), false)
         }
-        "ticket" => (ok(json!({"ticket": engine.ticket(doc_field(&v)?).await?.to_string()})), false),
+        "ticket" => {
+            // `"read": true` asks for a read ticket.
+            let doc = doc_field(&v)?;
+            let t = if v.get("read").and_then(|r| r.as_bool()) == Some(true) {
+                engine.read_ticket(doc).await?
+            } else {
+                engine.ticket(doc).await?
+            };
+            (ok(json!({"ticket": t.to_string(), "read_only": t.read_only.is_some()})), false)
+        }
         "insert" => {
             engine.insert(doc_field(&v)?, num_field(&v, "pos")?, str_field(&v, "text")?).await?;
             (ok(json!({})), false)

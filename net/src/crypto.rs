@@ -3,11 +3,22 @@
 //! they hold the key). Nothing readable leaves a peer without the key, and sealed
 //! payloads are padded to a few sizes so that their length says little about what they
 //! carry.
+//!
+//! Two capabilities come from the document key. The *read secret* (a one-way hash of
+//! it) derives everything above: whoever holds it reads, follows and serves the
+//! document. The *write key* (an ed25519 key, another hash of it) signs a *grant* for
+//! each author's device key; every change travels with its author's grant after its
+//! seal, and a change without a valid grant is refused. A read ticket carries the read
+//! secret and the write key's public half only, so its holder can check grants but not
+//! make them.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 use tandem_storage::{DocId, DocKey};
+
+/// Length of a write grant ([`DocCipher::grant`]): an ed25519 signature.
+pub const GRANT: usize = 64;
 
 const NONCE: usize = 24;
 const TAG: usize = 16;
@@ -38,6 +49,14 @@ pub fn padded_len(n: usize) -> usize {
     if n <= 1024 { n.next_power_of_two().max(64) } else { n.div_ceil(1024) * 1024 }
 }
 
+/// What a grant signs.
+fn grant_message(doc: DocId, author: &[u8; 32]) -> Vec<u8> {
+    let mut m = b"tandem grant v1 ".to_vec();
+    m.extend_from_slice(&doc.0);
+    m.extend_from_slice(author);
+    m
+}
+
 fn derive(key: &DocKey, purpose: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"tandem v1 ");
@@ -50,6 +69,10 @@ fn derive(key: &DocKey, purpose: &[u8]) -> [u8; 32] {
 #[derive(Clone)]
 pub struct DocCipher {
     doc: DocId,
+    /// The write key, where this device may write.
+    write: Option<ed25519_dalek::SigningKey>,
+    /// The write key's public half.
+    write_public: [u8; 32],
     aead: XChaCha20Poly1305,
     topic: String,
     id_key: [u8; 32],
@@ -72,13 +95,30 @@ impl std::fmt::Debug for DocCipher {
 pub struct OpenError;
 
 impl DocCipher {
-    /// The cipher of a document.
+    /// The cipher of a document this device may edit (it holds the document key).
     pub fn new(doc: DocId, key: &DocKey) -> DocCipher {
+        let write = ed25519_dalek::SigningKey::from_bytes(&derive(key, b"write v1"));
+        let mut c = DocCipher::reader(doc, &DocCipher::read_secret(key), write.verifying_key().to_bytes());
+        c.write = Some(write);
+        c
+    }
+
+    /// The read secret of a document key: what a read ticket carries instead of it.
+    pub fn read_secret(key: &DocKey) -> DocKey {
+        DocKey(derive(key, b"read v1"))
+    }
+
+    /// The cipher of a document this device may only read: from its read secret and
+    /// the write key's public half.
+    pub fn reader(doc: DocId, read: &DocKey, write_public: [u8; 32]) -> DocCipher {
+        let key = read;
         let aead = XChaCha20Poly1305::new(&derive(key, b"payload").into());
         let t = derive(key, b"topic v2");
         let topic = format!("tandem/doc/{}", t[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
         DocCipher {
             doc,
+            write: None,
+            write_public,
             aead,
             topic,
             id_key: derive(key, b"message id"),
@@ -107,6 +147,53 @@ impl DocCipher {
     /// The document this cipher is for.
     pub(crate) fn doc(&self) -> DocId {
         self.doc
+    }
+
+    /// Whether this device holds the write key (joined with an edit ticket, or made the
+    /// document).
+    pub fn can_write(&self) -> bool {
+        self.write.is_some()
+    }
+
+    /// The write key's public half (what a read ticket carries).
+    pub fn write_public(&self) -> [u8; 32] {
+        self.write_public
+    }
+
+    /// The grant that lets the device key `author` write this document: the write
+    /// key's signature over the document and that key. `None` without the write key.
+    pub fn grant(&self, author: &[u8; 32]) -> Option<[u8; GRANT]> {
+        use ed25519_dalek::Signer;
+        Some(self.write.as_ref()?.sign(&grant_message(self.doc, author)).to_bytes())
+    }
+
+    /// `envelope` (a change's seal) with its signer's grant after it, where it has none
+    /// yet and this device may grant; otherwise as it is.
+    pub fn with_grant(&self, envelope: Vec<u8>) -> Vec<u8> {
+        if envelope.len() != tandem_storage::SEAL_LEN {
+            return envelope;
+        }
+        match tandem_storage::seal_signer(&envelope).and_then(|author| self.grant(&author)) {
+            Some(g) => [envelope.as_slice(), &g].concat(),
+            None => envelope,
+        }
+    }
+
+    /// The signer of `envelope`, when a valid grant for it follows the seal.
+    pub(crate) fn granted_signer(&self, envelope: &[u8]) -> Option<[u8; 32]> {
+        if envelope.len() != tandem_storage::SEAL_LEN + GRANT {
+            return None;
+        }
+        let author = tandem_storage::seal_signer(envelope)?;
+        let grant: [u8; GRANT] = envelope[tandem_storage::SEAL_LEN..].try_into().ok()?;
+        self.check_grant(&author, &grant).then_some(author)
+    }
+
+    /// Whether `grant` lets the device key `author` write this document.
+    pub fn check_grant(&self, author: &[u8; 32], grant: &[u8; GRANT]) -> bool {
+        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&self.write_public) else { return false };
+        key.verify_strict(&grant_message(self.doc, author), &ed25519_dalek::Signature::from_bytes(grant))
+            .is_ok()
     }
 
     /// The gossip topic: a hash of the key, so the topic reveals neither.

@@ -69,6 +69,8 @@ struct OpenDoc {
     doc: Doc,
     key: DocKey,
     cipher: crate::crypto::DocCipher,
+    /// Device keys whose grant to write was checked.
+    granted: std::collections::HashSet<[u8; 32]>,
     topic: TopicHash,
     /// Received changes not yet applied (waiting for deps), so not yet stored, with the
     /// time they arrived ([`Engine::clock_ms`]).
@@ -266,7 +268,7 @@ impl Engine {
         }
         for info in infos {
             match engine.store.load(info.id).get().await {
-                Ok(doc) => engine.open(info.id, info.key, doc)?,
+                Ok(doc) => engine.open(info.id, info.key, info.read_only, doc)?,
                 Err(e) => {
                     warn!("cannot open document {} ({:?}): {e}", info.id, info.title);
                     engine.damaged.insert(info.id, (info.title, e.to_string()));
@@ -401,6 +403,9 @@ impl Engine {
             }
             Command::Ticket(doc, r) => {
                 r.send(self.ticket(doc)).ok();
+            }
+            Command::ReadTicket(doc, r) => {
+                r.send(self.read_ticket(doc)).ok();
             }
             Command::Insert(doc, pos, text, r) => {
                 r.send(self.local_edit(doc, |d| d.insert(pos, &text)).await).ok();

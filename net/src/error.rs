@@ -29,6 +29,9 @@ pub enum NetError {
     /// A change to sign as this device's was written by another author.
     #[error("change by {0} is not this device's to sign")]
     NotOwnChange(tandem_crdt::ReplicaId),
+    /// The document was shared with this device to read only.
+    #[error("document {0} is read-only here (it was shared with a read ticket)")]
+    ReadOnly(DocId),
 }
 
 // A closed channel to or from the engine task means it stopped.
@@ -62,6 +65,10 @@ pub(crate) enum Refused {
     /// The document is not here (any more).
     #[error("no document {0}")]
     UnknownDoc(DocId),
+    /// The change's author holds no grant of the document's write key (it joined with
+    /// a read ticket, or forged one).
+    #[error("the author of {0} may not write this document")]
+    NoGrant(tandem_crdt::OpId),
     /// The author signed these seqs before with different content; `refused` is the
     /// second version, kept as proof with the first.
     #[error("author {author} equivocated: a second, different version of seqs {seqs:?}")]

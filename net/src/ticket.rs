@@ -1,9 +1,14 @@
-//! Tickets: the one string that shares a document (its id, its secret key and a few
-//! peer addresses). Whoever holds it can read and write the document.
+//! Tickets: the one string that shares a document (its id, a secret and a few peer
+//! addresses). An edit ticket carries the document key: its holder can read and write.
+//! A read ticket carries the read secret and the write key's public half
+//! ([`crate::crypto`]): its holder reads, follows and serves the document, and every
+//! change it makes is refused by everyone.
 //!
-//! Layout: `tandem1` + lowercase base32 (no padding) of: version byte (1), doc id (16),
-//! key (32), address count (1), each address as length (2, little-endian) + multiaddr
-//! bytes, then the first 4 bytes of SHA-256 over all of that (catches typos).
+//! Layout: `tandem1` + lowercase base32 (no padding) of: version byte (1 for an edit
+//! ticket, 2 for a read ticket), doc id (16), key or read secret (32), for a read ticket
+//! the write public key (32), address count (1), each address as length (2,
+//! little-endian) + multiaddr bytes, then the first 4 bytes of SHA-256 over all of that
+//! (catches typos).
 
 use libp2p::Multiaddr;
 use sha2::{Digest, Sha256};
@@ -13,6 +18,7 @@ use tandem_storage::{DocId, DocKey};
 
 const PREFIX: &str = "tandem1";
 const VERSION: u8 = 1;
+const VERSION_READ: u8 = 2;
 /// Most addresses a ticket carries.
 pub(crate) const MAX_ADDRS: usize = 8;
 
@@ -21,8 +27,10 @@ pub(crate) const MAX_ADDRS: usize = 8;
 pub struct Ticket {
     /// The document.
     pub doc: DocId,
-    /// Its secret key.
+    /// Its secret key, or for a read ticket its read secret.
     pub key: DocKey,
+    /// For a read ticket: the document's write public key.
+    pub read_only: Option<[u8; 32]>,
     /// Where peers that have it may be found.
     pub addrs: Vec<Multiaddr>,
 }
@@ -55,9 +63,12 @@ pub enum TicketError {
 
 impl fmt::Display for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut b = vec![VERSION];
+        let mut b = vec![if self.read_only.is_some() { VERSION_READ } else { VERSION }];
         b.extend_from_slice(&self.doc.0);
         b.extend_from_slice(&self.key.0);
+        if let Some(w) = &self.read_only {
+            b.extend_from_slice(w);
+        }
         let addrs: Vec<&Multiaddr> = self.addrs.iter().take(MAX_ADDRS).collect();
         b.push(addrs.len() as u8);
         for a in addrs {
@@ -91,18 +102,30 @@ impl FromStr for Ticket {
         if Sha256::digest(data)[..4] != *sum {
             return Err(TicketError::Checksum);
         }
-        if data[0] != VERSION {
+        if data[0] != VERSION && data[0] != VERSION_READ {
             return Err(TicketError::Version(data[0]));
         }
         let mut doc = [0u8; 16];
         doc.copy_from_slice(&data[1..17]);
         let mut key = [0u8; 32];
         key.copy_from_slice(&data[17..49]);
-        let n = data[49] as usize;
+        let mut rest = &data[49..];
+        let read_only = if data[0] == VERSION_READ {
+            let w: [u8; 32] = rest
+                .get(..32)
+                .and_then(|w| w.try_into().ok())
+                .ok_or(TicketError::Malformed("write key cut off"))?;
+            rest = &rest[32..];
+            Some(w)
+        } else {
+            None
+        };
+        let (&n, after) = rest.split_first().ok_or(TicketError::Malformed("address count cut off"))?;
+        let n = n as usize;
+        rest = after;
         if n > MAX_ADDRS {
             return Err(TicketError::Malformed("too many addresses"));
         }
-        let mut rest = &data[50..];
         let mut addrs = Vec::with_capacity(n);
         for _ in 0..n {
             if rest.len() < 2 {
@@ -121,7 +144,7 @@ impl FromStr for Ticket {
         if !rest.is_empty() {
             return Err(TicketError::Malformed("trailing bytes"));
         }
-        Ok(Ticket { doc: DocId(doc), key: DocKey(key), addrs })
+        Ok(Ticket { doc: DocId(doc), key: DocKey(key), read_only, addrs })
     }
 }
 
@@ -133,6 +156,7 @@ mod tests {
         Ticket {
             doc: DocId([7; 16]),
             key: DocKey([9; 32]),
+            read_only: None,
             addrs: vec![
                 "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWGzh5QqrCLcQSJyHb5QnyEu6EtP5dRsxpbExAWXbgDxTy"
                     .parse()
@@ -151,8 +175,16 @@ mod tests {
         // Copies with line breaks or spaces still parse.
         let wrapped = format!(" {}\n{} ", &s[..20], &s[20..]);
         assert_eq!(wrapped.parse::<Ticket>().unwrap(), t);
-        let none = Ticket { addrs: vec![], ..t };
+        let none = Ticket { addrs: vec![], ..t.clone() };
         assert_eq!(none.to_string().parse::<Ticket>().unwrap(), none);
+        // A read ticket: 32 bytes more, and it says so.
+        let read = Ticket { read_only: Some([4; 32]), ..t };
+        let rs = read.to_string();
+        assert_eq!(rs.parse::<Ticket>().unwrap(), read);
+        assert_ne!(rs, s);
+        for cut in [rs.len() - 4, 60] {
+            assert!(rs[..cut].parse::<Ticket>().is_err());
+        }
     }
 
     #[test]

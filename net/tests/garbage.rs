@@ -81,7 +81,7 @@ proptest! {
         if m != resp && m != [0] {
             prop_assert!(wire::open_response(&c, &m, b"b", b"a").is_err());
         }
-        let ticket = Ticket { doc: DocId([1; 16]), key: DocKey([2; 32]), addrs: vec!["/ip4/127.0.0.1/tcp/9".parse().unwrap()] };
+        let ticket = Ticket { doc: DocId([1; 16]), key: DocKey([2; 32]), read_only: None, addrs: vec!["/ip4/127.0.0.1/tcp/9".parse().unwrap()] };
         let s = ticket.to_string();
         let m = String::from_utf8_lossy(&mutate(s.clone().into_bytes(), &ops)).into_owned();
         if let Ok(t) = m.parse::<Ticket>() {

@@ -67,7 +67,7 @@ impl StorageState {
 enum Command {
     Append(Box<Append>, Tx<()>),
     Create(String, Tx<DocInfo>),
-    Add(DocId, DocKey, String, Tx<DocInfo>),
+    Add(DocId, DocKey, Option<[u8; 32]>, String, Tx<DocInfo>),
     Docs(Tx<Vec<DocInfo>>),
     DocsAndDamaged(Tx<(Vec<DocInfo>, Vec<DamagedDoc>)>),
     Find(String, Tx<DocInfo>),
@@ -163,7 +163,19 @@ impl StoreHandle {
 
     /// Adds a known document (join).
     pub fn add_doc(&self, id: DocId, key: DocKey, title: &str) -> Reply<DocInfo> {
-        self.send(|tx| Command::Add(id, key, title.to_owned(), tx))
+        self.send(|tx| Command::Add(id, key, None, title.to_owned(), tx))
+    }
+
+    /// Adds a known document to edit or, with its write public key, to read only
+    /// ([`Store::add_doc_as`]).
+    pub fn add_doc_as(
+        &self,
+        id: DocId,
+        key: DocKey,
+        read_only: Option<[u8; 32]>,
+        title: &str,
+    ) -> Reply<DocInfo> {
+        self.send(|tx| Command::Add(id, key, read_only, title.to_owned(), tx))
     }
 
     /// Lists the documents whose entry can be read.
@@ -375,7 +387,9 @@ impl Actor {
                     self.write(batch, waiters);
                 }
                 Command::Create(title, tx) => answer(store, tx, |s| s.create_doc(&title)),
-                Command::Add(id, key, title, tx) => answer(store, tx, |s| s.add_doc(id, key, &title)),
+                Command::Add(id, key, read_only, title, tx) => {
+                    answer(store, tx, |s| s.add_doc_as(id, key, read_only, &title))
+                }
                 Command::Docs(tx) => answer(store, tx, |s| s.docs()),
                 Command::DocsAndDamaged(tx) => answer(store, tx, |s| s.docs_and_damaged()),
                 Command::Find(p, tx) => answer(store, tx, |s| s.find_doc(&p)),

@@ -119,6 +119,21 @@ impl Identity {
 pub(crate) const ENVELOPE_VERSION: u8 = 1;
 /// Size of an envelope: version, public key, session, signature.
 pub(crate) const ENVELOPE_LEN: usize = 1 + 32 + 8 + 64;
+/// What may follow an envelope: the 64-byte write grant the network layer checks
+/// (`tandem_net::crypto::GRANT`); the seal itself covers the first [`ENVELOPE_LEN`]
+/// bytes.
+const TRAILER_LEN: usize = 64;
+
+/// The size of a change's seal, before any grant that follows it.
+pub const SEAL_LEN: usize = ENVELOPE_LEN;
+
+/// The device key that made the seal `envelope`, if it is one.
+pub fn seal_signer(envelope: &[u8]) -> Option<[u8; 32]> {
+    if envelope.len() < ENVELOPE_LEN || envelope[0] != ENVELOPE_VERSION {
+        return None;
+    }
+    envelope[1..33].try_into().ok()
+}
 
 fn signed_message(doc: &[u8; 16], change: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(32 + change.len());
@@ -163,12 +178,13 @@ pub fn check_seal(
     author: ReplicaId,
     envelope: &[u8],
 ) -> Result<(), SealError> {
-    if envelope.len() != ENVELOPE_LEN || envelope[0] != ENVELOPE_VERSION {
+    let len = envelope.len();
+    if (len != ENVELOPE_LEN && len != ENVELOPE_LEN + TRAILER_LEN) || envelope[0] != ENVELOPE_VERSION {
         return Err(SealError::Malformed);
     }
     let public: [u8; 32] = envelope[1..33].try_into().map_err(|_| SealError::Malformed)?;
     let session = u64::from_le_bytes(envelope[33..41].try_into().map_err(|_| SealError::Malformed)?);
-    let sig: [u8; 64] = envelope[41..].try_into().map_err(|_| SealError::Malformed)?;
+    let sig: [u8; 64] = envelope[41..ENVELOPE_LEN].try_into().map_err(|_| SealError::Malformed)?;
     if replica_id(&public, session) != author {
         return Err(SealError::WrongAuthor(author));
     }

@@ -38,7 +38,7 @@ mod store;
 
 pub use actor::{Reply, StorageState, StoreHandle};
 pub use error::Error;
-pub use identity::{Identity, SealError, Writer, check_seal};
+pub use identity::{Identity, SEAL_LEN, SealError, Writer, check_seal, seal_signer};
 pub use ids::{BadDocId, DocId, DocKey};
 pub use store::{
     Append, Authors, DB_FILE, DamagedDoc, DocInfo, Equivocation, MAX_PEER_ADDRS, SCHEMA_VERSION,

@@ -14,6 +14,9 @@ pub(crate) struct DocRecord {
     /// Changes and bytes stored since the snapshot.
     pub(crate) tail_changes: u64,
     pub(crate) tail_bytes: u64,
+    /// For a document this device may only read: its write public key (`key` is then
+    /// its read secret). Stored after the other fields, only when set.
+    pub(crate) read_only: Option<[u8; 32]>,
 }
 
 /// A stored change. Once a snapshot holds its ops, `change` is empty: the change is
@@ -28,6 +31,8 @@ pub(crate) struct StoredChange {
 }
 
 const RECORD_VERSION: u8 = 1;
+/// Marks the optional last field of a document's row: the document is read-only.
+const READ_ONLY: u8 = 1;
 
 /// Why a stored table value could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +96,10 @@ impl DocRecord {
         ] {
             varint::put(&mut out, v);
         }
+        if let Some(w) = &self.read_only {
+            out.push(READ_ONLY);
+            out.extend_from_slice(w);
+        }
         out
     }
 
@@ -111,7 +120,19 @@ impl DocRecord {
             modified_ms: r.varint()?,
             tail_changes: r.varint()?,
             tail_bytes: r.varint()?,
+            read_only: None,
         };
+        let mut rec = rec;
+        if !r.0.is_empty() {
+            if r.u8()? != READ_ONLY {
+                return Err(RecordError::Trailing);
+            }
+            let mut w = [0u8; 32];
+            for b in &mut w {
+                *b = r.u8()?;
+            }
+            rec.read_only = Some(w);
+        }
         r.end()?;
         Ok(rec)
     }
@@ -120,6 +141,7 @@ impl DocRecord {
         crate::DocInfo {
             id,
             key: crate::DocKey(self.key),
+            read_only: self.read_only,
             title: self.title.clone(),
             chars: self.chars,
             created_ms: self.created_ms,
@@ -172,12 +194,24 @@ mod tests {
             modified_ms: u64::MAX,
             tail_changes: 5,
             tail_bytes: 500,
+            read_only: None,
         };
         let b = rec.encode();
         assert_eq!(DocRecord::decode(&b).unwrap(), rec);
         for cut in 0..b.len() {
             assert!(DocRecord::decode(&b[..cut]).is_err());
         }
+        // A read-only document's row: the write public key after the other fields.
+        let reader = DocRecord { read_only: Some([7; 32]), ..rec.clone() };
+        let r = reader.encode();
+        assert_eq!(r.len(), b.len() + 33);
+        assert_eq!(DocRecord::decode(&r).unwrap(), reader);
+        for cut in b.len() + 1..r.len() {
+            assert!(DocRecord::decode(&r[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut bad = b.clone();
+        bad.push(9);
+        assert_eq!(DocRecord::decode(&bad), Err(RecordError::Trailing));
         let sc = StoredChange { end_seq: 9, lamport: 4, change: vec![1, 2, 3], signature: vec![9; 64] };
         let b = sc.encode();
         assert_eq!(StoredChange::decode(&b).unwrap(), sc);

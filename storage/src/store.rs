@@ -52,8 +52,11 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 pub struct DocInfo {
     /// The id.
     pub id: DocId,
-    /// The secret key.
+    /// The secret key: the document key, or for a read-only document its read secret.
     pub key: DocKey,
+    /// For a document this device may only read (joined with a read ticket): the
+    /// document's write public key, which checks that each change's author may write.
+    pub read_only: Option<[u8; 32]>,
     /// The name the document last went by: its map's title, or its first line while the
     /// map holds none.
     pub title: String,
@@ -311,10 +314,31 @@ impl Store {
     /// Adds a document known by id and key (joining a shared one). Adding a known
     /// document keeps it as it is.
     pub fn add_doc(&mut self, id: DocId, key: DocKey, title: &str) -> Result<DocInfo, Error> {
+        self.add_doc_as(id, key, None, title)
+    }
+
+    /// Adds a document (as [`Store::add_doc`]) this device may edit (`read_only` is
+    /// `None`) or only read (`read_only` is its write public key, `key` its read
+    /// secret). A document held read-only and added again to edit becomes editable;
+    /// one held to edit stays so.
+    pub fn add_doc_as(
+        &mut self,
+        id: DocId,
+        key: DocKey,
+        read_only: Option<[u8; 32]>,
+        title: &str,
+    ) -> Result<DocInfo, Error> {
         if let Some(info) = self.doc(id)? {
             // Joining a document that is in the trash brings it back.
             self.restore_doc(id)?;
-            return Ok(info);
+            if info.read_only.is_none() || read_only.is_some() {
+                return Ok(info);
+            }
+            let mut rec = self.record(id)?.ok_or_else(|| Error::UnknownDoc(id.to_string()))?;
+            rec.key = key.0;
+            rec.read_only = None;
+            self.put_record(id, &rec)?;
+            return Ok(rec.info(id));
         }
         let now = now_ms();
         let rec = DocRecord {
@@ -326,14 +350,21 @@ impl Store {
             modified_ms: now,
             tail_changes: 0,
             tail_bytes: 0,
+            read_only,
         };
+        self.put_record(id, &rec)?;
+        Ok(rec.info(id))
+    }
+
+    /// Writes a document's row.
+    fn put_record(&mut self, id: DocId, rec: &DocRecord) -> Result<(), Error> {
         let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
         tx.open_table(DOCS)
             .map_err(|e| self.db_err(e))?
             .insert(id.0, rec.encode().as_slice())
             .map_err(|e| self.db_err(e))?;
         tx.commit().map_err(|e| self.db_err(e))?;
-        Ok(rec.info(id))
+        Ok(())
     }
 
     fn record(&self, id: DocId) -> Result<Option<DocRecord>, Error> {
@@ -463,6 +494,7 @@ impl Store {
                 Err(_) => DocInfo {
                     id,
                     key: DocKey([0; 32]),
+                    read_only: None,
                     title: String::new(),
                     chars: 0,
                     created_ms: 0,

@@ -78,7 +78,8 @@ impl Rogue {
         let id = self.identity.with_session(session);
         assert_eq!(id.replica(), c.author);
         let change = encoding::encode_change(c);
-        let envelope = id.seal(&self.doc, &change);
+        // A ticket holder grants its own key.
+        let envelope = self.cipher.with_grant(id.seal(&self.doc, &change));
         SignedChange { change, envelope }
     }
 

@@ -96,7 +96,8 @@ fn a_rogue_peer_changes_nothing_and_stops_nothing() {
     replica.insert(0, "EVIL ").unwrap();
     let change = replica.commit().unwrap();
     let bytes = tandem_crdt::encoding::encode_change(&change);
-    let envelope = store.identity().seal(&ticket.doc, &bytes);
+    // An edit-ticket holder grants its own key.
+    let envelope = cipher.with_grant(store.identity().seal(&ticket.doc, &bytes));
     let (author, seq) = (change.author.0, change.start_seq);
 
     let rogue = Rogue::connect(a.listen[0].parse().unwrap(), &cipher);
@@ -107,7 +108,7 @@ fn a_rogue_peer_changes_nothing_and_stops_nothing() {
 
     // 1. A real change with a broken signature.
     let mut bad_sig = envelope.clone();
-    *bad_sig.last_mut().unwrap() ^= 1;
+    bad_sig[tandem_storage::SEAL_LEN - 1] ^= 1;
     let n = rejections(&log);
     rogue.publish(wire::change_message(
         &cipher,
@@ -171,6 +172,83 @@ fn a_rogue_peer_changes_nothing_and_stops_nothing() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
+/// Issue 15: a read ticket lets its holder read, follow and serve a document, and
+/// every change a read-ticket holder makes, validly encrypted and signed by its own
+/// device key, is refused by every other peer (it holds no grant of the write key).
+#[test]
+fn a_read_ticket_reads_and_serves_but_its_changes_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("a.log");
+    let mut a = Node::start_with(
+        &tmp.path().join("a"),
+        &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"],
+        &Spawn { log: Some(&log), ..Spawn::default() },
+    );
+    let doc = a.ok(json!({"cmd": "create", "title": "Minutes"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "agreed");
+    let edit = a.ticket(&doc);
+    let r = a.ok(json!({"cmd": "ticket", "doc": doc, "read": true}));
+    assert_eq!(r["read_only"], true);
+    let read: tandem_net::Ticket = r["ticket"].as_str().unwrap().parse().unwrap();
+    assert_eq!(read.doc, edit.doc);
+    assert_ne!(read.key, edit.key, "a read ticket does not carry the document key");
+
+    // An honest reader follows the document and cannot edit it.
+    let mut reader = Node::start(&tmp.path().join("reader"), &[]);
+    reader.ok(json!({"cmd": "join", "ticket": read.to_string()}));
+    reader.wait_text(&doc, |t| t == "agreed");
+    let refused = reader.send(json!({"cmd": "insert", "doc": doc, "pos": 0, "text": "X"}));
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("read-only")), "{refused}");
+    a.insert(&doc, 6, " today");
+    reader.wait_text(&doc, |t| t == "agreed today");
+
+    // A rogue reader makes a real change in its own replica, seals it with its device
+    // key and encrypts it: once with no grant, once with a grant made by a key of its
+    // own. Both nodes refuse both.
+    let cipher = DocCipher::reader(read.doc, &read.key, read.read_only.unwrap());
+    assert!(!cipher.can_write());
+    let store = StoreHandle::open(&tmp.path().join("rogue")).unwrap();
+    store.add_doc_as(read.doc, read.key.clone(), read.read_only, "").wait().unwrap();
+    let mut replica = store.load(read.doc).wait().unwrap();
+    replica.insert(0, "EVIL ").unwrap();
+    let change = replica.commit().unwrap();
+    let bytes = tandem_crdt::encoding::encode_change(&change);
+    let sealed = store.identity().seal(&read.doc, &bytes);
+    let forger = DocCipher::new(read.doc, &DocKey([0x66; 32]));
+    let signer: [u8; 32] = sealed[1..33].try_into().unwrap();
+    let forged = [sealed.clone(), forger.grant(&signer).unwrap().to_vec()].concat();
+    for target in [&a, &reader] {
+        let rogue = Rogue::connect(target.listen[0].parse().unwrap(), &cipher);
+        for envelope in [sealed.clone(), forged.clone()] {
+            let sc = SignedChange { change: bytes.clone(), envelope };
+            rogue.publish(wire::change_message(&cipher, change.author.0, change.start_seq, &sc, None));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert_eq!(a.text(&doc), "agreed today", "the writer refused the reader's change");
+    assert_eq!(reader.text(&doc), "agreed today", "the honest reader refused it too");
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains("may not write"),
+        "refused for its missing grant"
+    );
+
+    // With the writer gone, the reader serves the document to a newcomer with an edit
+    // ticket, and the newcomer's edits reach the reader.
+    a.quit();
+    let mut c = Node::start(&tmp.path().join("c"), &[]);
+    let via_reader = tandem_net::Ticket { addrs: vec![reader.listen[0].parse().unwrap()], ..edit };
+    c.ok(json!({"cmd": "join", "ticket": via_reader.to_string()}));
+    c.wait_text(&doc, |t| t == "agreed today");
+    c.insert(&doc, 0, "Minutes: ");
+    reader.wait_text(&doc, |t| t == "Minutes: agreed today");
+    // Restarted, the reader is still a reader.
+    reader.quit();
+    let mut reader = Node::start(&tmp.path().join("reader"), &[]);
+    assert_eq!(reader.text(&doc), "Minutes: agreed today");
+    let refused = reader.send(json!({"cmd": "insert", "doc": doc, "pos": 0, "text": "X"}));
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("read-only")), "{refused}");
+}
+
 /// Gossip scoring: a member whose messages the node refuses soon is not heard at all,
 /// not even when it sends something valid; the same valid change from another peer
 /// arrives.
@@ -197,7 +275,8 @@ fn a_peer_whose_messages_are_refused_is_no_longer_heard() {
     replica.insert(0, "valid ").unwrap();
     let change = replica.commit().unwrap();
     let bytes = tandem_crdt::encoding::encode_change(&change);
-    let envelope = store.identity().seal(&ticket.doc, &bytes);
+    // An edit-ticket holder grants its own key.
+    let envelope = cipher.with_grant(store.identity().seal(&ticket.doc, &bytes));
     let valid = wire::change_message(
         &cipher,
         change.author.0,

@@ -219,6 +219,56 @@ fn share_with_a_node_and_see_its_edits_and_cursor() {
     h.state_mut().shutdown();
 }
 
+/// Issue 15: the share dialog offers "can edit" and "can read"; a window that joined
+/// with the read ticket follows the document, says it is read-only and takes no typing.
+#[test]
+fn a_read_ticket_opens_a_read_only_window_that_follows_edits() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = harness(start(da.path()));
+    let mut b = harness(start(db.path()));
+    new_doc(&mut a);
+    type_in_editor(&mut a, "read me");
+    a.get_by_label("Share").click();
+    wait(&mut a, "the tickets", |x| x.shown_read_ticket().is_some_and(|t| t.starts_with("tandem1")));
+    assert!(a.query_by_label("Anyone with this ticket can read and edit the document:").is_some());
+    a.get_by_label("can read").click_accesskit();
+    for _ in 0..5 {
+        a.step();
+    }
+    assert!(a
+        .query_by_label(
+            "Anyone with this ticket can read the document, follow its edits and pass them on, but not change it:"
+        )
+        .is_some());
+    let read = a.state().shown_read_ticket().unwrap().to_owned();
+    assert_ne!(Some(read.as_str()), a.state().shown_ticket(), "two different tickets");
+    a.get_by_label("Close").click();
+    a.step();
+    b.state_mut().join(&read).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.state().text() != Some("read me") {
+        assert!(Instant::now() < deadline, "the reader never got the text");
+        a.step();
+        b.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(b.state().read_only());
+    assert!(b.query_by_label("🔒 Read-only").is_some());
+    type_in_editor(&mut b, "EVIL");
+    b.step();
+    assert_eq!(b.state().text(), Some("read me"), "typing changes nothing");
+    type_in_editor(&mut a, ", please");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.state().text() != Some("read me, please") {
+        assert!(Instant::now() < deadline, "the reader never followed: {:?}", b.state().text());
+        a.step();
+        b.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a.state_mut().shutdown();
+    b.state_mut().shutdown();
+}
+
 /// Two windows on loopback: typing in one shows in the other; renames made while both
 /// are offline show as a conflict, and picking one title resolves it on both.
 #[test]

@@ -111,6 +111,22 @@ impl TandemApp {
     /// Carries out what a panel asked for: the one place where the panels' requests
     /// change the app's state.
     pub(super) fn apply(&mut self, action: Action, ctx: &egui::Context) {
+        let edits = matches!(
+            action,
+            Action::Undo
+                | Action::Redo
+                | Action::Restore(_)
+                | Action::Rename(_)
+                | Action::NameVersion(_)
+                | Action::Replace { .. }
+        );
+        if edits && self.open.as_ref().is_some_and(|o| o.view.read_only()) {
+            self.status.notify(Notice::Info(
+                "This document is read-only here: it was shared with a read ticket".into(),
+            ));
+            self.dialog = None;
+            return;
+        }
         match action {
             // No title: the document goes by its first line until it is renamed.
             Action::NewDoc => self.new_doc(""),
@@ -129,13 +145,17 @@ impl TandemApp {
                 self.dialog = Some(Dialog::Settings(s));
             }
             Action::Share => {
-                self.dialog = Some(Dialog::Share);
+                self.dialog = Some(Dialog::Share { read: false });
                 if let Some(o) = &self.open {
                     let id = o.id();
                     let e = self.tasks.engine.clone();
                     self.tasks.spawn(
-                        async move { e.ticket(id).await.map(|t| t.to_string()).unwrap_or_default() },
-                        move |t| Msg::Ticket(id, t),
+                        async move {
+                            let edit = e.ticket(id).await.map(|t| t.to_string()).unwrap_or_default();
+                            let read = e.read_ticket(id).await.map(|t| t.to_string()).unwrap_or_default();
+                            (edit, read)
+                        },
+                        move |(edit, read)| Msg::Ticket(id, edit, read),
                     );
                 }
             }

@@ -32,8 +32,10 @@ impl<'a> CrdtBuffer<'a> {
 }
 
 impl TextBuffer for CrdtBuffer<'_> {
+    /// A document shared with this device to read only takes no typing (text can
+    /// still be selected and copied).
     fn is_mutable(&self) -> bool {
-        true
+        !self.view.read_only()
     }
 
     fn as_str(&self) -> &str {
@@ -41,6 +43,9 @@ impl TextBuffer for CrdtBuffer<'_> {
     }
 
     fn insert_text(&mut self, text: &str, char_index: CharIndex) -> usize {
+        if self.view.read_only() {
+            return 0;
+        }
         let len = self.view.doc().len_chars();
         let pos = char_index.0.min(len);
         if text.is_empty() || self.view.doc_mut().insert(pos, text).is_err() {
@@ -55,7 +60,7 @@ impl TextBuffer for CrdtBuffer<'_> {
     fn delete_char_range(&mut self, char_range: Range<CharIndex>) {
         let len = self.view.doc().len_chars();
         let (start, end) = (char_range.start.0.min(len), char_range.end.0.min(len));
-        if start >= end || self.view.doc_mut().delete(start, end - start).is_err() {
+        if start >= end || self.view.read_only() || self.view.doc_mut().delete(start, end - start).is_err() {
             return;
         }
         let (a, b) = (byte_of(self.mirror, start), byte_of(self.mirror, end));

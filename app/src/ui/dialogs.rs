@@ -43,7 +43,11 @@ pub(super) enum Dialog {
     EmptyTrash {
         docs: Vec<DocId>,
     },
-    Share,
+    /// Share the open document; `read` shows the read ticket instead of the edit one.
+    Share {
+        /// Whether the read ticket is shown.
+        read: bool,
+    },
     Import {
         path: String,
         error: Option<FileError>,
@@ -125,7 +129,7 @@ impl Dialog {
                 }
                 Dialog::Delete { doc, title } => delete_ui(ui, *doc, title),
                 Dialog::EmptyTrash { docs } => empty_trash_ui(ui, docs),
-                Dialog::Share => share_ui(ui, open.and_then(|o| o.ticket.as_deref())),
+                Dialog::Share { read } => share_ui(ui, open, read),
                 Dialog::Import { path, error, busy, choosing } => {
                     import_ui(ui, path, error.as_ref(), busy.as_deref(), *choosing)
                 }
@@ -167,7 +171,7 @@ impl Dialog {
             Dialog::Export { .. } => Some(Id::new("export-path")),
             Dialog::Settings(_) => Some(Id::new("settings-name")),
             Dialog::Quit { .. } | Dialog::Connection(_) => button("cancel"),
-            Dialog::Trash { .. } | Dialog::Share => button("confirm"),
+            Dialog::Trash { .. } | Dialog::Share { .. } => button("confirm"),
             // Deleting for good is never what Enter does by chance.
             Dialog::Delete { .. } | Dialog::EmptyTrash { .. } => button("cancel"),
         }
@@ -289,10 +293,29 @@ fn quit_ui(ui: &mut egui::Ui, waiting: usize) -> Option<Action> {
     buttons_ui(ui, "Quit and lose them", || Action::Quit, "Keep Tandem open")
 }
 
-/// The share dialog: the ticket once the engine gave it, a spinner until then.
-fn share_ui(ui: &mut egui::Ui, ticket: Option<&str>) -> Option<Action> {
+/// The share dialog: "can edit" or "can read", and that ticket once the engine gave it
+/// (a spinner until then). A device that may only read the document offers only a read
+/// ticket.
+fn share_ui(ui: &mut egui::Ui, open: Option<&OpenDoc>, read: &mut bool) -> Option<Action> {
     ui.heading("Share");
-    let prompt = ui.label("Anyone with this ticket can read and edit the document:");
+    let reader = open.is_some_and(|o| o.view.read_only());
+    if reader {
+        *read = true;
+        ui.label("You can only read this document here, so you can share it to read only.");
+    } else {
+        ui.horizontal(|ui| {
+            ui.label("People with the ticket");
+            ui.selectable_value(read, false, "can edit");
+            ui.selectable_value(read, true, "can read");
+        });
+    }
+    let prompt = ui.label(if *read {
+        "Anyone with this ticket can read the document, follow its edits and pass them on, but not change it:"
+    } else {
+        "Anyone with this ticket can read and edit the document:"
+    });
+    let ticket =
+        open.and_then(|o| if *read && !reader { o.read_ticket.as_deref() } else { o.ticket.as_deref() });
     let Some(t) = ticket else {
         ui.spinner();
         return ui.button("Close").clicked().then_some(Action::CloseDialog);

@@ -26,8 +26,12 @@ pub(super) struct OpenDoc {
     pub(super) mirror: String,
     /// This device's last seq that is stored.
     pub(super) saved: u64,
-    /// The ticket shown in the share dialog, once the engine gave it.
+    /// The ticket shown in the share dialog, once the engine gave it (for a document
+    /// this device may only read, a read ticket).
     pub(super) ticket: Option<String>,
+    /// The read ticket the share dialog offers beside it.
+    pub(super) read_ticket: Option<String>,
+
     /// The peers that share the document.
     pub(super) peers: Vec<DocPeer>,
     /// Writers caught signing two versions of the same edits.
@@ -58,6 +62,8 @@ impl OpenDoc {
             mirror,
             saved,
             ticket: None,
+            read_ticket: None,
+
             peers: Vec::new(),
             equivocators: Vec::new(),
             n_peers: 0,

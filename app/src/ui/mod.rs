@@ -524,6 +524,16 @@ impl TandemApp {
         self.open.as_ref().and_then(|o| o.ticket.as_deref())
     }
 
+    /// The read ticket the share dialog offers, once it is there.
+    pub fn shown_read_ticket(&self) -> Option<&str> {
+        self.open.as_ref().and_then(|o| o.read_ticket.as_deref())
+    }
+
+    /// Whether the open document is read-only on this device.
+    pub fn read_only(&self) -> bool {
+        self.open.as_ref().is_some_and(|o| o.view.read_only())
+    }
+
     /// The documents in the list.
     pub fn docs(&self) -> &[DocSummary] {
         &self.docs.list
@@ -567,7 +577,7 @@ impl TandemApp {
     /// can say who wrote its edits (no undo step; nothing when it holds them already).
     fn record_author(&mut self) {
         let (name, colour) = (self.settings.name.clone(), self.colour());
-        if let Some(o) = &mut self.open {
+        if let Some(o) = self.open.as_mut().filter(|o| !o.view.read_only()) {
             match tandem_net::authors::record_author(o.view.doc_mut(), &name, colour) {
                 Ok(true) => {
                     o.view.commit_untracked();

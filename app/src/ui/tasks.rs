@@ -23,7 +23,7 @@ pub(super) enum Msg {
     Opened(Result<Box<DocView>, NetError>),
     Created(Result<DocId, NetError>),
     Joined(Result<DocId, NetError>),
-    Ticket(DocId, String),
+    Ticket(DocId, String, String),
     DocPeers(DocId, Vec<DocPeer>),
     Presences(DocId, Vec<PeerPresence>),
     /// The document's connected peers, its changes waiting for deps, and writers caught
@@ -268,9 +268,10 @@ impl TandemApp {
                 self.status.notify(Notice::Error(format!("Cannot create the document: {e}")));
             }
             Msg::Joined(Err(e)) => self.status.notify(Notice::Error(format!("Cannot join: {e}"))),
-            Msg::Ticket(doc, t) => {
+            Msg::Ticket(doc, edit, read) => {
                 if let Some(o) = self.open_if(doc) {
-                    o.ticket = Some(t);
+                    o.ticket = Some(edit);
+                    o.read_ticket = Some(read);
                 }
             }
             Msg::DocPeers(doc, p) => {

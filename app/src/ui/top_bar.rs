@@ -61,7 +61,12 @@ fn document_commands_ui(ui: &mut egui::Ui, o: &OpenDoc) -> (Option<Action>, egui
         ui.colored_label(Color32::from_rgb(0xd0, 0x80, 0x00), "⚠ title conflict")
             .on_hover_text("Peers renamed this document at the same time: choose one in Rename.");
     }
-    let rename = ui.button("Rename");
+    if o.view.read_only() {
+        ui.label("🔒 Read-only").on_hover_text(
+            "Shared with you to read: you follow its edits and pass them on, but cannot change it.",
+        );
+    }
+    let rename = ui.add_enabled(!o.view.read_only(), egui::Button::new("Rename"));
     if rename.clicked() {
         action = Some(Action::ShowDialog(Dialog::Rename { title }));
     }

@@ -221,6 +221,12 @@ impl Engine {
                 return;
             }
         };
+        // Seals stored without a grant (made before grants, or joined by the store)
+        // get one here, where this device may grant.
+        let changes: Vec<SignedChange> = changes
+            .into_iter()
+            .map(|c| SignedChange { envelope: cipher.with_grant(c.envelope), change: c.change })
+            .collect();
         let sizes = changes.iter().map(|c| c.change.len() + c.envelope.len());
         let whole = ask.whole();
         let clock = ask.clock;
@@ -328,7 +334,9 @@ impl Engine {
         if run.start_seq == 0 || end.checked_sub(run.start_seq)? > super::RUN_MAX_SEQS {
             return None;
         }
-        let joined = self.docs.get(&id)?.doc.change_by(author, run.start_seq, end)?;
+        let d = self.docs.get(&id)?;
+        let joined = d.doc.change_by(author, run.start_seq, end)?;
+        d.cipher.granted_signer(&run.envelope)?;
         let bytes = encoding::encode_change(&joined);
         check_seal(&id, &bytes, author, &run.envelope).ok()?;
         Some((joined, SignedChange { change: bytes, envelope: run.envelope }))
@@ -354,6 +362,17 @@ impl Engine {
     /// it. A duplicate, a change already waiting in the causal buffer, or one the
     /// buffer has no room for, is `Ok` with nothing ready and nothing new.
     fn accept(&mut self, id: DocId, change: Change, sc: SignedChange) -> Result<Accepted, Refused> {
+        let d = self.docs.get_mut(&id).ok_or(Refused::UnknownDoc(id))?;
+        // Only a change whose author holds a grant of the write key counts; a checked
+        // grant is remembered (the same key's grant is the same bytes every time).
+        let signer = tandem_storage::seal_signer(&sc.envelope);
+        let known = signer.is_some_and(|s| {
+            d.granted.contains(&s) && sc.envelope.len() == tandem_storage::SEAL_LEN + crate::crypto::GRANT
+        });
+        if !known {
+            let s = d.cipher.granted_signer(&sc.envelope).ok_or(Refused::NoGrant(change.id()))?;
+            d.granted.insert(s);
+        }
         check_seal(&id, &sc.change, change.author, &sc.envelope)?;
         let now_ms = self.clock_ms();
         let d = self.docs.get_mut(&id).ok_or(Refused::UnknownDoc(id))?;

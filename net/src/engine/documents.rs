@@ -71,8 +71,17 @@ pub fn titles_of(doc: &Doc) -> Vec<String> {
 impl Engine {
     /// Starts syncing a document: subscribes to its topic (the DHT is told of it at the
     /// next discovery pass, `discovery.rs`).
-    pub(super) fn open(&mut self, id: DocId, key: DocKey, doc: Doc) -> Result<(), NetError> {
-        let cipher = DocCipher::new(id, &key);
+    pub(super) fn open(
+        &mut self,
+        id: DocId,
+        key: DocKey,
+        read_only: Option<[u8; 32]>,
+        doc: Doc,
+    ) -> Result<(), NetError> {
+        let cipher = match read_only {
+            None => DocCipher::new(id, &key),
+            Some(write_public) => DocCipher::reader(id, &key, write_public),
+        };
         let topic = IdentTopic::new(cipher.topic());
         self.swarm
             .behaviour_mut()
@@ -94,6 +103,7 @@ impl Engine {
                 doc,
                 key,
                 cipher,
+                granted: Default::default(),
                 topic: topic.hash(),
                 unsaved: Vec::new(),
                 equivocators: Default::default(),
@@ -113,7 +123,22 @@ impl Engine {
         let mut addrs = self.listen_addrs();
         addrs.retain(|a| !a.iter().any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())));
         let addrs = relay::ticket_addrs(addrs);
-        Ok(Ticket { doc, key: d.key.clone(), addrs })
+        Ok(Ticket {
+            doc,
+            key: d.key.clone(),
+            read_only: (!d.cipher.can_write()).then(|| d.cipher.write_public()),
+            addrs,
+        })
+    }
+
+    /// A ticket that lets its holder read and serve the document but not write it.
+    pub(super) fn read_ticket(&self, doc: DocId) -> Result<Ticket, NetError> {
+        let edit = self.ticket(doc)?;
+        let d = self.docs.get(&doc).ok_or(NetError::UnknownDoc(doc))?;
+        if edit.read_only.is_some() {
+            return Ok(edit);
+        }
+        Ok(Ticket { key: DocCipher::read_secret(&d.key), read_only: Some(d.cipher.write_public()), ..edit })
     }
 
     /// An open document, or why there is none: unknown, or damaged on disk.
@@ -159,7 +184,7 @@ impl Engine {
     pub(super) async fn create(&mut self, title: &str) -> Result<(DocId, Ticket), NetError> {
         let info = self.store.create_doc(title).get().await?;
         let doc = self.store.load(info.id).get().await?;
-        self.open(info.id, info.key, doc)?;
+        self.open(info.id, info.key, None, doc)?;
         // Without a title the document goes by its first line until it is renamed.
         if !title.is_empty() {
             self.local_edit(info.id, |d| d.map_set("title", Value::Str(title.to_owned()))).await?;
@@ -169,10 +194,15 @@ impl Engine {
     }
 
     pub(super) async fn join(&mut self, t: Ticket) -> Result<DocId, NetError> {
+        // A document held read-only and joined with an edit ticket becomes editable.
+        let upgrade = t.read_only.is_none() && self.docs.get(&t.doc).is_some_and(|d| !d.cipher.can_write());
+        if upgrade {
+            self.close(t.doc);
+        }
         if !self.docs.contains_key(&t.doc) {
-            let info = self.store.add_doc(t.doc, t.key.clone(), "").get().await?;
+            let info = self.store.add_doc_as(t.doc, t.key.clone(), t.read_only, "").get().await?;
             let doc = self.store.load(info.id).get().await?;
-            self.open(info.id, t.key.clone(), doc)?;
+            self.open(info.id, info.key, info.read_only, doc)?;
             self.events.send(Event::DocsChanged).ok();
         }
         for addr in &t.addrs {
@@ -222,7 +252,7 @@ impl Engine {
         let Some(info) = self.store.doc(id).get().await? else { return Ok(false) };
         match self.store.load(id).get().await {
             Ok(doc) => {
-                self.open(id, info.key, doc)?;
+                self.open(id, info.key, info.read_only, doc)?;
                 self.members.hello_soon(id);
                 self.discovery.look_soon(id);
                 self.public.look_soon(id);
@@ -289,6 +319,9 @@ impl Engine {
         commit: fn(&mut Doc) -> Option<Change>,
     ) -> Result<(), NetError> {
         let d = self.docs.get_mut(&id).ok_or(NetError::UnknownDoc(id))?;
+        if !d.cipher.can_write() {
+            return Err(NetError::ReadOnly(id));
+        }
         edit(&mut d.doc)?;
         d.doc.set_wall_clock(crate::change_time());
         let Some(change) = commit(&mut d.doc) else { return Ok(()) };
@@ -312,11 +345,14 @@ impl Engine {
     /// [`Engine::persist_local`] of a change within the limits of one change.
     async fn persist_part(&mut self, id: DocId, change: Change) -> Result<(), NetError> {
         let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
+        if !d.cipher.can_write() {
+            return Err(NetError::ReadOnly(id));
+        }
         let bytes = encoding::encode_change(&change);
         // The engine's own edits and the window's are this device's two writers.
         let signer =
             self.store.identity().for_author(change.author).ok_or(NetError::NotOwnChange(change.author))?;
-        let envelope = signer.seal(&id, &bytes);
+        let envelope = d.cipher.with_grant(signer.seal(&id, &bytes));
         let summary = Some((name_of(&d.doc), d.doc.len_chars() as u64));
         let signed = SignedChange { change: bytes, envelope: envelope.clone() };
         let stored = self
@@ -332,9 +368,10 @@ impl Engine {
                 self.events
                     .send(Event::Saved { doc: id, author: change.author, seq: change.end_seq() - 1 })
                     .ok();
-                let run = self.docs.get_mut(&id).and_then(|d| d.extend_run(&change)).map(|run| RunSeal {
-                    start_seq: run.start_seq,
-                    envelope: signer.seal(&id, &encoding::encode_change(&run)),
+                let run = self.docs.get_mut(&id).and_then(|d| {
+                    let run = d.extend_run(&change)?;
+                    let envelope = d.cipher.with_grant(signer.seal(&id, &encoding::encode_change(&run)));
+                    Some(RunSeal { start_seq: run.start_seq, envelope })
                 });
                 self.publish_change(id, &change, &signed, run.as_ref());
                 Ok(())

@@ -303,6 +303,7 @@ pub(super) enum Command {
     Create(String, Reply<(DocId, Ticket)>),
     Join(Ticket, Reply<DocId>),
     Ticket(DocId, Reply<Ticket>),
+    ReadTicket(DocId, Reply<Ticket>),
     Insert(DocId, usize, String, Reply<()>),
     Delete(DocId, usize, usize, Reply<()>),
     Text(DocId, Reply<String>),
@@ -377,6 +378,12 @@ impl EngineHandle {
     /// A ticket for a document, with this peer's current addresses.
     pub async fn ticket(&self, doc: DocId) -> Result<Ticket, NetError> {
         self.ask(|r| Command::Ticket(doc, r)).await
+    }
+
+    /// A read ticket for a document: its holder reads, follows and serves it, and its
+    /// changes are refused by everyone.
+    pub async fn read_ticket(&self, doc: DocId) -> Result<Ticket, NetError> {
+        self.ask(|r| Command::ReadTicket(doc, r)).await
     }
 
     /// Inserts text; returns once the change is durable.

@@ -47,6 +47,8 @@ pub struct DocView {
     /// A change taken off `remote` by [`DocView::has_incoming`], applied first.
     incoming: Option<Change>,
     local: mpsc::UnboundedSender<(DocId, Change)>,
+    /// Whether this device may only read the document (joined with a read ticket).
+    read_only: bool,
 }
 
 impl DocView {
@@ -54,12 +56,25 @@ impl DocView {
     pub fn detached(replica: tandem_crdt::ReplicaId) -> DocView {
         let (_, remote) = std_mpsc::channel();
         let (local, _) = mpsc::unbounded_channel();
-        DocView { id: DocId([0; 16]), doc: Doc::new(replica), remote, incoming: None, local }
+        DocView {
+            id: DocId([0; 16]),
+            doc: Doc::new(replica),
+            remote,
+            incoming: None,
+            local,
+            read_only: false,
+        }
     }
 
     /// The document.
     pub fn id(&self) -> DocId {
         self.id
+    }
+
+    /// Whether this device may only read the document: the window takes no edits
+    /// (the engine refuses them too).
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The replica, to read.
@@ -176,15 +191,21 @@ impl Engine {
         let doc = self.store.load_as(id, tandem_storage::Writer::Window).get().await?;
         let (tx, remote) = std_mpsc::channel();
         let local = self.local_tx.clone();
+        let mut read_only = false;
         if let Some(d) = self.docs.get_mut(&id) {
             d.view = Some(ViewSink { tx, wake });
+            read_only = !d.cipher.can_write();
         }
-        Ok(DocView { id, doc, remote, incoming: None, local })
+        Ok(DocView { id, doc, remote, incoming: None, local, read_only })
     }
 
     /// A change made in a view: apply to the engine's replica, store, publish.
     pub(super) async fn on_view_change(&mut self, id: DocId, change: Change) {
         let Some(d) = self.docs.get_mut(&id) else { return };
+        if !d.cipher.can_write() {
+            warn!("refused an edit of {id} from the window: {}", NetError::ReadOnly(id));
+            return;
+        }
         if let Err(e) = d.doc.apply(change.clone()) {
             warn!("refused a change from the window for {id}: {e}");
             return;
