@@ -280,6 +280,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_reader_shares_every_name_but_cannot_grant() {
+        let (doc, key) = (DocId([1; 16]), DocKey([5; 32]));
+        let writer = DocCipher::new(doc, &key);
+        let reader = DocCipher::reader(doc, &DocCipher::read_secret(&key), writer.write_public());
+        assert_eq!(reader.topic(), writer.topic());
+        assert_eq!(reader.rendezvous(7), writer.rendezvous(7));
+        let tag = |c: &DocCipher| c.member_tag(TagPurpose::Hello, b"a", b"b", b"n");
+        assert_eq!(tag(&reader), tag(&writer));
+        assert_eq!(reader.open(b"c", &writer.seal(b"c", b"text")).unwrap(), b"text");
+        assert!(writer.can_write() && !reader.can_write());
+        assert_ne!(DocCipher::read_secret(&key), key, "the read secret is not the key");
+        let author = [9u8; 32];
+        let grant = writer.grant(&author).unwrap();
+        assert!(reader.check_grant(&author, &grant));
+        assert!(!reader.check_grant(&[8; 32], &grant), "a grant names one key");
+        assert_eq!(reader.grant(&author), None);
+        let other = DocCipher::new(doc, &DocKey([6; 32]));
+        assert!(!reader.check_grant(&author, &other.grant(&author).unwrap()), "another document's write key");
+        let elsewhere = DocCipher::new(DocId([2; 16]), &key);
+        assert!(!elsewhere.check_grant(&author, &grant), "a grant names one document");
+        // A seal gets its grant once, and only a writer adds it.
+        let seal = vec![1u8; tandem_storage::SEAL_LEN];
+        let granted = writer.with_grant(seal.clone());
+        assert_eq!(granted.len(), tandem_storage::SEAL_LEN + GRANT);
+        assert_eq!(writer.with_grant(granted.clone()), granted);
+        assert_eq!(reader.with_grant(seal.clone()), seal);
+        assert_eq!(reader.granted_signer(&granted), Some([1; 32]));
+        assert_eq!(reader.granted_signer(&seal), None);
+        let mut bad = granted.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(reader.granted_signer(&bad), None);
+    }
+
+    #[test]
     fn only_the_key_opens() {
         let doc = DocId([1; 16]);
         let a = DocCipher::new(doc, &DocKey([5; 32]));
