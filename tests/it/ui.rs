@@ -178,8 +178,12 @@ pub(crate) fn share_with_node(h: &mut Harness<'_, TandemApp>, node_dir: &Path, t
     h.get_by_label("Share").click();
     wait(h, "the ticket", |a| a.shown_ticket().is_some_and(|t| t.starts_with("tandem1")));
     let ticket = h.state().shown_ticket().unwrap().to_owned();
+    // The frame the ticket arrives in moves the focus to Copy; click after it.
+    h.step();
     h.get_by_label("Close").click();
     h.step();
+    h.step();
+    assert!(h.query_by_label("Copy").is_none(), "the share dialog closed");
     let mut node = Node::start(node_dir, &[]);
     let doc = node.ok(json!({"cmd": "join", "ticket": ticket}))["doc"].as_str().unwrap().to_owned();
     // The app's frames keep running while the node catches up.
@@ -281,6 +285,7 @@ fn two_windows_sync_text_and_resolve_a_rename_conflict() {
     a.get_by_label("Share").click();
     wait(&mut a, "the ticket", |x| x.shown_ticket().is_some());
     let ticket = a.state().shown_ticket().unwrap().to_owned();
+    a.step();
     a.get_by_label("Close").click();
     a.step();
     b.state_mut().join(&ticket).unwrap();

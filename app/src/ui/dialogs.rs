@@ -316,20 +316,28 @@ fn share_ui(ui: &mut egui::Ui, open: Option<&OpenDoc>, read: &mut bool) -> Optio
     });
     let ticket =
         open.and_then(|o| if *read && !reader { o.read_ticket.as_deref() } else { o.ticket.as_deref() });
-    let Some(t) = ticket else {
-        ui.spinner();
-        return ui.button("Close").clicked().then_some(Action::CloseDialog);
-    };
-    let mut shown = t;
-    ui.add(
+    // The field keeps its size while the ticket is made, so nothing moves when it
+    // comes (a click aimed at a button lands on it).
+    let mut shown = ticket.unwrap_or("Making the ticket…");
+    ui.add_enabled(
+        ticket.is_some(),
         egui::TextEdit::multiline(&mut shown)
-            .desired_rows(4)
+            .desired_rows(5)
             .desired_width(f32::INFINITY)
             .font(egui::TextStyle::Monospace)
             .id(Id::new("share-ticket")),
     )
     .labelled_by(prompt.id);
-    buttons_ui(ui, "Copy", || Action::CopyTicket(t.to_owned()), "Close")
+    match ticket {
+        Some(t) => buttons_ui(ui, "Copy", || Action::CopyTicket(t.to_owned()), "Close"),
+        None => {
+            ui.horizontal(|ui| {
+                ui.add_enabled(false, egui::Button::new("Copy"));
+                ui.button("Close").clicked().then_some(Action::CloseDialog)
+            })
+            .inner
+        }
+    }
 }
 
 /// The settings form, editing a copy of the settings until "Save".
