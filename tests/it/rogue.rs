@@ -199,6 +199,8 @@ fn a_read_ticket_reads_and_serves_but_its_changes_are_refused() {
     reader.wait_text(&doc, |t| t == "agreed");
     let refused = reader.send(json!({"cmd": "insert", "doc": doc, "pos": 0, "text": "X"}));
     assert!(refused["error"].as_str().is_some_and(|e| e.contains("read-only")), "{refused}");
+    // Its presence still shows (a reader is named by its presence, not in the document).
+    reader.ok(json!({"cmd": "presence", "doc": doc, "name": "Reader", "cursor": 0}));
     a.insert(&doc, 6, " today");
     reader.wait_text(&doc, |t| t == "agreed today");
 

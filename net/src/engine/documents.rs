@@ -306,8 +306,11 @@ impl Engine {
     }
 
     /// Records this replica's name and colour in a document's map when it does not hold
-    /// them yet (no undo step).
+    /// them yet (no undo step). A reader writes nothing: it is named by its presence only.
     pub(super) async fn record_author(&mut self, id: DocId, name: &str, colour: u32) -> Result<(), NetError> {
+        if self.docs.get(&id).is_some_and(|d| !d.cipher.can_write()) {
+            return Ok(());
+        }
         let edit = |d: &mut Doc| crate::authors::record_author(d, name, colour).map(|_| ());
         self.local_edit_as(id, edit, Doc::commit_untracked).await
     }
