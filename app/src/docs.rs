@@ -20,6 +20,13 @@ pub fn open_store(data_dir: Option<&Path>) -> Result<Store> {
 /// already held keeps what it has and learns the addresses.
 pub fn join(store: &mut Store, ticket: &str) -> Result<DocInfo> {
     let t: tandem_net::Ticket = ticket.trim().parse().context("this is not a Tandem ticket")?;
+    // An edit ticket for a document held read-only upgrades it only with its real key.
+    if let Some(held) = store.doc(t.doc)?
+        && let (Some(w), None) = (held.read_only, t.read_only)
+        && !tandem_net::crypto::key_opens(&t.key, &held.key, w)
+    {
+        bail!("the ticket's key does not belong to document {}", t.doc);
+    }
     let info = store.add_doc_as(t.doc, t.key.clone(), t.read_only, "")?;
     for a in &t.addrs {
         store.add_peer_addr(t.doc, &a.to_string())?;

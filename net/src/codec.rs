@@ -1,4 +1,4 @@
-//! The `/tandem/sync/2` request-response codec: one length-prefixed byte string each
+//! The `/tandem/sync/3` request-response codec: one length-prefixed byte string each
 //! way, with size limits checked before reading.
 
 use futures::prelude::*;
@@ -6,7 +6,7 @@ use libp2p::StreamProtocol;
 use std::io;
 
 /// The membership and catch-up protocol.
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/tandem/sync/2");
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/tandem/sync/3");
 /// Largest request accepted.
 pub(crate) const MAX_REQUEST: usize = 64 * 1024;
 /// Largest response accepted; responses are chunked under it.

@@ -49,6 +49,12 @@ pub fn padded_len(n: usize) -> usize {
     if n <= 1024 { n.next_power_of_two().max(64) } else { n.div_ceil(1024) * 1024 }
 }
 
+/// Whether `key` is the document key behind a read-only document's read secret `read`
+/// and write public key `write_public`.
+pub fn key_opens(key: &DocKey, read: &DocKey, write_public: [u8; 32]) -> bool {
+    DocCipher::read_secret(key) == *read && DocCipher::new(DocId([0; 16]), key).write_public() == write_public
+}
+
 /// What a grant signs.
 fn grant_message(doc: DocId, author: &[u8; 32]) -> Vec<u8> {
     let mut m = b"tandem grant v1 ".to_vec();

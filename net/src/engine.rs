@@ -69,8 +69,8 @@ struct OpenDoc {
     doc: Doc,
     key: DocKey,
     cipher: crate::crypto::DocCipher,
-    /// Device keys whose grant to write was checked.
-    granted: std::collections::HashSet<[u8; 32]>,
+    /// Device keys whose grant to write was checked, with that grant.
+    granted: HashMap<[u8; 32], [u8; crate::crypto::GRANT]>,
     topic: TopicHash,
     /// Received changes not yet applied (waiting for deps), so not yet stored, with the
     /// time they arrived ([`Engine::clock_ms`]).

@@ -29,6 +29,9 @@ pub enum NetError {
     /// A change to sign as this device's was written by another author.
     #[error("change by {0} is not this device's to sign")]
     NotOwnChange(tandem_crdt::ReplicaId),
+    /// A ticket's key is not the key of the document it names.
+    #[error("the ticket's key does not belong to document {0}")]
+    WrongKey(DocId),
     /// The document was shared with this device to read only.
     #[error("document {0} is read-only here (it was shared with a read ticket)")]
     ReadOnly(DocId),

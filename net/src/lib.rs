@@ -4,7 +4,7 @@
 //!
 //! Live edits travel by gossipsub (one topic per document, named by a hash of its key;
 //! every message sealed with the key, every change signed by its author, validated
-//! before it is forwarded). Catch-up uses request-response `/tandem/sync/2`: "here is
+//! before it is forwarded). Catch-up uses request-response `/tandem/sync/3`: "here is
 //! my vector clock" answered by "here are the changes you lack", with a peer that proved
 //! it holds the document's key (a hello of tags bound to both peers, which names no
 //! document to anyone else), when a change arrives before its deps, and when a peer's

@@ -12,7 +12,7 @@
 //!   presence ([`SignedPresence`]). gossipsub carries no author, sequence number or
 //!   signature of its own (anonymous mode): nothing in clear names who wrote a message.
 //!
-//! Requests on `/tandem/sync/2` name no document in clear:
+//! Requests on `/tandem/sync/3` name no document in clear:
 //! - hello: `1 | nonce (16) | count | count x tag (16)`, one membership tag per document
 //!   the sender holds ([`crate::crypto::TagPurpose::Hello`], bound to both peers and the
 //!   nonce), padded with random tags to a power of two. The answer is

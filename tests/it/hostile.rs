@@ -1,6 +1,6 @@
 //! A hostile collaborator: a peer that holds the ticket, encrypts and signs validly with
 //! its own key under any writer ids it likes, publishes by gossip and answers catch-up
-//! requests (`/tandem/sync/2`) however it likes. It sends each shape of attack to two
+//! requests (`/tandem/sync/3`) however it likes. It sends each shape of attack to two
 //! honest `tandem node`s. After each one the honest nodes still converge with each
 //! other, keep answering `status` quickly, stay within twice their honest memory plus
 //! 50 MiB, and at the end restart and load the document.

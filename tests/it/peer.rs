@@ -1,4 +1,4 @@
-//! A bare libp2p peer speaking Tandem's protocols (gossipsub and `/tandem/sync/2`) in
+//! A bare libp2p peer speaking Tandem's protocols (gossipsub and `/tandem/sync/3`) in
 //! the test process, so a test can send what no `tandem node` would: garbage,
 //! forgeries, replays, storms. It holds a document's key or not; with the key it
 //! proves membership as a node does (a hello on each new connection, welcomes to the
@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::node::WAIT;
 
-/// Length-prefixed frames, as `/tandem/sync/2` carries them, with generous limits: the
+/// Length-prefixed frames, as `/tandem/sync/3` carries them, with generous limits: the
 /// peer may send more than a node accepts.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Frames;

@@ -238,7 +238,7 @@ fn a_read_ticket_reads_and_serves_but_its_changes_are_refused() {
     // ticket, and the newcomer's edits reach the reader.
     a.quit();
     let mut c = Node::start(&tmp.path().join("c"), &[]);
-    let via_reader = tandem_net::Ticket { addrs: vec![reader.listen[0].parse().unwrap()], ..edit };
+    let via_reader = tandem_net::Ticket { addrs: vec![reader.listen[0].parse().unwrap()], ..edit.clone() };
     c.ok(json!({"cmd": "join", "ticket": via_reader.to_string()}));
     c.wait_text(&doc, |t| t == "agreed today");
     c.insert(&doc, 0, "Minutes: ");
@@ -249,6 +249,19 @@ fn a_read_ticket_reads_and_serves_but_its_changes_are_refused() {
     assert_eq!(reader.text(&doc), "Minutes: agreed today");
     let refused = reader.send(json!({"cmd": "insert", "doc": doc, "pos": 0, "text": "X"}));
     assert!(refused["error"].as_str().is_some_and(|e| e.contains("read-only")), "{refused}");
+    // An edit ticket with a made-up key for the same document changes nothing; the
+    // real one makes the reader a writer.
+    let fake = tandem_net::Ticket { key: DocKey([0x42; 32]), addrs: vec![], ..edit.clone() };
+    let wrong = reader.send(json!({"cmd": "join", "ticket": fake.to_string()}));
+    assert!(wrong["error"].as_str().is_some_and(|e| e.contains("does not belong")), "{wrong}");
+    assert_eq!(reader.text(&doc), "Minutes: agreed today");
+    reader.ok(
+        json!({"cmd": "join", "ticket": tandem_net::Ticket { addrs: vec![], ..edit.clone() }.to_string()}),
+    );
+    reader.insert(&doc, 0, "Approved. ");
+    let to_reader = tandem_net::Ticket { addrs: vec![reader.listen[0].parse().unwrap()], ..edit };
+    c.ok(json!({"cmd": "join", "ticket": to_reader.to_string()}));
+    c.wait_text(&doc, |t| t == "Approved. Minutes: agreed today");
 }
 
 /// Gossip scoring: a member whose messages the node refuses soon is not heard at all,

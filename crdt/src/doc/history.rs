@@ -183,6 +183,8 @@ impl Doc {
         // The latest session of each agent, by index into `res`.
         let mut open: Vec<Option<usize>> = vec![None; log.agents.len()];
         let (mut ins, mut del) = (0, 0);
+        // The session that grew last: an undated edit joins only that one.
+        let mut last: Option<usize> = None;
         for r in &log.runs {
             let agent = &log.agents[r.agent as usize];
             let mut seq = r.seq;
@@ -197,7 +199,6 @@ impl Doc {
                 if inserted + deleted == 0 {
                     continue;
                 }
-                let last = res.len().checked_sub(1);
                 let joins = open[r.agent as usize].filter(|&i| {
                     let s = &res[i];
                     if time == 0 || s.end_time == 0 {
@@ -214,29 +215,26 @@ impl Doc {
                         s.deleted += deleted;
                         s.end = b as usize;
                         s.changes += 1;
-                        // Keep the list ordered by end: move the grown session last.
-                        let s = res.remove(i);
-                        for o in open.iter_mut().flatten() {
-                            if *o > i {
-                                *o -= 1;
-                            }
-                        }
-                        res.push(s);
                     }
-                    None => res.push(EditSession {
-                        author: agent.id,
-                        start_time: time,
-                        end_time: time,
-                        inserted,
-                        deleted,
-                        start: a as usize,
-                        end: b as usize,
-                        changes: 1,
-                    }),
+                    None => {
+                        res.push(EditSession {
+                            author: agent.id,
+                            start_time: time,
+                            end_time: time,
+                            inserted,
+                            deleted,
+                            start: a as usize,
+                            end: b as usize,
+                            changes: 1,
+                        });
+                        open[r.agent as usize] = Some(res.len() - 1);
+                    }
                 }
-                open[r.agent as usize] = Some(res.len() - 1);
+                last = Some(open[r.agent as usize].expect("just set"));
             }
         }
+        // Each session's end only grew, so ordering once by it lists them as they ended.
+        res.sort_by_key(|s| s.end);
         res
     }
 

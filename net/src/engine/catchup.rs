@@ -1,4 +1,4 @@
-//! Catch-up over `/tandem/sync/2` and receiving changes.
+//! Catch-up over `/tandem/sync/3` and receiving changes.
 //!
 //! Requests: the sync state decides when to ask and how much of an answer to send
 //! ([`crate::sync::State::answer`]); this module reads the store, seals the answer and
@@ -336,7 +336,9 @@ impl Engine {
         }
         let d = self.docs.get(&id)?;
         let joined = d.doc.change_by(author, run.start_seq, end)?;
-        d.cipher.granted_signer(&run.envelope)?;
+        if !known_grant(d, &run.envelope) {
+            d.cipher.granted_signer(&run.envelope)?;
+        }
         let bytes = encoding::encode_change(&joined);
         check_seal(&id, &bytes, author, &run.envelope).ok()?;
         Some((joined, SignedChange { change: bytes, envelope: run.envelope }))
@@ -365,13 +367,11 @@ impl Engine {
         let d = self.docs.get_mut(&id).ok_or(Refused::UnknownDoc(id))?;
         // Only a change whose author holds a grant of the write key counts; a checked
         // grant is remembered (the same key's grant is the same bytes every time).
-        let signer = tandem_storage::seal_signer(&sc.envelope);
-        let known = signer.is_some_and(|s| {
-            d.granted.contains(&s) && sc.envelope.len() == tandem_storage::SEAL_LEN + crate::crypto::GRANT
-        });
-        if !known {
+        if !known_grant(d, &sc.envelope) {
             let s = d.cipher.granted_signer(&sc.envelope).ok_or(Refused::NoGrant(change.id()))?;
-            d.granted.insert(s);
+            let grant =
+                sc.envelope[tandem_storage::SEAL_LEN..].try_into().expect("a granted envelope holds a grant");
+            d.granted.insert(s, grant);
         }
         check_seal(&id, &sc.change, change.author, &sc.envelope)?;
         let now_ms = self.clock_ms();
@@ -511,4 +511,11 @@ impl Engine {
         self.store_received(id, all, None);
         progress
     }
+}
+
+/// Whether `envelope` ends with the very grant already checked for its signer.
+fn known_grant(d: &super::OpenDoc, envelope: &[u8]) -> bool {
+    let Some(signer) = tandem_storage::seal_signer(envelope) else { return false };
+    envelope.len() == tandem_storage::SEAL_LEN + crate::crypto::GRANT
+        && d.granted.get(&signer).is_some_and(|g| envelope[tandem_storage::SEAL_LEN..] == g[..])
 }

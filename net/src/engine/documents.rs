@@ -194,9 +194,15 @@ impl Engine {
     }
 
     pub(super) async fn join(&mut self, t: Ticket) -> Result<DocId, NetError> {
-        // A document held read-only and joined with an edit ticket becomes editable.
+        // A document held read-only and joined with an edit ticket becomes editable,
+        // when the ticket's key is the document's: it must give the read secret and
+        // the write key held (anyone who knows the id could make up a key).
         let upgrade = t.read_only.is_none() && self.docs.get(&t.doc).is_some_and(|d| !d.cipher.can_write());
         if upgrade {
+            let d = self.docs.get(&t.doc).ok_or(NetError::UnknownDoc(t.doc))?;
+            if !crate::crypto::key_opens(&t.key, &d.key, d.cipher.write_public()) {
+                return Err(NetError::WrongKey(t.doc));
+            }
             self.close(t.doc);
         }
         if !self.docs.contains_key(&t.doc) {
