@@ -39,30 +39,26 @@ pub struct EditSession {
 /// Inserted and deleted characters among ops `a .. b`; `ins` and `del` are cursors
 /// into the insert and delete logs, moved forward as ranges come in `Lv` order.
 fn count_chars(log: &super::oplog::OpLog, a: Lv, b: Lv, ins: &mut usize, del: &mut usize) -> (u64, u64) {
-    let overlap = |lv: Lv, len: u32| (lv + len).min(b).saturating_sub(lv.max(a)) as u64;
-    let mut inserted = 0;
-    while let Some(r) = log.ins.get(*ins) {
-        if r.lv >= b {
-            break;
-        }
-        inserted += overlap(r.lv, r.len);
-        if r.lv + r.len > b {
-            break;
-        }
-        *ins += 1;
-    }
-    let mut deleted = 0;
-    while let Some(r) = log.dels.get(*del) {
-        if r.lv >= b {
-            break;
-        }
-        deleted += overlap(r.lv, r.len);
-        if r.lv + r.len > b {
-            break;
-        }
-        *del += 1;
-    }
+    let inserted = ops_within(log.ins[*ins..].iter().map(|r| (r.lv, r.len)), a, b, ins);
+    let deleted = ops_within(log.dels[*del..].iter().map(|r| (r.lv, r.len)), a, b, del);
     (inserted, deleted)
+}
+
+/// How many ops of the runs `(lv, len)` (sorted by `lv`, from run `*at` of their log)
+/// fall in `a .. b`; moves `*at` to the first run that may reach past `b`.
+fn ops_within(runs: impl Iterator<Item = (Lv, u32)>, a: Lv, b: Lv, at: &mut usize) -> u64 {
+    let mut n = 0;
+    for (lv, len) in runs {
+        if lv >= b {
+            break;
+        }
+        n += (lv + len).min(b).saturating_sub(lv.max(a)) as u64;
+        if lv + len > b {
+            break;
+        }
+        *at += 1;
+    }
+    n
 }
 
 /// A set of `Lv`s as sorted, disjoint ranges that do not touch.
