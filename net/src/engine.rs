@@ -93,6 +93,24 @@ struct OpenDoc {
 }
 
 impl OpenDoc {
+    /// `envelope` with its signer's grant after it when it has none and this device
+    /// may grant. Each author's grant is signed once and then taken from `granted`, so
+    /// sealing a keystroke or serving an old change costs no second signature.
+    fn with_grant(&mut self, envelope: Vec<u8>) -> Vec<u8> {
+        if envelope.len() != tandem_storage::SEAL_LEN || !self.cipher.can_write() {
+            return envelope;
+        }
+        let Some(signer) = tandem_storage::seal_signer(&envelope) else { return envelope };
+        let grant = match self.granted.get(&signer) {
+            Some(g) => *g,
+            None => match self.cipher.grant(&signer) {
+                Some(g) => *self.granted.entry(signer).or_insert(g),
+                None => return envelope,
+            },
+        };
+        [envelope.as_slice(), &grant].concat()
+    }
+
     /// Joins this device's stored change `change` to its writer's latest run when it
     /// continues it exactly and the run stays within [`RUN_BYTES`]; returns the run it
     /// extended, or `None` when `change` starts a new run.

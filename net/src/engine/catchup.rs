@@ -227,10 +227,7 @@ impl Engine {
         let changes: Vec<SignedChange> = match self.docs.get_mut(&id) {
             Some(d) => changes
                 .into_iter()
-                .map(|c| SignedChange {
-                    envelope: granted_envelope(d, &cipher, c.envelope),
-                    change: c.change,
-                })
+                .map(|c| SignedChange { envelope: d.with_grant(c.envelope), change: c.change })
                 .collect(),
             None => changes,
         };
@@ -525,21 +522,4 @@ fn known_grant(d: &super::OpenDoc, envelope: &[u8]) -> bool {
     let Some(signer) = tandem_storage::seal_signer(envelope) else { return false };
     envelope.len() == tandem_storage::SEAL_LEN + crate::crypto::GRANT
         && d.granted.get(&signer).is_some_and(|g| envelope[tandem_storage::SEAL_LEN..] == g[..])
-}
-
-/// `envelope` with its signer's grant after it when it has none and this device may
-/// grant, from the document's grants (made and remembered the first time).
-fn granted_envelope(d: &mut super::OpenDoc, cipher: &crate::crypto::DocCipher, envelope: Vec<u8>) -> Vec<u8> {
-    if envelope.len() != tandem_storage::SEAL_LEN || !cipher.can_write() {
-        return envelope;
-    }
-    let Some(signer) = tandem_storage::seal_signer(&envelope) else { return envelope };
-    let grant = match d.granted.get(&signer) {
-        Some(g) => *g,
-        None => match cipher.grant(&signer) {
-            Some(g) => *d.granted.entry(signer).or_insert(g),
-            None => return envelope,
-        },
-    };
-    [envelope.as_slice(), &grant].concat()
 }

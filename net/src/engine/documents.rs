@@ -353,7 +353,7 @@ impl Engine {
 
     /// [`Engine::persist_local`] of a change within the limits of one change.
     async fn persist_part(&mut self, id: DocId, change: Change) -> Result<(), NetError> {
-        let d = self.docs.get(&id).ok_or(NetError::UnknownDoc(id))?;
+        let d = self.docs.get_mut(&id).ok_or(NetError::UnknownDoc(id))?;
         if !d.cipher.can_write() {
             return Err(NetError::ReadOnly(id));
         }
@@ -361,7 +361,7 @@ impl Engine {
         // The engine's own edits and the window's are this device's two writers.
         let signer =
             self.store.identity().for_author(change.author).ok_or(NetError::NotOwnChange(change.author))?;
-        let envelope = d.cipher.with_grant(signer.seal(&id, &bytes));
+        let envelope = d.with_grant(signer.seal(&id, &bytes));
         let summary = Some((name_of(&d.doc), d.doc.len_chars() as u64));
         let signed = SignedChange { change: bytes, envelope: envelope.clone() };
         let stored = self
@@ -379,7 +379,7 @@ impl Engine {
                     .ok();
                 let run = self.docs.get_mut(&id).and_then(|d| {
                     let run = d.extend_run(&change)?;
-                    let envelope = d.cipher.with_grant(signer.seal(&id, &encoding::encode_change(&run)));
+                    let envelope = d.with_grant(signer.seal(&id, &encoding::encode_change(&run)));
                     Some(RunSeal { start_seq: run.start_seq, envelope })
                 });
                 self.publish_change(id, &change, &signed, run.as_ref());
