@@ -15,6 +15,10 @@ pub const COMMANDS: &[&str] = &[
     "create",
     "join",
     "ticket",
+    "members",
+    "remove_people",
+    "seal",
+    "unseal",
     "insert",
     "delete",
     "text",
@@ -227,6 +231,38 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
             };
             (ok(json!({"ticket": t.to_string(), "read_only": t.read_only.is_some()})), false)
         }
+        "members" => {
+            let members: Vec<Json> = engine
+                .members(doc_field(&v)?)
+                .await?
+                .into_iter()
+                .map(|m| json!({"peer_id": m.peer.to_string(), "name": m.name, "edit": m.edit, "online": m.online}))
+                .collect();
+            (ok(json!({"members": members})), false)
+        }
+        "remove_people" => {
+            let doc = doc_field(&v)?;
+            let peers = v
+                .get("peers")
+                .and_then(|p| p.as_array())
+                .context("missing field \"peers\" (a list of peer ids)")?
+                .iter()
+                .map(|p| p.as_str().context("a peer id is not a string")?.parse().context("bad peer id"))
+                .collect::<Result<Vec<tandem_net::PeerId>>>()?;
+            let t = engine.remove_people(doc, peers).await?;
+            (ok(json!({"ticket": t.to_string()})), false)
+        }
+        "seal" => {
+            let sealed = engine.seal(doc_field(&v)?, str_field(&v, "text")?.as_bytes().to_vec()).await?;
+            (ok(json!({"sealed": data_encoding::HEXLOWER.encode(&sealed)})), false)
+        }
+        "unseal" => {
+            let sealed = data_encoding::HEXLOWER
+                .decode(str_field(&v, "sealed")?.as_bytes())
+                .context("\"sealed\" is not lowercase hex")?;
+            let plain = engine.unseal(doc_field(&v)?, sealed).await?;
+            (ok(json!({"text": String::from_utf8_lossy(&plain)})), false)
+        }
         "insert" => {
             engine.insert(doc_field(&v)?, num_field(&v, "pos")?, str_field(&v, "text")?).await?;
             (ok(json!({})), false)
@@ -261,6 +297,8 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
                     "snapshot_error": s.snapshot_error,
                     "equivocators": s.equivocators.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                     "authors": authors,
+                    "epoch": s.epoch,
+                    "removed": s.removed,
                 })),
                 false,
             )

@@ -16,6 +16,9 @@ pub const MAX_NAME_CHARS: usize = 64;
 
 const NAME: &str = "author/";
 const COLOUR: &str = "colour/";
+/// The peer id of the device a writer writes from: who keeps the right to edit when
+/// the document's key changes ([`crate::rekey`]).
+const DEVICE: &str = "device/";
 
 /// An author as the document names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +60,29 @@ pub fn authors_of(doc: &Doc) -> BTreeMap<ReplicaId, Author> {
         .filter_map(|id| u64::from_str_radix(id, 16).ok().map(ReplicaId))
         .filter_map(|a| author_of(doc, a).map(|author| (a, author)))
         .collect()
+}
+
+/// The device (peer id, as text) each writer said it writes from, by author.
+pub fn devices_of(doc: &Doc) -> BTreeMap<ReplicaId, String> {
+    doc.map_keys()
+        .filter_map(|k| k.strip_prefix(DEVICE))
+        .filter_map(|id| u64::from_str_radix(id, 16).ok().map(ReplicaId))
+        .filter_map(|a| match own(doc, &key(DEVICE, a), a) {
+            Some(Value::Str(peer)) => Some((a, peer)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Records the device this replica writes from (its peer id), when the document does
+/// not hold it already; returns whether it wrote anything (the caller commits).
+pub fn record_device(doc: &mut Doc, peer: &str) -> Result<bool, tandem_crdt::Error> {
+    let me = doc.replica();
+    if own(doc, &key(DEVICE, me), me) == Some(Value::Str(peer.to_owned())) {
+        return Ok(false);
+    }
+    doc.map_set(&key(DEVICE, me), Value::Str(peer.to_owned()))?;
+    Ok(true)
 }
 
 /// Records this replica's name and colour in the document, when the document does not

@@ -39,6 +39,9 @@ pub enum TagPurpose {
     Welcome,
     /// Names the document of a catch-up request between two peers.
     Ask,
+    /// Names the document (in an epoch the receiver is still in) of the key changes
+    /// one peer hands another.
+    Rekey,
 }
 
 /// The size a sealed plaintext of `n` bytes is padded to (with the one byte that marks
@@ -79,6 +82,9 @@ pub struct DocCipher {
     write: Option<ed25519_dalek::SigningKey>,
     /// The write key's public half.
     write_public: [u8; 32],
+    /// The write public keys of the document's earlier epochs: grants they made
+    /// still let their authors' earlier changes in.
+    past_writers: Vec<[u8; 32]>,
     aead: XChaCha20Poly1305,
     topic: String,
     id_key: [u8; 32],
@@ -125,6 +131,7 @@ impl DocCipher {
             doc,
             write: None,
             write_public,
+            past_writers: Vec::new(),
             aead,
             topic,
             id_key: derive(key, b"message id"),
@@ -195,11 +202,34 @@ impl DocCipher {
         self.check_grant(&author, &grant).then_some(author)
     }
 
-    /// Whether `grant` lets the device key `author` write this document.
+    /// Whether `grant` lets the device key `author` write this document: made by the
+    /// write key of this epoch or of an earlier one.
     pub fn check_grant(&self, author: &[u8; 32], grant: &[u8; GRANT]) -> bool {
-        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&self.write_public) else { return false };
-        key.verify_strict(&grant_message(self.doc, author), &ed25519_dalek::Signature::from_bytes(grant))
-            .is_ok()
+        let message = grant_message(self.doc, author);
+        let signature = ed25519_dalek::Signature::from_bytes(grant);
+        std::iter::once(&self.write_public).chain(&self.past_writers).any(|w| {
+            ed25519_dalek::VerifyingKey::from_bytes(w)
+                .is_ok_and(|key| key.verify_strict(&message, &signature).is_ok())
+        })
+    }
+
+    /// This cipher, also taking the grants of the earlier epochs' write keys `past`.
+    pub fn with_past_writers(mut self, past: Vec<[u8; 32]>) -> DocCipher {
+        self.past_writers = past;
+        self
+    }
+
+    /// The write key's signature over `message` (`None` without the write key).
+    pub(crate) fn sign_as_writer(&self, message: &[u8]) -> Option<[u8; 64]> {
+        use ed25519_dalek::Signer;
+        Some(self.write.as_ref()?.sign(message).to_bytes())
+    }
+
+    /// Whether this epoch's write key made `signature` over `message`.
+    pub(crate) fn check_writer_signature(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        ed25519_dalek::VerifyingKey::from_bytes(&self.write_public).is_ok_and(|key| {
+            key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
+        })
     }
 
     /// The gossip topic: a hash of the key, so the topic reveals neither.

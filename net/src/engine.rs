@@ -31,6 +31,7 @@ use tracing::{debug, info, warn};
 mod catchup;
 mod discovery;
 mod documents;
+mod epochs;
 mod gossip;
 mod handle;
 mod lan;
@@ -41,6 +42,7 @@ mod swarm;
 mod view;
 
 pub use documents::{FIRST_LINE_CHARS, first_line_title, name_of, title_of, titles_of};
+pub use epochs::DocMember;
 pub use handle::{
     DocPeer, DocSummary, EngineHandle, Event, NetConfig, NetworkStatus, PeerInfo, PeerKind, PeerPresence,
     Reachability, Status, Traffic, TrashedDoc,
@@ -69,6 +71,13 @@ struct OpenDoc {
     doc: Doc,
     key: DocKey,
     cipher: crate::crypto::DocCipher,
+    /// The document's earlier keys ([`crate::rekey`]), and their ciphers in the same
+    /// order (to recognise members still in an earlier epoch).
+    ring: crate::rekey::KeyRing,
+    past: Vec<crate::crypto::DocCipher>,
+    /// A key change that does not keep this device arrived: it was removed, and hears
+    /// nothing new.
+    revoked: bool,
     /// Device keys whose grant to write was checked, with that grant.
     granted: HashMap<[u8; 32], [u8; crate::crypto::GRANT]>,
     topic: TopicHash,
@@ -96,8 +105,13 @@ impl OpenDoc {
     /// `envelope` with its signer's grant after it when it has none and this device
     /// may grant. Each author's grant is signed once and then taken from `granted`, so
     /// sealing a keystroke or serving an old change costs no second signature.
+    ///
+    /// An envelope that carries a grant of an earlier key epoch gets this epoch's
+    /// instead: a newcomer with the current ticket knows only the current write key.
     fn with_grant(&mut self, envelope: Vec<u8>) -> Vec<u8> {
-        if envelope.len() != tandem_storage::SEAL_LEN || !self.cipher.can_write() {
+        let seal = tandem_storage::SEAL_LEN;
+        let granted = seal + crate::crypto::GRANT;
+        if (envelope.len() != seal && envelope.len() != granted) || !self.cipher.can_write() {
             return envelope;
         }
         let Some(signer) = tandem_storage::seal_signer(&envelope) else { return envelope };
@@ -108,7 +122,10 @@ impl OpenDoc {
                 None => return envelope,
             },
         };
-        [envelope.as_slice(), &grant].concat()
+        if envelope.len() == granted && envelope[seal..] == grant {
+            return envelope;
+        }
+        [&envelope[..seal], &grant].concat()
     }
 
     /// Joins this device's stored change `change` to its writer's latest run when it
@@ -286,7 +303,10 @@ impl Engine {
         }
         for info in infos {
             match engine.store.load(info.id).get().await {
-                Ok(doc) => engine.open(info.id, info.key, info.read_only, doc)?,
+                Ok(doc) => {
+                    let ring = engine.key_ring(info.id).await;
+                    engine.open(info.id, info.key, info.read_only, doc, ring)?
+                }
                 Err(e) => {
                     warn!("cannot open document {} ({:?}): {e}", info.id, info.title);
                     engine.damaged.insert(info.id, (info.title, e.to_string()));
@@ -424,6 +444,21 @@ impl Engine {
             }
             Command::ReadTicket(doc, r) => {
                 r.send(self.read_ticket(doc)).ok();
+            }
+            Command::Members(doc, r) => {
+                r.send(self.doc_members(doc).await).ok();
+            }
+            Command::RemovePeople(doc, remove, r) => {
+                r.send(self.remove_people(doc, &remove).await).ok();
+            }
+            Command::Seal(doc, plain, r) => {
+                r.send(self.open_doc(doc).map(|d| d.cipher.seal(b"probe", &plain))).ok();
+            }
+            Command::Unseal(doc, sealed, r) => {
+                let res = self.open_doc(doc).and_then(|d| {
+                    d.cipher.open(b"probe", &sealed).map_err(|_| crate::NetError::Unreadable(doc))
+                });
+                r.send(res).ok();
             }
             Command::Insert(doc, pos, text, r) => {
                 r.send(self.local_edit(doc, |d| d.insert(pos, &text)).await).ok();

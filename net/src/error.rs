@@ -29,6 +29,10 @@ pub enum NetError {
     /// A change to sign as this device's was written by another author.
     #[error("change by {0} is not this device's to sign")]
     NotOwnChange(tandem_crdt::ReplicaId),
+    /// Sealed bytes do not open with this device's key of the document (sealed under
+    /// a key it does not hold, e.g. after a key change that removed it).
+    #[error("this device's key of document {0} does not open it")]
+    Unreadable(DocId),
     /// A ticket's key is not the key of the document it names.
     #[error("the ticket's key does not belong to document {0}")]
     WrongKey(DocId),

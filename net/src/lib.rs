@@ -26,6 +26,7 @@ mod codec;
 pub mod crypto;
 mod engine;
 mod error;
+pub mod rekey;
 pub mod sync;
 pub mod ticket;
 pub mod versions;
@@ -33,9 +34,9 @@ pub mod wire;
 
 pub use codec::SYNC_PROTOCOL;
 pub use engine::{
-    DocPeer, DocSummary, DocView, EngineHandle, Event, FIRST_LINE_CHARS, GOSSIP_PROTOCOL, NetConfig,
-    NetworkStatus, PUBLIC_NETWORK_ENV, PeerInfo, PeerKind, PeerPresence, Reachability, Status, Traffic,
-    TrashedDoc, Waker, first_line_title, name_of, title_of, titles_of,
+    DocMember, DocPeer, DocSummary, DocView, EngineHandle, Event, FIRST_LINE_CHARS, GOSSIP_PROTOCOL,
+    NetConfig, NetworkStatus, PUBLIC_NETWORK_ENV, PeerInfo, PeerKind, PeerPresence, Reachability, Status,
+    Traffic, TrashedDoc, Waker, first_line_title, name_of, title_of, titles_of,
 };
 pub use error::NetError;
 

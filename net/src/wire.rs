@@ -391,6 +391,7 @@ pub type Tag = [u8; MEMBER_TAG];
 const REQ_HELLO: u8 = 1;
 const REQ_ASK: u8 = 2;
 const REQ_BEACON: u8 = 3;
+const REQ_REKEY: u8 = 4;
 /// Answer kinds.
 const RESP_NONE: u8 = 0;
 const RESP_CHANGES: u8 = 1;
@@ -422,6 +423,13 @@ pub enum Request<'a> {
         /// The ask tag between the two peers.
         tag: Tag,
         /// The sealed version.
+        sealed: &'a [u8],
+    },
+    /// The key changes of the document `tag` names, from the epoch the receiver is in.
+    Rekey {
+        /// The rekey tag between the two peers, in the receiver's epoch.
+        tag: Tag,
+        /// The sealed records.
         sealed: &'a [u8],
     },
 }
@@ -484,8 +492,50 @@ pub fn parse_request(req: &[u8]) -> Result<Request<'_>, WireError> {
             let tag = tag.try_into().expect("a tag");
             Ok(if kind == REQ_ASK { Request::Ask { tag, sealed } } else { Request::Beacon { tag, sealed } })
         }
+        Some((&REQ_REKEY, rest)) => {
+            let (tag, sealed) =
+                rest.split_at_checked(MEMBER_TAG).ok_or(WireError::Malformed("truncated request"))?;
+            Ok(Request::Rekey { tag: tag.try_into().expect("a tag"), sealed })
+        }
         _ => Err(WireError::Malformed("unknown request")),
     }
+}
+
+/// Builds the key changes `records` (oldest first, the first leaving the epoch of
+/// `cipher`) from peer `from` to peer `to`, sealed in the epoch `cipher` is for.
+pub fn rekey_request(cipher: &DocCipher, records: &[Vec<u8>], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut plain = Vec::new();
+    varint::put(&mut plain, records.len() as u64);
+    for r in records {
+        varint::put_bytes(&mut plain, r);
+    }
+    let mut out = vec![REQ_REKEY];
+    out.extend_from_slice(&cipher.member_tag(TagPurpose::Rekey, from, to, &[]));
+    out.extend_from_slice(&cipher.seal(&between(b"rekey", from, to), &plain));
+    out
+}
+
+/// Opens the key changes that peer `from` sent to peer `to`.
+pub fn open_rekey(
+    cipher: &DocCipher,
+    sealed: &[u8],
+    from: &[u8],
+    to: &[u8],
+) -> Result<Vec<Vec<u8>>, WireError> {
+    let plain = cipher.open(&between(b"rekey", from, to), sealed)?;
+    let mut b = plain.as_slice();
+    let n = varint::take(&mut b)?;
+    if n > crate::rekey::MAX_PAST_EPOCHS as u64 {
+        return Err(WireError::Malformed("too many key changes"));
+    }
+    let mut records = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        records.push(varint::take_bytes(&mut b)?.to_vec());
+    }
+    if !b.is_empty() {
+        return Err(WireError::Malformed("trailing bytes after key changes"));
+    }
+    Ok(records)
 }
 
 /// The welcome tags of an answer to a hello; `None` for another kind of answer.

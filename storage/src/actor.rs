@@ -72,6 +72,8 @@ enum Command {
     DocsAndDamaged(Tx<(Vec<DocInfo>, Vec<DamagedDoc>)>),
     Find(String, Tx<DocInfo>),
     Doc(DocId, Tx<Option<DocInfo>>),
+    SetKey(DocId, DocKey, Option<[u8; 32]>, Vec<u8>, Tx<DocInfo>),
+    KeyRing(DocId, Tx<Vec<u8>>),
     Remove(DocId, Tx<bool>),
     Trash(DocId, Tx<bool>),
     Restore(DocId, Tx<bool>),
@@ -176,6 +178,22 @@ impl StoreHandle {
         title: &str,
     ) -> Reply<DocInfo> {
         self.send(|tx| Command::Add(id, key, read_only, title.to_owned(), tx))
+    }
+
+    /// Moves a document to a new key, keeping its earlier keys ([`Store::set_key`]).
+    pub fn set_key(
+        &self,
+        id: DocId,
+        key: DocKey,
+        read_only: Option<[u8; 32]>,
+        ring: Vec<u8>,
+    ) -> Reply<DocInfo> {
+        self.send(|tx| Command::SetKey(id, key, read_only, ring, tx))
+    }
+
+    /// A document's key ring ([`Store::key_ring`]).
+    pub fn key_ring(&self, id: DocId) -> Reply<Vec<u8>> {
+        self.send(|tx| Command::KeyRing(id, tx))
     }
 
     /// Lists the documents whose entry can be read.
@@ -394,6 +412,10 @@ impl Actor {
                 Command::DocsAndDamaged(tx) => answer(store, tx, |s| s.docs_and_damaged()),
                 Command::Find(p, tx) => answer(store, tx, |s| s.find_doc(&p)),
                 Command::Doc(id, tx) => answer(store, tx, |s| s.doc(id)),
+                Command::SetKey(id, key, read_only, ring, tx) => {
+                    answer(store, tx, |s| s.set_key(id, key, read_only, &ring))
+                }
+                Command::KeyRing(id, tx) => answer(store, tx, |s| s.key_ring(id)),
                 Command::Remove(id, tx) => answer(store, tx, |s| s.remove_doc(id)),
                 Command::Trash(id, tx) => answer(store, tx, |s| s.trash_doc(id)),
                 Command::Restore(id, tx) => answer(store, tx, |s| s.restore_doc(id)),

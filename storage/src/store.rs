@@ -16,7 +16,7 @@ use tandem_crdt::{Change, Config, Doc, ReplicaId, VectorClock, encoding};
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "tandem.redb";
 /// The schema this build writes. Older schemas are migrated on open; newer ones refused.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 /// A document's snapshot is rewritten when this many changes follow it...
 pub(crate) const SNAPSHOT_AFTER_CHANGES: u64 = 1000;
 /// ...or when they hold this many bytes.
@@ -43,6 +43,9 @@ const PEERS: TableDefinition<'_, ([u8; 16], &str), u64> = TableDefinition::new("
 /// Doc id -> when it was moved to the trash, unix ms. A document in the trash keeps all
 /// its data but is neither listed nor opened until it is restored.
 const TRASH: TableDefinition<'_, [u8; 16], u64> = TableDefinition::new("trash");
+/// Doc id -> the document's earlier keys and how each was left (the network layer's
+/// key ring, opaque here), for a document whose key was changed.
+const KEY_RINGS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("key_rings");
 
 /// redb's file magic: a file without it is not ours and is never opened for writing.
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
@@ -263,6 +266,10 @@ impl Store {
                         // Version 4: removed documents go to a trash first.
                         tx.open_table(TRASH).map_err(|e| self.db_err(e))?;
                     }
+                    4 => {
+                        // Version 5: a document's key can change; its earlier keys are kept.
+                        tx.open_table(KEY_RINGS).map_err(|e| self.db_err(e))?;
+                    }
                     v => unreachable!("no migration from schema {v}"),
                 }
                 version += 1;
@@ -354,6 +361,40 @@ impl Store {
         };
         self.put_record(id, &rec)?;
         Ok(rec.info(id))
+    }
+
+    /// Moves a document to a new key (`read_only` as in [`Store::add_doc_as`]) and keeps
+    /// `ring`, the earlier keys, in the same transaction: a crash leaves the old key
+    /// with the old ring or the new key with the new one.
+    pub fn set_key(
+        &mut self,
+        id: DocId,
+        key: DocKey,
+        read_only: Option<[u8; 32]>,
+        ring: &[u8],
+    ) -> Result<DocInfo, Error> {
+        let mut rec = self.record(id)?.ok_or_else(|| Error::UnknownDoc(id.to_string()))?;
+        rec.key = key.0;
+        rec.read_only = read_only;
+        let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
+        tx.open_table(DOCS)
+            .map_err(|e| self.db_err(e))?
+            .insert(id.0, rec.encode().as_slice())
+            .map_err(|e| self.db_err(e))?;
+        tx.open_table(KEY_RINGS)
+            .map_err(|e| self.db_err(e))?
+            .insert(id.0, ring)
+            .map_err(|e| self.db_err(e))?;
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(rec.info(id))
+    }
+
+    /// A document's key ring as [`Store::set_key`] kept it; empty while its key never
+    /// changed.
+    pub fn key_ring(&self, id: DocId) -> Result<Vec<u8>, Error> {
+        let tx = self.db()?.begin_read().map_err(|e| self.db_err(e))?;
+        let t = tx.open_table(KEY_RINGS).map_err(|e| self.db_err(e))?;
+        Ok(t.get(id.0).map_err(|e| self.db_err(e))?.map(|v| v.value().to_vec()).unwrap_or_default())
     }
 
     /// Writes a document's row.
@@ -525,6 +566,7 @@ impl Store {
             tx.open_table(SNAPSHOTS).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
             tx.open_table(UNDO).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
             tx.open_table(TRASH).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
+            tx.open_table(KEY_RINGS).map_err(|e| self.db_err(e))?.remove(id.0).map_err(|e| self.db_err(e))?;
             let mut peers = tx.open_table(PEERS).map_err(|e| self.db_err(e))?;
             peers.retain_in((id.0, "")..(next_id(id), ""), |_, _| false).map_err(|e| self.db_err(e))?;
             drop(peers);

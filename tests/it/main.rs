@@ -29,6 +29,7 @@ mod peer;
 mod presence;
 mod public;
 mod relay;
+mod revoke;
 mod rogue;
 mod scenarios;
 mod status;

@@ -126,6 +126,10 @@ impl Engine {
         let (tag, sealed) = match wire::parse_request(&request) {
             Ok(wire::Request::Hello { nonce, tags }) => return self.on_hello(peer, nonce, tags, channel),
             Ok(wire::Request::Ask { tag, sealed }) => (tag, sealed),
+            Ok(wire::Request::Rekey { tag, sealed }) => {
+                self.swarm.behaviour_mut().sync.send_response(channel, wire::unknown_doc_response()).ok();
+                return self.on_rekey(peer, &tag, sealed).await;
+            }
             Ok(wire::Request::Beacon { tag, sealed }) => {
                 self.swarm.behaviour_mut().sync.send_response(channel, wire::unknown_doc_response()).ok();
                 return self.on_beacon(peer, &tag, sealed);

@@ -77,11 +77,14 @@ impl Engine {
         key: DocKey,
         read_only: Option<[u8; 32]>,
         doc: Doc,
+        ring: crate::rekey::KeyRing,
     ) -> Result<(), NetError> {
+        let past: Vec<DocCipher> = ring.past.iter().map(|p| p.cipher(id)).collect();
         let cipher = match read_only {
             None => DocCipher::new(id, &key),
             Some(write_public) => DocCipher::reader(id, &key, write_public),
-        };
+        }
+        .with_past_writers(past.iter().map(DocCipher::write_public).collect());
         let topic = IdentTopic::new(cipher.topic());
         self.swarm
             .behaviour_mut()
@@ -103,6 +106,9 @@ impl Engine {
                 doc,
                 key,
                 cipher,
+                ring,
+                past,
+                revoked: false,
                 granted: Default::default(),
                 topic: topic.hash(),
                 unsaved: Vec::new(),
@@ -178,13 +184,15 @@ impl Engine {
             snapshot_error: state.snapshot_error.filter(|e| e.0 == doc).map(|e| e.1),
             equivocators: d.equivocators.iter().copied().collect(),
             authors: crate::authors::authors_of(&d.doc),
+            epoch: d.ring.epoch(),
+            removed: d.revoked,
         })
     }
 
     pub(super) async fn create(&mut self, title: &str) -> Result<(DocId, Ticket), NetError> {
         let info = self.store.create_doc(title).get().await?;
         let doc = self.store.load(info.id).get().await?;
-        self.open(info.id, info.key, None, doc)?;
+        self.open(info.id, info.key, None, doc, Default::default())?;
         // Without a title the document goes by its first line until it is renamed.
         if !title.is_empty() {
             self.local_edit(info.id, |d| d.map_set("title", Value::Str(title.to_owned()))).await?;
@@ -208,7 +216,8 @@ impl Engine {
         if !self.docs.contains_key(&t.doc) {
             let info = self.store.add_doc_as(t.doc, t.key.clone(), t.read_only, "").get().await?;
             let doc = self.store.load(info.id).get().await?;
-            self.open(info.id, info.key, info.read_only, doc)?;
+            let ring = self.key_ring(info.id).await;
+            self.open(info.id, info.key, info.read_only, doc, ring)?;
             self.events.send(Event::DocsChanged).ok();
         }
         for addr in &t.addrs {
@@ -258,7 +267,8 @@ impl Engine {
         let Some(info) = self.store.doc(id).get().await? else { return Ok(false) };
         match self.store.load(id).get().await {
             Ok(doc) => {
-                self.open(id, info.key, info.read_only, doc)?;
+                let ring = self.key_ring(id).await;
+                self.open(id, info.key, info.read_only, doc, ring)?;
                 self.members.hello_soon(id);
                 self.discovery.look_soon(id);
                 self.public.look_soon(id);
@@ -308,7 +318,21 @@ impl Engine {
         id: DocId,
         edit: impl FnOnce(&mut Doc) -> Result<(), tandem_crdt::Error>,
     ) -> Result<(), NetError> {
-        self.local_edit_as(id, edit, Doc::commit).await
+        self.local_edit_as(id, edit, Doc::commit).await?;
+        self.record_device(id).await
+    }
+
+    /// Records the device this document's writer writes from in its map, once (no
+    /// undo step): it is how a key change knows who may keep editing.
+    pub(super) async fn record_device(&mut self, id: DocId) -> Result<(), NetError> {
+        let me = self.swarm.local_peer_id().to_string();
+        let Some(d) = self.docs.get(&id) else { return Ok(()) };
+        let recorded = crate::authors::devices_of(&d.doc).get(&d.doc.replica()) == Some(&me);
+        if recorded || !d.cipher.can_write() {
+            return Ok(());
+        }
+        let edit = |d: &mut Doc| crate::authors::record_device(d, &me).map(|_| ());
+        self.local_edit_as(id, edit, Doc::commit_untracked).await
     }
 
     /// Records this replica's name and colour in a document's map when it does not hold
@@ -317,7 +341,11 @@ impl Engine {
         if self.docs.get(&id).is_some_and(|d| !d.cipher.can_write()) {
             return Ok(());
         }
-        let edit = |d: &mut Doc| crate::authors::record_author(d, name, colour).map(|_| ());
+        let me = self.swarm.local_peer_id().to_string();
+        let edit = |d: &mut Doc| {
+            crate::authors::record_author(d, name, colour)?;
+            crate::authors::record_device(d, &me).map(|_| ())
+        };
         self.local_edit_as(id, edit, Doc::commit_untracked).await
     }
 

@@ -173,6 +173,10 @@ pub struct Status {
     pub equivocators: Vec<tandem_crdt::ReplicaId>,
     /// The authors that named themselves in the document (see [`crate::authors`]).
     pub authors: std::collections::BTreeMap<tandem_crdt::ReplicaId, crate::authors::Author>,
+    /// The document's key epoch: how many times its key changed ([`crate::rekey`]).
+    pub epoch: u32,
+    /// A key change removed this device: it keeps what it holds but hears nothing new.
+    pub removed: bool,
 }
 
 /// A peer's presence in a document, resolved against this replica's text.
@@ -304,6 +308,10 @@ pub(super) enum Command {
     Join(Ticket, Reply<DocId>),
     Ticket(DocId, Reply<Ticket>),
     ReadTicket(DocId, Reply<Ticket>),
+    Members(DocId, Reply<Vec<super::DocMember>>),
+    RemovePeople(DocId, Vec<PeerId>, Reply<Ticket>),
+    Seal(DocId, Vec<u8>, Reply<Vec<u8>>),
+    Unseal(DocId, Vec<u8>, Reply<Vec<u8>>),
     Insert(DocId, usize, String, Reply<()>),
     Delete(DocId, usize, usize, Reply<()>),
     Text(DocId, Reply<String>),
@@ -384,6 +392,28 @@ impl EngineHandle {
     /// changes are refused by everyone.
     pub async fn read_ticket(&self, doc: DocId) -> Result<Ticket, NetError> {
         self.ask(|r| Command::ReadTicket(doc, r)).await
+    }
+
+    /// The members of a document this device knows of (for "remove people").
+    pub async fn members(&self, doc: DocId) -> Result<Vec<super::DocMember>, NetError> {
+        self.ask(|r| Command::Members(doc, r)).await
+    }
+
+    /// Moves a document to a new key that every member this device knows of gets but
+    /// those in `remove` (see [`crate::rekey`]); returns the new edit ticket.
+    pub async fn remove_people(&self, doc: DocId, remove: Vec<PeerId>) -> Result<Ticket, NetError> {
+        self.ask(|r| Command::RemovePeople(doc, remove, r)).await
+    }
+
+    /// `plain` sealed as the document's traffic is now (its current key): to check
+    /// who can open it.
+    pub async fn seal(&self, doc: DocId, plain: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        self.ask(|r| Command::Seal(doc, plain, r)).await
+    }
+
+    /// Opens what [`EngineHandle::seal`] made, with this device's key of the document.
+    pub async fn unseal(&self, doc: DocId, sealed: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        self.ask(|r| Command::Unseal(doc, sealed, r)).await
     }
 
     /// Inserts text; returns once the change is durable.

@@ -207,8 +207,7 @@ impl Engine {
         tags: Vec<Tag>,
         channel: ResponseChannel<Vec<u8>>,
     ) {
-        let allowed =
-            !self.offline && self.members.peers.get_mut(&peer).is_some_and(|m| m.allow_hello(Instant::now()));
+        let allowed = !self.offline && self.allow_hello(&peer);
         if !allowed {
             debug!("hello from {peer} not answered (offline, not connected, or over its rate)");
             self.swarm.behaviour_mut().sync.send_response(channel, wire::unknown_doc_response()).ok();
@@ -231,6 +230,16 @@ impl Engine {
         for id in both {
             self.proved(peer, id);
         }
+        // A peer still in an earlier epoch of a document gets the key changes since.
+        for (id, from) in self.laggard_epochs(&tags, &them, &me, &nonce) {
+            self.send_rekey(peer, id, from);
+        }
+    }
+
+    /// Counts a hello (or key change) from `peer`; false when it is not connected or
+    /// sends them faster than [`HELLO_RATE`].
+    pub(super) fn allow_hello(&mut self, peer: &PeerId) -> bool {
+        self.members.peers.get_mut(peer).is_some_and(|m| m.allow_hello(Instant::now()))
     }
 
     /// The answer to a hello this device sent, if `rid` was one; returns whether it was.
