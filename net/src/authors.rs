@@ -74,13 +74,19 @@ pub fn devices_of(doc: &Doc) -> BTreeMap<ReplicaId, String> {
         .collect()
 }
 
+/// Whether this replica recorded that it writes from the device `peer`.
+pub fn device_recorded(doc: &Doc, peer: &str) -> bool {
+    let me = doc.replica();
+    matches!(own(doc, &key(DEVICE, me), me), Some(Value::Str(p)) if p == peer)
+}
+
 /// Records the device this replica writes from (its peer id), when the document does
 /// not hold it already; returns whether it wrote anything (the caller commits).
 pub fn record_device(doc: &mut Doc, peer: &str) -> Result<bool, tandem_crdt::Error> {
-    let me = doc.replica();
-    if own(doc, &key(DEVICE, me), me) == Some(Value::Str(peer.to_owned())) {
+    if device_recorded(doc, peer) {
         return Ok(false);
     }
+    let me = doc.replica();
     doc.map_set(&key(DEVICE, me), Value::Str(peer.to_owned()))?;
     Ok(true)
 }

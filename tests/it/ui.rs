@@ -273,6 +273,60 @@ fn a_read_ticket_opens_a_read_only_window_that_follows_edits() {
     b.state_mut().shutdown();
 }
 
+/// Issue 15: "Remove people" lists who has the document, and removing one moves the
+/// document to a new key: the old ticket changes and the removed window hears nothing
+/// typed after.
+#[test]
+fn removing_a_person_changes_the_key_and_they_hear_nothing_new() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = harness(start(da.path()));
+    let mut b = harness(start(db.path()));
+    new_doc(&mut a);
+    type_in_editor(&mut a, "before");
+    a.get_by_label("Share").click();
+    wait(&mut a, "the ticket", |x| x.shown_ticket().is_some());
+    let ticket = a.state().shown_ticket().unwrap().to_owned();
+    a.step();
+    a.get_by_label("Close").click();
+    a.step();
+    b.state_mut().join(&ticket).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.state().text() != Some("before") {
+        assert!(Instant::now() < deadline, "B never got the text");
+        a.step();
+        b.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    type_in_editor(&mut b, "B ");
+    a.get_by_label("Share").click();
+    wait(&mut a, "the ticket", |x| x.shown_ticket().is_some());
+    a.step();
+    a.get_by_label("Remove people…").click();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.query_by_label_contains("can edit, online").is_none() {
+        assert!(Instant::now() < deadline, "B is never listed as an editor");
+        a.step();
+        b.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(a.query_by_label_contains("keep everything written up to now").is_some());
+    a.get_by_label_contains("can edit, online").click();
+    a.step();
+    a.get_by_label("Remove and change the key").click();
+    wait(&mut a, "the new ticket", |x| x.shown_ticket().is_some_and(|t| t != ticket));
+    type_in_editor(&mut a, " after");
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        a.step();
+        b.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(a.state().text().is_some_and(|t| t.contains(" after")), "{:?}", a.state().text());
+    assert!(!b.state().text().unwrap_or_default().contains("after"), "{:?}", b.state().text());
+    a.state_mut().shutdown();
+    b.state_mut().shutdown();
+}
+
 /// Two windows on loopback: typing in one shows in the other; renames made while both
 /// are offline show as a conflict, and picking one title resolves it on both.
 #[test]

@@ -30,6 +30,10 @@ pub(super) enum Action {
     ShowSettings,
     /// Show the share dialog and ask the engine for the open document's ticket.
     Share,
+    /// Show "remove people" and ask the engine for the open document's members.
+    ShowRemovePeople,
+    /// Move the open document to a new key without these members.
+    RemovePeople(Vec<tandem_net::PeerId>),
     /// Close the dialog.
     CloseDialog,
     /// Undo this device's last edit of the open document.
@@ -158,6 +162,24 @@ impl TandemApp {
                         move |(edit, read)| Msg::Ticket(id, edit, read),
                     );
                 }
+            }
+            Action::ShowRemovePeople => {
+                let Some(o) = &self.open else { return };
+                self.dialog = Some(Dialog::RemovePeople { members: None, remove: Vec::new() });
+                let id = o.id();
+                let e = self.tasks.engine.clone();
+                self.tasks.spawn(async move { e.members(id).await }, move |res| Msg::Members(id, res));
+            }
+            Action::RemovePeople(peers) => {
+                let Some(o) = &self.open else { return };
+                self.dialog = None;
+                let id = o.id();
+                let n = peers.len();
+                let e = self.tasks.engine.clone();
+                self.tasks.spawn(
+                    async move { e.remove_people(id, peers).await.map(|t| t.to_string()) },
+                    move |res| Msg::PeopleRemoved(id, n, res),
+                );
             }
             Action::CloseDialog => {
                 self.dialog = None;

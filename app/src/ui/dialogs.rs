@@ -43,6 +43,12 @@ pub(super) enum Dialog {
     EmptyTrash {
         docs: Vec<DocId>,
     },
+    /// Remove people from the open document: its members (once the engine listed
+    /// them) and which of them are to be removed.
+    RemovePeople {
+        members: Option<Vec<tandem_net::DocMember>>,
+        remove: Vec<bool>,
+    },
     /// Share the open document; `read` shows the read ticket instead of the edit one.
     Share {
         /// Whether the read ticket is shown.
@@ -130,6 +136,7 @@ impl Dialog {
                 Dialog::Delete { doc, title } => delete_ui(ui, *doc, title),
                 Dialog::EmptyTrash { docs } => empty_trash_ui(ui, docs),
                 Dialog::Share { read } => share_ui(ui, open, read),
+                Dialog::RemovePeople { members, remove } => remove_people_ui(ui, members.as_deref(), remove),
                 Dialog::Import { path, error, busy, choosing } => {
                     import_ui(ui, path, error.as_ref(), busy.as_deref(), *choosing)
                 }
@@ -170,7 +177,7 @@ impl Dialog {
             Dialog::Import { .. } => Some(Id::new("import-path")),
             Dialog::Export { .. } => Some(Id::new("export-path")),
             Dialog::Settings(_) => Some(Id::new("settings-name")),
-            Dialog::Quit { .. } | Dialog::Connection(_) => button("cancel"),
+            Dialog::Quit { .. } | Dialog::Connection(_) | Dialog::RemovePeople { .. } => button("cancel"),
             Dialog::Trash { .. } | Dialog::Share { .. } => button("confirm"),
             // Deleting for good is never what Enter does by chance.
             Dialog::Delete { .. } | Dialog::EmptyTrash { .. } => button("cancel"),
@@ -328,6 +335,18 @@ fn share_ui(ui: &mut egui::Ui, open: Option<&OpenDoc>, read: &mut bool) -> Optio
             .id(Id::new("share-ticket")),
     )
     .labelled_by(prompt.id);
+    let remove = if reader {
+        None
+    } else {
+        ui.horizontal(|ui| {
+            ui.label("Someone should no longer have access?");
+            ui.button("Remove people…").clicked().then_some(Action::ShowRemovePeople)
+        })
+        .inner
+    };
+    if remove.is_some() {
+        return remove;
+    }
     match ticket {
         Some(t) => buttons_ui(ui, "Copy", || Action::CopyTicket(t.to_owned()), "Close"),
         None => {
@@ -338,6 +357,62 @@ fn share_ui(ui: &mut egui::Ui, open: Option<&OpenDoc>, read: &mut bool) -> Optio
             .inner
         }
     }
+}
+
+/// "Remove people": the members this device knows of, each with a box to tick, and
+/// plainly what a removal does and does not do.
+fn remove_people_ui(
+    ui: &mut egui::Ui,
+    members: Option<&[tandem_net::DocMember]>,
+    remove: &mut Vec<bool>,
+) -> Option<Action> {
+    ui.heading("Remove people");
+    ui.label(
+        "The document moves to a new key. Everyone you keep moves with it automatically \
+         (whoever is offline, when they next connect). The people you remove keep \
+         everything written up to now, but can neither read nor change anything written \
+         after. Old tickets stop working: share the new one with anyone new.",
+    );
+    ui.add_space(6.0);
+    let Some(members) = members else {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Listing the people who have this document…");
+        });
+        return ui.button("Cancel").clicked().then_some(Action::CloseDialog);
+    };
+    if members.is_empty() {
+        ui.label("Nobody else has had this document from this device yet.");
+        return ui.button("Close").clicked().then_some(Action::CloseDialog);
+    }
+    remove.resize(members.len(), false);
+    egui::ScrollArea::vertical().max_height(220.0).show(ui, |ui| {
+        for (m, r) in members.iter().zip(remove.iter_mut()) {
+            let id = m.peer.to_string();
+            let short = &id[id.len().saturating_sub(8)..];
+            let name = m.name.clone().unwrap_or_else(|| format!("Device …{short}"));
+            let what = if m.edit { "can edit" } else { "can read" };
+            let online = if m.online { ", online" } else { "" };
+            ui.checkbox(r, format!("Remove {name} ({what}{online}, key …{short})"));
+        }
+    });
+    let chosen: Vec<tandem_net::PeerId> =
+        members.iter().zip(remove.iter()).filter(|(_, r)| **r).map(|(m, _)| m.peer).collect();
+    ui.add_space(6.0);
+    ui.horizontal(|ui| {
+        let go = ui.add_enabled(!chosen.is_empty(), egui::Button::new("Remove and change the key"));
+        let cancel = ui.button("Cancel");
+        ui.ctx().data_mut(|d| {
+            d.insert_temp(Id::new(("dialog-button", "confirm")), go.id);
+            d.insert_temp(Id::new(("dialog-button", "cancel")), cancel.id);
+        });
+        if go.clicked() {
+            Some(Action::RemovePeople(chosen))
+        } else {
+            cancel.clicked().then_some(Action::CloseDialog)
+        }
+    })
+    .inner
 }
 
 /// The settings form, editing a copy of the settings until "Save".

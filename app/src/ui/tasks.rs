@@ -24,6 +24,10 @@ pub(super) enum Msg {
     Created(Result<DocId, NetError>),
     Joined(Result<DocId, NetError>),
     Ticket(DocId, String, String),
+    /// The members of a document this device knows of (for "remove people").
+    Members(DocId, Result<Vec<tandem_net::DocMember>, NetError>),
+    /// A document moved to a new key without this many people: its new edit ticket.
+    PeopleRemoved(DocId, usize, Result<String, NetError>),
     DocPeers(DocId, Vec<DocPeer>),
     Presences(DocId, Vec<PeerPresence>),
     /// The document's connected peers, its changes waiting for deps, and writers caught
@@ -274,6 +278,30 @@ impl TandemApp {
                     o.read_ticket = Some(read);
                 }
             }
+            Msg::Members(doc, res) => match (res, self.open_id() == Some(doc), &mut self.dialog) {
+                (Ok(list), true, Some(Dialog::RemovePeople { members, remove })) => {
+                    *remove = vec![false; list.len()];
+                    *members = Some(list);
+                }
+                (Err(e), _, Some(Dialog::RemovePeople { .. })) => {
+                    self.dialog = None;
+                    self.status.notify(Notice::Error(format!("Cannot list the people: {e}")));
+                }
+                _ => {}
+            },
+            Msg::PeopleRemoved(doc, n, res) => match res {
+                Ok(ticket) => {
+                    if let Some(o) = self.open_if(doc) {
+                        o.ticket = Some(ticket);
+                        o.read_ticket = None;
+                    }
+                    let people = if n == 1 { "1 person".to_owned() } else { format!("{n} people") };
+                    self.status.notify(Notice::Info(format!(
+                        "Removed {people}: the document has a new key, and old tickets no longer work"
+                    )));
+                }
+                Err(e) => self.status.notify(Notice::Error(format!("Cannot remove people: {e}"))),
+            },
             Msg::DocPeers(doc, p) => {
                 if let Some(o) = self.open_if(doc) {
                     o.peers = p;

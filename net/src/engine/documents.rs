@@ -327,8 +327,7 @@ impl Engine {
     pub(super) async fn record_device(&mut self, id: DocId) -> Result<(), NetError> {
         let me = self.swarm.local_peer_id().to_string();
         let Some(d) = self.docs.get(&id) else { return Ok(()) };
-        let recorded = crate::authors::devices_of(&d.doc).get(&d.doc.replica()) == Some(&me);
-        if recorded || !d.cipher.can_write() {
+        if crate::authors::device_recorded(&d.doc, &me) || !d.cipher.can_write() {
             return Ok(());
         }
         let edit = |d: &mut Doc| crate::authors::record_device(d, &me).map(|_| ());

@@ -214,5 +214,8 @@ impl Engine {
         if let Err(e) = self.persist_local(id, change).await {
             warn!("cannot store an edit of {id}: {e}");
         }
+        if let Err(e) = self.record_device(id).await {
+            warn!("cannot record this device in {id}: {e}");
+        }
     }
 }
