@@ -173,6 +173,34 @@ fn remove_deletes_the_document_and_its_data() {
 }
 
 #[test]
+fn a_new_key_and_its_ring_last_across_a_reopen_and_go_with_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let info = {
+        let mut store = Store::open(dir.path()).unwrap();
+        let info = store.create_doc("moved").unwrap();
+        let mut doc = store.load(info.id).unwrap();
+        doc.insert(0, "kept").unwrap();
+        append(&mut store, info.id, &mut doc);
+        assert!(store.key_ring(info.id).unwrap().is_empty(), "no ring before a key change");
+        let moved = store.set_key(info.id, tandem_storage::DocKey([7; 32]), Some([8; 32]), b"ring").unwrap();
+        assert_eq!((moved.key.0, moved.read_only), ([7; 32], Some([8; 32])));
+        assert!(
+            store
+                .set_key(tandem_storage::DocId([9; 16]), tandem_storage::DocKey([7; 32]), None, b"")
+                .is_err()
+        );
+        info
+    };
+    let mut store = Store::open(dir.path()).unwrap();
+    let again = store.doc(info.id).unwrap().unwrap();
+    assert_eq!((again.key.0, again.read_only), ([7; 32], Some([8; 32])));
+    assert_eq!(store.key_ring(info.id).unwrap(), b"ring");
+    assert_eq!(store.load(info.id).unwrap().text(), "kept", "the history stays");
+    store.remove_doc(info.id).unwrap();
+    assert!(store.key_ring(info.id).unwrap().is_empty());
+}
+
+#[test]
 fn find_doc_by_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
