@@ -16,6 +16,7 @@ pub const COMMANDS: &[&str] = &[
     "join",
     "ticket",
     "members",
+    "link",
     "remove_people",
     "seal",
     "unseal",
@@ -194,6 +195,16 @@ fn num_field(v: &Json, name: &str) -> Result<usize> {
     usize::try_from(n).context("number too large")
 }
 
+/// The `"peers"` field: a list of peer ids.
+fn peers_field(v: &Json) -> Result<Vec<tandem_net::PeerId>> {
+    v.get("peers")
+        .and_then(|p| p.as_array())
+        .context("missing field \"peers\" (a list of peer ids)")?
+        .iter()
+        .map(|p| p.as_str().context("a peer id is not a string")?.parse().context("bad peer id"))
+        .collect()
+}
+
 fn doc_field(v: &Json) -> Result<DocId> {
     Ok(str_field(v, "doc")?.parse()?)
 }
@@ -231,6 +242,11 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
             };
             (ok(json!({"ticket": t.to_string(), "read_only": t.read_only.is_some()})), false)
         }
+        "link" => {
+            let peers = peers_field(&v)?;
+            engine.set_linked(peers).await?;
+            (ok(json!({})), false)
+        }
         "members" => {
             let members: Vec<Json> = engine
                 .members(doc_field(&v)?)
@@ -242,14 +258,7 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
         }
         "remove_people" => {
             let doc = doc_field(&v)?;
-            let peers = v
-                .get("peers")
-                .and_then(|p| p.as_array())
-                .context("missing field \"peers\" (a list of peer ids)")?
-                .iter()
-                .map(|p| p.as_str().context("a peer id is not a string")?.parse().context("bad peer id"))
-                .collect::<Result<Vec<tandem_net::PeerId>>>()?;
-            let t = engine.remove_people(doc, peers).await?;
+            let t = engine.remove_people(doc, peers_field(&v)?).await?;
             (ok(json!({"ticket": t.to_string()})), false)
         }
         "seal" => {
@@ -281,7 +290,12 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
                 .iter()
                 .map(|(r, a)| {
                     let colour = a.colour.map(|c| format!("#{c:06x}"));
-                    (r.to_string(), json!({"name": a.name, "colour": colour}))
+                    let person = s.people.get(r).unwrap_or(r).to_string();
+                    let unconfirmed = s.unconfirmed_links.get(r).cloned().unwrap_or_default();
+                    (
+                        r.to_string(),
+                        json!({"name": a.name, "colour": colour, "person": person, "unconfirmed_links": unconfirmed}),
+                    )
                 })
                 .collect();
             (

@@ -19,6 +19,9 @@ const COLOUR: &str = "colour/";
 /// The peer id of the device a writer writes from: who keeps the right to edit when
 /// the document's key changes ([`crate::rekey`]).
 const DEVICE: &str = "device/";
+/// The other devices a writer says are its person's (peer ids, comma-separated). Two
+/// devices count as one person only when each names the other.
+const LINKED: &str = "linked/";
 
 /// An author as the document names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +94,102 @@ pub fn record_device(doc: &mut Doc, peer: &str) -> Result<bool, tandem_crdt::Err
     Ok(true)
 }
 
+/// The devices (peer ids) `author` says are its person's too.
+pub fn links_of(doc: &Doc, author: ReplicaId) -> Vec<String> {
+    match own(doc, &key(LINKED, author), author) {
+        Some(Value::Str(s)) => s.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Records the devices this replica's person also writes from (their peer ids), when
+/// the document does not hold exactly them; returns whether it wrote anything.
+pub fn record_links(doc: &mut Doc, peers: &[String]) -> Result<bool, tandem_crdt::Error> {
+    let me = doc.replica();
+    let mut peers: Vec<String> =
+        peers.iter().filter(|p| !p.is_empty() && !p.contains(',')).cloned().collect();
+    peers.sort();
+    peers.dedup();
+    if links_of(doc, me) == peers {
+        return Ok(false);
+    }
+    doc.map_set(&key(LINKED, me), Value::Str(peers.join(",")))?;
+    Ok(true)
+}
+
+/// Every author mapped to the one it is shown as: the first (smallest id) author of its
+/// person, the devices joined by links that both ends made. An author with no
+/// confirmed link is shown as itself.
+pub fn people_of(doc: &Doc) -> BTreeMap<ReplicaId, ReplicaId> {
+    let devices = devices_of(doc);
+    let mut says: BTreeMap<&str, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (author, device) in &devices {
+        says.entry(device.as_str()).or_default().extend(links_of(doc, *author));
+    }
+    // Devices joined by mutual links, each to the smallest device of its group.
+    let mut group: BTreeMap<&str, &str> = says.keys().map(|d| (*d, *d)).collect();
+    fn root<'a>(group: &BTreeMap<&'a str, &'a str>, mut d: &'a str) -> &'a str {
+        while let Some(&up) = group.get(d).filter(|up| **up != d) {
+            d = up;
+        }
+        d
+    }
+    for (device, links) in &says {
+        for other in links {
+            let mutual = says.get(other.as_str()).is_some_and(|back| back.contains(*device));
+            if !mutual {
+                continue;
+            }
+            let (a, b) = (root(&group, device), root(&group, other.as_str()));
+            if a != b {
+                let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+                group.insert(hi, lo);
+            }
+        }
+    }
+    let mut first: BTreeMap<&str, ReplicaId> = BTreeMap::new();
+    for (author, device) in &devices {
+        let r = root(&group, device);
+        first.entry(r).and_modify(|f| *f = (*f).min(*author)).or_insert(*author);
+    }
+    devices.iter().map(|(author, device)| (*author, first[root(&group, device)])).collect()
+}
+
+/// The links `author` claims that the other device did not make back: shown as a
+/// warning, never as one person.
+pub fn unconfirmed_links(doc: &Doc, author: ReplicaId) -> Vec<String> {
+    let devices = devices_of(doc);
+    let Some(mine) = devices.get(&author) else { return Vec::new() };
+    links_of(doc, author)
+        .into_iter()
+        .filter(|other| {
+            !devices.iter().any(|(a, d)| d == other && links_of(doc, *a).iter().any(|back| back == mine))
+        })
+        .collect()
+}
+
+/// How the document shows `author`: under its person's name and colour when its device
+/// is linked (both ways) to the device of another author that named itself; a name
+/// that another person uses too gets its device's key fingerprint, so nobody passes
+/// for someone else.
+pub fn shown_author(doc: &Doc, author: ReplicaId) -> Option<Author> {
+    let people = people_of(doc);
+    let person = people.get(&author).copied().unwrap_or(author);
+    let group: Vec<ReplicaId> = people.iter().filter(|(_, p)| **p == person).map(|(a, _)| *a).collect();
+    let mut shown = std::iter::once(person)
+        .chain(group.iter().copied())
+        .chain(std::iter::once(author))
+        .find_map(|a| author_of(doc, a))?;
+    let clash = authors_of(doc)
+        .iter()
+        .any(|(other, a)| a.name == shown.name && people.get(other).copied().unwrap_or(*other) != person);
+    if clash {
+        let device = devices_of(doc).remove(&author).unwrap_or_else(|| author.to_string());
+        shown.name = format!("{} (key …{})", shown.name, &device[device.len().saturating_sub(6)..]);
+    }
+    Some(shown)
+}
+
 /// Records this replica's name and colour in the document, when the document does not
 /// hold them already; returns whether it wrote anything (the caller commits).
 pub fn record_author(doc: &mut Doc, name: &str, colour: u32) -> Result<bool, tandem_crdt::Error> {
@@ -114,6 +213,47 @@ mod tests {
         for c in from.all_changes() {
             to.apply(c).ok();
         }
+    }
+
+    #[test]
+    fn linked_devices_show_as_one_person_only_when_both_say_so() {
+        let mut laptop = Doc::new(ReplicaId(1));
+        record_author(&mut laptop, "Ada", 0x123456).unwrap();
+        record_device(&mut laptop, "LAPTOP").unwrap();
+        laptop.commit();
+        let mut desktop = Doc::new(ReplicaId(2));
+        record_author(&mut desktop, "Ada at home", 0x654321).unwrap();
+        record_device(&mut desktop, "DESKTOP").unwrap();
+        desktop.commit();
+        let mut mallory = Doc::new(ReplicaId(3));
+        record_author(&mut mallory, "Ada", 0x123456).unwrap();
+        record_device(&mut mallory, "MALLORY").unwrap();
+        // Mallory claims to be one of Ada's devices.
+        record_links(&mut mallory, &["LAPTOP".into()]).unwrap();
+        mallory.commit();
+        sync(&mut desktop, &mut laptop);
+        sync(&mut mallory, &mut laptop);
+        // Only the desktop has said it is the laptop's: no one person yet.
+        record_links(&mut desktop, &["LAPTOP".into()]).unwrap();
+        desktop.commit();
+        sync(&mut desktop, &mut laptop);
+        assert_eq!(people_of(&laptop)[&ReplicaId(2)], ReplicaId(2));
+        assert_eq!(unconfirmed_links(&laptop, ReplicaId(2)), vec!["LAPTOP".to_owned()]);
+        // The laptop says it back: both show as Ada; Mallory does not.
+        record_links(&mut laptop, &["DESKTOP".into()]).unwrap();
+        laptop.commit();
+        let people = people_of(&laptop);
+        assert_eq!((people[&ReplicaId(1)], people[&ReplicaId(2)]), (ReplicaId(1), ReplicaId(1)));
+        assert_eq!(people[&ReplicaId(3)], ReplicaId(3));
+        assert!(unconfirmed_links(&laptop, ReplicaId(2)).is_empty());
+        assert_eq!(unconfirmed_links(&laptop, ReplicaId(3)), vec!["LAPTOP".to_owned()]);
+        let desk = shown_author(&laptop, ReplicaId(2)).unwrap();
+        assert_eq!((desk.colour, desk.name.starts_with("Ada")), (Some(0x123456), true));
+        // The same name on another person gets a key fingerprint on both sides.
+        assert_eq!(shown_author(&laptop, ReplicaId(3)).unwrap().name, "Ada (key …ALLORY)");
+        assert_eq!(shown_author(&laptop, ReplicaId(1)).unwrap().name, "Ada (key …LAPTOP)");
+        assert_eq!(shown_author(&laptop, ReplicaId(2)).unwrap().name, "Ada (key …ESKTOP)");
+        assert!(!record_links(&mut laptop, &["DESKTOP".into()]).unwrap(), "nothing new");
     }
 
     #[test]

@@ -230,6 +230,9 @@ struct Engine {
     /// Documents that cannot be read or loaded, with their title (if known) and what
     /// is wrong: listed with the error, never opened.
     damaged: std::collections::BTreeMap<DocId, (String, String)>,
+    /// The other devices of this device's person (peer ids), as the user linked them:
+    /// written into each document this device writes, beside its device entry.
+    linked: Vec<String>,
 }
 
 /// The time the sync state machine is told.
@@ -293,6 +296,7 @@ impl Engine {
             storage,
             last_storage: StorageState::default(),
             damaged: Default::default(),
+            linked: Vec::new(),
         };
         // Every stored document is open and synced; one that cannot be read is set
         // aside with its error and the others open.
@@ -444,6 +448,9 @@ impl Engine {
             }
             Command::ReadTicket(doc, r) => {
                 r.send(self.read_ticket(doc)).ok();
+            }
+            Command::SetLinked(peers, r) => {
+                r.send(self.set_linked(peers).await).ok();
             }
             Command::Members(doc, r) => {
                 r.send(self.doc_members(doc).await).ok();

@@ -130,8 +130,9 @@ fn a_full_disk_loses_no_acknowledged_edit() {
     let s = status(&mut node, &doc);
     assert_eq!(s["waiting"], 3, "{s}");
     assert!(s["store_error"].as_str().unwrap_or_default().contains("No space left on device"), "{s}");
-    // The version counts the title and the acknowledged characters, not the refused ones.
-    assert_eq!(ops_held(&s), 1 + acked.chars().count() as u64, "{s}");
+    // The version counts the title, the device's entry (written with its first edit)
+    // and the acknowledged characters, not the refused ones.
+    assert_eq!(ops_held(&s), 2 + acked.chars().count() as u64, "{s}");
     assert!(
         node.events.iter().any(|e| e["event"] == "storage" && e["waiting"].as_u64() > Some(0)),
         "a storage event reported the failed write: {:?}",

@@ -137,3 +137,59 @@ fn removed_people_open_nothing_new_and_the_others_keep_syncing_across_restarts()
     assert_eq!(c.text(&doc), "XC start B");
     assert_eq!(a.text(&doc), "Z!B: C start B after");
 }
+
+/// The author id of the desktop ("Ada at home") in a status's authors.
+fn d_author(authors: &serde_json::Map<String, Json>) -> &str {
+    authors.iter().find(|(_, x)| x["name"] == "Ada at home").map(|(id, _)| id.as_str()).unwrap()
+}
+
+/// Issue 15: one person's two devices, linked from both ends, show as one author on
+/// every replica; a third device that claims the link alone does not, and is flagged.
+#[test]
+fn linked_devices_show_as_one_author_and_a_one_sided_claim_is_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut laptop = Node::start(&tmp.path().join("laptop"), &[]);
+    let doc = laptop.ok(json!({"cmd": "create", "title": "Notes"}))["doc"].as_str().unwrap().to_owned();
+    let ticket = laptop.ticket(&doc).to_string();
+    let mut desktop = Node::start(&tmp.path().join("desktop"), &[]);
+    let mut other = Node::start(&tmp.path().join("other"), &[]);
+    for n in [&mut desktop, &mut other] {
+        n.ok(json!({"cmd": "join", "ticket": ticket}));
+    }
+    let (l, d) = (laptop.peer_id.clone(), desktop.peer_id.clone());
+    laptop.ok(json!({"cmd": "link", "peers": [d]}));
+    desktop.ok(json!({"cmd": "link", "peers": [l]}));
+    other.ok(json!({"cmd": "link", "peers": [l]}));
+    for (n, name) in [(&mut laptop, "Ada"), (&mut desktop, "Ada at home"), (&mut other, "Ada")] {
+        n.ok(json!({"cmd": "presence", "doc": doc, "name": name, "cursor": 0}));
+    }
+    laptop.insert(&doc, 0, "one ");
+    desktop.insert(&doc, 0, "two ");
+    other.insert(&doc, 0, "three ");
+    // On each replica: the laptop's and the desktop's authors are one person; the other
+    // is itself, with its one-sided link flagged.
+    for n in [&mut laptop, &mut desktop, &mut other] {
+        let authors = n.wait_for("every author named, linked and synced", |n| {
+            let a = status(n, &doc)["authors"].as_object().unwrap().clone();
+            let by_name = |name: &str| a.values().filter(|x| x["name"] == name).cloned().collect::<Vec<_>>();
+            let ada = by_name("Ada");
+            let home = by_name("Ada at home");
+            (ada.len() == 2 && home.len() == 1 && home[0]["unconfirmed_links"].as_array()?.is_empty())
+                .then_some(a)
+        });
+        let home = authors.values().find(|x| x["name"] == "Ada at home").unwrap();
+        let (laptop_id, laptop_entry) = authors
+            .iter()
+            .find(|(_, x)| x["name"] == "Ada" && x["unconfirmed_links"].as_array().unwrap().is_empty())
+            .unwrap();
+        let (other_id, other_entry) = authors
+            .iter()
+            .find(|(_, x)| x["name"] == "Ada" && !x["unconfirmed_links"].as_array().unwrap().is_empty())
+            .unwrap();
+        let person = |x: &Json| x["person"].as_str().unwrap().to_owned();
+        assert_eq!(person(home), person(laptop_entry), "the two linked devices are one person: {authors:?}");
+        assert!([laptop_id.as_str(), d_author(&authors)].contains(&person(home).as_str()));
+        assert_eq!(person(other_entry), *other_id, "a one-sided claim is not: {authors:?}");
+        assert_eq!(other_entry["unconfirmed_links"], json!([l]));
+    }
+}

@@ -184,6 +184,12 @@ impl Engine {
             snapshot_error: state.snapshot_error.filter(|e| e.0 == doc).map(|e| e.1),
             equivocators: d.equivocators.iter().copied().collect(),
             authors: crate::authors::authors_of(&d.doc),
+            people: crate::authors::people_of(&d.doc),
+            unconfirmed_links: crate::authors::devices_of(&d.doc)
+                .keys()
+                .map(|a| (*a, crate::authors::unconfirmed_links(&d.doc, *a)))
+                .filter(|(_, l)| !l.is_empty())
+                .collect(),
             epoch: d.ring.epoch(),
             removed: d.revoked,
         })
@@ -322,16 +328,43 @@ impl Engine {
         self.record_device(id).await
     }
 
-    /// Records the device this document's writer writes from in its map, once (no
-    /// undo step): it is how a key change knows who may keep editing.
+    /// Records the device this document's writer writes from in its map, with the
+    /// person's other devices, once (no undo step): it is how a key change knows who
+    /// may keep editing, and how one person's devices show as one author.
     pub(super) async fn record_device(&mut self, id: DocId) -> Result<(), NetError> {
         let me = self.swarm.local_peer_id().to_string();
         let Some(d) = self.docs.get(&id) else { return Ok(()) };
-        if crate::authors::device_recorded(&d.doc, &me) || !d.cipher.can_write() {
+        let recorded = crate::authors::device_recorded(&d.doc, &me)
+            && crate::authors::links_of(&d.doc, d.doc.replica()) == self.linked;
+        if recorded || !d.cipher.can_write() {
             return Ok(());
         }
-        let edit = |d: &mut Doc| crate::authors::record_device(d, &me).map(|_| ());
+        let linked = self.linked.clone();
+        let edit = |d: &mut Doc| {
+            crate::authors::record_device(d, &me)?;
+            crate::authors::record_links(d, &linked).map(|_| ())
+        };
         self.local_edit_as(id, edit, Doc::commit_untracked).await
+    }
+
+    /// Sets this device's linked devices ([`crate::EngineHandle::set_linked`]) and writes them
+    /// into every document it has written to.
+    pub(super) async fn set_linked(&mut self, peers: Vec<libp2p::PeerId>) -> Result<(), NetError> {
+        let mut linked: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+        linked.sort();
+        linked.dedup();
+        self.linked = linked;
+        let me = self.swarm.local_peer_id().to_string();
+        let written: Vec<DocId> = self
+            .docs
+            .iter()
+            .filter(|(_, d)| crate::authors::device_recorded(&d.doc, &me))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in written {
+            self.record_device(id).await?;
+        }
+        Ok(())
     }
 
     /// Records this replica's name and colour in a document's map when it does not hold
@@ -341,9 +374,11 @@ impl Engine {
             return Ok(());
         }
         let me = self.swarm.local_peer_id().to_string();
+        let linked = self.linked.clone();
         let edit = |d: &mut Doc| {
             crate::authors::record_author(d, name, colour)?;
-            crate::authors::record_device(d, &me).map(|_| ())
+            crate::authors::record_device(d, &me)?;
+            crate::authors::record_links(d, &linked).map(|_| ())
         };
         self.local_edit_as(id, edit, Doc::commit_untracked).await
     }

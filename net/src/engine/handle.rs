@@ -173,6 +173,11 @@ pub struct Status {
     pub equivocators: Vec<tandem_crdt::ReplicaId>,
     /// The authors that named themselves in the document (see [`crate::authors`]).
     pub authors: std::collections::BTreeMap<tandem_crdt::ReplicaId, crate::authors::Author>,
+    /// Each author shown as another, the first of its person's linked devices
+    /// ([`crate::authors::people_of`]).
+    pub people: std::collections::BTreeMap<tandem_crdt::ReplicaId, tandem_crdt::ReplicaId>,
+    /// The links each author claims that the other device did not make back.
+    pub unconfirmed_links: std::collections::BTreeMap<tandem_crdt::ReplicaId, Vec<String>>,
     /// The document's key epoch: how many times its key changed ([`crate::rekey`]).
     pub epoch: u32,
     /// A key change removed this device: it keeps what it holds but hears nothing new.
@@ -309,6 +314,7 @@ pub(super) enum Command {
     Ticket(DocId, Reply<Ticket>),
     ReadTicket(DocId, Reply<Ticket>),
     Members(DocId, Reply<Vec<super::DocMember>>),
+    SetLinked(Vec<PeerId>, Reply<()>),
     RemovePeople(DocId, Vec<PeerId>, Reply<Ticket>),
     Seal(DocId, Vec<u8>, Reply<Vec<u8>>),
     Unseal(DocId, Vec<u8>, Reply<Vec<u8>>),
@@ -392,6 +398,13 @@ impl EngineHandle {
     /// changes are refused by everyone.
     pub async fn read_ticket(&self, doc: DocId) -> Result<Ticket, NetError> {
         self.ask(|r| Command::ReadTicket(doc, r)).await
+    }
+
+    /// Links this device with the person's other devices `peers`: every document it
+    /// writes says so, and an author's devices show as one person where each device
+    /// linked the other ([`crate::authors::people_of`]). Replaces the earlier list.
+    pub async fn set_linked(&self, peers: Vec<PeerId>) -> Result<(), NetError> {
+        self.ask(|r| Command::SetLinked(peers, r)).await
     }
 
     /// The members of a document this device knows of (for "remove people").
