@@ -146,6 +146,8 @@ impl TandemApp {
                 // the user picks another.
                 let mut s = self.settings.clone();
                 s.colour = Some(self.colour());
+                s.device_code = self.key.clone();
+                s.links_text = s.linked_devices.join("\n");
                 self.dialog = Some(Dialog::Settings(s));
             }
             Action::Share => {
@@ -261,7 +263,22 @@ impl TandemApp {
                 ctx.copy_text(t);
                 self.status.notify(Notice::Info("Ticket copied".into()));
             }
-            Action::SaveSettings(s) => {
+            Action::SaveSettings(mut s) => {
+                let (codes, bad) = super::settings::parse_device_codes(&s.links_text);
+                if !bad.is_empty() {
+                    self.status.notify(Notice::Error(format!("Not a device code: {}", bad.join(", "))));
+                }
+                s.linked_devices = codes.iter().map(|p| p.to_string()).collect();
+                // What the dialog only showed or edited is not a setting.
+                s.device_code.clear();
+                s.links_text.clear();
+                if s.linked_devices != self.settings.linked_devices {
+                    let e = self.tasks.engine.clone();
+                    self.tasks.spawn(async move { e.set_linked(codes).await }, |res| match res {
+                        Ok(()) => Msg::Notice(Notice::Info("Linked devices saved".into())),
+                        Err(e) => Msg::Notice(Notice::Error(format!("Cannot link the devices: {e}"))),
+                    });
+                }
                 self.settings = s;
                 if let Err(e) = self.settings.save(&self.data_dir) {
                     self.status.notify(Notice::Error(format!("Cannot save settings: {e}")));
@@ -529,8 +546,10 @@ mod tests {
         let Some(Dialog::Settings(s)) = &mut app.dialog else { panic!("the settings dialog is shown") };
         s.name = "Ada".into();
         s.wrap = false;
-        let s = s.clone();
-        app.apply(Action::SaveSettings(s.clone()), &ctx);
+        let shown = s.clone();
+        assert_eq!(shown.device_code, app.key, "the dialog shows this device's code");
+        app.apply(Action::SaveSettings(shown.clone()), &ctx);
+        let s = Settings { device_code: String::new(), ..shown };
         assert!(app.dialog.is_none());
         assert_eq!(app.settings, s);
         assert_eq!(Settings::load(dir.path()), s);

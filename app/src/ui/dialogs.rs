@@ -458,6 +458,29 @@ fn settings_ui(ui: &mut egui::Ui, s: &mut Settings) -> Option<Action> {
             ui.checkbox(&mut s.show_peers, "Show peers panel");
         });
         ui.end_row();
+        let code = ui.label("This device's code");
+        let mut shown = s.device_code.as_str();
+        ui.add(
+            egui::TextEdit::singleline(&mut shown)
+                .font(egui::TextStyle::Monospace)
+                .desired_width(f32::INFINITY),
+        )
+        .labelled_by(code.id)
+        .on_hover_text("Enter it on your other devices to show your edits there as one author");
+        ui.end_row();
+        let others = ui.label("Your other devices");
+        ui.add(
+            egui::TextEdit::multiline(&mut s.links_text)
+                .desired_rows(2)
+                .font(egui::TextStyle::Monospace)
+                .hint_text("Their codes, one per line")
+                .desired_width(f32::INFINITY),
+        )
+        .labelled_by(others.id)
+        .on_hover_text(
+            "Enter this device's code on each of them too: only devices linked both ways show as one author",
+        );
+        ui.end_row();
     });
     buttons_ui(ui, "Save", || Action::SaveSettings(s.clone()), "Cancel")
 }

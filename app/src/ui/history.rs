@@ -510,7 +510,7 @@ fn layout(ui: &egui::Ui, doc: &Doc, spans: &[(Mark, String)]) -> LayoutJob {
 
 /// The name the document gives `author`, or a short form of its id.
 fn name_of(doc: &Doc, author: ReplicaId) -> String {
-    match tandem_net::authors::author_of(doc, author) {
+    match tandem_net::authors::shown_author(doc, author) {
         Some(a) => a.name,
         None => format!("writer {}", &author.to_string()[..8]),
     }
@@ -518,7 +518,7 @@ fn name_of(doc: &Doc, author: ReplicaId) -> String {
 
 /// The colour `author` chose, or one picked from its id.
 fn colour_of(doc: &Doc, author: ReplicaId) -> u32 {
-    tandem_net::authors::author_of(doc, author)
+    tandem_net::authors::shown_author(doc, author)
         .and_then(|a| a.colour)
         .unwrap_or_else(|| colour_of_key(&author.to_string()))
 }

@@ -126,6 +126,9 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
     let store = StoreHandle::open(data_dir)?;
     let engine = rt.block_on(EngineHandle::start(store, net)).context("starting the sync engine")?;
     let (peer, _) = rt.block_on(engine.info()).context("asking the sync engine for this device's key")?;
+    let settings = Settings::load(data_dir);
+    let (linked, _) = settings::parse_device_codes(&settings.linked_devices.join("\n"));
+    rt.block_on(engine.set_linked(linked)).context("linking this person's devices")?;
     let window = WindowState::load(data_dir);
     if window.offline {
         rt.block_on(engine.set_offline(true)).context("working offline")?;
@@ -139,7 +142,7 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
     let app = TandemApp {
         tasks: Tasks::new(rt, engine),
         data_dir: data_dir.to_owned(),
-        settings: Settings::load(data_dir),
+        settings,
         docs: DocsPanel::default(),
         open: None,
         opening: None,

@@ -34,6 +34,15 @@ pub(super) struct Settings {
     pub(super) show_peers: bool,
     /// The document open when the app last closed.
     pub(super) last_doc: Option<String>,
+    /// The codes (peer ids) of this person's other devices: documents show the
+    /// devices as one author where each linked the other.
+    pub(super) linked_devices: Vec<String>,
+    /// This device's code, shown in the dialog (not stored).
+    #[serde(skip)]
+    pub(super) device_code: String,
+    /// The linked devices as the dialog edits them, one per line (not stored).
+    #[serde(skip)]
+    pub(super) links_text: String,
 }
 
 impl Default for Settings {
@@ -50,8 +59,24 @@ impl Default for Settings {
             line_numbers: false,
             show_peers: true,
             last_doc: None,
+            linked_devices: Vec::new(),
+            device_code: String::new(),
+            links_text: String::new(),
         }
     }
+}
+
+/// The device codes (peer ids) in `text`, one per line, and the lines that are not one.
+pub(super) fn parse_device_codes(text: &str) -> (Vec<tandem_net::PeerId>, Vec<String>) {
+    let mut codes = Vec::new();
+    let mut bad = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.parse() {
+            Ok(p) => codes.push(p),
+            Err(_) => bad.push(line.to_owned()),
+        }
+    }
+    (codes, bad)
 }
 
 /// The editor's font size when none is set, in points.
@@ -180,9 +205,15 @@ mod tests {
             line_numbers: true,
             show_peers: false,
             last_doc: Some("ab12".into()),
+            linked_devices: vec!["12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw6".into()],
+            device_code: String::new(),
+            links_text: String::new(),
         };
         s.save(dir.path()).unwrap();
         assert_eq!(Settings::load(dir.path()), s);
+        let (codes, bad) =
+            parse_device_codes("12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw6\n\n  nonsense \n");
+        assert_eq!((codes.len(), bad), (1, vec!["nonsense".to_owned()]));
         std::fs::write(Settings::path(dir.path()), b"\xff not json").unwrap();
         assert_eq!(Settings::load(dir.path()), Settings::default());
         std::fs::write(Settings::path(dir.path()), br#"{"name":"Old","colour":3113197}"#).unwrap();
