@@ -269,6 +269,29 @@ fn a_read_ticket_opens_a_read_only_window_that_follows_edits() {
         b.step();
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Joined again with the edit ticket, the open window may edit at once.
+    let edit = a.state().shown_ticket().unwrap().to_owned();
+    b.state_mut().join(&edit).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.state().read_only() {
+        assert!(Instant::now() < deadline, "the window stays read-only");
+        b.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.step();
+    assert!(b.query_by_label("🔒 Read-only").is_none());
+    type_in_editor(&mut b, "Now ");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !a.state().text().is_some_and(|t| t.contains("Now ")) {
+        assert!(
+            Instant::now() < deadline,
+            "the upgraded window's edit never arrived: {:?}",
+            a.state().text()
+        );
+        a.step();
+        b.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
     a.state_mut().shutdown();
     b.state_mut().shutdown();
 }
@@ -323,6 +346,14 @@ fn removing_a_person_changes_the_key_and_they_hear_nothing_new() {
     }
     assert!(a.state().text().is_some_and(|t| t.contains(" after")), "{:?}", a.state().text());
     assert!(!b.state().text().unwrap_or_default().contains("after"), "{:?}", b.state().text());
+    // B's window says it was removed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.query_by_label("⛔ Removed").is_none() {
+        assert!(Instant::now() < deadline, "B's window never says it was removed");
+        a.step();
+        b.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
     a.state_mut().shutdown();
     b.state_mut().shutdown();
 }

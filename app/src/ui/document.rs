@@ -36,6 +36,8 @@ pub(super) struct OpenDoc {
     pub(super) peers: Vec<DocPeer>,
     /// Writers caught signing two versions of the same edits.
     pub(super) equivocators: Vec<tandem_crdt::ReplicaId>,
+    /// A key change left this device out: it keeps the document as it was.
+    pub(super) removed: bool,
     /// Connected peers that share the document, as the engine's status counts them.
     pub(super) n_peers: usize,
     /// Changes not yet sent to or received from peers.
@@ -66,6 +68,7 @@ impl OpenDoc {
 
             peers: Vec::new(),
             equivocators: Vec::new(),
+            removed: false,
             n_peers: 0,
             pending: 0,
             history: None,

@@ -353,6 +353,12 @@ impl History {
                 },
             );
             combo.response.labelled_by(label.id);
+            let pin = ui.button("Compare from this version").on_hover_text(
+                "Then move the slider to another version: the changes between the two are shown",
+            );
+            if pin.clicked() {
+                self.base = Base::Session(self.pos, self.pos);
+            }
         });
     }
 
@@ -683,6 +689,22 @@ mod tests {
         let inserted: String =
             spans.iter().filter(|(m, _)| *m == Mark::Inserted).map(|(_, t)| t.as_str()).collect();
         assert!(inserted.contains("dear") && inserted.contains('!'), "{spans:?}");
+        // Any two slider positions: pin the version after "Hello world", then move the
+        // slider to the end.
+        let hello = 2 + "Hello world".chars().count();
+        h.state_mut().pos = hello;
+        h.state_mut().session = None;
+        h.run_steps(2);
+        h.get_by_label("Compare from this version").click();
+        h.run_steps(1);
+        h.state_mut().pos = h.state().total;
+        h.run_steps(2);
+        assert_eq!(h.state().base, Base::Session(hello, hello));
+        let spans = h.state().shown_spans();
+        let marked =
+            |k: Mark| spans.iter().filter(|(m, _)| *m == k).map(|(_, t)| t.as_str()).collect::<String>();
+        assert_eq!(marked(Mark::Inserted), ", dear!", "{spans:?}");
+        assert_eq!(marked(Mark::Deleted), "", "{spans:?}");
     }
 
     #[test]

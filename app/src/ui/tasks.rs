@@ -32,7 +32,7 @@ pub(super) enum Msg {
     Presences(DocId, Vec<PeerPresence>),
     /// The document's connected peers, its changes waiting for deps, and writers caught
     /// equivocating.
-    Pending(DocId, usize, usize, Vec<tandem_crdt::ReplicaId>),
+    Pending(DocId, usize, usize, Vec<tandem_crdt::ReplicaId>, bool),
     /// How many peers are connected (on any document).
     Online(usize),
     /// How this device is connected to the network (for the connection panel).
@@ -183,8 +183,13 @@ impl Tasks {
         self.refresh_presences(id);
         let e = self.engine.clone();
         self.spawn(
-            async move { e.status(id).await.map(|s| (s.peers, s.pending, s.equivocators)).unwrap_or_default() },
-            move |(peers, n, cheats)| Msg::Pending(id, peers, n, cheats),
+            async move {
+                e.status(id)
+                    .await
+                    .map(|s| (s.peers, s.pending, s.equivocators, s.removed))
+                    .unwrap_or_default()
+            },
+            move |(peers, n, cheats, removed)| Msg::Pending(id, peers, n, cheats, removed),
         );
         let e = self.engine.clone();
         self.spawn(async move { e.peers().await.map(|p| p.len()).unwrap_or(0) }, Msg::Online);
@@ -312,8 +317,9 @@ impl TandemApp {
                     o.editor.set_presences(o.view.doc(), p);
                 }
             }
-            Msg::Pending(doc, peers, n, cheats) => {
+            Msg::Pending(doc, peers, n, cheats, removed) => {
                 if let Some(o) = self.open_if(doc) {
+                    o.removed = removed;
                     o.n_peers = peers;
                     o.pending = n;
                     o.equivocators = cheats;

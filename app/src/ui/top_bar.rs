@@ -66,6 +66,12 @@ fn document_commands_ui(ui: &mut egui::Ui, o: &OpenDoc) -> (Option<Action>, egui
             "Shared with you to read: you follow its edits and pass them on, but cannot change it.",
         );
     }
+    if o.removed {
+        ui.colored_label(Color32::from_rgb(0xd0, 0x40, 0x40), "⛔ Removed").on_hover_text(
+            "Someone who can edit this document changed its key without you: you keep it as it was \
+             until then, but no longer receive its edits.",
+        );
+    }
     let rename = ui.add_enabled(!o.view.read_only(), egui::Button::new("Rename"));
     if rename.clicked() {
         action = Some(Action::ShowDialog(Dialog::Rename { title }));

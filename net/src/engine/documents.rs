@@ -217,7 +217,8 @@ impl Engine {
             if !crate::crypto::key_opens(&t.key, &d.key, d.cipher.write_public()) {
                 return Err(NetError::WrongKey(t.doc));
             }
-            self.close(t.doc);
+            let ring = d.ring.clone();
+            self.adopt_key(t.doc, t.key.clone(), None, ring).await?;
         }
         if !self.docs.contains_key(&t.doc) {
             let info = self.store.add_doc_as(t.doc, t.key.clone(), t.read_only, "").get().await?;

@@ -172,6 +172,20 @@ impl Engine {
             NewKey::Edit(k) => (k, None),
             NewKey::Read(k, w) => (k, Some(w)),
         };
+        self.adopt_key(id, key, read_only, ring).await
+    }
+
+    /// Makes `key` (a read secret with the write public key `read_only`, or the
+    /// document key) the key of `id`, with `ring` its earlier keys: stored first, then
+    /// every name derived from the key changes in place (an open window stays open, and
+    /// learns whether it may edit now).
+    pub(super) async fn adopt_key(
+        &mut self,
+        id: DocId,
+        key: DocKey,
+        read_only: Option<[u8; 32]>,
+        ring: KeyRing,
+    ) -> Result<(), NetError> {
         self.store.set_key(id, key.clone(), read_only, ring.encode()).get().await?;
         let past: Vec<DocCipher> = ring.past.iter().map(|p| p.cipher(id)).collect();
         let cipher = match read_only {
@@ -188,6 +202,9 @@ impl Engine {
         d.topic = new_topic.hash();
         d.granted.clear();
         d.revoked = false;
+        if let Some(v) = &d.view {
+            v.set_read_only(read_only.is_some());
+        }
         let gossip = &mut self.swarm.behaviour_mut().gossipsub;
         gossip.unsubscribe(&IdentTopic::new(old.topic()));
         gossip.subscribe(&new_topic).map_err(|e| NetError::Transport(e.to_string()))?;

@@ -25,9 +25,18 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 pub(super) struct ViewSink {
     tx: std_mpsc::Sender<Change>,
     wake: Waker,
+    /// Whether the view may only read, shared with it: the document's key can change
+    /// while it is open (joined again with an edit ticket, or a key change).
+    read_only: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ViewSink {
+    /// Tells the view whether it may now edit, and wakes it.
+    pub(super) fn set_read_only(&self, read_only: bool) {
+        self.read_only.store(read_only, std::sync::atomic::Ordering::Relaxed);
+        (self.wake)();
+    }
+
     /// Forwards changes the engine applied, then wakes the view.
     pub(super) fn send(&self, changes: impl IntoIterator<Item = Change>) {
         for c in changes {
@@ -47,8 +56,9 @@ pub struct DocView {
     /// A change taken off `remote` by [`DocView::has_incoming`], applied first.
     incoming: Option<Change>,
     local: mpsc::UnboundedSender<(DocId, Change)>,
-    /// Whether this device may only read the document (joined with a read ticket).
-    read_only: bool,
+    /// Whether this device may only read the document (joined with a read ticket),
+    /// as the engine last said.
+    read_only: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DocView {
@@ -62,7 +72,7 @@ impl DocView {
             remote,
             incoming: None,
             local,
-            read_only: false,
+            read_only: Default::default(),
         }
     }
 
@@ -74,7 +84,7 @@ impl DocView {
     /// Whether this device may only read the document: the window takes no edits
     /// (the engine refuses them too).
     pub fn read_only(&self) -> bool {
-        self.read_only
+        self.read_only.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The replica, to read.
@@ -191,10 +201,10 @@ impl Engine {
         let doc = self.store.load_as(id, tandem_storage::Writer::Window).get().await?;
         let (tx, remote) = std_mpsc::channel();
         let local = self.local_tx.clone();
-        let mut read_only = false;
+        let read_only = Arc::new(std::sync::atomic::AtomicBool::new(false));
         if let Some(d) = self.docs.get_mut(&id) {
-            d.view = Some(ViewSink { tx, wake });
-            read_only = !d.cipher.can_write();
+            read_only.store(!d.cipher.can_write(), std::sync::atomic::Ordering::Relaxed);
+            d.view = Some(ViewSink { tx, wake, read_only: read_only.clone() });
         }
         Ok(DocView { id, doc, remote, incoming: None, local, read_only })
     }
