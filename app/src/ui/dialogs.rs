@@ -388,12 +388,11 @@ fn remove_people_ui(
     remove.resize(members.len(), false);
     egui::ScrollArea::vertical().max_height(220.0).show(ui, |ui| {
         for (m, r) in members.iter().zip(remove.iter_mut()) {
-            let id = m.peer.to_string();
-            let short = &id[id.len().saturating_sub(8)..];
-            let name = m.name.clone().unwrap_or_else(|| format!("Device …{short}"));
+            let key = super::peers_panel::fingerprint(&m.peer.to_string());
+            let name = m.name.clone().unwrap_or_else(|| "A device".to_owned());
             let what = if m.edit { "can edit" } else { "can read" };
             let online = if m.online { ", online" } else { "" };
-            ui.checkbox(r, format!("Remove {name} ({what}{online}, key …{short})"));
+            ui.checkbox(r, format!("Remove {name} ({what}{online}, key {key})"));
         }
     });
     let chosen: Vec<tandem_net::PeerId> =
