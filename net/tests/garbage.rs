@@ -90,3 +90,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Key changes and key rings from garbage: refused or bounded, never a panic; a
+    /// mutated record never moves anyone (it no longer decodes, or its signature or
+    /// the member's part no longer checks).
+    #[test]
+    fn key_changes_from_garbage_move_no_one(
+        bytes in prop::collection::vec(any::<u8>(), 0..400),
+        ops in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..4),
+    ) {
+        use tandem_net::rekey::{Keep, KeyRing, Rekey};
+        let c = cipher();
+        let _ = KeyRing::decode(&bytes);
+        prop_assert!(wire::open_rekey(&c, &bytes, b"a", b"b").is_err());
+        if let Ok(r) = Rekey::decode(&bytes) {
+            prop_assert!(r.kept().count() <= tandem_net::rekey::MAX_WRAPS);
+            prop_assert!(r.check(&c, 0).is_err());
+        }
+        let member = [3u8; 32];
+        let device = ed25519_dalek::SigningKey::from_bytes(&member).verifying_key().to_bytes();
+        let new_key = DocKey([9; 32]);
+        let record = Rekey::make(&c, 1, &new_key, &[Keep { device, edit: true }], &[]).unwrap().encode();
+        let m = mutate(record.clone(), &ops);
+        if m != record {
+            let moved = Rekey::decode(&m)
+                .ok()
+                .filter(|r| r.check(&c, 0).is_ok())
+                .and_then(|r| r.open(DocId([4; 16]), &member));
+            prop_assert!(moved.is_none(), "a mutated key change still moved the member");
+        }
+        let sealed = wire::rekey_request(&c, &[record], b"a", b"b");
+        let m = mutate(sealed.clone(), &ops);
+        if m != sealed && m.get(..17) == sealed.get(..17) {
+            prop_assert!(wire::open_rekey(&c, &m[17..], b"a", b"b").is_err());
+        }
+    }
+}
