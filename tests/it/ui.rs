@@ -36,6 +36,37 @@ pub(crate) fn wait(h: &mut Harness<'_, TandemApp>, what: &str, cond: impl Fn(&Ta
     }
 }
 
+type Window = Harness<'static, TandemApp>;
+
+/// Steps both windows until `done` holds for them; fails after 30 s with `what`.
+fn wait_both(a: &mut Window, b: &mut Window, what: &str, done: impl Fn(&Window, &Window) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done(a, b) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        a.step();
+        b.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Two windows on loopback over `da` and `db`: A makes a document, types `text` and
+/// shares it; B joins with the edit ticket, which is returned.
+fn two_windows_sharing(da: &Path, db: &Path, text: &str) -> (Window, Window, String) {
+    let mut a = harness(start(da));
+    let b = harness(start(db));
+    new_doc(&mut a);
+    type_in_editor(&mut a, text);
+    a.get_by_label("Share").click();
+    wait(&mut a, "the ticket", |x| x.shown_ticket().is_some());
+    let ticket = a.state().shown_ticket().unwrap().to_owned();
+    a.step();
+    a.get_by_label("Close").click();
+    a.step();
+    let mut b = b;
+    b.state_mut().join(&ticket).unwrap();
+    (a, b, ticket)
+}
+
 pub(crate) fn type_in_editor(h: &mut Harness<'_, TandemApp>, text: &str) {
     h.get_by_role(Role::MultilineTextInput).focus();
     h.step();
@@ -249,49 +280,26 @@ fn a_read_ticket_opens_a_read_only_window_that_follows_edits() {
     a.get_by_label("Close").click();
     a.step();
     b.state_mut().join(&read).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.state().text() != Some("read me") {
-        assert!(Instant::now() < deadline, "the reader never got the text");
-        a.step();
-        b.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_both(&mut a, &mut b, "the reader never got the text", |_, b| b.state().text() == Some("read me"));
     assert!(b.state().read_only());
     assert!(b.query_by_label("🔒 Read-only").is_some());
     type_in_editor(&mut b, "EVIL");
     b.step();
     assert_eq!(b.state().text(), Some("read me"), "typing changes nothing");
     type_in_editor(&mut a, ", please");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.state().text() != Some("read me, please") {
-        assert!(Instant::now() < deadline, "the reader never followed: {:?}", b.state().text());
-        a.step();
-        b.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_both(&mut a, &mut b, "the reader never followed", |_, b| {
+        b.state().text() == Some("read me, please")
+    });
     // Joined again with the edit ticket, the open window may edit at once.
     let edit = a.state().shown_ticket().unwrap().to_owned();
     b.state_mut().join(&edit).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.state().read_only() {
-        assert!(Instant::now() < deadline, "the window stays read-only");
-        b.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_both(&mut a, &mut b, "the window to become editable", |_, b| !b.state().read_only());
     b.step();
     assert!(b.query_by_label("🔒 Read-only").is_none());
     type_in_editor(&mut b, "Now ");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !a.state().text().is_some_and(|t| t.contains("Now ")) {
-        assert!(
-            Instant::now() < deadline,
-            "the upgraded window's edit never arrived: {:?}",
-            a.state().text()
-        );
-        a.step();
-        b.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_both(&mut a, &mut b, "the upgraded window's edit", |a, _| {
+        a.state().text().is_some_and(|t| t.contains("Now "))
+    });
     a.state_mut().shutdown();
     b.state_mut().shutdown();
 }
@@ -302,36 +310,16 @@ fn a_read_ticket_opens_a_read_only_window_that_follows_edits() {
 #[test]
 fn removing_a_person_changes_the_key_and_they_hear_nothing_new() {
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = harness(start(da.path()));
-    let mut b = harness(start(db.path()));
-    new_doc(&mut a);
-    type_in_editor(&mut a, "before");
-    a.get_by_label("Share").click();
-    wait(&mut a, "the ticket", |x| x.shown_ticket().is_some());
-    let ticket = a.state().shown_ticket().unwrap().to_owned();
-    a.step();
-    a.get_by_label("Close").click();
-    a.step();
-    b.state_mut().join(&ticket).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.state().text() != Some("before") {
-        assert!(Instant::now() < deadline, "B never got the text");
-        a.step();
-        b.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut a, mut b, ticket) = two_windows_sharing(da.path(), db.path(), "before");
+    wait_both(&mut a, &mut b, "B never got the text", |_, b| b.state().text() == Some("before"));
     type_in_editor(&mut b, "B ");
     a.get_by_label("Share").click();
     wait(&mut a, "the ticket", |x| x.shown_ticket().is_some());
     a.step();
     a.get_by_label("Remove people…").click();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while a.query_by_label_contains("can edit, online").is_none() {
-        assert!(Instant::now() < deadline, "B is never listed as an editor");
-        a.step();
-        b.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_both(&mut a, &mut b, "B is never listed as an editor", |a, _| {
+        a.query_by_label_contains("can edit, online").is_some()
+    });
     assert!(a.query_by_label_contains("keep everything written up to now").is_some());
     a.get_by_label_contains("can edit, online").click();
     a.step();
@@ -347,13 +335,9 @@ fn removing_a_person_changes_the_key_and_they_hear_nothing_new() {
     assert!(a.state().text().is_some_and(|t| t.contains(" after")), "{:?}", a.state().text());
     assert!(!b.state().text().unwrap_or_default().contains("after"), "{:?}", b.state().text());
     // B's window says it was removed.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.query_by_label("⛔ Removed").is_none() {
-        assert!(Instant::now() < deadline, "B's window never says it was removed");
-        a.step();
-        b.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_both(&mut a, &mut b, "B's window never says it was removed", |_, b| {
+        b.query_by_label("⛔ Removed").is_some()
+    });
     a.state_mut().shutdown();
     b.state_mut().shutdown();
 }
@@ -363,17 +347,7 @@ fn removing_a_person_changes_the_key_and_they_hear_nothing_new() {
 #[test]
 fn two_windows_sync_text_and_resolve_a_rename_conflict() {
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = harness(start(da.path()));
-    let mut b = harness(start(db.path()));
-    new_doc(&mut a);
-    type_in_editor(&mut a, "shared words");
-    a.get_by_label("Share").click();
-    wait(&mut a, "the ticket", |x| x.shown_ticket().is_some());
-    let ticket = a.state().shown_ticket().unwrap().to_owned();
-    a.step();
-    a.get_by_label("Close").click();
-    a.step();
-    b.state_mut().join(&ticket).unwrap();
+    let (mut a, mut b, _) = two_windows_sharing(da.path(), db.path(), "shared words");
     let both = |a: &mut Harness<'_, TandemApp>,
                 b: &mut Harness<'_, TandemApp>,
                 what: &str,
