@@ -40,8 +40,9 @@ fn removed_people_open_nothing_new_and_the_others_keep_syncing_across_restarts()
     }
     b.insert(&doc, 5, " B");
     c.insert(&doc, 0, "C ");
-    a.wait_text(&doc, |t| t == "C start B");
-    r.wait_text(&doc, |t| t == "C start B");
+    for n in [&mut a, &mut r, &mut c] {
+        n.wait_text(&doc, |t| t == "C start B");
+    }
 
     // A knows each of them: B and C wrote (editors), R only read.
     let (b_id, c_id, r_id) = (b.peer_id.clone(), c.peer_id.clone(), r.peer_id.clone());
@@ -191,5 +192,60 @@ fn linked_devices_show_as_one_author_and_a_one_sided_claim_is_flagged() {
         assert!([laptop_id.as_str(), d_author(&authors)].contains(&person(home).as_str()));
         assert_eq!(person(other_entry), *other_id, "a one-sided claim is not: {authors:?}");
         assert_eq!(other_entry["unconfirmed_links"], json!([l]));
+    }
+}
+
+/// Two writers remove different people while apart: when they meet, one key change
+/// wins everywhere, the other writer removes again whom its change removed, and both
+/// removed people are out while the two writers sync.
+#[test]
+fn two_writers_removing_people_at_once_settle_on_one_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: &str| tmp.path().join(n);
+    let mut a = Node::start(&dir("a"), &[]);
+    let doc = a.ok(json!({"cmd": "create", "title": "Fork"}))["doc"].as_str().unwrap().to_owned();
+    a.insert(&doc, 0, "a");
+    let edit = a.ticket(&doc).to_string();
+    let mut b = Node::start(&dir("b"), &[]);
+    let mut c = Node::start(&dir("c"), &[]);
+    let mut d = Node::start(&dir("d"), &[]);
+    for (n, text) in [(&mut b, "b"), (&mut c, "c"), (&mut d, "d")] {
+        n.ok(json!({"cmd": "join", "ticket": edit}));
+        n.wait_text(&doc, |t| !t.is_empty());
+        n.insert(&doc, 0, text);
+    }
+    a.wait_text(&doc, |t| t.len() == 4);
+    b.wait_text(&doc, |t| t.len() == 4);
+    let (c_id, d_id) = (c.peer_id.clone(), d.peer_id.clone());
+    for n in [&mut a, &mut b] {
+        n.wait_for("C and D listed", |n| {
+            let m = n.ok(json!({"cmd": "members", "doc": doc}))["members"].as_array().unwrap().clone();
+            let has = |id: &str| m.iter().any(|x| x["peer_id"] == id);
+            (has(&c_id) && has(&d_id)).then_some(())
+        });
+        n.ok(json!({"cmd": "offline", "on": true}));
+    }
+    a.ok(json!({"cmd": "remove_people", "doc": doc, "peers": [c_id]}));
+    b.ok(json!({"cmd": "remove_people", "doc": doc, "peers": [d_id]}));
+    a.ok(json!({"cmd": "offline", "on": false}));
+    b.ok(json!({"cmd": "offline", "on": false}));
+    // They meet again and settle on one key: what one writes reaches the other.
+    a.insert(&doc, 0, "X");
+    b.wait_text(&doc, |t| t.starts_with('X'));
+    b.insert(&doc, 0, "Y");
+    a.wait_text(&doc, |t| t.starts_with("YX"));
+    assert_eq!(epoch(&mut a, &doc), epoch(&mut b, &doc));
+    // Both removed people are out, whichever change won: they get nothing written once
+    // the two settled (what was written before may have reached the one the winning
+    // change had not removed yet).
+    a.insert(&doc, 0, "Z");
+    b.wait_text(&doc, |t| t.starts_with('Z'));
+    for n in [&mut c, &mut d] {
+        n.wait_for("the removed one learns it", |n| {
+            status(n, &doc)["removed"].as_bool().unwrap().then_some(())
+        });
+        let refused = unseal(&mut a, n, &doc, "new");
+        assert!(refused["error"].as_str().is_some_and(|e| e.contains("does not open")), "{refused}");
+        assert!(!n.text(&doc).contains('Z'));
     }
 }

@@ -240,48 +240,63 @@ impl Engine {
         self.swarm.behaviour_mut().sync.send_request(&peer, req);
     }
 
-    /// The earlier epoch (index into `past`) of each document whose hello tag from
-    /// `them` over `nonce` is among `tags`.
+    /// For each document but those in `in_sync` (the peer proved its current epoch),
+    /// the latest earlier epoch (index into `past`) whose hello tag from `them` over
+    /// `nonce` is among `tags`: the peer is still in it, or followed another key change
+    /// out of it.
     pub(super) fn laggard_epochs(
         &self,
         tags: &HashSet<wire::Tag>,
         them: &[u8],
         me: &[u8],
         nonce: &[u8],
+        in_sync: &[DocId],
     ) -> Vec<(DocId, usize)> {
         let mut res = Vec::new();
-        for (id, d) in &self.docs {
-            for (i, c) in d.past.iter().enumerate() {
-                if tags.contains(&c.member_tag(crate::crypto::TagPurpose::Hello, them, me, nonce)) {
-                    res.push((*id, i));
-                }
+        for (id, d) in self.docs.iter().filter(|(id, _)| !in_sync.contains(id)) {
+            let hello = |c: &DocCipher| c.member_tag(crate::crypto::TagPurpose::Hello, them, me, nonce);
+            if let Some(i) = d.past.iter().rposition(|c| tags.contains(&hello(c))) {
+                res.push((*id, i));
             }
         }
         res
     }
 
-    /// Key changes from `peer` for the document `tag` names in its current epoch: the
-    /// document moves along each one that keeps this device; one that does not means
-    /// this device was removed.
+    /// Key changes from `peer` for the document `tag` names, in this device's current
+    /// epoch or an earlier one: the document moves along each one that keeps this
+    /// device; one that does not means this device was removed. Where the peer followed
+    /// another key change out of an epoch than this device did (two writers removed
+    /// people at the same time), the change whose bytes sort first wins everywhere: this
+    /// device moves to it if it sorts first, and a writer then removes again whom the
+    /// losing change removed.
     pub(super) async fn on_rekey(&mut self, peer: PeerId, tag: &wire::Tag, sealed: &[u8]) {
         let allowed = !self.offline && self.allow_hello(&peer);
         if !allowed {
             return;
         }
         let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
-        let found = self
-            .docs
-            .iter()
-            .find(|(_, d)| d.cipher.member_tag(crate::crypto::TagPurpose::Rekey, &them, &me, &[]) == *tag);
-        let Some(id) = found.map(|(id, _)| *id) else { return };
-        let records = match wire::open_rekey(&self.docs[&id].cipher, sealed, &them, &me) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!("bad key changes from {peer} for {id}: {e}");
-                return;
+        let rekey_tag = |c: &DocCipher| c.member_tag(crate::crypto::TagPurpose::Rekey, &them, &me, &[]);
+        // The document, and the epoch (index into `past`, or `past.len()` for the
+        // current one) the peer sealed the changes in.
+        let found = self.docs.iter().find_map(|(id, d)| {
+            let at =
+                std::iter::once(&d.cipher).chain(d.past.iter().rev()).position(|c| rekey_tag(c) == *tag)?;
+            Some((*id, d.past.len() - at))
+        });
+        let Some((id, mut at)) = found else { return };
+        let records = {
+            let d = &self.docs[&id];
+            let cipher = d.past.get(at).unwrap_or(&d.cipher);
+            match wire::open_rekey(cipher, sealed, &them, &me) {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!("bad key changes from {peer} for {id}: {e}");
+                    return;
+                }
             }
         };
         let Some(secret) = self.device_secret() else { return };
+        let mut remove_again: Vec<[u8; 32]> = Vec::new();
         for bytes in records {
             let Some(d) = self.docs.get_mut(&id) else { return };
             let record = match Rekey::decode(&bytes) {
@@ -291,21 +306,60 @@ impl Engine {
                     return;
                 }
             };
-            let epoch = d.ring.epoch();
-            if record.epoch <= epoch {
-                continue;
-            }
-            if let Err(e) = record.check(&d.cipher, epoch) {
+            let (cipher, epoch) = match d.past.get(at) {
+                Some(c) => (c, d.ring.past[at].epoch),
+                None => (&d.cipher, d.ring.epoch()),
+            };
+            if let Err(e) = record.check(cipher, epoch) {
                 warn!("refused key change from {peer} for {id}: {e}");
                 return;
+            }
+            // This device left that epoch already: by the same change, or another.
+            let ours = d.ring.past.get(at).map(|p| p.left_by.clone());
+            if let Some(ours) = &ours {
+                if *ours == bytes {
+                    at += 1;
+                    continue;
+                }
+                if bytes > *ours {
+                    debug!("{id}: {peer} followed another key change out of epoch {epoch}; ours stands");
+                    return;
+                }
             }
             match record.open(id, &secret) {
                 Some(new) => {
                     info!("{id} moved to a new key (epoch {})", record.epoch);
-                    if let Err(e) = self.move_epoch(id, new, bytes).await {
+                    let mut ring = d.ring.clone();
+                    if let Some(ours) = ours {
+                        // The other change wins: the epochs after `at` are dropped, and
+                        // whom ours removed and theirs kept is removed again.
+                        if let Ok(lost) = Rekey::decode(&ours) {
+                            remove_again
+                                .extend(lost.removed().iter().filter(|r| !record.removed().contains(r)));
+                        }
+                        ring.past.truncate(at);
+                    }
+                    ring.push(PastEpoch {
+                        epoch,
+                        secret: match d.past.get(at) {
+                            Some(_) => d.ring.past[at].secret.clone(),
+                            None => d.key.clone(),
+                        },
+                        read_only: match d.past.get(at) {
+                            Some(_) => d.ring.past[at].read_only,
+                            None => (!d.cipher.can_write()).then(|| d.cipher.write_public()),
+                        },
+                        left_by: bytes,
+                    });
+                    let (key, read_only) = match new {
+                        NewKey::Edit(k) => (k, None),
+                        NewKey::Read(k, w) => (k, Some(w)),
+                    };
+                    if let Err(e) = self.adopt_key(id, key, read_only, ring).await {
                         warn!("cannot move {id} to its new key: {e}");
                         return;
                     }
+                    at += 1;
                 }
                 None => {
                     if !d.revoked {
@@ -317,6 +371,13 @@ impl Engine {
                     }
                     return;
                 }
+            }
+        }
+        let removed: Vec<PeerId> = remove_again.iter().filter_map(peer_of).collect();
+        if !removed.is_empty() && self.docs.get(&id).is_some_and(|d| d.cipher.can_write()) {
+            info!("{id}: removing again the {} people a concurrent key change kept", removed.len());
+            if let Err(e) = self.remove_people(id, &removed).await {
+                warn!("cannot remove people from {id} again: {e}");
             }
         }
     }

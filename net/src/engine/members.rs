@@ -190,9 +190,16 @@ impl Engine {
         let (me, them) = (self.me(), peer.to_bytes());
         let docs: Vec<DocId> =
             docs.into_iter().filter(|d| self.docs.contains_key(d)).take(wire::MAX_TAGS).collect();
+        let hello =
+            |c: &crate::crypto::DocCipher| c.member_tag(crate::crypto::TagPurpose::Hello, &me, &them, &nonce);
+        // A document whose key changed is named in its previous epoch too: a member
+        // that followed another key change out of that epoch recognises it, and the
+        // two changes are settled (`epochs.rs`).
         let tags = docs
             .iter()
-            .map(|d| self.docs[d].cipher.member_tag(crate::crypto::TagPurpose::Hello, &me, &them, &nonce))
+            .flat_map(|d| {
+                std::iter::once(hello(&self.docs[d].cipher)).chain(self.docs[d].past.last().map(hello))
+            })
             .collect();
         let rid = self.swarm.behaviour_mut().sync.send_request(&peer, wire::hello_request(&nonce, tags));
         self.members.hellos.insert(rid, SentHello { peer, nonce, docs, tries });
@@ -227,11 +234,12 @@ impl Engine {
         if let Some(m) = self.members.peers.get_mut(&peer) {
             m.exchanged = true;
         }
+        let both_docs = both.clone();
         for id in both {
             self.proved(peer, id);
         }
         // A peer still in an earlier epoch of a document gets the key changes since.
-        for (id, from) in self.laggard_epochs(&tags, &them, &me, &nonce) {
+        for (id, from) in self.laggard_epochs(&tags, &them, &me, &nonce, &both_docs) {
             self.send_rekey(peer, id, from);
         }
     }
@@ -265,15 +273,17 @@ impl Engine {
             m.exchanged = true;
         }
         let (me, them) = (self.me(), sent.peer.to_bytes());
+        let tag = |c: &crate::crypto::DocCipher| {
+            c.member_tag(crate::crypto::TagPurpose::Welcome, &them, &me, &sent.nonce)
+        };
         for id in sent.docs {
             let Some(d) = self.docs.get(&id) else { continue };
-            if welcome.contains(&d.cipher.member_tag(
-                crate::crypto::TagPurpose::Welcome,
-                &them,
-                &me,
-                &sent.nonce,
-            )) {
+            if welcome.contains(&tag(&d.cipher)) {
                 self.proved(sent.peer, id);
+            } else if let Some(i) = d.past.iter().rposition(|c| welcome.contains(&tag(c))) {
+                // It welcomed this device's previous epoch: it has not heard of the
+                // key change since.
+                self.send_rekey(sent.peer, id, i);
             }
         }
         true
