@@ -188,19 +188,25 @@ impl Engine {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).expect("the system random number generator works");
         let (me, them) = (self.me(), peer.to_bytes());
-        let docs: Vec<DocId> =
-            docs.into_iter().filter(|d| self.docs.contains_key(d)).take(wire::MAX_TAGS).collect();
         let hello =
             |c: &crate::crypto::DocCipher| c.member_tag(crate::crypto::TagPurpose::Hello, &me, &them, &nonce);
         // A document whose key changed is named in its previous epoch too: a member
         // that followed another key change out of that epoch recognises it, and the
-        // two changes are settled (`epochs.rs`).
-        let tags = docs
-            .iter()
-            .flat_map(|d| {
-                std::iter::once(hello(&self.docs[d].cipher)).chain(self.docs[d].past.last().map(hello))
-            })
-            .collect();
+        // two changes are settled (`epochs.rs`). The documents named are those whose
+        // tags fit in one hello; the others wait for a later one.
+        let mut tags = Vec::new();
+        let mut named = Vec::new();
+        for id in docs {
+            let Some(d) = self.docs.get(&id) else { continue };
+            let n = 1 + usize::from(!d.past.is_empty());
+            if tags.len() + n > wire::MAX_TAGS {
+                break;
+            }
+            tags.push(hello(&d.cipher));
+            tags.extend(d.past.last().map(hello));
+            named.push(id);
+        }
+        let docs = named;
         let rid = self.swarm.behaviour_mut().sync.send_request(&peer, wire::hello_request(&nonce, tags));
         self.members.hellos.insert(rid, SentHello { peer, nonce, docs, tries });
     }
