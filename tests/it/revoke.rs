@@ -217,12 +217,18 @@ fn two_writers_removing_people_at_once_settle_on_one_key() {
     a.wait_text(&doc, |t| t.len() == 4);
     b.wait_text(&doc, |t| t.len() == 4);
     let (c_id, d_id) = (c.peer_id.clone(), d.peer_id.clone());
-    for n in [&mut a, &mut b] {
-        n.wait_for("C and D listed", |n| {
+    let (a_id, b_id) = (a.peer_id.clone(), b.peer_id.clone());
+    // Each writer knows the other as an editor (its device entry arrived), and C and D:
+    // a key change keeps only the members its maker knows.
+    for (n, other) in [(&mut a, &b_id), (&mut b, &a_id)] {
+        n.wait_for("the other writer, C and D listed", |n| {
             let m = n.ok(json!({"cmd": "members", "doc": doc}))["members"].as_array().unwrap().clone();
             let has = |id: &str| m.iter().any(|x| x["peer_id"] == id);
-            (has(&c_id) && has(&d_id)).then_some(())
+            let editor = m.iter().any(|x| x["peer_id"] == other.as_str() && x["edit"] == true);
+            (editor && has(&c_id) && has(&d_id)).then_some(())
         });
+    }
+    for n in [&mut a, &mut b] {
         n.ok(json!({"cmd": "offline", "on": true}));
     }
     a.ok(json!({"cmd": "remove_people", "doc": doc, "peers": [c_id]}));
