@@ -300,10 +300,7 @@ pub struct PastEpoch {
 impl PastEpoch {
     /// This epoch's cipher.
     pub fn cipher(&self, doc: DocId) -> DocCipher {
-        match self.read_only {
-            None => DocCipher::new(doc, &self.secret),
-            Some(w) => DocCipher::reader(doc, &self.secret, w),
-        }
+        cipher_of(doc, &self.secret, self.read_only)
     }
 }
 
@@ -314,7 +311,30 @@ pub struct KeyRing {
     pub past: Vec<PastEpoch>,
 }
 
+/// The cipher of a key, or of a read secret with its write public key `read_only`.
+fn cipher_of(doc: DocId, secret: &DocKey, read_only: Option<[u8; 32]>) -> DocCipher {
+    match read_only {
+        None => DocCipher::new(doc, secret),
+        Some(w) => DocCipher::reader(doc, secret, w),
+    }
+}
+
 impl KeyRing {
+    /// The cipher of the current epoch's `key` (as [`PastEpoch::secret`] and
+    /// [`PastEpoch::read_only`]), taking the earlier epochs' grants too, and the
+    /// earlier epochs' ciphers, oldest first.
+    pub fn ciphers(
+        &self,
+        doc: DocId,
+        key: &DocKey,
+        read_only: Option<[u8; 32]>,
+    ) -> (DocCipher, Vec<DocCipher>) {
+        let past: Vec<DocCipher> = self.past.iter().map(|p| p.cipher(doc)).collect();
+        let current = cipher_of(doc, key, read_only)
+            .with_past_writers(past.iter().map(DocCipher::write_public).collect());
+        (current, past)
+    }
+
     /// The current epoch's number.
     pub fn epoch(&self) -> u32 {
         self.past.last().map_or(0, |p| p.epoch + 1)

@@ -79,12 +79,7 @@ impl Engine {
         doc: Doc,
         ring: crate::rekey::KeyRing,
     ) -> Result<(), NetError> {
-        let past: Vec<DocCipher> = ring.past.iter().map(|p| p.cipher(id)).collect();
-        let cipher = match read_only {
-            None => DocCipher::new(id, &key),
-            Some(write_public) => DocCipher::reader(id, &key, write_public),
-        }
-        .with_past_writers(past.iter().map(DocCipher::write_public).collect());
+        let (cipher, past) = ring.ciphers(id, &key, read_only);
         let topic = IdentTopic::new(cipher.topic());
         self.swarm
             .behaviour_mut()

@@ -187,12 +187,7 @@ impl Engine {
         ring: KeyRing,
     ) -> Result<(), NetError> {
         self.store.set_key(id, key.clone(), read_only, ring.encode()).get().await?;
-        let past: Vec<DocCipher> = ring.past.iter().map(|p| p.cipher(id)).collect();
-        let cipher = match read_only {
-            None => DocCipher::new(id, &key),
-            Some(w) => DocCipher::reader(id, &key, w),
-        }
-        .with_past_writers(past.iter().map(DocCipher::write_public).collect());
+        let (cipher, past) = ring.ciphers(id, &key, read_only);
         let new_topic = IdentTopic::new(cipher.topic());
         let d = self.docs.get_mut(&id).ok_or(NetError::UnknownDoc(id))?;
         let old = std::mem::replace(&mut d.cipher, cipher);
