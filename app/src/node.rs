@@ -243,9 +243,16 @@ async fn handle(engine: &EngineHandle, line: &str) -> Result<(Json, bool)> {
             (ok(json!({"ticket": t.to_string(), "read_only": t.read_only.is_some()})), false)
         }
         "link" => {
-            let peers = peers_field(&v)?;
-            engine.set_linked(peers).await?;
-            (ok(json!({})), false)
+            // Each entry is a device's full code (peer id) or its short code.
+            let codes = v
+                .get("peers")
+                .and_then(|p| p.as_array())
+                .context("missing field \"peers\" (a list of device codes)")?
+                .iter()
+                .map(|p| p.as_str().map(str::to_owned).context("a device code is not a string"))
+                .collect::<Result<Vec<_>>>()?;
+            let peers = engine.link_devices(codes).await?;
+            (ok(json!({"peers": peers.iter().map(|p| p.to_string()).collect::<Vec<_>>()})), false)
         }
         "members" => {
             let members: Vec<Json> = engine

@@ -117,6 +117,34 @@ pub fn record_links(doc: &mut Doc, peers: &[String]) -> Result<bool, tandem_crdt
     Ok(true)
 }
 
+/// The chars of a device's short code ([`device_code`]).
+pub const DEVICE_CODE_CHARS: usize = 16;
+
+/// A device's short code, the one a person reads off one device and types on another
+/// to link them: the last [`DEVICE_CODE_CHARS`] chars of its peer id in groups of four
+/// (the peers panel's key fingerprint is its last two groups). About 80 bits of the
+/// device's key even with case ignored, too many to make a key that matches a chosen
+/// code.
+pub fn device_code(peer: &str) -> String {
+    let chars: Vec<char> = peer.chars().collect();
+    let tail = &chars[chars.len().saturating_sub(DEVICE_CODE_CHARS)..];
+    tail.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+}
+
+/// A typed device code as it is compared: without spaces and dashes, in lower case;
+/// `None` when it is not [`DEVICE_CODE_CHARS`] letters and digits.
+pub fn normal_device_code(code: &str) -> Option<String> {
+    let res: String =
+        code.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect();
+    (res.chars().count() == DEVICE_CODE_CHARS && res.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then_some(res)
+}
+
+/// Whether the device `peer` has the short code `code` ([`normal_device_code`] form).
+pub fn has_device_code(peer: &str, code: &str) -> bool {
+    normal_device_code(&device_code(peer)).is_some_and(|c| c == code)
+}
+
 /// Every author mapped to the one it is shown as: the first (smallest id) author of its
 /// person, the devices joined by links that both ends made. An author with no
 /// confirmed link is shown as itself.
@@ -213,6 +241,19 @@ mod tests {
         for c in from.all_changes() {
             to.apply(c).ok();
         }
+    }
+
+    #[test]
+    fn a_device_code_is_the_peer_ids_tail_and_is_typed_loosely() {
+        let peer = "12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw6";
+        let code = device_code(peer);
+        assert_eq!(code, "vFFf-RGdG-RM13-Yaw6");
+        let typed = format!("  {} ", code.to_uppercase().replace('-', " "));
+        let n = normal_device_code(&typed).unwrap();
+        assert!(has_device_code(peer, &n));
+        assert!(!has_device_code("12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw7", &n));
+        assert_eq!(normal_device_code("abc"), None, "too short");
+        assert_eq!(normal_device_code("abcd-efgh-ijkl-mn!p"), None, "not a letter or digit");
     }
 
     #[test]

@@ -449,8 +449,8 @@ impl Engine {
             Command::ReadTicket(doc, r) => {
                 r.send(self.read_ticket(doc)).ok();
             }
-            Command::SetLinked(peers, r) => {
-                r.send(self.set_linked(peers).await).ok();
+            Command::LinkDevices(codes, r) => {
+                r.send(self.link_devices(&codes).await).ok();
             }
             Command::Members(doc, r) => {
                 r.send(self.doc_members(doc).await).ok();

@@ -36,6 +36,18 @@ pub enum NetError {
     /// A ticket's key is not the key of the document it names.
     #[error("the ticket's key does not belong to document {0}")]
     WrongKey(DocId),
+    /// A device code to link names no device this one knows of.
+    #[error(
+        "no device with code {0} is known here yet: open a document you share on both devices, \
+         let them connect, and try again (or enter the device's full code)"
+    )]
+    UnknownDevice(String),
+    /// A device code to link is neither a peer id nor a short code.
+    #[error("{0:?} is not a device code (four groups of four letters and digits, or the full code)")]
+    BadDeviceCode(String),
+    /// A device code to link fits several devices this one knows of.
+    #[error("device code {0} fits several devices: enter the device's full code")]
+    AmbiguousDevice(String),
     /// The document was shared with this device to read only.
     #[error("document {0} is read-only here (it was shared with a read ticket)")]
     ReadOnly(DocId),

@@ -144,8 +144,9 @@ fn d_author(authors: &serde_json::Map<String, Json>) -> &str {
     authors.iter().find(|(_, x)| x["name"] == "Ada at home").map(|(id, _)| id.as_str()).unwrap()
 }
 
-/// Issue 15: one person's two devices, linked from both ends, show as one author on
-/// every replica; a third device that claims the link alone does not, and is flagged.
+/// Issue 15: one person's two devices, linked from both ends (one by the other's short
+/// code), show as one author on every replica; a third device that claims the link
+/// alone does not, and is flagged.
 #[test]
 fn linked_devices_show_as_one_author_and_a_one_sided_claim_is_flagged() {
     let tmp = tempfile::tempdir().unwrap();
@@ -159,12 +160,25 @@ fn linked_devices_show_as_one_author_and_a_one_sided_claim_is_flagged() {
     }
     let (l, d) = (laptop.peer_id.clone(), desktop.peer_id.clone());
     laptop.ok(json!({"cmd": "link", "peers": [d]}));
-    desktop.ok(json!({"cmd": "link", "peers": [l]}));
     other.ok(json!({"cmd": "link", "peers": [l]}));
+    // A short code of no device known here, and a line that is no code, are refused
+    // with the reason.
+    for (code, why) in [("zzzz-zzzz-zzzz-zzzz", "no device with code"), ("hello", "not a device code")] {
+        let r = desktop.send(json!({"cmd": "link", "peers": [code]}));
+        assert!(r["ok"] == false && r["error"].as_str().unwrap().contains(why), "{code}: {r}");
+    }
     for (n, name) in [(&mut laptop, "Ada"), (&mut desktop, "Ada at home"), (&mut other, "Ada")] {
         n.ok(json!({"cmd": "presence", "doc": doc, "name": name, "cursor": 0}));
     }
     laptop.insert(&doc, 0, "one ");
+    desktop.wait_text(&doc, |t| t.contains("one"));
+    // The desktop links the laptop by the short code the laptop's settings show, typed
+    // loosely (lower case, spaces for dashes): it finds the device that wrote "one".
+    let short: Vec<String> =
+        l[l.len() - 16..].chars().collect::<Vec<_>>().chunks(4).map(|c| c.iter().collect()).collect();
+    let typed = short.join(" ").to_lowercase();
+    let linked = desktop.ok(json!({"cmd": "link", "peers": [typed]}));
+    assert_eq!(linked["peers"], json!([l]), "the short code names the laptop");
     desktop.insert(&doc, 0, "two ");
     other.insert(&doc, 0, "three ");
     // On each replica: the laptop's and the desktop's authors are one person; the other

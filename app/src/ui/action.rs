@@ -147,7 +147,12 @@ impl TandemApp {
                 let mut s = self.settings.clone();
                 s.colour = Some(self.colour());
                 s.device_code = self.key.clone();
-                s.links_text = s.linked_devices.join("\n");
+                s.links_text = s
+                    .linked_devices
+                    .iter()
+                    .map(|p| tandem_net::authors::device_code(p))
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 self.dialog = Some(Dialog::Settings(s));
             }
             Action::Share => {
@@ -268,15 +273,17 @@ impl TandemApp {
                 if !bad.is_empty() {
                     self.status.notify(Notice::Error(format!("Not a device code: {}", bad.join(", "))));
                 }
-                s.linked_devices = codes.iter().map(|p| p.to_string()).collect();
+                // The links change once the engine has found the devices the codes name.
+                s.linked_devices = self.settings.linked_devices.clone();
                 // What the dialog only showed or edited is not a setting.
                 s.device_code.clear();
                 s.links_text.clear();
-                if s.linked_devices != self.settings.linked_devices {
+                let changed =
+                    super::settings::normal_codes(&codes) != super::settings::normal_codes(&s.linked_devices);
+                if bad.is_empty() && changed {
                     let e = self.tasks.engine.clone();
-                    self.tasks.spawn(async move { e.set_linked(codes).await }, |res| match res {
-                        Ok(()) => Msg::Notice(Notice::Info("Linked devices saved".into())),
-                        Err(e) => Msg::Notice(Notice::Error(format!("Cannot link the devices: {e}"))),
+                    self.tasks.spawn(async move { e.link_devices(codes).await }, |res| {
+                        Msg::Linked(res.map(|peers| peers.iter().map(|p| p.to_string()).collect()))
                     });
                 }
                 self.settings = s;
@@ -534,6 +541,56 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        app.shutdown();
+    }
+
+    /// Waits for a notice other than `before` (from the messages of the app's tasks).
+    fn next_notice(app: &mut TandemApp, before: Option<&Notice>) -> Notice {
+        let before = before.cloned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            while let Some(m) = app.tasks.try_recv() {
+                app.on_msg(m);
+            }
+            if let Some(n) = app.status.notice().filter(|n| Some(*n) != before.as_ref()) {
+                return n.clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "no notice came");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Linking devices from the settings: a short code of a device not known here is
+    /// refused with the reason and links nothing; a full code links and is stored, and
+    /// the dialog shows it again as its short code.
+    #[test]
+    fn devices_are_linked_from_the_settings_by_their_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = start(dir.path(), loopback()).unwrap();
+        let ctx = egui::Context::default();
+        let save = |app: &mut TandemApp, links: &str| {
+            app.apply(Action::ShowSettings, &ctx);
+            let Some(Dialog::Settings(s)) = &mut app.dialog else { panic!("the settings dialog is shown") };
+            s.links_text = links.into();
+            let s = s.clone();
+            app.apply(Action::SaveSettings(s), &ctx);
+        };
+        save(&mut app, "zzzz-zzzz-zzzz-zzzz");
+        let n = next_notice(&mut app, None);
+        assert!(matches!(&n, Notice::Error(e) if e.contains("no device with code")), "{n:?}");
+        assert!(app.settings.linked_devices.is_empty());
+        save(&mut app, "not a code");
+        assert!(matches!(app.status.notice(), Some(Notice::Error(e)) if e.contains("Not a device code")));
+        let other = "12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw6";
+        let before = app.status.notice().cloned();
+        save(&mut app, &format!("  {other}\n"));
+        let n = next_notice(&mut app, before.as_ref());
+        assert!(matches!(&n, Notice::Info(i) if i.contains("Linked")), "{n:?}");
+        assert_eq!(app.settings.linked_devices, vec![other.to_owned()]);
+        assert_eq!(Settings::load(dir.path()).linked_devices, vec![other.to_owned()], "stored");
+        app.apply(Action::ShowSettings, &ctx);
+        let Some(Dialog::Settings(s)) = &app.dialog else { panic!("the settings dialog is shown") };
+        assert_eq!(s.links_text, "vFFf-RGdG-RM13-Yaw6");
         app.shutdown();
     }
 

@@ -458,26 +458,31 @@ fn settings_ui(ui: &mut egui::Ui, s: &mut Settings) -> Option<Action> {
         });
         ui.end_row();
         let code = ui.label("This device's code");
-        let mut shown = s.device_code.as_str();
+        let short = tandem_net::authors::device_code(&s.device_code);
+        let mut shown = short.as_str();
         ui.add(
             egui::TextEdit::singleline(&mut shown)
                 .font(egui::TextStyle::Monospace)
                 .desired_width(f32::INFINITY),
         )
         .labelled_by(code.id)
-        .on_hover_text("Enter it on your other devices to show your edits there as one author");
+        .on_hover_text(format!(
+            "Enter it on your other devices to show your edits there as one author (full code: {})",
+            s.device_code
+        ));
         ui.end_row();
         let others = ui.label("Your other devices");
         ui.add(
             egui::TextEdit::multiline(&mut s.links_text)
                 .desired_rows(2)
                 .font(egui::TextStyle::Monospace)
-                .hint_text("Their codes, one per line")
+                .hint_text("Their codes (as xxxx-xxxx-xxxx-xxxx), one per line")
                 .desired_width(f32::INFINITY),
         )
         .labelled_by(others.id)
         .on_hover_text(
-            "Enter this device's code on each of them too: only devices linked both ways show as one author",
+            "Enter this device's code on each of them too: only devices linked both ways show as one author. \
+             A device is found by its code once it has written to a document this device holds, or is connected",
         );
         ui.end_row();
     });

@@ -127,7 +127,7 @@ pub fn start(data_dir: &Path, net: NetConfig) -> Result<TandemApp> {
     let engine = rt.block_on(EngineHandle::start(store, net)).context("starting the sync engine")?;
     let (peer, _) = rt.block_on(engine.info()).context("asking the sync engine for this device's key")?;
     let settings = Settings::load(data_dir);
-    let (linked, _) = settings::parse_device_codes(&settings.linked_devices.join("\n"));
+    let linked = settings.linked_devices.iter().filter_map(|p| p.parse().ok()).collect();
     rt.block_on(engine.set_linked(linked)).context("linking this person's devices")?;
     let window = WindowState::load(data_dir);
     if window.offline {

@@ -37,7 +37,8 @@ pub(super) struct Settings {
     /// The codes (peer ids) of this person's other devices: documents show the
     /// devices as one author where each linked the other.
     pub(super) linked_devices: Vec<String>,
-    /// This device's code, shown in the dialog (not stored).
+    /// This device's full code (its peer id), shown in the dialog as its short code
+    /// (not stored).
     #[serde(skip)]
     pub(super) device_code: String,
     /// The linked devices as the dialog edits them, one per line (not stored).
@@ -66,17 +67,40 @@ impl Default for Settings {
     }
 }
 
-/// The device codes (peer ids) in `text`, one per line, and the lines that are not one.
-pub(super) fn parse_device_codes(text: &str) -> (Vec<tandem_net::PeerId>, Vec<String>) {
+/// The device codes in `text`, one per line (full peer ids or short codes,
+/// [`tandem_net::authors::device_code`]), and the lines that are neither.
+pub(super) fn parse_device_codes(text: &str) -> (Vec<String>, Vec<String>) {
     let mut codes = Vec::new();
     let mut bad = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        match line.parse() {
-            Ok(p) => codes.push(p),
-            Err(_) => bad.push(line.to_owned()),
+        if line.parse::<tandem_net::PeerId>().is_ok()
+            || tandem_net::authors::normal_device_code(line).is_some()
+        {
+            codes.push(line.to_owned());
+        } else {
+            bad.push(line.to_owned());
         }
     }
     (codes, bad)
+}
+
+/// The short codes `codes` name, as they are compared (a full peer id gives its short
+/// code), sorted: two lists that link the same devices give the same.
+pub(super) fn normal_codes(codes: &[String]) -> Vec<String> {
+    let mut res: Vec<String> = codes
+        .iter()
+        .filter_map(|c| {
+            let short = if c.parse::<tandem_net::PeerId>().is_ok() {
+                tandem_net::authors::device_code(c)
+            } else {
+                c.clone()
+            };
+            tandem_net::authors::normal_device_code(&short)
+        })
+        .collect();
+    res.sort();
+    res.dedup();
+    res
 }
 
 /// The editor's font size when none is set, in points.
@@ -211,9 +235,11 @@ mod tests {
         };
         s.save(dir.path()).unwrap();
         assert_eq!(Settings::load(dir.path()), s);
-        let (codes, bad) =
-            parse_device_codes("12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw6\n\n  nonsense \n");
-        assert_eq!((codes.len(), bad), (1, vec!["nonsense".to_owned()]));
+        let (codes, bad) = parse_device_codes(
+            "12D3KooWAnz7WxmxstAW2JZ9vyDmnocbsHtCvFFfRGdGRM13Yaw6\n\n  nonsense \n vfff rgdg rm13 yaw6\n",
+        );
+        assert_eq!((codes.len(), bad), (2, vec!["nonsense".to_owned()]));
+        assert_eq!(normal_codes(&codes), vec!["vfffrgdgrm13yaw6".to_owned()], "both name one device");
         std::fs::write(Settings::path(dir.path()), b"\xff not json").unwrap();
         assert_eq!(Settings::load(dir.path()), Settings::default());
         std::fs::write(Settings::path(dir.path()), br#"{"name":"Old","colour":3113197}"#).unwrap();

@@ -26,6 +26,9 @@ pub(super) enum Msg {
     Ticket(DocId, String, String),
     /// The members of a document this device knows of (for "remove people").
     Members(DocId, Result<Vec<tandem_net::DocMember>, NetError>),
+    /// This device was linked with the devices (peer ids) its person's device codes
+    /// name, or why not.
+    Linked(Result<Vec<String>, NetError>),
     /// A document moved to a new key without this many people: its new edit ticket.
     PeopleRemoved(DocId, usize, Result<String, NetError>),
     DocPeers(DocId, Vec<DocPeer>),
@@ -283,6 +286,14 @@ impl TandemApp {
                     o.read_ticket = Some(read);
                 }
             }
+            Msg::Linked(Ok(peers)) => {
+                self.settings.linked_devices = peers;
+                match self.settings.save(&self.data_dir) {
+                    Ok(()) => self.status.notify(Notice::Info("Linked devices saved".into())),
+                    Err(e) => self.status.notify(Notice::Error(format!("Cannot save settings: {e}"))),
+                }
+            }
+            Msg::Linked(Err(e)) => self.status.notify(Notice::Error(format!("Cannot link the devices: {e}"))),
             Msg::Members(doc, res) => match (res, self.open_id() == Some(doc), &mut self.dialog) {
                 (Ok(list), true, Some(Dialog::RemovePeople { members, remove })) => {
                     *remove = vec![false; list.len()];

@@ -343,9 +343,41 @@ impl Engine {
         self.local_edit_as(id, edit, Doc::commit_untracked).await
     }
 
+    /// The device a code names ([`crate::EngineHandle::link_devices`]): a full peer id as
+    /// it is, a short code matched against the devices this one knows of.
+    fn resolve_device(&self, code: &str) -> Result<libp2p::PeerId, NetError> {
+        let code = code.trim();
+        if let Ok(peer) = code.parse::<libp2p::PeerId>() {
+            return Ok(peer);
+        }
+        let wanted =
+            crate::authors::normal_device_code(code).ok_or_else(|| NetError::BadDeviceCode(code.into()))?;
+        let mut known: std::collections::BTreeSet<libp2p::PeerId> = self.connected.keys().copied().collect();
+        for d in self.docs.values() {
+            known.extend(
+                crate::authors::devices_of(&d.doc).values().filter_map(|p| p.parse::<libp2p::PeerId>().ok()),
+            );
+        }
+        known.remove(self.swarm.local_peer_id());
+        let mut fits = known.into_iter().filter(|p| crate::authors::has_device_code(&p.to_string(), &wanted));
+        match (fits.next(), fits.next()) {
+            (Some(peer), None) => Ok(peer),
+            (None, _) => Err(NetError::UnknownDevice(code.into())),
+            (Some(_), Some(_)) => Err(NetError::AmbiguousDevice(code.into())),
+        }
+    }
+
+    /// Links this device with the devices `codes` name ([`Engine::resolve_device`]), all or
+    /// none of them, and returns them.
+    pub(super) async fn link_devices(&mut self, codes: &[String]) -> Result<Vec<libp2p::PeerId>, NetError> {
+        let peers = codes.iter().map(|c| self.resolve_device(c)).collect::<Result<Vec<_>, _>>()?;
+        self.set_linked(&peers).await?;
+        Ok(peers)
+    }
+
     /// Sets this device's linked devices ([`crate::EngineHandle::set_linked`]) and writes them
     /// into every document it has written to.
-    pub(super) async fn set_linked(&mut self, peers: Vec<libp2p::PeerId>) -> Result<(), NetError> {
+    async fn set_linked(&mut self, peers: &[libp2p::PeerId]) -> Result<(), NetError> {
         let mut linked: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
         linked.sort();
         linked.dedup();

@@ -314,7 +314,7 @@ pub(super) enum Command {
     Ticket(DocId, Reply<Ticket>),
     ReadTicket(DocId, Reply<Ticket>),
     Members(DocId, Reply<Vec<super::DocMember>>),
-    SetLinked(Vec<PeerId>, Reply<()>),
+    LinkDevices(Vec<String>, Reply<Vec<PeerId>>),
     RemovePeople(DocId, Vec<PeerId>, Reply<Ticket>),
     Seal(DocId, Vec<u8>, Reply<Vec<u8>>),
     Unseal(DocId, Vec<u8>, Reply<Vec<u8>>),
@@ -404,7 +404,16 @@ impl EngineHandle {
     /// writes says so, and an author's devices show as one person where each device
     /// linked the other ([`crate::authors::people_of`]). Replaces the earlier list.
     pub async fn set_linked(&self, peers: Vec<PeerId>) -> Result<(), NetError> {
-        self.ask(|r| Command::SetLinked(peers, r)).await
+        let codes = peers.iter().map(PeerId::to_string).collect();
+        self.ask(|r| Command::LinkDevices(codes, r)).await.map(|_| ())
+    }
+
+    /// [`EngineHandle::set_linked`] by device codes: each a full peer id or a short code
+    /// ([`crate::authors::device_code`]) of a device this one knows of (one that wrote
+    /// to a document held here, or is connected). Returns the devices, in the order of
+    /// `codes`; links nothing when one code is unknown, malformed or ambiguous.
+    pub async fn link_devices(&self, codes: Vec<String>) -> Result<Vec<PeerId>, NetError> {
+        self.ask(|r| Command::LinkDevices(codes, r)).await
     }
 
     /// The members of a document this device knows of (for "remove people").
