@@ -3,7 +3,8 @@
 //! [KEYSTROKES] [QUERY]`. With a query, the find bar is open on it while typing (its
 //! matches are found again after each keystroke and the visible ones highlighted). With
 //! `--markdown` the document is imported from `paper.md`, so it is highlighted as
-//! Markdown; `--repeat K` makes the text K times the paper's.
+//! Markdown; `--repeat K` makes the text K times the paper's; `--line L` types at the
+//! start of line L (reached with Ctrl+G, as a user would) instead of the text's start.
 //!
 //! The real app state (engine, store in a temp dir) runs headless on an egui context. The
 //! document is the final text of the automerge-paper trace (about 100,000 chars),
@@ -44,6 +45,15 @@ fn main() -> Result<()> {
             k.max(1)
         }
         None => 1,
+    };
+    // `--line L`: type at the start of line L.
+    let line = match args.iter().position(|a| a == "--line") {
+        Some(i) => {
+            let l: usize = args.get(i + 1).context("--line takes a line number")?.parse()?;
+            args.drain(i..i + 2);
+            Some(l.max(1))
+        }
+        None => None,
     };
     let n: usize = args.first().map_or(Ok(1000), |a| a.parse())?;
     let query = args.get(1).cloned();
@@ -114,6 +124,26 @@ fn main() -> Result<()> {
         frame(&mut app, vec![right]);
     }
 
+    let key = |key: egui::Key, modifiers: egui::Modifiers| egui::Event::Key {
+        key,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers,
+    };
+    if let Some(l) = line {
+        let go = [
+            vec![key(egui::Key::G, egui::Modifiers::COMMAND)],
+            Vec::new(),
+            vec![egui::Event::Text(l.to_string())],
+            vec![key(egui::Key::Enter, egui::Modifiers::NONE)],
+            Vec::new(),
+            Vec::new(),
+        ];
+        for events in go {
+            frame(&mut app, events);
+        }
+    }
     // The editor has the focus once the document is open.
     frame(&mut app, vec![egui::Event::Text("x".into())]);
     let before = app.text().map_or(0, |t| t.chars().count());
@@ -141,6 +171,18 @@ fn main() -> Result<()> {
     }
     let chars = app.text().map_or(0, |t| t.chars().count());
     anyhow::ensure!(chars == before + n, "every keystroke landed ({chars} chars, {before} before)");
+    if let Some(l) = line {
+        // The keystrokes went where the cursor was: 40 a line, the first one on line L.
+        let typed = app.text().unwrap_or_default().lines().nth(l - 1).unwrap_or_default().to_owned();
+        let at = app.text().unwrap_or_default().lines().position(|t| t.starts_with("xxxxxxxxxx"));
+        anyhow::ensure!(
+            typed.starts_with("xxxxxxxxxx"),
+            "the typing landed at line {l}, not {at:?}: {typed:?}"
+        );
+        let original = text.lines().nth(l - 1).unwrap_or_default();
+        let last = app.text().unwrap_or_default().lines().nth(l - 1 + n / 40).unwrap_or_default().to_owned();
+        anyhow::ensure!(last.ends_with(original), "line {l} moved down, whole: {last:?} / {original:?}");
+    }
     samples.sort_by(f64::total_cmp);
     println!("document_chars   {}", text.chars().count());
     if let Some((matches, _)) = app.find_matches() {

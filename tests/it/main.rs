@@ -21,6 +21,7 @@ mod desktop;
 mod diskfull;
 mod find;
 mod hostile;
+mod long_text;
 mod nat;
 mod netns;
 mod node;

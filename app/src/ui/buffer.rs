@@ -14,6 +14,10 @@ use tandem_net::DocView;
 pub(super) struct CrdtBuffer<'a> {
     view: &'a mut DocView,
     mirror: &'a mut String,
+    /// The bytes of the mirror the widget shows and edits (all of it unless the text is
+    /// long, `viewport`), and the char position where they start.
+    shown: std::ops::Range<usize>,
+    first_char: usize,
     /// Whether anything changed (the caller commits and refreshes).
     pub(super) changed: bool,
 }
@@ -27,7 +31,43 @@ impl<'a> CrdtBuffer<'a> {
     /// Wraps a view whose text `mirror` holds.
     pub(super) fn new(view: &'a mut DocView, mirror: &'a mut String) -> CrdtBuffer<'a> {
         debug_assert_eq!(view.doc().len_chars(), mirror.chars().count());
-        CrdtBuffer { view, mirror, changed: false }
+        let shown = 0..mirror.len();
+        CrdtBuffer { view, mirror, shown, first_char: 0, changed: false }
+    }
+
+    /// Shows the widget only the mirror's bytes `bytes` (whole lines), which start at
+    /// char `first_char`: its positions are counted from there.
+    pub(super) fn window(&mut self, bytes: std::ops::Range<usize>, first_char: usize) {
+        self.shown = bytes;
+        self.first_char = first_char;
+    }
+
+    /// How many chars the widget is shown.
+    fn shown_chars(&self) -> usize {
+        let shown = &self.mirror[self.shown.clone()];
+        if shown.is_ascii() { shown.len() } else { shown.chars().count() }
+    }
+
+    /// The whole text (the widget may see only part of it).
+    pub(super) fn text(&self) -> &str {
+        self.mirror
+    }
+
+    /// Deletes the chars `r` of the whole text (for a selection that reaches past the
+    /// part shown).
+    pub(super) fn delete_whole(&mut self, r: Range<usize>) {
+        let len = self.view.doc().len_chars();
+        let (start, end) = (r.start.min(len), r.end.min(len));
+        if start >= end || self.view.read_only() || self.view.doc_mut().delete(start, end - start).is_err() {
+            return;
+        }
+        let (a, b) = (byte_of(self.mirror, start), byte_of(self.mirror, end));
+        self.mirror.replace_range(a..b, "");
+        // Where the shown part's ends and first char went.
+        let moved = |x: usize, a: usize, b: usize| if x <= a { x } else { x.saturating_sub(b - a).max(a) };
+        self.shown = moved(self.shown.start, a, b)..moved(self.shown.end, a, b);
+        self.first_char = moved(self.first_char, start, end);
+        self.changed = true;
     }
 }
 
@@ -39,7 +79,7 @@ impl TextBuffer for CrdtBuffer<'_> {
     }
 
     fn as_str(&self) -> &str {
-        self.mirror
+        &self.mirror[self.shown.clone()]
     }
 
     fn insert_text(&mut self, text: &str, char_index: CharIndex) -> usize {
@@ -47,24 +87,29 @@ impl TextBuffer for CrdtBuffer<'_> {
             return 0;
         }
         let len = self.view.doc().len_chars();
-        let pos = char_index.0.min(len);
+        let pos = (self.first_char + char_index.0.min(self.shown_chars())).min(len);
         if text.is_empty() || self.view.doc_mut().insert(pos, text).is_err() {
             return 0;
         }
-        let at = byte_of(self.mirror, pos);
+        let at = self.shown.start + byte_of(&self.mirror[self.shown.clone()], pos - self.first_char);
         self.mirror.insert_str(at, text);
+        self.shown.end += text.len();
         self.changed = true;
         text.chars().count()
     }
 
     fn delete_char_range(&mut self, char_range: Range<CharIndex>) {
         let len = self.view.doc().len_chars();
-        let (start, end) = (char_range.start.0.min(len), char_range.end.0.min(len));
+        let (f, n) = (self.first_char, self.shown_chars());
+        let (start, end) = ((f + char_range.start.0.min(n)).min(len), (f + char_range.end.0.min(n)).min(len));
         if start >= end || self.view.read_only() || self.view.doc_mut().delete(start, end - start).is_err() {
             return;
         }
-        let (a, b) = (byte_of(self.mirror, start), byte_of(self.mirror, end));
+        let shown = &self.mirror[self.shown.clone()];
+        let (a, b) = (byte_of(shown, start - f), byte_of(shown, end - f));
+        let (a, b) = (self.shown.start + a, self.shown.start + b);
         self.mirror.replace_range(a..b, "");
+        self.shown.end -= b - a;
         self.changed = true;
     }
 
@@ -118,13 +163,27 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// Random edits through the buffer (as the widget makes them: inserts, deletes,
-        /// a selection replaced by typing) leave the CRDT's text equal to the mirror.
+        /// a selection replaced by typing), with the widget shown all of the text or a
+        /// window of its lines, leave the CRDT's text equal to the mirror.
         #[test]
-        fn buffer_and_crdt_agree(edits in proptest::collection::vec(edit(), 1..40)) {
+        fn buffer_and_crdt_agree(
+            edits in proptest::collection::vec((edit(), proptest::option::of((0usize..6, 1usize..4))), 1..40),
+        ) {
             let mut view = DocView::detached(tandem_crdt::ReplicaId(7));
             let mut mirror = String::new();
-            for e in edits {
+            for (e, window) in edits {
+                let mut index = super::super::viewport::LineIndex::default();
+                index.update(&mirror, view.doc().n_ops());
+                let lines = window.map(|(a, k)| {
+                    let a = a % index.n_lines();
+                    a..(a + k).min(index.n_lines())
+                });
                 let mut buf = CrdtBuffer::new(&mut view, &mut mirror);
+                if let Some(lines) = lines {
+                    let bytes = index.bytes(buf.text(), lines);
+                    let first = buf.text()[..bytes.start].chars().count();
+                    buf.window(bytes, first);
+                }
                 let n = buf.as_str().chars().count();
                 match e {
                     Edit::Insert(p, t) => {

@@ -12,6 +12,7 @@ use super::keys;
 use super::markdown;
 use super::presence::{self, LANE, NAME_SECS, RemoteCursor, Tag};
 use super::settings::Settings;
+use super::viewport::{self, Window};
 use egui::TextBuffer as _;
 use egui::text::CCursor;
 use egui::{Color32, Id};
@@ -184,6 +185,14 @@ pub(super) struct Editor {
     markdown: markdown::Cache,
     /// Counts long texts off the frame, once one was edited.
     counter: Option<Counter>,
+    /// Where each line of a long text starts ([`viewport`]).
+    lines: viewport::LineIndex,
+    /// The lines of a long text laid out on the last frame, and their height there.
+    window: Option<(viewport::Window, f32)>,
+    /// The scroll offset and the view's height on the last frame.
+    scroll: (f32, f32),
+    /// The width the text wrapped at on the last frame.
+    wrap_width: f32,
 }
 
 impl Default for Editor {
@@ -207,6 +216,10 @@ impl Default for Editor {
             focus: true,
             markdown: markdown::Cache::default(),
             counter: None,
+            lines: viewport::LineIndex::default(),
+            window: None,
+            scroll: (0.0, 0.0),
+            wrap_width: 600.0,
         }
     }
 }
@@ -276,6 +289,142 @@ impl Editor {
         self.reveal = Some((r.start, true));
     }
 
+    /// Places the window of a long text for this frame ([`viewport`]): around a position
+    /// to reveal; around the cursor when the user types or moves it while it is out of
+    /// the window; else around what the view shows, keeping the line at its top in
+    /// place. Takes first the shortcuts that act on the whole text: select all, the
+    /// start and end of the text, and copy, cut or typing over a selection that reaches
+    /// past the window (deleted here, whole). Returns the window, the selection (cursor,
+    /// other end) in whole-text positions, and whether the text changed.
+    #[allow(clippy::too_many_arguments)]
+    fn place_window(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &mut DocView,
+        mirror: &mut String,
+        font: &egui::FontId,
+        wrap: bool,
+        reveal: &mut Option<(usize, bool)>,
+        scroll_to: &mut Option<f32>,
+    ) -> (Window, (usize, usize), bool) {
+        use egui::{Event, Key, Modifiers};
+        let len = view.doc().len_chars();
+        let state = egui::text_edit::TextEditState::load(ui.ctx(), editor_id()).unwrap_or_default();
+        let (mut p, mut q) = state
+            .cursor
+            .char_range()
+            .map_or((0, 0), |r| (r.primary.index.0.min(len), r.secondary.index.0.min(len)));
+        let focused = ui.memory(|mem| mem.has_focus(editor_id()));
+        let mut typed = false;
+        let prev = self.window.take();
+        let mut deleted = false;
+        if focused {
+            let (lo, hi) = (p.min(q), p.max(q));
+            // The chars the last frame's window showed.
+            let shown = prev.as_ref().map_or(0..len, |(w, _)| {
+                let bytes = w.bytes.start.min(mirror.len())..w.bytes.end.min(mirror.len());
+                let n = mirror.get(bytes).map_or(0, |t| t.chars().count());
+                w.first_char..w.first_char + n
+            });
+            let beyond = lo != hi && (lo < shown.start || hi > shown.end);
+            let (mut copy, mut replace) = (false, false);
+            ui.input_mut(|i| {
+                if i.consume_key(Modifiers::COMMAND, Key::A) {
+                    (p, q) = (len, 0);
+                }
+                for (key, to) in [(Key::Home, 0), (Key::End, len)] {
+                    if i.consume_key(Modifiers::COMMAND | Modifiers::SHIFT, key) {
+                        p = to;
+                        *reveal = Some((to, false));
+                    } else if i.consume_key(Modifiers::COMMAND, key) {
+                        (p, q) = (to, to);
+                        *reveal = Some((to, false));
+                    }
+                }
+                typed = i.events.iter().any(|e| {
+                    matches!(
+                        e,
+                        Event::Text(_) | Event::Paste(_) | Event::Cut | Event::Key { pressed: true, .. }
+                    )
+                });
+                if beyond {
+                    copy = i.events.iter().any(|e| matches!(e, Event::Copy | Event::Cut));
+                    replace = i.events.iter().any(|e| {
+                        matches!(
+                            e,
+                            Event::Cut
+                                | Event::Text(_)
+                                | Event::Paste(_)
+                                | Event::Key {
+                                    key: Key::Backspace | Key::Delete | Key::Enter,
+                                    pressed: true,
+                                    ..
+                                }
+                        )
+                    });
+                    // The widget would act on the part it shows only.
+                    i.events.retain(|e| {
+                        !matches!(
+                            e,
+                            Event::Copy
+                                | Event::Cut
+                                | Event::Key { key: Key::Backspace | Key::Delete, pressed: true, .. }
+                        )
+                    });
+                }
+            });
+            if copy {
+                ui.ctx().copy_text(char_slice(mirror, lo..hi).to_owned());
+            }
+            if replace && !view.read_only() {
+                let mut buffer = CrdtBuffer::new(view, mirror);
+                buffer.delete_whole(lo..hi);
+                deleted = buffer.changed;
+                (p, q) = (lo, lo);
+            }
+        }
+        let (row_height, char_w) = ui.fonts_mut(|f| (f.row_height(font), f.glyph_width(font, 'n')));
+        let per_row = wrap.then(|| ((self.wrap_width / char_w.max(1.0)).floor() as usize).max(1));
+        let m = viewport::Metrics { row_height, per_row };
+        self.lines.update(mirror, view.doc().n_ops());
+        let n_lines = self.lines.n_lines();
+        let (offset, view_height) = self.scroll;
+        let (top, into, rows) = viewport::visible_lines(
+            &self.lines,
+            mirror.len(),
+            &m,
+            prev.as_ref().map(|(w, _)| w),
+            prev.as_ref().map_or(0.0, |(_, h)| *h),
+            offset,
+            view_height,
+        );
+        let line_of = |c: usize| self.lines.line_of_byte(byte_of(mirror, c));
+        let cursor_line = line_of(p);
+        let holds_cursor = prev.as_ref().is_some_and(|(w, _)| w.holds(cursor_line..cursor_line + 1, n_lines));
+        // Typing keeps the window on the cursor, wherever the view was scrolled to.
+        let target = reveal.map(|(at, _)| line_of(at)).or((typed && !holds_cursor).then_some(cursor_line));
+        let w = match (&prev, target) {
+            (_, Some(line)) => {
+                let w = Window::around(mirror, &self.lines, &m, line, rows);
+                // Straight there (the scroll is exact once the lines are laid out), and
+                // the cursor the user types at is shown as in a short text.
+                let y = w.above + m.height(&self.lines, mirror.len(), w.lines.start..line);
+                *scroll_to = Some((y - view_height / 2.0).max(0.0));
+                reveal.get_or_insert((p, false));
+                w
+            }
+            (Some((w, _)), None) if (typed && holds_cursor) || w.holds(top..top + rows, n_lines) => {
+                Window::new(mirror, &self.lines, &m, w.lines.clone())
+            }
+            _ => {
+                let w = Window::around(mirror, &self.lines, &m, top + rows / 2, rows);
+                *scroll_to = Some(w.above + m.height(&self.lines, mirror.len(), w.lines.start..top) + into);
+                w
+            }
+        };
+        (w, (p, q), deleted)
+    }
+
     /// Draws the editor over `view`, whose text `mirror` holds; keystrokes become CRDT
     /// ops. The find bar's matches are highlighted while it is open. Asks to send this
     /// user's cursor to peers when it moved.
@@ -338,10 +487,59 @@ impl Editor {
             let pasted = i.events.iter().any(|e| matches!(e, egui::Event::Paste(_) | egui::Event::Cut));
             ((i.time * 1000.0) as u64, pasted)
         });
+        // A long text is laid out a window of lines at a time (`viewport`); positions
+        // outside this function stay positions in the whole text.
+        let mut reveal = reveal;
+        let mut scroll_to = None;
+        let mut held = None;
+        let mut deleted = false;
+        let window = if mirror.len() >= viewport::WINDOW_BYTES {
+            let (w, sel, del) = self.place_window(ui, view, mirror, &font, wrap, &mut reveal, &mut scroll_to);
+            held = Some(sel);
+            deleted = del;
+            Some(w)
+        } else {
+            self.window = None;
+            None
+        };
+        let first = window.as_ref().map_or(0, |w| w.first_char);
         let mut buffer = CrdtBuffer::new(view, mirror);
+        buffer.changed = deleted;
+        if let Some(w) = &window {
+            buffer.window(w.bytes.clone(), w.first_char);
+        }
+        let win_chars = buffer.as_str().chars().count();
+        // The selection as it was when the window was placed (whole-text positions);
+        // the text widget gets it clamped to the window.
+        if let Some((p, q)) = held {
+            let local = |g: usize| CCursor::new(g.saturating_sub(first).min(win_chars));
+            let mut state = egui::text_edit::TextEditState::load(ui.ctx(), editor_id()).unwrap_or_default();
+            state.cursor.set_char_range(Some(egui::text::CCursorRange::two(local(q), local(p))));
+            state.store(ui.ctx(), editor_id());
+        }
+        let to_window = |g: usize| g.saturating_sub(first).min(win_chars);
+        let cursors: Vec<RemoteCursor> = cursors
+            .into_iter()
+            .map(|mut c| {
+                c.at = to_window(c.at);
+                c.sel = c.sel.map(to_window);
+                c
+            })
+            .collect();
         let mut tags = Vec::new();
         let mut clicked = None;
-        let output = egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
+        let mut wrap_width = self.wrap_width;
+        let mut area = egui::ScrollArea::both().auto_shrink([false, false]);
+        if let Some(y) = scroll_to {
+            area = area.vertical_scroll_offset(y);
+        }
+        let output = area.show(ui, |ui| {
+            if let Some(w) = &window {
+                // The view moves with the window: a scroll animated over frames would
+                // place the next frame's window where the view was passing by.
+                ui.style_mut().scroll_animation = egui::style::ScrollAnimation::none();
+                ui.add_space(w.above);
+            }
             // Matches and peers' selections are painted behind the text, in a place kept
             // before it is drawn.
             let behind = ui.painter().add(egui::Shape::Noop);
@@ -370,6 +568,7 @@ impl Editor {
                         None if wrap => ui.available_width(),
                         None => f32::INFINITY,
                     };
+                    wrap_width = width;
                     let mut edit = egui::TextEdit::multiline(&mut buffer)
                         .id(editor_id())
                         .font(font)
@@ -390,14 +589,15 @@ impl Editor {
             let mut behind_shapes = presence::selection_shapes(&out.galley, origin, &cursors);
             if find.open {
                 // Typing this frame may have changed the text the matches were found in.
-                find.refresh(buffer.doc(), buffer.as_str());
-                behind_shapes.extend(match_shapes(ui, &out, find));
+                find.refresh(buffer.doc(), buffer.text());
+                behind_shapes.extend(match_shapes(ui, &out, find, first));
             }
             ui.painter().set(behind, egui::Shape::Vec(behind_shapes));
             let clip = ui.clip_rect();
             let lane_left = lane_at.max(clip.left());
             if gutter > 0.0 {
-                line_numbers_ui(ui, &out, gutter, lane_left + LANE);
+                let first_line = window.as_ref().map_or(0, |w| w.lines.start);
+                line_numbers_ui(ui, &out, gutter, lane_left + LANE, first_line + 1);
             }
             let measure = |s: &str, size: f32| {
                 let font = egui::FontId::proportional(size);
@@ -418,12 +618,22 @@ impl Editor {
             clicked = click;
             self.hovered = hover;
             if let Some((at, centre)) = reveal {
-                let at = CCursor::new(at.min(out.galley.end().index.0));
+                let at = CCursor::new(at.saturating_sub(first).min(out.galley.end().index.0));
                 let r = out.galley.pos_from_cursor(at).translate(origin);
                 ui.scroll_to_rect(r.expand(4.0), centre.then_some(egui::Align::Center));
             }
+            if let Some(w) = &window {
+                ui.add_space(w.below);
+            }
             out
         });
+        self.scroll = (output.state.offset.y, output.inner_rect.height());
+        if wrap_width.is_finite() {
+            self.wrap_width = wrap_width;
+        }
+        if let Some(w) = &window {
+            self.window = Some((w.clone(), output.inner.galley.rect.height()));
+        }
         self.markdown = md_cache;
         self.tags = tags;
         if clicked.is_some() {
@@ -438,7 +648,22 @@ impl Editor {
         // The widget's selection, also while the focus is elsewhere (in the find bar).
         let out = &output.inner;
         let range = out.cursor_range.or_else(|| out.state.cursor.range(&out.galley));
-        let (p, q) = range.map_or((0, 0), |r| (r.primary.index.0, r.secondary.index.0));
+        let (p, q) = range.map_or((0, 0), |r| (r.primary.index.0 + first, r.secondary.index.0 + first));
+        // An end the window clamped and the widget left alone is where it was.
+        let (p, q) = match held {
+            Some((hp, hq)) => {
+                let clamp = |g: usize| g.saturating_sub(first).min(win_chars) + first;
+                (if p == clamp(hp) { hp } else { p }, if q == clamp(hq) { hq } else { q })
+            }
+            _ => (p, q),
+        };
+        if window.is_some() && range.is_some() {
+            // Between frames the widget's state holds whole-text positions.
+            let mut state = egui::text_edit::TextEditState::load(ui.ctx(), editor_id()).unwrap_or_default();
+            let range = egui::text::CCursorRange::two(CCursor::new(q), CCursor::new(p));
+            state.cursor.set_char_range(Some(range));
+            state.store(ui.ctx(), editor_id());
+        }
         self.selection = (p, q);
         let n_ops = view.doc().n_ops();
         // Counting is a scan of the text: only when the text or the selection changed.
@@ -535,7 +760,13 @@ fn gutter_font() -> egui::FontId {
 
 /// Paints the number of each visible line left of its first row, in a gutter `width`
 /// wide that stays at `min_left` or right of it when the text scrolls sideways.
-fn line_numbers_ui(ui: &egui::Ui, out: &egui::text_edit::TextEditOutput, width: f32, min_left: f32) {
+fn line_numbers_ui(
+    ui: &egui::Ui,
+    out: &egui::text_edit::TextEditOutput,
+    width: f32,
+    min_left: f32,
+    first_line: usize,
+) {
     let clip = ui.clip_rect();
     let painter = ui.painter_at(clip);
     let origin = out.galley_pos.to_vec2();
@@ -546,7 +777,7 @@ fn line_numbers_ui(ui: &egui::Ui, out: &egui::text_edit::TextEditOutput, width: 
         painter.rect_filled(gutter, 0.0, ui.visuals().extreme_bg_color);
     }
     let colour = ui.visuals().weak_text_color();
-    let mut line = 1;
+    let mut line = first_line;
     let mut starts_line = true;
     for row in &out.galley.rows {
         let r = row.rect().translate(origin);
@@ -563,22 +794,28 @@ fn line_numbers_ui(ui: &egui::Ui, out: &egui::text_edit::TextEditOutput, width: 
 }
 
 /// The shapes of the find bar's visible matches (the current one stronger), to paint
-/// behind the text.
-fn match_shapes(ui: &egui::Ui, out: &egui::text_edit::TextEditOutput, find: &FindBar) -> Vec<egui::Shape> {
+/// behind the text, whose first char is char `first` of the whole text.
+fn match_shapes(
+    ui: &egui::Ui,
+    out: &egui::text_edit::TextEditOutput,
+    find: &FindBar,
+    first: usize,
+) -> Vec<egui::Shape> {
     let clip = ui.clip_rect();
     let galley = &out.galley;
     let origin = out.galley_pos.to_vec2();
     // The chars on the visible rows.
-    let first = galley.cursor_from_pos(egui::vec2(0.0, clip.top() - out.galley_pos.y)).index.0;
+    let top = galley.cursor_from_pos(egui::vec2(0.0, clip.top() - out.galley_pos.y)).index.0 + first;
     let last =
-        galley.cursor_from_pos(egui::vec2(galley.rect.right(), clip.bottom() - out.galley_pos.y)).index.0;
-    let from = find.matches.partition_point(|m| m.end < first);
+        galley.cursor_from_pos(egui::vec2(galley.rect.right(), clip.bottom() - out.galley_pos.y)).index.0
+            + first;
+    let from = find.matches.partition_point(|m| m.end < top);
     let current = find.current_match();
     let (weak, strong) = (Color32::from_rgba_unmultiplied(255, 200, 0, 70), Color32::from_rgb(255, 170, 60));
     let mut shapes = Vec::new();
     for m in find.matches[from..].iter().take_while(|m| m.start <= last).take(MAX_PAINTED_MATCHES) {
         let fill = if current.as_ref() == Some(m) { strong } else { weak };
-        for r in selection_rects(galley, m.start, m.end) {
+        for r in selection_rects(galley, m.start.saturating_sub(first), m.end.saturating_sub(first)) {
             shapes.push(egui::Shape::rect_filled(r.translate(origin), 2.0, fill));
         }
     }

@@ -38,6 +38,7 @@ mod status_bar;
 mod switcher;
 mod tasks;
 mod top_bar;
+mod viewport;
 mod widgets;
 
 pub use editor::editor_id;
