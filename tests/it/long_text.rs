@@ -82,6 +82,28 @@ fn a_long_text_edits_as_a_whole_while_only_a_window_is_laid_out() {
     press(&mut h, Modifiers::COMMAND, Key::End);
     type_text(&mut h, "END");
     assert!(h.state().text().unwrap().ends_with("a bit.\nEND"), "typed at the end of the text");
+    // A click far from the cursor moves it there.
+    let before = selection(&h);
+    let pos = egui::pos2(300.0, 200.0);
+    h.event(egui::Event::PointerMoved(pos));
+    h.event(egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: Modifiers::NONE,
+    });
+    h.event(egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: Modifiers::NONE,
+    });
+    h.run_steps(2);
+    let after = selection(&h);
+    assert!(
+        after.0 < before.0 && after.0 > before.0 - 5000,
+        "the click moved the cursor up a little: {before:?} -> {after:?}"
+    );
     press(&mut h, Modifiers::COMMAND, Key::Home);
     type_text(&mut h, "START ");
     assert!(h.state().text().unwrap().starts_with("START Line 1 é"), "typed at the start of the text");

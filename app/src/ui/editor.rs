@@ -647,7 +647,8 @@ impl Editor {
         }
         // The widget's selection, also while the focus is elsewhere (in the find bar).
         let out = &output.inner;
-        let range = out.cursor_range.or_else(|| out.state.cursor.range(&out.galley));
+        // The state has what a click did after the keys were handled (`cursor_range`).
+        let range = out.state.cursor.range(&out.galley).or(out.cursor_range);
         let (p, q) = range.map_or((0, 0), |r| (r.primary.index.0 + first, r.secondary.index.0 + first));
         // An end the window clamped and the widget left alone is where it was.
         let (p, q) = match held {

@@ -146,7 +146,7 @@ impl Window {
     pub(super) fn holds(&self, lines: Range<usize>, n_lines: usize) -> bool {
         let top = if self.lines.start == 0 { 0 } else { self.lines.start + SLACK };
         let bottom = if self.lines.end >= n_lines { n_lines } else { self.lines.end.saturating_sub(SLACK) };
-        lines.start >= top && lines.end <= bottom
+        lines.start.min(n_lines) >= top && lines.end.min(n_lines) <= bottom
     }
 }
 
@@ -208,6 +208,10 @@ mod tests {
         let first = Window::around(&t, &index, &m, 0, 40);
         assert_eq!((first.lines.start, first.above, first.first_char), (0, 0.0, 0));
         assert!(first.holds(0..40, 2000));
+        assert!(
+            Window::around(&t, &index, &m, 1990, 40).holds(1980..2020, 2000),
+            "the view reaches past the end"
+        );
         let last = Window::around(&t, &index, &m, 5000, 40);
         assert_eq!((last.lines.end, last.below, last.bytes.end), (2000, 0.0, t.len()));
     }
