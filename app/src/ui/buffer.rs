@@ -15,7 +15,7 @@ pub(super) struct CrdtBuffer<'a> {
     view: &'a mut DocView,
     mirror: &'a mut String,
     /// The bytes of the mirror the widget shows and edits (all of it unless the text is
-    /// long, `viewport`), and the char position where they start.
+    /// long, `text_window`), and the char position where they start.
     shown: std::ops::Range<usize>,
     first_char: usize,
     /// Whether anything changed (the caller commits and refreshes).
@@ -172,7 +172,7 @@ mod tests {
             let mut view = DocView::detached(tandem_crdt::ReplicaId(7));
             let mut mirror = String::new();
             for (e, window) in edits {
-                let mut index = super::super::viewport::LineIndex::default();
+                let mut index = super::super::text_window::LineIndex::default();
                 index.update(&mirror, view.doc().n_ops());
                 let lines = window.map(|(a, k)| {
                     let a = a % index.n_lines();

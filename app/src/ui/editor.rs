@@ -12,7 +12,7 @@ use super::keys;
 use super::markdown;
 use super::presence::{self, LANE, NAME_SECS, RemoteCursor, Tag};
 use super::settings::Settings;
-use super::viewport::{self, Window};
+use super::text_window::{self, Window};
 use egui::TextBuffer as _;
 use egui::text::CCursor;
 use egui::{Color32, Id};
@@ -185,10 +185,10 @@ pub(super) struct Editor {
     markdown: markdown::Cache,
     /// Counts long texts off the frame, once one was edited.
     counter: Option<Counter>,
-    /// Where each line of a long text starts ([`viewport`]).
-    lines: viewport::LineIndex,
+    /// Where each line of a long text starts ([`text_window`]).
+    lines: text_window::LineIndex,
     /// The lines of a long text laid out on the last frame, and their height there.
-    window: Option<(viewport::Window, f32)>,
+    window: Option<(text_window::Window, f32)>,
     /// The scroll offset and the view's height on the last frame.
     scroll: (f32, f32),
     /// The width the text wrapped at on the last frame.
@@ -216,7 +216,7 @@ impl Default for Editor {
             focus: true,
             markdown: markdown::Cache::default(),
             counter: None,
-            lines: viewport::LineIndex::default(),
+            lines: text_window::LineIndex::default(),
             window: None,
             scroll: (0.0, 0.0),
             wrap_width: 600.0,
@@ -289,7 +289,7 @@ impl Editor {
         self.reveal = Some((r.start, true));
     }
 
-    /// Places the window of a long text for this frame ([`viewport`]): around a position
+    /// Places the window of a long text for this frame ([`text_window`]): around a position
     /// to reveal; around the cursor when the user types or moves it while it is out of
     /// the window; else around what the view shows, keeping the line at its top in
     /// place. Takes first the shortcuts that act on the whole text: select all, the
@@ -385,11 +385,11 @@ impl Editor {
         }
         let (row_height, char_w) = ui.fonts_mut(|f| (f.row_height(font), f.glyph_width(font, 'n')));
         let per_row = wrap.then(|| ((self.wrap_width / char_w.max(1.0)).floor() as usize).max(1));
-        let m = viewport::Metrics { row_height, per_row };
+        let m = text_window::Metrics { row_height, per_row };
         self.lines.update(mirror, view.doc().n_ops());
         let n_lines = self.lines.n_lines();
         let (offset, view_height) = self.scroll;
-        let (top, into, rows) = viewport::visible_lines(
+        let (top, into, rows) = text_window::visible_lines(
             &self.lines,
             mirror.len(),
             &m,
@@ -487,13 +487,13 @@ impl Editor {
             let pasted = i.events.iter().any(|e| matches!(e, egui::Event::Paste(_) | egui::Event::Cut));
             ((i.time * 1000.0) as u64, pasted)
         });
-        // A long text is laid out a window of lines at a time (`viewport`); positions
+        // A long text is laid out a window of lines at a time (`text_window`); positions
         // outside this function stay positions in the whole text.
         let mut reveal = reveal;
         let mut scroll_to = None;
         let mut held = None;
         let mut deleted = false;
-        let window = if mirror.len() >= viewport::WINDOW_BYTES {
+        let window = if mirror.len() >= text_window::WINDOW_BYTES {
             let (w, sel, del) = self.place_window(ui, view, mirror, &font, wrap, &mut reveal, &mut scroll_to);
             held = Some(sel);
             deleted = del;

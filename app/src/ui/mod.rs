@@ -37,8 +37,8 @@ mod settings;
 mod status_bar;
 mod switcher;
 mod tasks;
+mod text_window;
 mod top_bar;
-mod viewport;
 mod widgets;
 
 pub use editor::editor_id;

@@ -50,13 +50,22 @@ pub(super) fn top_bar_ui(ui: &mut egui::Ui, open: Option<&OpenDoc>, offline: boo
     action
 }
 
+/// The width the top bar keeps for the document's commands (rename to share) and the
+/// window's (work offline to shortcuts), beside the title.
+const TITLE_RESERVE: f32 = 760.0;
+
 /// The open document's title and commands; returns what was asked and the id of the
 /// first button.
 fn document_commands_ui(ui: &mut egui::Ui, o: &OpenDoc) -> (Option<Action>, egui::Id) {
     let mut action = None;
     let ctx = ui.ctx().clone();
     let title = o.title();
-    ui.label(RichText::new(&title).size(16.0));
+    // The title gets what the commands on both sides leave, cut with an ellipsis (the
+    // whole title on hover), so it never runs under them.
+    let room = (ui.available_width() - TITLE_RESERVE).clamp(80.0, 480.0);
+    ui.allocate_ui(egui::vec2(room, ui.available_height()), |ui| {
+        ui.add(egui::Label::new(RichText::new(&title).size(16.0)).truncate()).on_hover_text(&title);
+    });
     if o.view.doc().map_values("title").len() > 1 {
         ui.colored_label(Color32::from_rgb(0xd0, 0x80, 0x00), "⚠ title conflict")
             .on_hover_text("Peers renamed this document at the same time: choose one in Rename.");
