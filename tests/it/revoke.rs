@@ -189,7 +189,12 @@ fn linked_devices_show_as_one_author_and_a_one_sided_claim_is_flagged() {
             let by_name = |name: &str| a.values().filter(|x| x["name"] == name).cloned().collect::<Vec<_>>();
             let ada = by_name("Ada");
             let home = by_name("Ada at home");
-            (ada.len() == 2 && home.len() == 1 && home[0]["unconfirmed_links"].as_array()?.is_empty())
+            let flagged =
+                ada.iter().filter(|x| x["unconfirmed_links"].as_array().is_some_and(|l| !l.is_empty()));
+            (ada.len() == 2
+                && home.len() == 1
+                && home[0]["unconfirmed_links"].as_array()?.is_empty()
+                && flagged.count() == 1)
                 .then_some(a)
         });
         let home = authors.values().find(|x| x["name"] == "Ada at home").unwrap();
