@@ -33,6 +33,9 @@ pub(crate) struct Node {
     pub(crate) events: Vec<Json>,
     pub(crate) peer_id: String,
     pub(crate) listen: Vec<String>,
+    /// How long a reply or a `wait_for` may take ([`WAIT`] unless a test expects the
+    /// node to be busy longer).
+    pub(crate) patience: Duration,
 }
 
 impl Node {
@@ -92,8 +95,15 @@ impl Node {
             }
         });
         let stdin = child.stdin.take();
-        let mut node =
-            Node { child, stdin, lines, events: Vec::new(), peer_id: String::new(), listen: Vec::new() };
+        let mut node = Node {
+            child,
+            stdin,
+            lines,
+            events: Vec::new(),
+            peer_id: String::new(),
+            listen: Vec::new(),
+            patience: WAIT,
+        };
         let ready = node.next_line();
         assert_eq!(ready["event"], "ready", "{ready}");
         node.peer_id = ready["peer_id"].as_str().unwrap().to_owned();
@@ -103,7 +113,7 @@ impl Node {
     }
 
     fn next_line(&mut self) -> Json {
-        self.lines.recv_timeout(WAIT).expect("the node answered in time")
+        self.lines.recv_timeout(self.patience).expect("the node answered in time")
     }
 
     /// Sends one command and returns its reply (events seen meanwhile are kept).
@@ -224,7 +234,7 @@ impl Node {
 
     /// Polls `f` until it returns `Some`; fails after [`WAIT`] with `what`.
     pub(crate) fn wait_for<T>(&mut self, what: &str, mut f: impl FnMut(&mut Node) -> Option<T>) -> T {
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + self.patience;
         loop {
             if let Some(v) = f(self) {
                 return v;
