@@ -193,6 +193,8 @@ struct Engine {
     storing: catchup::Storing,
     /// Catch-up answers being read from the store.
     serving: catchup::Serving,
+    /// Catch-up answers received, being taken in a slice at a time.
+    intake: catchup::Intake,
     /// Beacon rounds skipped for each member in sync, by document.
     quiet_beacons: HashMap<(DocId, PeerId), u8>,
     /// When the engine started.
@@ -276,6 +278,7 @@ impl Engine {
             asks: Default::default(),
             storing: Default::default(),
             serving: Default::default(),
+            intake: Default::default(),
             quiet_beacons: HashMap::new(),
             started: std::time::Instant::now(),
             connected: HashMap::new(),
@@ -362,6 +365,8 @@ impl Engine {
                 Some(served) = self.serving.next() => self.on_served(served).await,
                 ev = self.swarm.select_next_some() => self.on_swarm(ev).await,
                 _ = tick.tick() => self.on_tick(),
+                // Everything else goes first: a long catch-up answer is taken in between.
+                () = std::future::ready(()), if !self.intake.is_empty() => self.take_in().await,
             }
         }
         info!("engine stopped");

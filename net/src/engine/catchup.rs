@@ -9,7 +9,9 @@
 //! ([`Engine::store_received`]). A catch-up response stores all its changes in one
 //! group commit: storing them one at a time (as a gossiped change is) cost one fsync
 //! per change, and 10,000 missed keystrokes took 12 s to catch up, nearly all of it
-//! waiting on disk.
+//! waiting on disk. An answer is taken in a slice of time at a time ([`Engine::take_in`],
+//! one group commit per slice), so that the engine answers commands and other peers
+//! while a long one goes in.
 
 use super::handle::Event;
 use super::swarm::with_peer;
@@ -20,12 +22,36 @@ use crate::sync::{self, Lacking, Lost, Reply};
 use crate::wire;
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
+use std::time::{Duration, Instant};
 use tandem_crdt::{Change, encoding};
 use tandem_storage::{Append, Authors, DocId, SignedChange, check_seal};
 use tracing::{debug, warn};
 
 // A full chunk and its framing fit in one response.
 const _: () = assert!(sync::CHUNK_BYTES <= MAX_RESPONSE / 4);
+
+/// How long the engine takes in a catch-up answer's changes before it turns to what
+/// else waits (a command, a gossiped change, another peer's answer). An answer holds up
+/// to a chunk of changes, and some shapes of them (thousands of concurrent writers at
+/// one place) took seconds to apply: the engine answered nothing meanwhile.
+const INTAKE_SLICE: Duration = Duration::from_millis(20);
+
+/// A catch-up answer whose changes are being taken in ([`Engine::take_in`]).
+#[derive(Debug)]
+pub(super) struct Incoming {
+    req: sync::Request<PeerId>,
+    /// Where the next page of the version starts, when the request carried only part.
+    next: Option<u64>,
+    /// The peer has more for this request.
+    more: bool,
+    /// The changes not yet taken in.
+    changes: std::vec::IntoIter<SignedChange>,
+    /// Whether a change taken in so far was new here.
+    progress: bool,
+}
+
+/// Catch-up answers waiting to be taken in, in turn.
+pub(super) type Intake = std::collections::VecDeque<Incoming>;
 
 /// Catch-up requests outstanding to one peer at once, at most; more wait their turn
 /// (the peer accepts only so many streams at once, and refuses the rest: a device with
@@ -248,7 +274,7 @@ impl Engine {
         debug!("sync {id} to {peer}: {} changes, more: {}", chunk.len, chunk.more);
         // The peer has the document: remember where it was.
         if !clock.is_empty() {
-            self.remember_addr(peer, id).await;
+            self.remember_addr(peer, id);
         }
         let (me, them) = (self.swarm.local_peer_id().to_bytes(), peer.to_bytes());
         let resp = wire::sync_response(&cipher, &changes[..chunk.len], chunk.more, &me, &them);
@@ -256,10 +282,13 @@ impl Engine {
     }
 
     /// Stores the address of the connection to `peer` as one where `id` can be found.
-    async fn remember_addr(&mut self, peer: PeerId, id: DocId) {
+    /// The engine does not wait for it: a store busy with a long write (a snapshot of
+    /// a big history) would hold up every command meanwhile, and a lost address costs
+    /// nothing but a lookup later.
+    fn remember_addr(&mut self, peer: PeerId, id: DocId) {
         if let Some(info) = self.connected.get(&peer) {
             let addr = with_peer(&info.addr, peer).to_string();
-            self.store.add_peer_addr(id, &addr).get().await.ok();
+            drop(self.store.add_peer_addr(id, &addr));
         }
     }
 
@@ -276,10 +305,17 @@ impl Engine {
             wire::open_response(&d.cipher, &response, &them, &me)
         });
         let reply = match opened {
+            // Taken in a slice at a time ([`Engine::take_in`]); the sync state hears
+            // the outcome once all of it is in.
             Some(Ok(Some((changes, more)))) => {
-                let progress = self.receive_batch(peer, id, changes).await;
-                self.remember_addr(peer, id).await;
-                Reply::Changes { more, progress, next }
+                self.intake.push_back(Incoming {
+                    req,
+                    next,
+                    more,
+                    changes: changes.into_iter(),
+                    progress: false,
+                });
+                return;
             }
             Some(Err(e)) => {
                 warn!("bad sync response from {peer} for {id}: {e}");
@@ -404,7 +440,7 @@ impl Engine {
             return Ok(Accepted { buffered: true, ..nothing });
         }
         d.unsaved.push((change, sc, now_ms));
-        let version = d.doc.version().clone();
+        let version = d.doc.version();
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut d.unsaved)
             .into_iter()
             .partition(|(c, _, _)| c.end_seq() - 1 <= version.get(c.author));
@@ -497,27 +533,41 @@ impl Engine {
         }
     }
 
-    /// Accepts a catch-up response's changes and stores them together, answering after
-    /// they are durable. Returns whether any change was new here (so asking for the
-    /// next chunk makes progress; a peer that keeps saying "more" while sending what
-    /// this replica holds is not asked again).
-    async fn receive_batch(&mut self, peer: PeerId, id: DocId, changes: Vec<SignedChange>) -> bool {
-        let mut progress = false;
-        let mut all = Vec::new();
-        for sc in changes {
+    /// Takes in changes of the oldest catch-up answer waiting for [`INTAKE_SLICE`] (at
+    /// least one), stores those the document now holds in one group commit, and puts
+    /// the answer back at the end of the queue if changes remain. Once all are in, the
+    /// sync state hears whether any was new (so asking for the next chunk makes
+    /// progress; a peer that keeps saying "more" while sending what this replica holds
+    /// is not asked again).
+    pub(super) async fn take_in(&mut self) {
+        let Some(mut incoming) = self.intake.pop_front() else { return };
+        let (peer, id) = (incoming.req.peer, incoming.req.doc);
+        let until = Instant::now() + INTAKE_SLICE;
+        let mut ready = Vec::new();
+        for sc in incoming.changes.by_ref() {
             let accepted = encoding::decode_change(&sc.change)
                 .map_err(Refused::from)
                 .and_then(|change| self.accept(id, change, sc));
             match self.on_refused_equivocation(id, accepted).await {
                 Ok(accepted) => {
-                    progress |= accepted.new;
-                    all.extend(accepted.ready);
+                    incoming.progress |= accepted.new;
+                    ready.extend(accepted.ready);
                 }
                 Err(e) => warn!("rejected change from {peer} for {id} in catch-up: {e}"),
             }
+            if Instant::now() >= until {
+                break;
+            }
         }
-        self.store_received(id, all, None);
-        progress
+        self.store_received(id, ready, None);
+        if incoming.changes.len() > 0 {
+            self.intake.push_back(incoming);
+            return;
+        }
+        self.remember_addr(peer, id);
+        let Incoming { req, next, more, progress, .. } = incoming;
+        let out = self.sync.response(&req, Reply::Changes { more, progress, next });
+        self.carry_out(out);
     }
 }
 
