@@ -32,6 +32,7 @@ mod catchup;
 mod discovery;
 mod documents;
 mod epochs;
+mod gate;
 mod gossip;
 mod handle;
 mod lan;

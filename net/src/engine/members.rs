@@ -10,8 +10,9 @@
 //! connected sends a hello for it alone.
 //!
 //! Only members are asked for catch-up, answered, counted as a document's peers, or
-//! allowed into its gossip mesh; a connected peer that proved nothing has a gossip
-//! score below the publish threshold, so nothing is published or forwarded to it.
+//! allowed into its gossip mesh; a connected peer that proved nothing hears no gossip
+//! and is not heard by gossipsub (`gate.rs`), and has a gossip score below the
+//! publish threshold besides.
 //!
 //! A peer that proved some documents could still subscribe to the topic of another
 //! (topic names are seen in subscriptions) and be grafted into its mesh, to watch the
@@ -311,7 +312,9 @@ impl Engine {
             &[],
         );
         m.ask_tags.insert(tag, id);
-        self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, 0.0);
+        let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+        gossip.admit(peer);
+        gossip.set_application_score(&peer, 0.0);
         self.relays.members.insert(peer);
         self.relay_proved(peer);
         let out = self.sync.member(peer, id);

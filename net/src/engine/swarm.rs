@@ -50,7 +50,8 @@ pub(super) struct Behaviour {
     pub(super) limits: connection_limits::Behaviour,
     pub(super) identify: identify::Behaviour,
     pub(super) ping: ping::Behaviour,
-    pub(super) gossipsub: gossipsub::Behaviour,
+    /// gossipsub, heard and heard from only by peers that proved a document (`gate.rs`).
+    pub(super) gossipsub: super::gate::Gossip,
     pub(super) sync: request_response::Behaviour<BytesCodec>,
     pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(super) kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -159,7 +160,7 @@ pub(super) fn build_swarm(
                     key.public(),
                 )),
                 ping: ping::Behaviour::default(),
-                gossipsub,
+                gossipsub: super::gate::Gossip::new(gossipsub),
                 sync,
                 mdns: Toggle::from(mdns),
                 kad,
