@@ -361,13 +361,15 @@ impl Engine {
                     }
                     Some(c) => self.on_command(c).await,
                 },
+                () = std::future::ready(()), if self.intake.is_due(std::time::Instant::now()) => self.take_in().await,
                 Ok(()) = self.storage.changed() => self.on_storage_changed(),
                 Some(stored) = self.storing.next() => self.on_stored(stored),
                 Some(served) = self.serving.next() => self.on_served(served).await,
                 ev = self.swarm.select_next_some() => self.on_swarm(ev).await,
                 _ = tick.tick() => self.on_tick(),
-                // Everything else goes first: a long catch-up answer is taken in between.
-                () = std::future::ready(()), if !self.intake.is_empty() => self.take_in().await,
+                // A long catch-up answer is taken in a slice at a time: between other
+                // work, and when it is due (above) even while other work keeps coming.
+                () = std::future::ready(()), if self.intake.is_waiting() => self.take_in().await,
             }
         }
         info!("engine stopped");

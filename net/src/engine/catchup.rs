@@ -51,7 +51,52 @@ pub(super) struct Incoming {
 }
 
 /// Catch-up answers waiting to be taken in, in turn.
-pub(super) type Intake = std::collections::VecDeque<Incoming>;
+pub(super) type Intake = Turns<Incoming>;
+
+/// Work taken a slice at a time, in turn, between the engine's other work.
+#[derive(Debug)]
+pub(super) struct Turns<T> {
+    queue: std::collections::VecDeque<T>,
+    /// When the last slice ended.
+    last: Option<Instant>,
+}
+
+impl<T> Default for Turns<T> {
+    fn default() -> Self {
+        Turns { queue: Default::default(), last: None }
+    }
+}
+
+impl<T> Turns<T> {
+    /// Whether work waits.
+    pub(super) fn is_waiting(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Whether work waits and the engine did other work for a slice's time since the
+    /// last slice ended (at `now`): then a slice goes before anything else that is
+    /// ready, so a busy swarm (a hundred peers' gossip and heartbeats) cannot starve
+    /// catch-up, and catch-up gets at most half of the engine's time.
+    pub(super) fn is_due(&self, now: Instant) -> bool {
+        self.is_waiting() && self.last.is_none_or(|t| now.saturating_duration_since(t) >= INTAKE_SLICE)
+    }
+
+    /// Adds work, to be taken in after the work that waits.
+    fn push(&mut self, work: T) {
+        self.queue.push_back(work);
+    }
+
+    /// The next work, for a slice.
+    fn take(&mut self) -> Option<T> {
+        self.queue.pop_front()
+    }
+
+    /// A slice ended at `now`; `rest`, when some work of it remains, waits its turn.
+    fn slice_ended(&mut self, now: Instant, rest: Option<T>) {
+        self.last = Some(now);
+        self.queue.extend(rest);
+    }
+}
 
 /// Catch-up requests outstanding to one peer at once, at most; more wait their turn
 /// (the peer accepts only so many streams at once, and refuses the rest: a device with
@@ -308,13 +353,7 @@ impl Engine {
             // Taken in a slice at a time ([`Engine::take_in`]); the sync state hears
             // the outcome once all of it is in.
             Some(Ok(Some((changes, more)))) => {
-                self.intake.push_back(Incoming {
-                    req,
-                    next,
-                    more,
-                    changes: changes.into_iter(),
-                    progress: false,
-                });
+                self.intake.push(Incoming { req, next, more, changes: changes.into_iter(), progress: false });
                 return;
             }
             Some(Err(e)) => {
@@ -540,7 +579,7 @@ impl Engine {
     /// progress; a peer that keeps saying "more" while sending what this replica holds
     /// is not asked again).
     pub(super) async fn take_in(&mut self) {
-        let Some(mut incoming) = self.intake.pop_front() else { return };
+        let Some(mut incoming) = self.intake.take() else { return };
         let (peer, id) = (incoming.req.peer, incoming.req.doc);
         let until = Instant::now() + INTAKE_SLICE;
         let mut ready = Vec::new();
@@ -561,9 +600,10 @@ impl Engine {
         }
         self.store_received(id, ready, None);
         if incoming.changes.len() > 0 {
-            self.intake.push_back(incoming);
+            self.intake.slice_ended(Instant::now(), Some(incoming));
             return;
         }
+        self.intake.slice_ended(Instant::now(), None);
         self.remember_addr(peer, id);
         let Incoming { req, next, more, progress, .. } = incoming;
         let out = self.sync.response(&req, Reply::Changes { more, progress, next });
@@ -576,4 +616,27 @@ fn known_grant(d: &super::OpenDoc, envelope: &[u8]) -> bool {
     let Some(signer) = tandem_storage::seal_signer(envelope) else { return false };
     envelope.len() == tandem_storage::SEAL_LEN + crate::crypto::GRANT
         && d.granted.get(&signer).is_some_and(|g| envelope[tandem_storage::SEAL_LEN..] == g[..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_work_gets_a_slice_after_a_slice_of_other_work() {
+        let t0 = Instant::now();
+        let mut turns = Turns::<u32>::default();
+        assert!(!turns.is_waiting() && !turns.is_due(t0), "nothing waits");
+        turns.push(1);
+        assert!(turns.is_due(t0), "the first slice is due at once");
+        let work = turns.take();
+        turns.slice_ended(t0, work);
+        assert!(turns.is_waiting(), "the rest of the work waits");
+        assert!(!turns.is_due(t0 + INTAKE_SLICE / 2), "other work goes first right after a slice");
+        assert!(turns.is_due(t0 + INTAKE_SLICE), "a slice of other work later, it is due again");
+        let work = turns.take();
+        assert_eq!(work, Some(1));
+        turns.slice_ended(t0 + INTAKE_SLICE, None);
+        assert!(!turns.is_due(t0 + INTAKE_SLICE * 3), "done: nothing is due");
+    }
 }
