@@ -55,6 +55,11 @@ pub const BEACON_INTERVAL: Duration = Duration::from_secs(30);
 /// so every member hears from this replica within a few rounds): idle traffic grows
 /// with the documents, not with their peers.
 pub const BEACON_FANOUT: usize = 8;
+/// How soon after its last beacon round a document whose version a catch-up answer
+/// advanced beacons again (news): what one member brings in reaches the others at the
+/// pace of the network, a few rounds of [`BEACON_FANOUT`], not one round every
+/// [`BEACON_INTERVAL`]; at most one extra round per document this often.
+pub const NEWS_GAP: Duration = Duration::from_secs(1);
 /// Bytes of changes per catch-up response, by default.
 pub(crate) const CHUNK_BYTES: usize = 1024 * 1024;
 /// A peer's presence is forgotten after this long without an update.
@@ -260,6 +265,11 @@ pub struct State<P> {
     beacon_due: BTreeMap<DocId, Instant>,
     /// Where each document's next beacon round starts among its members.
     beacon_turn: BTreeMap<DocId, usize>,
+    /// Documents whose version a catch-up answer advanced since their last beacon
+    /// round: their next round comes [`NEWS_GAP`] after the last one.
+    news: BTreeSet<DocId>,
+    /// When each document's last beacon round went out.
+    last_round: BTreeMap<DocId, Instant>,
     own_presence: BTreeMap<DocId, OwnPresence>,
     /// Others' presence and when it arrived.
     presence: BTreeMap<(DocId, P), (Presence, Instant)>,
@@ -287,6 +297,8 @@ impl<P: Clone + Ord> State<P> {
             started: now,
             beacon_due: BTreeMap::new(),
             beacon_turn: BTreeMap::new(),
+            news: BTreeSet::new(),
+            last_round: BTreeMap::new(),
             own_presence: BTreeMap::new(),
             presence: BTreeMap::new(),
             presence_counter: BTreeMap::new(),
@@ -308,6 +320,8 @@ impl<P: Clone + Ord> State<P> {
         self.members.retain(|(d, _)| *d != doc);
         self.beacon_turn.remove(&doc);
         self.beacon_due.remove(&doc);
+        self.news.remove(&doc);
+        self.last_round.remove(&doc);
         self.versions.retain(|(d, _), _| *d != doc);
         self.own_presence.remove(&doc);
         self.presence.retain(|(d, _), _| *d != doc);
@@ -471,8 +485,12 @@ impl<P: Clone + Ord> State<P> {
 
     /// The answer to `req` arrived (and its changes were applied). More to come is
     /// asked for at once, as long as the last chunk made progress; a reason to ask that
-    /// came up meanwhile is served now.
+    /// came up meanwhile is served now. Progress is news: the document's next beacon
+    /// round comes [`NEWS_GAP`] after its last one.
     pub fn response(&mut self, req: &Request<P>, reply: Reply) -> Vec<Out<P>> {
+        if matches!(reply, Reply::Changes { progress: true, .. }) && self.docs.contains(&req.doc) {
+            self.news.insert(req.doc);
+        }
         let Some(again) = self.finish(req) else { return Vec::new() };
         let (reason, from) = match reply {
             Reply::Changes { more: true, progress: true, .. } => (Some(Reason::More), req.from),
@@ -583,7 +601,8 @@ impl<P: Clone + Ord> State<P> {
     // ----- time ----------------------------------------------------------------------
 
     /// Time passed: forgets presences that went quiet, and beacons every document once
-    /// an interval has passed since the last beacons (anti-entropy), and sends own
+    /// an interval has passed since the last beacons (anti-entropy; [`NEWS_GAP`] when a
+    /// catch-up answer brought something new), and sends own
     /// presences that changed or need a keepalive. Call it often (the engine does every
     /// 100 ms, the shortest gap between two presence updates).
     pub fn tick(&mut self, now: Instant) -> Vec<Out<P>> {
@@ -600,12 +619,17 @@ impl<P: Clone + Ord> State<P> {
             // The document's place in the interval, from its id (random bytes).
             let first = self.started + interval + interval.mul_f64(f64::from(doc.0[15]) / 256.0);
             let due = self.beacon_due.entry(doc).or_insert(first);
+            if self.news.contains(&doc) {
+                *due = (*due).min(self.last_round.get(&doc).map_or(now, |&last| last + NEWS_GAP));
+            }
             if *due > now {
                 continue;
             }
             while *due <= now {
                 *due += interval;
             }
+            self.news.remove(&doc);
+            self.last_round.insert(doc, now);
             if !self.offline {
                 out.extend(self.beacon_round(doc));
             }
@@ -1028,6 +1052,47 @@ mod tests {
         assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(40))), vec![]);
         assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(45))), vec![late]);
         assert_eq!(beaconed(s.tick(t0 + Duration::from_secs(60))), vec![early]);
+    }
+
+    #[test]
+    fn what_a_catch_up_brings_is_beaconed_within_a_second_not_a_round() {
+        let t0 = Instant::now();
+        let mut s: State<u32> = State::new(Config::default(), t0);
+        s.open(DOC);
+        let mut asks = Vec::new();
+        for p in 1..=3 {
+            s.peer_connected(p);
+            asks.extend(s.member(p, DOC).into_iter().filter_map(|o| match o {
+                Out::Request(r) => Some(r),
+                _ => None,
+            }));
+        }
+        assert_eq!(asks.len(), 3, "each new member is asked");
+        let beacons = |out: Vec<Out<u32>>| out.iter().filter(|o| matches!(o, Out::Beacon(..))).count();
+        // A regular round (found by ticking), then quiet until the next one, an
+        // interval later.
+        let mut round = t0 + BEACON_INTERVAL * 2;
+        s.tick(round);
+        loop {
+            round += Duration::from_millis(100);
+            if beacons(s.tick(round)) > 0 {
+                break;
+            }
+            assert!(round < t0 + BEACON_INTERVAL * 4, "a round every interval");
+        }
+        // An answer that brought nothing new is no news.
+        s.response(&asks[0], Reply::Changes { more: false, progress: false, next: None });
+        assert_eq!(beacons(s.tick(round + NEWS_GAP * 2)), 0);
+        // One that did: the members hear a second after the last round.
+        s.response(&asks[1], Reply::Changes { more: false, progress: true, next: None });
+        assert_eq!(beacons(s.tick(round + NEWS_GAP * 2 + Duration::from_millis(100))), 3);
+        // Once: without more news the next round is a whole interval later.
+        assert_eq!(beacons(s.tick(round + NEWS_GAP * 5)), 0);
+        // News right after a round waits out the gap.
+        let last = round + NEWS_GAP * 2 + Duration::from_millis(100);
+        s.response(&asks[2], Reply::Changes { more: false, progress: true, next: None });
+        assert_eq!(beacons(s.tick(last + NEWS_GAP / 2)), 0, "not sooner than the gap after the last round");
+        assert_eq!(beacons(s.tick(last + NEWS_GAP)), 3);
     }
 
     #[test]
