@@ -12,6 +12,12 @@
 //! reopened after each failed write, because redb refuses every call after one.
 //! [`StoreHandle::state`] tells what waits and why; snapshots that fail are retried the
 //! same way and counted there.
+//!
+//! Changes received from peers ([`StoreHandle::append_received`]) are committed without
+//! an fsync: the next durable commit, at most [`SETTLE`] later, makes them durable with
+//! everything before it. A crash in between loses only such changes, which their
+//! authors stored before sending and catch-up brings back; a change of this device
+//! that builds on them is committed after them, so it is never on disk without them.
 
 use crate::error::Error;
 use crate::ids::{DocId, DocKey};
@@ -29,6 +35,10 @@ pub(crate) const MAX_GROUP: usize = 4096;
 
 /// How often changes that could not be written are tried again.
 pub(crate) const RETRY: Duration = Duration::from_secs(2);
+/// How long a received change may stay committed but not flushed to disk.
+pub const SETTLE: Duration = Duration::from_secs(1);
+/// Most received changes committed but not flushed; one more makes the commit durable.
+pub(crate) const MAX_UNSETTLED: usize = 4 * MAX_GROUP;
 
 type Tx<T> = oneshot::Sender<Result<T, Error>>;
 
@@ -64,8 +74,17 @@ impl StorageState {
     }
 }
 
+/// Whether an append's commit must be on disk before it is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flush {
+    /// This device's own change: on disk before the answer (and before it is sent).
+    Now,
+    /// A received change: visible at once, on disk within [`SETTLE`].
+    Soon,
+}
+
 enum Command {
-    Append(Box<Append>, Tx<()>),
+    Append(Box<Append>, Flush, Tx<()>),
     Create(String, Tx<DocInfo>),
     Add(DocId, DocKey, Option<[u8; 32]>, String, Tx<DocInfo>),
     Docs(Tx<Vec<DocInfo>>),
@@ -155,7 +174,15 @@ impl StoreHandle {
 
     /// Stores a change; the reply comes once it is on disk.
     pub fn append(&self, append: Append) -> Reply<()> {
-        self.send(|tx| Command::Append(Box::new(append), tx))
+        self.send(|tx| Command::Append(Box::new(append), Flush::Now, tx))
+    }
+
+    /// Stores a change received from a peer, which its author stored before sending.
+    /// The reply comes once it is committed (every later read sees it); it is flushed
+    /// to disk within [`SETTLE`], or with the next change stored by [`Self::append`],
+    /// whichever comes first.
+    pub fn append_received(&self, append: Append) -> Reply<()> {
+        self.send(|tx| Command::Append(Box::new(append), Flush::Soon, tx))
     }
 
     /// Creates a document.
@@ -325,16 +352,6 @@ impl StoreHandle {
     }
 }
 
-/// Runs one command and sends its answer. A database or file error may come from a
-/// failed write, after which redb refuses every call: the database is reopened.
-fn answer<T>(store: &mut Store, tx: Tx<T>, run: impl FnOnce(&mut Store) -> Result<T, Error>) {
-    let result = run(store);
-    if matches!(result, Err(Error::Db { .. } | Error::Io { .. })) {
-        let _ = store.reopen();
-    }
-    let _ = tx.send(result);
-}
-
 /// The storage thread.
 struct Actor {
     store: Store,
@@ -348,6 +365,10 @@ struct Actor {
     snapshot_error: Option<(DocId, String)>,
     /// When the last write was tried.
     last_try: Instant,
+    /// Received changes committed but not flushed to disk yet, in order.
+    unsettled: Vec<Append>,
+    /// When they are flushed, at the latest.
+    settle_by: Option<Instant>,
 }
 
 impl Actor {
@@ -361,39 +382,107 @@ impl Actor {
             snapshot_failures: 0,
             snapshot_error: None,
             last_try: Instant::now(),
+            unsettled: Vec::new(),
+            settle_by: None,
+        }
+    }
+
+    /// Runs one command and sends its answer. A database or file error may come from
+    /// a failed write, after which redb refuses every call: the database is reopened.
+    fn answer<T>(&mut self, tx: Tx<T>, run: impl FnOnce(&mut Store) -> Result<T, Error>) {
+        let result = run(&mut self.store);
+        if matches!(result, Err(Error::Db { .. } | Error::Io { .. })) {
+            self.reopen();
+        }
+        let _ = tx.send(result);
+    }
+
+    /// Reopens the database after a failed write. Commits that were not flushed may be
+    /// gone with the old handle: their changes wait again, first, to be written anew.
+    fn reopen(&mut self) {
+        let _ = self.store.reopen();
+        self.settle_by = None;
+        if !self.unsettled.is_empty() {
+            let waiting = std::mem::take(&mut self.waiting);
+            self.waiting = self.unsettled.drain(..).chain(waiting).collect();
+            self.publish();
+        }
+    }
+
+    /// When the thread must wake without a command: to retry what waits, or to flush.
+    fn deadline(&self) -> Option<Instant> {
+        let retry =
+            (!self.waiting.is_empty() || !self.snapshots_due.is_empty()).then(|| self.last_try + RETRY);
+        match (retry, self.settle_by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Flushes every commit so far to disk.
+    fn settle(&mut self) {
+        if self.unsettled.is_empty() {
+            return;
+        }
+        match self.store.settle() {
+            Ok(()) => {
+                self.unsettled.clear();
+                self.settle_by = None;
+            }
+            Err(e) => {
+                self.error = Some(e.to_string());
+                self.last_try = Instant::now();
+                self.reopen();
+            }
         }
     }
 
     fn run(mut self, rx: mpsc::Receiver<Command>) {
         let mut next: Option<Command> = None;
         loop {
-            let cmd = match next.take() {
-                Some(c) => c,
-                None if self.waiting.is_empty() && self.snapshots_due.is_empty() => match rx.recv() {
+            let cmd = match (next.take(), self.deadline()) {
+                (Some(c), _) => c,
+                (None, None) => match rx.recv() {
                     Ok(c) => c,
-                    Err(_) => return,
+                    Err(_) => {
+                        self.settle();
+                        return;
+                    }
                 },
                 // Commands arriving in between do not put the next try off.
-                None => match rx.recv_timeout(RETRY.saturating_sub(self.last_try.elapsed())) {
+                (None, Some(at)) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                     Ok(c) => c,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        self.write(Vec::new(), Vec::new());
+                        let retry = !self.waiting.is_empty() || !self.snapshots_due.is_empty();
+                        if retry && self.last_try.elapsed() >= RETRY {
+                            // A durable write: it flushes what was not flushed too.
+                            self.write(Vec::new(), Vec::new(), Flush::Now);
+                        } else {
+                            self.settle();
+                        }
                         continue;
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        self.settle();
+                        return;
+                    }
                 },
             };
-            let store = &mut self.store;
             match cmd {
-                Command::Append(a, tx) => {
-                    // Group commit: take every append already queued.
+                Command::Append(a, flush, tx) => {
+                    // Group commit: take every append already queued; one that must be
+                    // on disk makes the whole commit durable.
                     let mut batch = vec![*a];
                     let mut waiters = vec![tx];
+                    let mut flush = flush;
                     while batch.len() < MAX_GROUP {
                         match rx.try_recv() {
-                            Ok(Command::Append(a, tx)) => {
+                            Ok(Command::Append(a, f, tx)) => {
                                 batch.push(*a);
                                 waiters.push(tx);
+                                if f == Flush::Now {
+                                    flush = Flush::Now;
+                                }
                             }
                             Ok(other) => {
                                 next = Some(other);
@@ -402,43 +491,44 @@ impl Actor {
                             Err(_) => break,
                         }
                     }
-                    self.write(batch, waiters);
+                    self.write(batch, waiters, flush);
                 }
-                Command::Create(title, tx) => answer(store, tx, |s| s.create_doc(&title)),
+                Command::Create(title, tx) => self.answer(tx, |s| s.create_doc(&title)),
                 Command::Add(id, key, read_only, title, tx) => {
-                    answer(store, tx, |s| s.add_doc_as(id, key, read_only, &title))
+                    self.answer(tx, |s| s.add_doc_as(id, key, read_only, &title))
                 }
-                Command::Docs(tx) => answer(store, tx, |s| s.docs()),
-                Command::DocsAndDamaged(tx) => answer(store, tx, |s| s.docs_and_damaged()),
-                Command::Find(p, tx) => answer(store, tx, |s| s.find_doc(&p)),
-                Command::Doc(id, tx) => answer(store, tx, |s| s.doc(id)),
+                Command::Docs(tx) => self.answer(tx, |s| s.docs()),
+                Command::DocsAndDamaged(tx) => self.answer(tx, |s| s.docs_and_damaged()),
+                Command::Find(p, tx) => self.answer(tx, |s| s.find_doc(&p)),
+                Command::Doc(id, tx) => self.answer(tx, |s| s.doc(id)),
                 Command::SetKey(id, key, read_only, ring, tx) => {
-                    answer(store, tx, |s| s.set_key(id, key, read_only, &ring))
+                    self.answer(tx, |s| s.set_key(id, key, read_only, &ring))
                 }
-                Command::KeyRing(id, tx) => answer(store, tx, |s| s.key_ring(id)),
-                Command::Remove(id, tx) => answer(store, tx, |s| s.remove_doc(id)),
-                Command::Trash(id, tx) => answer(store, tx, |s| s.trash_doc(id)),
-                Command::Restore(id, tx) => answer(store, tx, |s| s.restore_doc(id)),
-                Command::Trashed(tx) => answer(store, tx, |s| s.trashed()),
-                Command::Load(id, writer, tx) => answer(store, tx, |s| s.load_as(id, writer)),
+                Command::KeyRing(id, tx) => self.answer(tx, |s| s.key_ring(id)),
+                Command::Remove(id, tx) => self.answer(tx, |s| s.remove_doc(id)),
+                Command::Trash(id, tx) => self.answer(tx, |s| s.trash_doc(id)),
+                Command::Restore(id, tx) => self.answer(tx, |s| s.restore_doc(id)),
+                Command::Trashed(tx) => self.answer(tx, |s| s.trashed()),
+                Command::Load(id, writer, tx) => self.answer(tx, |s| s.load_as(id, writer)),
                 Command::Equivocated(id, author, seqs, refused, tx) => {
-                    answer(store, tx, |s| s.record_equivocation(id, author, seqs, refused))
+                    self.answer(tx, |s| s.record_equivocation(id, author, seqs, refused))
                 }
-                Command::Equivocations(id, tx) => answer(store, tx, |s| s.equivocations(id)),
-                Command::Snapshot(id, tx) => answer(store, tx, |s| s.snapshot(id)),
+                Command::Equivocations(id, tx) => self.answer(tx, |s| s.equivocations(id)),
+                Command::Snapshot(id, tx) => self.answer(tx, |s| s.snapshot(id)),
                 Command::SignedSince(id, v, authors, tx) => {
-                    answer(store, tx, |s| s.signed_changes_since_by(id, &v, &authors))
+                    self.answer(tx, |s| s.signed_changes_since_by(id, &v, &authors))
                 }
                 Command::SignedPage(id, v, authors, budget, tx) => {
-                    answer(store, tx, |s| s.signed_changes_page(id, &v, &authors, budget))
+                    self.answer(tx, |s| s.signed_changes_page(id, &v, &authors, budget))
                 }
-                Command::AddPeer(id, addr, tx) => answer(store, tx, |s| s.add_peer_addr(id, &addr)),
-                Command::SaveUndo(id, state, tx) => answer(store, tx, |s| s.save_undo_state(id, &state)),
-                Command::Peers(id, tx) => answer(store, tx, |s| s.peer_addrs(id)),
+                Command::AddPeer(id, addr, tx) => self.answer(tx, |s| s.add_peer_addr(id, &addr)),
+                Command::SaveUndo(id, state, tx) => self.answer(tx, |s| s.save_undo_state(id, &state)),
+                Command::Peers(id, tx) => self.answer(tx, |s| s.peer_addrs(id)),
                 Command::Close(tx) => {
                     if !self.waiting.is_empty() {
-                        self.write(Vec::new(), Vec::new());
+                        self.write(Vec::new(), Vec::new(), Flush::Now);
                     }
+                    self.settle();
                     let lost = self.waiting.len();
                     // Later commands from other handles get `Stopped`.
                     drop(rx);
@@ -451,24 +541,33 @@ impl Actor {
     }
 
     /// Writes what waits, then `batch`, in one transaction; answers `waiters` (one per
-    /// append of `batch`). On failure everything is kept to be tried again.
-    fn write(&mut self, batch: Vec<Append>, mut waiters: Vec<Tx<()>>) {
+    /// append of `batch`). On failure everything is kept to be tried again. The commit
+    /// is flushed to disk unless `flush` allows otherwise, nothing waited and not too
+    /// much is unflushed already.
+    fn write(&mut self, batch: Vec<Append>, mut waiters: Vec<Tx<()>>, flush: Flush) {
         self.last_try = Instant::now();
         let had_waiting = !self.waiting.is_empty();
+        let durable =
+            flush == Flush::Now || had_waiting || self.unsettled.len() + batch.len() > MAX_UNSETTLED;
         let old = self.waiting.len();
         self.waiting.extend(batch);
-        let all: Vec<Append> = self.waiting.iter().cloned().collect();
-        let mut result = if all.is_empty() { Ok(Vec::new()) } else { self.store.append(&all) };
+        let mut result = self.commit_waiting(durable);
         if matches!(result, Err(Error::UnknownDoc(_) | Error::Corrupt { .. })) {
             // A change for a document that is gone or whose entry is damaged is
             // answered with that error and dropped; only the others are kept.
             waiters = self.drop_unwritable(old, waiters);
-            let all: Vec<Append> = self.waiting.iter().cloned().collect();
-            result = if all.is_empty() { Ok(Vec::new()) } else { self.store.append(&all) };
+            result = self.commit_waiting(durable);
         }
         match result {
             Ok(due) => {
-                self.waiting.clear();
+                if durable {
+                    self.waiting.clear();
+                    self.unsettled.clear();
+                    self.settle_by = None;
+                } else {
+                    self.unsettled.extend(self.waiting.drain(..));
+                    self.settle_by.get_or_insert_with(|| Instant::now() + SETTLE);
+                }
                 self.error = None;
                 // The state is told before the answers, so a caller that hears back
                 // sees it.
@@ -481,7 +580,7 @@ impl Actor {
                 self.snapshots_due.extend(due);
             }
             Err(e) => {
-                let _ = self.store.reopen();
+                self.reopen();
                 let reason = match e {
                     Error::Db { reason, .. } => reason,
                     e => e.to_string(),
@@ -502,6 +601,18 @@ impl Actor {
         if self.waiting.is_empty() {
             self.snapshot_due();
         }
+    }
+
+    /// Commits what waits in one transaction, flushed to disk if `durable`.
+    fn commit_waiting(&mut self, durable: bool) -> Result<Vec<DocId>, Error> {
+        if self.waiting.is_empty() {
+            if durable && !self.unsettled.is_empty() {
+                self.store.settle()?;
+            }
+            return Ok(Vec::new());
+        }
+        let all: Vec<Append> = self.waiting.iter().cloned().collect();
+        if durable { self.store.append(&all) } else { self.store.append_unsettled(&all) }
     }
 
     /// Drops the waiting appends whose document is gone or has a damaged entry; those
@@ -546,7 +657,7 @@ impl Actor {
                 }
                 Err(Error::UnknownDoc(_)) => {}
                 Err(e) => {
-                    let _ = self.store.reopen();
+                    self.reopen();
                     self.snapshot_failures += 1;
                     self.snapshot_error = Some((id, e.to_string()));
                     self.snapshots_due.insert(id);

@@ -36,7 +36,7 @@ mod ids;
 mod record;
 mod store;
 
-pub use actor::{Reply, StorageState, StoreHandle};
+pub use actor::{Reply, SETTLE, StorageState, StoreHandle};
 pub use error::Error;
 pub use identity::{Identity, SEAL_LEN, SealError, Writer, check_seal, seal_signer};
 pub use ids::{BadDocId, DocId, DocKey};

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::identity::{Identity, Writer};
 use crate::ids::{DocId, DocKey};
 use crate::record::{DocRecord, StoredChange};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tandem_crdt::{Change, Config, Doc, ReplicaId, VectorClock, encoding};
@@ -582,8 +582,28 @@ impl Store {
     /// Stores changes durably, all in one transaction (one fsync). Returns the documents
     /// whose snapshot is due.
     pub fn append(&mut self, batch: &[Append]) -> Result<Vec<DocId>, Error> {
-        let mut due = Vec::new();
+        self.append_as(batch, Durability::Immediate)
+    }
+
+    /// Stores changes in one transaction that is not flushed to disk: readers see them
+    /// at once, and the next durable commit of this store ([`Store::settle`], or any
+    /// other write) makes them durable with everything before it. A crash before that
+    /// loses them, and only them: what was durable stays. For changes other peers hold
+    /// too (received ones), which catch-up brings back.
+    pub fn append_unsettled(&mut self, batch: &[Append]) -> Result<Vec<DocId>, Error> {
+        self.append_as(batch, Durability::None)
+    }
+
+    /// Makes every commit so far durable (one fsync).
+    pub fn settle(&mut self) -> Result<(), Error> {
         let tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
+        tx.commit().map_err(|e| self.db_err(e))
+    }
+
+    fn append_as(&mut self, batch: &[Append], durability: Durability) -> Result<Vec<DocId>, Error> {
+        let mut due = Vec::new();
+        let mut tx = self.db()?.begin_write().map_err(|e| self.db_err(e))?;
+        tx.set_durability(durability).map_err(|e| self.db_err(e))?;
         {
             let mut docs = tx.open_table(DOCS).map_err(|e| self.db_err(e))?;
             let mut changes = tx.open_table(CHANGES).map_err(|e| self.db_err(e))?;

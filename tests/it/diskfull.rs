@@ -328,7 +328,10 @@ fn received_edits_on_a_full_disk_are_stored_and_announced_once_space_returns() {
     b.ok(json!({"cmd": "join", "ticket": ticket}));
     b.wait_text(&doc, |t| t == "a|");
 
-    // B's disk fills: its own edit waits, and so does what A sends next.
+    // B types once, which flushes what it received to disk with its own edit (received
+    // changes are otherwise flushed within a second). Then B's disk fills: its own
+    // edit waits, and so does what A sends next.
+    b.insert(&doc, 2, "b|");
     fs.fill();
     let mut b_acked = String::new();
     let b_waiting = insert_until_refused(&mut b, &doc, &mut b_acked, "b", 1).concat();

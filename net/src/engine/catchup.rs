@@ -515,11 +515,13 @@ impl Engine {
         }
     }
 
-    /// Stores accepted changes (one group commit); once they are on disk
-    /// ([`Engine::on_stored`]) they go to the attached view and are announced. The
-    /// engine does not wait for the disk meanwhile: gossip forwards a change as soon as
-    /// it is accepted (its author stored it before publishing it), so a keystroke
-    /// crosses each hop without an fsync. `joined`, a run of one author's changes under
+    /// Stores accepted changes (one group commit, flushed to disk within
+    /// [`tandem_storage::SETTLE`] or with this device's next own change); once they are
+    /// committed ([`Engine::on_stored`]) they go to the attached view and are announced.
+    /// Neither waits for an fsync: their author stored them before publishing them, and
+    /// what a crash loses of them catch-up brings back. The engine does not wait for
+    /// the commit meanwhile either: gossip forwards a change as soon as it is accepted,
+    /// so a keystroke crosses each hop without touching the disk. `joined`, a run of one author's changes under
     /// its seal, is stored in place of the ready change of that author that ends where
     /// it ends.
     fn store_received(&mut self, id: DocId, ready: Ready, joined: Option<(Change, SignedChange)>) {
@@ -535,7 +537,7 @@ impl Engine {
                 _ => (c, sc),
             })
             .map(|(c, sc)| {
-                self.store.append(Append {
+                self.store.append_received(Append {
                     doc: id,
                     change: c.clone(),
                     signature: sc.envelope.clone(),
@@ -555,7 +557,7 @@ impl Engine {
         }));
     }
 
-    /// Received changes are on disk (or the disk refused them: then the store keeps
+    /// Received changes are committed (or the disk refused them: then the store keeps
     /// them, and they go to the view once written, [`Engine::on_storage_changed`]).
     pub(super) fn on_stored(&mut self, stored: Stored) {
         let Stored { doc, changes, res } = stored;

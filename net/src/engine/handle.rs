@@ -256,7 +256,8 @@ pub enum Event {
     PeerConnected(PeerInfo),
     /// A peer's last connection closed.
     PeerDisconnected(PeerId),
-    /// A remote change was applied (and stored).
+    /// A remote change was applied and stored (flushed to disk within
+    /// [`tandem_storage::SETTLE`]).
     RemoteChange {
         /// The document.
         doc: DocId,

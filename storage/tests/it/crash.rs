@@ -116,3 +116,71 @@ fn kill_9_loses_nothing_acknowledged() {
         assert_eq!(doc.len_chars() as u64, doc.version().n_ops());
     }
 }
+
+/// Child: stores a change received from another writer, then, by `TANDEM_RECEIVE_MODE`,
+/// waits for it to settle (`settle`), stores an own change that builds on it (`own`) or
+/// does nothing more (`none`); prints `ready` and waits to be killed.
+#[test]
+fn receiver_child() {
+    let Ok(dir) = std::env::var("TANDEM_RECEIVE_DIR") else { return };
+    let mode = std::env::var("TANDEM_RECEIVE_MODE").unwrap();
+    let handle = StoreHandle::open(dir.as_ref()).unwrap();
+    let info = handle.create_doc("received").wait().unwrap();
+    let mut peer = tandem_crdt::Doc::new(ReplicaId(0x7777));
+    peer.insert(0, "from a peer").unwrap();
+    let change = peer.commit().unwrap();
+    let append = Append { doc: info.id, change, signature: vec![1; 8], summary: None };
+    handle.append_received(append).wait().unwrap();
+    match mode.as_str() {
+        "settle" => std::thread::sleep(tandem_storage::SETTLE + Duration::from_millis(500)),
+        "own" => {
+            let mut doc = handle.load(info.id).wait().unwrap();
+            assert_eq!(doc.text(), "from a peer", "a received change is read back at once");
+            doc.insert(doc.len_chars(), ", and mine").unwrap();
+            let change = doc.commit().unwrap();
+            let env = handle.identity().seal(&info.id, &encoding::encode_change(&change));
+            handle.append(Append { doc: info.id, change, signature: env, summary: None }).wait().unwrap();
+        }
+        _ => {}
+    }
+    println!("ready");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Runs [`receiver_child`] in `mode`, kills it with SIGKILL once it is ready, and
+/// returns the document's text as the reopened store holds it.
+fn text_after_kill(mode: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let mut child = super::spawn_child(
+        "crash::receiver_child",
+        &[("TANDEM_RECEIVE_DIR", d), ("TANDEM_RECEIVE_MODE", mode)],
+    );
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The test harness may print its own text before ours on the same line.
+    let ready = lines.map_while(Result::ok).any(|l| l.ends_with("ready"));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(ready, "{mode}: the child got ready");
+    let mut store = Store::open(dir.path()).unwrap();
+    let info = store.docs().unwrap().into_iter().next().expect("the document survives");
+    let doc = store.load(info.id).unwrap();
+    doc.check();
+    doc.text()
+}
+
+#[test]
+fn a_received_change_is_on_disk_within_the_settle_time() {
+    assert_eq!(text_after_kill("settle"), "from a peer");
+}
+
+#[test]
+fn an_own_change_is_never_on_disk_without_the_received_changes_it_builds_on() {
+    assert_eq!(text_after_kill("own"), "from a peer, and mine");
+}
+
+/// The other two tests are not vacuous: without a flush, the commit is gone.
+#[test]
+fn a_received_change_killed_before_it_settles_is_gone_but_the_document_is_not() {
+    assert_eq!(text_after_kill("none"), "");
+}

@@ -32,14 +32,7 @@ fn full_disk_child() {
     append(&mut doc, "stored|").unwrap();
 
     // Fill the disk, then append until the disk refuses.
-    let filler = dir.join("filler");
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&filler).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        while f.write_all(&block).is_ok() {}
-        let _ = f.sync_all();
-    }
+    let filler = fill(dir);
     let mut acked = String::from("stored|");
     let mut refused = String::new();
     let mut n_refused = 0;
@@ -97,14 +90,79 @@ fn full_disk_child() {
     println!("child passed");
 }
 
+/// Fills the file system of `dir` with a file, returned.
+fn fill(dir: &Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let filler = dir.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+    filler
+}
+
+/// Child: a received change committed but not flushed when the disk fills, then an
+/// own change that builds on it; once space returns both are on disk, in order.
+#[test]
+fn received_full_disk_child() {
+    let Ok(dir) = std::env::var("TANDEM_FULL_DIR") else { return };
+    let dir = Path::new(&dir);
+    let data = dir.join("data");
+    let handle = StoreHandle::open(&data).unwrap();
+    let id = handle.create_doc("full").wait().unwrap().id;
+    let state = handle.state();
+    let mut mine = Doc::new(ReplicaId(9));
+    let mut peer = Doc::new(ReplicaId(10));
+    mine.insert(0, "stored|").unwrap();
+    let change = mine.commit().unwrap();
+    peer.apply(change.clone()).unwrap();
+    handle.append(Append { doc: id, change, signature: vec![], summary: None }).wait().unwrap();
+
+    let filler = fill(dir);
+    peer.insert(peer.len_chars(), "peer|").unwrap();
+    let change = peer.commit().unwrap();
+    mine.apply(change.clone()).unwrap();
+    let received =
+        handle.append_received(Append { doc: id, change, signature: vec![], summary: None }).wait();
+    mine.insert(mine.len_chars(), "mine|").unwrap();
+    let change = mine.commit().unwrap();
+    let own = handle.append(Append { doc: id, change, signature: vec![], summary: None }).wait();
+    println!("received: {received:?}, own: {own:?}");
+    assert!(
+        matches!(own, Err(Error::NotStored { .. })),
+        "the durable commit on the full disk fails: {own:?}"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state.borrow().clone() != StorageState::default() {
+        assert!(Instant::now() < deadline, "the waiting appends were not stored: {:?}", state.borrow());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(handle.close().wait().unwrap(), 0);
+    let mut store = Store::open(&data).unwrap();
+    assert_eq!(store.load(id).unwrap().text(), "stored|peer|mine|", "every change, after a reopen");
+    println!("child passed");
+}
+
 #[test]
 fn a_full_disk_keeps_refused_appends_and_stores_them_when_space_returns() {
+    in_full_disk_namespace("diskfull::full_disk_child");
+}
+
+#[test]
+fn a_received_change_not_yet_flushed_survives_a_full_disk() {
+    in_full_disk_namespace("diskfull::received_full_disk_child");
+}
+
+/// Runs the child test `name` in a private mount namespace with a 1 MB tmpfs.
+fn in_full_disk_namespace(name: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().display().to_string();
     let exe = std::env::current_exe().unwrap().display().to_string();
     let script = format!(
         "mount -t tmpfs -o size=1m tmpfs '{dir}' || exit 77; \
-         TANDEM_FULL_DIR='{dir}' exec '{exe}' diskfull::full_disk_child --exact --nocapture --test-threads=1"
+         TANDEM_FULL_DIR='{dir}' exec '{exe}' {name} --exact --nocapture --test-threads=1"
     );
     let mut child = std::process::Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
