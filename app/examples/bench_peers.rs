@@ -8,19 +8,24 @@
 //! - idle: every node's transport bytes (framing and encryption included) over IDLE_S
 //!   seconds in which nobody types, per node per second;
 //! - keystrokes: KEYSTROKES times, one node (in turn) types a character and the time
-//!   until every other node reports it applied (`remote_change` events) is taken, one
-//!   keystroke at a time; reported per (keystroke, node) and per keystroke (the last
-//!   node), p50 and p99, with the bytes per node per keystroke;
+//!   until every other node reports it applied (a `remote_change` event by the
+//!   typist's writer, so a late delivery of an earlier keystroke is not taken for
+//!   this one) is taken, one keystroke at a time; reported per (keystroke, node) and
+//!   per keystroke (the last node), p50 and p99, with the bytes per node per keystroke
+//!   and how often each node was late (over 100 ms);
 //! - partition: the first half goes offline, both halves type, the first half comes
 //!   back; the time until all hold the same text and version.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::{Value as Json, json};
 use std::time::{Duration, Instant};
 
 #[path = "common/bench_node.rs"]
 mod bench_node;
 use bench_node::{Node, rss_kib};
+
+/// A delivery slower than this counts as late.
+const LATE_MS: f64 = 100.0;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -37,6 +42,14 @@ fn total_traffic(nodes: &mut [Node]) -> Result<(u64, u64)> {
         sum.1 += o;
     }
     Ok(sum)
+}
+
+/// Each node's open connections.
+fn connections(nodes: &mut [Node]) -> Result<Vec<u64>> {
+    nodes
+        .iter_mut()
+        .map(|nd| nd.ask(json!({"cmd": "traffic"})).map(|t| t["connections"].as_u64().unwrap_or(0)))
+        .collect()
 }
 
 /// Waits until every node holds the same text and version; returns when.
@@ -82,10 +95,7 @@ fn main() -> Result<()> {
     );
     // Let the DHT lookups, connections and meshes settle.
     std::thread::sleep(Duration::from_secs(20));
-    let conns: Vec<u64> = nodes
-        .iter_mut()
-        .map(|nd| nd.ask(json!({"cmd": "traffic"})).map(|t| t["connections"].as_u64().unwrap_or(0)))
-        .collect::<Result<_>>()?;
+    let conns = connections(&mut nodes)?;
     let doc_peers: Vec<u64> = nodes
         .iter_mut()
         .map(|nd| nd.ask(json!({"cmd": "status", "doc": doc})).map(|s| s["peers"].as_u64().unwrap_or(0)))
@@ -111,6 +121,12 @@ fn main() -> Result<()> {
         per_node(before.1, after.1),
         per_node(before.1, after.1) * 60.0 / 1000.0
     );
+    let conns = connections(&mut nodes)?;
+    println!(
+        "connections per node after the idle time: min {} max {}",
+        conns.iter().min().unwrap(),
+        conns.iter().max().unwrap()
+    );
 
     // Keystrokes, one at a time.
     for nd in &nodes {
@@ -119,20 +135,39 @@ fn main() -> Result<()> {
     let before = total_traffic(&mut nodes)?;
     let mut each = Vec::new();
     let mut all = Vec::new();
+    // How often each node got a keystroke late: the mesh, or the machine, at fault.
+    let mut late = vec![0usize; n];
     for k in 0..keystrokes {
         let typist = (k * 7) % n;
+        let version =
+            |nd: &mut Node| nd.ask(json!({"cmd": "status", "doc": doc})).map(|s| s["version"].clone());
+        let before = version(&mut nodes[typist])?;
         let t0 = Instant::now();
         nodes[typist].ask(json!({"cmd": "insert", "doc": doc, "pos": 0, "text": "k"}))?;
+        // The typist's writer: the author whose count the keystroke raised.
+        let after = version(&mut nodes[typist])?;
+        let author = after
+            .as_object()
+            .and_then(|v| v.iter().find(|(a, c)| before[a.as_str()].as_u64() < c.as_u64()))
+            .map(|(a, _)| a.clone())
+            .context("the keystroke raised no author's count")?;
         let mut last = 0.0f64;
         for (i, nd) in nodes.iter().enumerate() {
             if i == typist {
                 continue;
             }
-            let at = nd.changes.recv_timeout(Duration::from_secs(60))?;
-            // Any more from this keystroke (a run seal, a catch-up) are not counted.
-            while nd.changes.try_recv().is_ok() {}
+            // Late deliveries of earlier keystrokes (other typists) are not this one.
+            let at = loop {
+                let (at, by) = nd.changes.recv_timeout(Duration::from_secs(60))?;
+                if by == author && at >= t0 {
+                    break at;
+                }
+            };
             let ms = at.saturating_duration_since(t0).as_secs_f64() * 1e3;
             each.push(ms);
+            if ms > LATE_MS {
+                late[i] += 1;
+            }
             last = last.max(ms);
         }
         all.push(last);
@@ -149,6 +184,16 @@ fn main() -> Result<()> {
         percentile(&all, 0.5),
         percentile(&all, 0.99),
         all.last().copied().unwrap_or(f64::NAN)
+    );
+    let mut most: Vec<(usize, usize)> = late.iter().copied().enumerate().filter(|&(_, k)| k > 0).collect();
+    most.sort_by_key(|&(i, k)| (std::cmp::Reverse(k), i));
+    let named: Vec<String> = most.iter().take(8).map(|(i, k)| format!("node {i} {k}x")).collect();
+    println!(
+        "late (> {LATE_MS} ms) deliveries: {} of {}, at {} nodes; most often: {}",
+        late.iter().sum::<usize>(),
+        each.len(),
+        most.len(),
+        named.join(", ")
     );
     println!(
         "bytes per keystroke per node: {:.0} received, {:.0} sent (200 ms of idle after each included)",

@@ -17,8 +17,8 @@ pub struct Node {
     pub child: Child,
     stdin: ChildStdin,
     lines: mpsc::Receiver<Json>,
-    /// When each `remote_change` event arrived.
-    pub changes: mpsc::Receiver<Instant>,
+    /// When each `remote_change` event arrived, and the change's author.
+    pub changes: mpsc::Receiver<(Instant, String)>,
 }
 
 impl Node {
@@ -45,7 +45,8 @@ impl Node {
                 let Ok(v) = serde_json::from_str::<Json>(&line) else { break };
                 match v.get("event").and_then(Json::as_str) {
                     Some("remote_change") => {
-                        let _ = changes_tx.send(Instant::now());
+                        let author = v["author"].as_str().unwrap_or_default().to_owned();
+                        let _ = changes_tx.send((Instant::now(), author));
                         continue;
                     }
                     Some("ready") | None => {}
