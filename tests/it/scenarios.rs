@@ -101,6 +101,40 @@ fn edits_made_offline_merge_on_reconnect() {
     converge(&mut [&mut a, &mut b], &doc);
 }
 
+/// Two peers alone (no DHT to find each other by): B starts while A is offline, so its
+/// dial of A's stored address fails, and A, coming back online, dials the address B had
+/// before its restart. B dials A's stored address again a few seconds later, without
+/// anyone typing or restarting anything.
+#[test]
+fn a_peer_that_was_away_at_start_is_dialled_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::start(&tmp.path().join("a"), &[]);
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    let (doc, ticket) = create(&mut a, "Back");
+    b.ok(json!({"cmd": "join", "ticket": ticket}));
+    b.insert(&doc, 0, "b was here ");
+    a.wait_text(&doc, |t| t == "b was here ");
+    b.quit();
+    a.ok(json!({"cmd": "offline", "on": true}));
+    let mut b = Node::start(&tmp.path().join("b"), &[]);
+    assert_eq!(b.text(&doc), "b was here ");
+    // B dials A's stored address at start; offline A closes the connection.
+    b.wait_for("offline A to turn B away", |n| {
+        n.ok(json!({"cmd": "peers"}));
+        n.events.iter().any(|e| e["event"] == "peer_disconnected").then_some(())
+    });
+    a.insert(&doc, 0, "a is back ");
+    a.ok(json!({"cmd": "offline", "on": false}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if b.text(&doc).contains("a is back ") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "A and B never met again: {:?}", b.text(&doc));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn a_killed_node_keeps_what_it_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();

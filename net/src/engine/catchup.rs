@@ -332,8 +332,9 @@ impl Engine {
     /// nothing but a lookup later.
     fn remember_addr(&mut self, peer: PeerId, id: DocId) {
         if let Some(info) = self.connected.get(&peer) {
-            let addr = with_peer(&info.addr, peer).to_string();
-            drop(self.store.add_peer_addr(id, &addr));
+            let addr = with_peer(&info.addr, peer);
+            drop(self.store.add_peer_addr(id, &addr.to_string()));
+            self.note_known(id, addr);
         }
     }
 

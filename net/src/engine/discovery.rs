@@ -52,6 +52,12 @@ pub(super) struct Discovery {
     provided: HashSet<DocId>,
     /// When each document is looked up next, and the wait after that.
     lookups: HashMap<DocId, (Instant, Duration)>,
+    /// When each document with no member connected dials its known addresses again,
+    /// and the wait after that.
+    redials: HashMap<DocId, (Instant, Duration)>,
+    /// Addresses where each document's peers were found (the ticket's, and those of
+    /// peers that served it), as the store keeps them.
+    known: HashMap<DocId, Vec<Multiaddr>>,
     /// When the DHT work was last done (`None`: do it at the next chance).
     pub(super) last_pass: Option<Instant>,
     /// Provider records stored for other peers since `stored_since`, by peer.
@@ -80,14 +86,15 @@ fn is_topic_key(key: &kad::RecordKey) -> bool {
 }
 
 /// The documents of `ids` due for a lookup now, at most `max`, given each one's
-/// connected members: one with none, and one with fewer than [`ENOUGH_MEMBERS`] once
-/// its wait has grown to the longest. Each one's next lookup is scheduled (the wait
+/// connected members: one with none, and (unless `alone`: only those with none) one
+/// with fewer than [`ENOUGH_MEMBERS`] once its wait has grown to the longest. Each one's next lookup is scheduled (the wait
 /// doubling up to [`LOOKUP_MAX`]), and so is the next check of one with enough.
 pub(super) fn due_lookups(
     lookups: &mut HashMap<DocId, (Instant, Duration)>,
     ids: &[DocId],
     now: Instant,
     max: usize,
+    alone: bool,
     members: impl Fn(DocId) -> usize,
 ) -> Vec<DocId> {
     let mut due = Vec::new();
@@ -100,7 +107,7 @@ pub(super) fn due_lookups(
             continue;
         }
         let n = members(*id);
-        if n == 0 || (n < ENOUGH_MEMBERS && wait >= LOOKUP_MAX) {
+        if n == 0 || (n < ENOUGH_MEMBERS && wait >= LOOKUP_MAX && !alone) {
             due.push(*id);
         }
         // Looked up or not, ask again later, less and less often.
@@ -173,6 +180,7 @@ impl Engine {
         }
         self.discovery.last_pass = Some(now);
         self.public_pass(now);
+        self.redial_alone(now);
         if self.connected.is_empty() {
             // Announced to nobody who stays: announce again once someone is here.
             self.discovery.provided.clear();
@@ -195,9 +203,40 @@ impl Engine {
         }
         let ids: Vec<DocId> = self.docs.keys().copied().collect();
         let members = connected_members(&self.sync, &self.connected);
-        let due = due_lookups(&mut self.discovery.lookups, &ids, now, DHT_PER_PASS, members);
+        let due = due_lookups(&mut self.discovery.lookups, &ids, now, DHT_PER_PASS, false, members);
         for id in due {
             self.look_up(id);
+        }
+    }
+
+    /// Dials again the known addresses of documents with no member connected, on the
+    /// lookups' doubling schedule: a peer that was away (offline, or stopped and started
+    /// on another port) when this one started or came online is found again without a
+    /// DHT, which two peers alone on a LAN or loopback do not have.
+    fn redial_alone(&mut self, now: Instant) {
+        let ids: Vec<DocId> = self.docs.keys().copied().collect();
+        let members = connected_members(&self.sync, &self.connected);
+        let due = due_lookups(&mut self.discovery.redials, &ids, now, DHT_PER_PASS, true, members);
+        for id in due {
+            for addr in self.discovery.known.get(&id).cloned().unwrap_or_default() {
+                if let Some(Protocol::P2p(peer)) = addr.iter().last()
+                    && self.connected.contains_key(&peer)
+                {
+                    continue;
+                }
+                self.dial(addr);
+            }
+        }
+    }
+
+    /// Notes an address where a document's peers were found.
+    pub(super) fn note_known(&mut self, id: DocId, addr: Multiaddr) {
+        let known = self.discovery.known.entry(id).or_default();
+        if !known.contains(&addr) {
+            if known.len() >= tandem_storage::MAX_PEER_ADDRS {
+                known.remove(0);
+            }
+            known.push(addr);
         }
     }
 
@@ -290,7 +329,10 @@ impl Engine {
         let ids: Vec<DocId> = self.docs.keys().copied().collect();
         for id in ids {
             if let Ok(stored) = self.store.peer_addrs(id).get().await {
-                addrs.extend(stored.iter().filter_map(|a| a.parse().ok()));
+                for a in stored.iter().filter_map(|a| a.parse::<Multiaddr>().ok()) {
+                    self.note_known(id, a.clone());
+                    addrs.push(a);
+                }
             }
         }
         for a in addrs {

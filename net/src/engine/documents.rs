@@ -224,6 +224,7 @@ impl Engine {
         }
         for addr in &t.addrs {
             self.store.add_peer_addr(t.doc, &addr.to_string()).get().await.ok();
+            self.note_known(t.doc, addr.clone());
             if let Some(Protocol::P2p(peer)) = addr.iter().last() {
                 self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
             }

@@ -219,7 +219,7 @@ impl Engine {
         }
         let ids: Vec<DocId> = self.docs.keys().copied().collect();
         let members = super::discovery::connected_members(&self.sync, &self.connected);
-        for id in due_lookups(&mut self.public.lookups, &ids, now, PUBLIC_PER_PASS, members) {
+        for id in due_lookups(&mut self.public.lookups, &ids, now, PUBLIC_PER_PASS, false, members) {
             let Some(d) = self.docs.get(&id) else { continue };
             let keys: Vec<(kad::RecordKey, u64)> = periods(unix, LOOKUP_MARGIN)
                 .into_iter()
