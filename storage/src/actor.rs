@@ -409,10 +409,14 @@ impl Actor {
         }
     }
 
+    /// Whether appends or snapshots wait to be tried again.
+    fn has_retries(&self) -> bool {
+        !self.waiting.is_empty() || !self.snapshots_due.is_empty()
+    }
+
     /// When the thread must wake without a command: to retry what waits, or to flush.
     fn deadline(&self) -> Option<Instant> {
-        let retry =
-            (!self.waiting.is_empty() || !self.snapshots_due.is_empty()).then(|| self.last_try + RETRY);
+        let retry = self.has_retries().then(|| self.last_try + RETRY);
         match (retry, self.settle_by) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -453,8 +457,7 @@ impl Actor {
                 (None, Some(at)) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                     Ok(c) => c,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        let retry = !self.waiting.is_empty() || !self.snapshots_due.is_empty();
-                        if retry && self.last_try.elapsed() >= RETRY {
+                        if self.has_retries() && self.last_try.elapsed() >= RETRY {
                             // A durable write: it flushes what was not flushed too.
                             self.write(Vec::new(), Vec::new(), Flush::Now);
                         } else {

@@ -522,9 +522,9 @@ impl Engine {
     /// Neither waits for an fsync: their author stored them before publishing them, and
     /// what a crash loses of them catch-up brings back. The engine does not wait for
     /// the commit meanwhile either: gossip forwards a change as soon as it is accepted,
-    /// so a keystroke crosses each hop without touching the disk. `joined`, a run of one author's changes under
-    /// its seal, is stored in place of the ready change of that author that ends where
-    /// it ends.
+    /// so a keystroke crosses each hop without touching the disk. `joined`, a run of one
+    /// author's changes under its seal, is stored in place of the ready change of that
+    /// author that ends where it ends.
     fn store_received(&mut self, id: DocId, ready: Ready, joined: Option<(Change, SignedChange)>) {
         if ready.is_empty() {
             return;

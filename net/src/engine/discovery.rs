@@ -87,8 +87,9 @@ fn is_topic_key(key: &kad::RecordKey) -> bool {
 
 /// The documents of `ids` due for a lookup now, at most `max`, given each one's
 /// connected members: one with none, and (unless `alone`: only those with none) one
-/// with fewer than [`ENOUGH_MEMBERS`] once its wait has grown to the longest. Each one's next lookup is scheduled (the wait
-/// doubling up to [`LOOKUP_MAX`]), and so is the next check of one with enough.
+/// with fewer than [`ENOUGH_MEMBERS`] once its wait has grown to the longest. Each
+/// one's next lookup is scheduled (the wait doubling up to [`LOOKUP_MAX`]), and so is
+/// the next check of one with enough.
 pub(super) fn due_lookups(
     lookups: &mut HashMap<DocId, (Instant, Duration)>,
     ids: &[DocId],
