@@ -8,33 +8,9 @@
 
 use anyhow::{Context, Result};
 use std::time::Instant;
-use tandem::trace::{Trace, live_changes, replay};
-use tandem_crdt::{Change, Op, OpId, ReplicaId, encoding};
+use tandem::trace::{Trace, as_author, live_changes, replay};
+use tandem_crdt::{Change, encoding};
 use tandem_storage::{Append, DB_FILE, Store, StoreHandle};
-
-/// `c`, as written by `me`: every op id of its (single) author becomes `me`'s.
-fn as_author(c: Change, me: ReplicaId) -> Change {
-    let from = c.author;
-    let id = |o: OpId| if o.replica == from { OpId::new(me, o.seq) } else { o };
-    Change {
-        time: c.time,
-        author: me,
-        start_seq: c.start_seq,
-        deps: c.deps.into_iter().map(id).collect(),
-        lamport: c.lamport,
-        ops: c
-            .ops
-            .into_iter()
-            .map(|op| match op {
-                Op::Insert { origin_left, origin_right, text } => {
-                    Op::Insert { origin_left: origin_left.map(id), origin_right: origin_right.map(id), text }
-                }
-                Op::Delete { start, len, reversed } => Op::Delete { start: id(start), len, reversed },
-                other => other,
-            })
-            .collect(),
-    }
-}
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);

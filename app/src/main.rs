@@ -244,6 +244,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(out, "stream_ms       {:.2}", r.stream_ms)?;
                 writeln!(out, "load_ms         {:.2}", r.load_ms)?;
                 writeln!(out, "encoded_bytes   {}", r.encoded_bytes)?;
+                writeln!(out, "snapshot_bytes  {}", r.snapshot_bytes)?;
                 writeln!(out, "doc_heap_bytes  {}", r.doc_heap_bytes)?;
                 writeln!(out, "ok              {}", r.ok)?;
             }

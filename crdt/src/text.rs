@@ -286,6 +286,33 @@ impl LeafIndex {
         }
     }
 
+    /// The index of `runs`, sorted by `Lv` and disjoint; touching runs in one leaf are
+    /// joined. Chunks are filled to three quarters.
+    fn from_sorted(runs: impl IntoIterator<Item = IdxRun>) -> LeafIndex {
+        const RUN_FILL: usize = RUN_CAP * 3 / 4;
+        let mut idx = LeafIndex::default();
+        let mut last: Option<IdxRun> = None;
+        for r in runs {
+            if let Some(l) = &mut last
+                && l.end() == r.lv
+                && l.leaf == r.leaf
+            {
+                l.len += r.len;
+                continue;
+            }
+            let Some(done) = last.replace(r) else { continue };
+            match idx.chunks.last_mut() {
+                Some(chunk) if chunk.len() < RUN_FILL => chunk.push(done),
+                _ => {
+                    idx.chunks.push(Self::chunk_with(done));
+                    idx.firsts.push(done.lv);
+                }
+            }
+        }
+        idx.tail = last.unwrap_or_default();
+        idx
+    }
+
     /// A new chunk holding `run`, with room to fill up without reallocating.
     fn chunk_with(run: IdxRun) -> Vec<IdxRun> {
         let mut chunk = Vec::with_capacity(RUN_CAP + 1);
@@ -1060,6 +1087,71 @@ impl Text {
         }
     }
 
+    // ----- bulk build ----------------------------------------------------------------
+
+    /// The text whose spans, in document order, are `spans`, no one of which could be
+    /// joined with the next; `index` lists each span as `(lv, len, place in spans)`, in
+    /// `Lv` order. Leaves, nodes and index chunks are filled to three quarters, so that
+    /// edits after it split rarely.
+    pub(crate) fn from_ordered_spans(spans: Vec<Span>, index: &[(Lv, u32, usize)], content: String) -> Text {
+        const LEAF_FILL: usize = LEAF_CAP * 3 / 4;
+        const NODE_FILL: usize = NODE_CAP * 3 / 4;
+        let mut t = Text { ascii: content.is_ascii(), content, ..Text::default() };
+        if spans.is_empty() {
+            return t;
+        }
+        let n = spans.len().div_ceil(LEAF_FILL) as u32;
+        // Each level's children: (id, visible, total).
+        let mut level = Vec::with_capacity(n as usize);
+        t.leaves = (0..)
+            .zip(spans.chunks(LEAF_FILL))
+            .map(|(id, chunk): (u32, _)| {
+                let mut spans = Vec::with_capacity(LEAF_CAP + 2);
+                spans.extend_from_slice(chunk);
+                let vis = chunk.iter().map(Span::vis).sum();
+                let total = chunk.iter().map(|s| s.len).sum();
+                level.push((id, vis, total));
+                t.vis_len += vis;
+                t.total_len += total;
+                Leaf { spans, vis, parent: NONE, slot: 0, next: if id + 1 < n { id + 1 } else { NONE } }
+            })
+            .collect();
+        t.lv_leaf = LeafIndex::from_sorted(index.iter().map(|&(lv, len, k)| IdxRun {
+            lv,
+            len,
+            leaf: (k / LEAF_FILL) as LeafId,
+        }));
+        let mut is_leaf = true;
+        while level.len() > 1 {
+            let groups = level.len().div_ceil(NODE_FILL);
+            let mut next = Vec::with_capacity(groups);
+            let mut rest = &level[..];
+            for g in 0..groups {
+                let (mine, r) = rest.split_at(rest.len().div_ceil(groups - g));
+                rest = r;
+                let id = t.nodes.len() as u32;
+                for (slot, &(c, _, _)) in (0..).zip(mine) {
+                    t.set_parent(c, is_leaf, id, slot);
+                }
+                let node = Node {
+                    children: mine.iter().map(|c| c.0).collect(),
+                    vis: mine.iter().map(|c| c.1).collect(),
+                    total: mine.iter().map(|c| c.2).collect(),
+                    parent: NONE,
+                    slot: 0,
+                    leaf_children: is_leaf,
+                };
+                next.push((id, node.vis.iter().sum(), node.total.iter().sum()));
+                t.nodes.push(node);
+            }
+            level = next;
+            is_leaf = false;
+        }
+        t.root = level[0].0;
+        t.root_is_leaf = is_leaf;
+        t
+    }
+
     // ----- reading -------------------------------------------------------------------
 
     /// All spans in document order.
@@ -1261,6 +1353,21 @@ mod tests {
         ]
     }
 
+    /// [`Text::from_ordered_spans`] for any spans in document order: joins those that
+    /// continue each other and indexes them.
+    fn from_spans(spans: Vec<Span>, content: String) -> Text {
+        let mut joined: Vec<Span> = Vec::new();
+        for s in spans {
+            match joined.last_mut() {
+                Some(last) if last.can_append(&s) => last.len += s.len,
+                _ => joined.push(s),
+            }
+        }
+        let mut index: Vec<_> = joined.iter().enumerate().map(|(k, s)| (s.lv, s.len, k)).collect();
+        index.sort_unstable();
+        Text::from_ordered_spans(joined, &index, content)
+    }
+
     /// The character of item `lv`, some of them not ASCII.
     fn char_of(lv: Lv) -> char {
         ['a', 'b', 'é', 'x', '中'][lv as usize % 5]
@@ -1339,7 +1446,7 @@ mod tests {
                 text.check();
             }
             let want: String = model.iter().filter(|m| !m.1).map(|m| char_of(m.0)).collect();
-            prop_assert_eq!(text.to_string_lossless(), want);
+            prop_assert_eq!(text.to_string_lossless(), want.clone());
             // The index against a dense map of every `Lv`, from the model.
             let mut dense = vec![false; next as usize + 2];
             for (i, &(lv, deleted)) in model.iter().enumerate() {
@@ -1352,7 +1459,50 @@ mod tests {
             for (lv, &item) in dense.iter().enumerate() {
                 prop_assert_eq!(text.is_item(lv as Lv), item, "is_item({})", lv);
             }
+            // Built again from its spans, as a load from a stored order does: the same
+            // items in the same order, and every lookup agrees.
+            let built = from_spans(text.spans().copied().collect(), text.content.clone());
+            built.check();
+            prop_assert_eq!(built.to_string_lossless(), want);
+            for (i, &(lv, deleted)) in model.iter().enumerate() {
+                let c = built.cursor_of_lv(lv);
+                prop_assert_eq!(built.span_at(c).deleted, deleted);
+                prop_assert_eq!(built.total_pos(c), i as u32);
+            }
         }
+    }
+
+    #[test]
+    fn a_big_text_built_from_its_spans_is_a_valid_tree() {
+        // 100,000 one-char spans, every other one deleted (so none join), in the reverse
+        // of their `Lv` order: several levels of nodes, and an index of as many runs.
+        let n = 100_000u32;
+        let content = "x".repeat(n as usize);
+        let spans: Vec<Span> = (0..n)
+            .rev()
+            .map(|lv| Span {
+                lv,
+                len: 1,
+                origin_left: NONE,
+                origin_right: NONE,
+                content: lv,
+                deleted: lv % 2 == 1,
+            })
+            .collect();
+        let mut text = from_spans(spans, content);
+        text.check();
+        assert_eq!(text.len(), n as usize / 2);
+        for lv in [0, 1, 4_097, 65_536, 65_537, n - 1] {
+            let c = text.cursor_of_lv(lv);
+            assert_eq!(text.total_pos(c), n - 1 - lv, "position of {lv}");
+        }
+        // It edits like any other: an insert at the front and a delete.
+        let content = text.push_content("ab");
+        text.insert_local(0, n, 2, content);
+        assert_eq!(text.delete(n - 2, 1), 1);
+        text.check();
+        assert_eq!(text.slice(0, 3), "abx");
+        assert_eq!(text.len(), n as usize / 2 + 1);
     }
 
     /// A text of `n` typed characters, all deleted, typed as one run.

@@ -63,7 +63,20 @@ pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Reads a varint from the front of `input`. On error `input` may have advanced.
+#[inline]
 pub fn take(input: &mut &[u8]) -> Result<u64, VarintError> {
+    // Most numbers in the encodings are below 128: one byte, no loop.
+    if let Some((&b, rest)) = input.split_first()
+        && b < 0x80
+    {
+        *input = rest;
+        return Ok(u64::from(b));
+    }
+    take_long(input)
+}
+
+/// [`take`] for a varint of more than one byte (or none).
+fn take_long(input: &mut &[u8]) -> Result<u64, VarintError> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = input.split_first().ok_or(VarintError::End)?;

@@ -935,7 +935,8 @@ impl Store {
     pub fn snapshot(&mut self, id: DocId) -> Result<(), Error> {
         self.snapshot_cache.borrow_mut().take();
         let doc = self.load_quiet(id)?;
-        let bytes = encoding::encode_doc(&doc);
+        // With the text's document order, so that opening it builds the text directly.
+        let bytes = encoding::encode_snapshot(&doc);
         drop(doc);
         // Compare against the snapshot as it will be read back.
         let snap = encoding::decode_doc(&bytes, self.replica())

@@ -139,9 +139,17 @@ fn cli_reports_json_and_exit_codes() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "exactly one JSON object");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    for key in
-        ["trace", "ops", "replay_ms", "merge_ms", "stream_ms", "encoded_bytes", "load_ms", "doc_heap_bytes"]
-    {
+    for key in [
+        "trace",
+        "ops",
+        "replay_ms",
+        "merge_ms",
+        "stream_ms",
+        "encoded_bytes",
+        "load_ms",
+        "snapshot_bytes",
+        "doc_heap_bytes",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert_eq!(v["ok"], true);

@@ -25,6 +25,7 @@ mod apply;
 mod history;
 mod local;
 pub(crate) mod oplog;
+pub(crate) mod order;
 mod undo;
 
 pub use anchor::{Anchor, Bias};

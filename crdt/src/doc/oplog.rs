@@ -489,7 +489,7 @@ impl OpLog {
 
     /// Appends inserts `lv .. lv + n` with the given origins, extending the last run
     /// when they continue it.
-    pub(super) fn push_ins(&mut self, lv: Lv, n: u32, ol: Lv, or: Lv) {
+    pub(crate) fn push_ins(&mut self, lv: Lv, n: u32, ol: Lv, or: Lv) {
         let new = InsRun { lv, len: n, origin_left: ol, origin_right: or };
         match self.ins.last_mut() {
             Some(r) if r.lv + r.len == lv && ol == lv - 1 && r.origin_right == or => r.len += n,

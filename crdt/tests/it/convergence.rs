@@ -370,7 +370,9 @@ impl World {
                 let d = &self.docs[r];
                 let undo = encoding::decode_undo(&encoding::encode_undo(&d.undo_state())).unwrap();
                 assert_eq!(undo, d.undo_state());
-                let mut e = encoding::decode_doc(&encoding::encode_doc(d), d.replica()).unwrap();
+                // As a device reopens it: from the snapshot encoding, whose document order
+                // builds the text without integrating.
+                let mut e = encoding::decode_doc(&encoding::encode_snapshot(d), d.replica()).unwrap();
                 e.restore_undo_state(&undo);
                 // Only the steps are compared: `redone` may lose entries, see
                 // `undo_history_survives_reload_when_restored_chars_span_replicas`.
@@ -469,6 +471,14 @@ impl World {
         for d in &self.docs {
             let loaded = encoding::decode_doc(&encoding::encode_doc(d), ReplicaId(42)).unwrap();
             loaded.check();
+            // Built from the stored document order, the text is the one integration gives:
+            // the same items in the same order (the snapshot encodes that order).
+            let snapshot = encoding::encode_snapshot(d);
+            let opened = encoding::decode_doc(&snapshot, ReplicaId(42)).unwrap();
+            opened.check();
+            assert_eq!(opened.text(), d.text());
+            assert_eq!(encoding::encode_snapshot(&opened), snapshot);
+            assert_eq!(encoding::encode_snapshot(&loaded), snapshot, "integration gives the stored order");
             assert_eq!(loaded.text(), d.text());
             assert_eq!(loaded.version(), d.version());
             assert_eq!(World::map_of(&loaded), World::map_of(d));

@@ -229,7 +229,7 @@ proptest! {
     /// Random column contents in a well-formed body: the column decoder validates them.
     #[test]
     fn random_document_columns_never_panic(
-        cols in prop::collection::vec(prop::collection::vec(prop_oneof![0..4u8, any::<u8>()], 0..12), 14),
+        cols in prop::collection::vec(prop::collection::vec(prop_oneof![0..4u8, any::<u8>()], 0..12), 16),
     ) {
         let mut body = Vec::new();
         for c in &cols {
@@ -253,6 +253,7 @@ proptest! {
             encoding::encode_change(&changes[changes.len() - 1]),
             encoding::encode_changes(&changes),
             doc_bytes.clone(),
+            encoding::encode_snapshot(&d),
             encoding::encode_undo(&d.undo_state()),
             encoding::encode_clock(d.version()),
         ] {
@@ -260,6 +261,7 @@ proptest! {
         }
         // The document body mutated before compression reaches the column decoder.
         decode_all(&doc_with_body(&mutate(body, &ms)));
+        decode_all(&doc_with_body(&mutate(body_of(&encoding::encode_snapshot(&d)), &ms)));
     }
 
     /// Mutated changes that still decode are applied to a replica holding their deps:
@@ -440,8 +442,8 @@ fn unknown_versions_are_named() {
             Err(Error::UnknownVersion { found, supported: CHANGE_VERSION, .. }) if found == v
         ));
     }
-    // Versions 1 and 2 are earlier document formats, still read (see the fixture below).
-    for v in (0..=255u8).filter(|&v| v != DOC_VERSION && v != 1 && v != 2) {
+    // Versions 1 to 3 are earlier document formats, still read (see the fixture below).
+    for v in (0..=255u8).filter(|&v| v != DOC_VERSION && !(1..=3).contains(&v)) {
         let mut b = doc_bytes.clone();
         b[4] = v;
         assert!(matches!(
@@ -455,6 +457,102 @@ fn unknown_versions_are_named() {
     assert!(matches!(encoding::decode_change(b""), Err(Error::Decode { .. })));
 }
 
+/// A document body's columns, each without its length prefix.
+fn columns_of(body: &[u8]) -> Vec<&[u8]> {
+    let mut rest = body;
+    let mut cols = Vec::new();
+    while !rest.is_empty() {
+        cols.push(tandem_crdt::varint::take_bytes(&mut rest).unwrap());
+    }
+    cols
+}
+
+/// A document order column: the run count, then each run's start relative to the end of
+/// the previous run (zigzag) and its length.
+fn order_column(runs: &[(i64, u64)]) -> Vec<u8> {
+    let mut out = varint(runs.len() as u64);
+    let mut end = 0;
+    for &(lv, len) in runs {
+        out.extend(varint(tandem_crdt::varint::zigzag(lv - end)));
+        out.extend(varint(len));
+        end = lv + len as i64;
+    }
+    out
+}
+
+/// A snapshot's document order is used only when it is consistent with the ops: an
+/// order that repeats, misses or invents items, or is not even well formed, is passed
+/// over, and the text is integrated from the ops as if there were none.
+#[test]
+fn an_inconsistent_document_order_is_passed_over() {
+    let d = sample_doc();
+    let snap = encoding::encode_snapshot(&d);
+    let body = body_of(&snap);
+    let cols = columns_of(&body);
+    assert_eq!(cols.len(), 16, "version 4 has 16 columns");
+    // The real order, read back.
+    let mut col = *cols.last().unwrap();
+    let take = |c: &mut &[u8]| tandem_crdt::varint::take(c).unwrap();
+    let n = take(&mut col);
+    let mut runs = Vec::new();
+    let mut end = 0i64;
+    for _ in 0..n {
+        let lv = end + tandem_crdt::varint::unzigzag(take(&mut col));
+        let len = take(&mut col);
+        runs.push((lv, len));
+        end = lv + len as i64;
+    }
+    assert!(runs.len() > 2, "the sample's text is in several runs: {runs:?}");
+    let with_order = |order: &[u8]| {
+        let mut b = Vec::new();
+        for c in &cols[..cols.len() - 1] {
+            b.extend(varint(c.len() as u64));
+            b.extend_from_slice(c);
+        }
+        b.extend(varint(order.len() as u64));
+        b.extend_from_slice(order);
+        doc_with_body(&b)
+    };
+    assert_eq!(order_column(&runs), cols.last().unwrap().to_vec(), "the test writes orders as the encoder");
+    let total = d.version().iter().map(|(_, s)| s as i64).sum::<i64>();
+    let mut repeated = runs.clone();
+    repeated.push(runs[0]);
+    let mut overlapping = runs.clone();
+    overlapping[1].1 += 1;
+    let mut dropped = runs.clone();
+    dropped.pop();
+    let mut past_the_end = runs.clone();
+    past_the_end.push((total, 1));
+    let mut cut = order_column(&runs);
+    cut.pop();
+    for (what, order) in [
+        ("every op an item", order_column(&[(0, total as u64)])),
+        ("a run twice", order_column(&repeated)),
+        ("overlapping runs", order_column(&overlapping)),
+        ("a run missing", order_column(&dropped)),
+        ("a run past the history", order_column(&past_the_end)),
+        ("an empty run", order_column(&[(0, 0)])),
+        ("a cut column", cut),
+        ("garbage", vec![0xff, 0xff, 0x01]),
+    ] {
+        let e = encoding::decode_doc(&with_order(&order), ReplicaId(9))
+            .unwrap_or_else(|err| panic!("{what}: the ops alone decode: {err}"));
+        e.check();
+        assert_eq!(e.text(), d.text(), "{what}");
+        assert_eq!(encoding::encode_snapshot(&e), snap, "{what}: the integrated order");
+    }
+    // The consistent order is used, and so is it when stored in another run order: the
+    // decoder cannot tell a consistent order from the true one, which is why only a
+    // device's own snapshots carry one.
+    let e = encoding::decode_doc(&with_order(&order_column(&runs)), ReplicaId(9)).unwrap();
+    assert_eq!(e.text(), d.text());
+    let mut swapped = runs.clone();
+    swapped.swap(0, 1);
+    let e = encoding::decode_doc(&with_order(&order_column(&swapped)), ReplicaId(9)).unwrap();
+    e.check();
+    assert_ne!(encoding::encode_snapshot(&e), snap, "a consistent order is taken as stored");
+}
+
 /// Bytes written by an earlier build: two replicas, multi-byte text, deletes both ways,
 /// map writes of several kinds (one deleted) and an undo. Every format must still read
 /// them, and must still write the same bytes.
@@ -464,6 +562,9 @@ mod fixture {
     /// the previous edit), as an earlier build wrote it: version 3 adds a column of
     /// times.
     pub(super) const DOC_V2: &str = "544e444d02a401258cb10dc2301444fff97fdb21561014a1ce24d05053431b11049295486009293b503001350bb040166104262098e49a7b3a3ddd5c25d66861856f3f4608042d0b0323442e4d0880550a4c1311cefe9012c7353f764fef9be2dabdce7e5f7c1ef7db76b7e469f4d858e17ce6d62ed3e1147c65f4a609d5c5a0164d38681af25e299456514f08f1b126420b461b7bf04284927e";
+    /// The document in format version 3, as an earlier build wrote it: version 4 adds a
+    /// column of the text's document order (empty unless written as a snapshot).
+    pub(super) const DOC_V3: &str = "544e444d03a701258c3d0ac2401844e7fbd95d4d886811eb9c441b6b6b6d83118525015d1072070b4f60ed05bc402ee2113c81718dd3cc6378cc8c47ce1a15a64fff8f824046e796ac02693202113966128c5525fb4102896b7ee81ede37c5a57b9efcae78df6fd7cd762193e889752af9345da59909c7e02b6bd64da8ce966a35a0bdc190d792a9748c1e14e2630d504b426decc10b114a30f005";
     /// The document in format version 1 (origins and delete targets as distances back).
     pub(super) const DOC: &str = "544e444d01a401258a3d0ac2401805dfdb6f7fa21221825616398936d6d6da06230a4b02ba20e40e169ec0da0b78815cc4237802e31aa79929265389b3468be2a7fba341d0e899a5d5c0689880a4538a8281d692fe620241369f1eda87f7757e699f27bfcbdff7db75b35dc8387e625d5c13b71aa5261c832fad59d7a13c5b56da807b839ed752b1700a1d1804ac00361436d1fd176214f802";
     pub(super) const CHANGES: &str = "0104080706050403020101010006001268c3a96c6c6f2077c3b6726c6420f09f918d20057469746c6506054e6f74657310080706050403020102031108070605040302010a0320016e040520016605000000000000e03ffeffffffffffffff011701080706050403020116050a080706050403020105080706050403020106025859200162070200ff2001740320016e0020017a010807060504030201171701080706050403020116010401013efeffffffffffffff071d02080706050403020117feffffffffffffff060510feffffffffffffff010220017a0020016e04052001740020016200";
@@ -491,22 +592,32 @@ fn bytes_from_an_earlier_build_decode_and_encode_identically() {
     assert_eq!(d.map_get("t"), None);
     assert_eq!(d.map_get("b"), None);
     assert_eq!(d.text_at(&[(a, 14)].into_iter().collect()).unwrap(), "héllo wörld 👍");
-    // Versions 1 and 2 still read; this build writes version 3: the version 2 body
-    // (compared before compression, which belongs to the DEFLATE library) and a column
-    // of times, empty for both replicas here, decoding to the same document.
+    // Versions 1 to 3 still read; this build writes version 4: the version 2 body
+    // (compared before compression, which belongs to the DEFLATE library), a column of
+    // times, empty for both replicas here, and an empty column of document order,
+    // decoding to the same document.
     let old_v2 = fixture::bytes(fixture::DOC_V2);
     assert_eq!(encoding::decode_doc(&old_v2, b).unwrap().all_changes(), d.all_changes());
-    let v3 = encoding::encode_doc(&d);
-    assert_eq!(v3[4], DOC_VERSION);
-    let hex: String = v3.iter().map(|b| format!("{b:02x}")).collect();
+    let old_v3 = fixture::bytes(fixture::DOC_V3);
+    assert_eq!(encoding::decode_doc(&old_v3, b).unwrap().all_changes(), d.all_changes());
     let mut body = body_of(&old_v2);
     body.extend_from_slice(&[2, 0, 0]);
-    assert_eq!(body_of(&v3), body, "version 3 bytes: {hex}");
-    let d2 = encoding::decode_doc(&v3, b).unwrap();
+    assert_eq!(body_of(&old_v3), body);
+    let v4 = encoding::encode_doc(&d);
+    assert_eq!(v4[4], DOC_VERSION);
+    let hex: String = v4.iter().map(|b| format!("{b:02x}")).collect();
+    body.push(0);
+    assert_eq!(body_of(&v4), body, "version 4 bytes: {hex}");
+    let d2 = encoding::decode_doc(&v4, b).unwrap();
     d2.check();
     assert_eq!(d2.text(), d.text());
     assert_eq!(d2.version(), d.version());
     assert_eq!(d2.all_changes(), d.all_changes());
+    // The snapshot encoding differs only in that column.
+    let snap = encoding::encode_snapshot(&d);
+    let snap_body = body_of(&snap);
+    assert_eq!(snap_body[..body.len() - 1], body[..body.len() - 1]);
+    assert_eq!(encoding::decode_doc(&snap, b).unwrap().all_changes(), d.all_changes());
 
     // A batch in the untimed version 1 reads as changes of time 0; batches are written
     // in version 2.
@@ -540,4 +651,25 @@ fn bytes_from_an_earlier_build_decode_and_encode_identically() {
     assert_eq!(d.map_get("t"), Some(&Value::Bool(true)));
     assert_eq!(d.map_get("n"), None);
     d.check();
+}
+
+/// A big document's snapshot is stored without compression (it opens faster), and
+/// still decodes to the same replica; the exchange encoding stays compressed.
+#[test]
+fn a_big_snapshot_is_stored_uncompressed_and_round_trips() {
+    let mut d = doc(1);
+    let line = "fn main() { println!(\"hello, wörld\"); }\n";
+    d.insert(0, &line.repeat(120_000)).unwrap();
+    d.commit();
+    d.delete(10, 1_000).unwrap();
+    d.insert(5_000, "¡").unwrap();
+    d.commit();
+    let snap = encoding::encode_snapshot(&d);
+    let plain = encoding::encode_doc(&d);
+    assert!(snap.len() > 4 << 20, "stored, not compressed: {} bytes", snap.len());
+    assert!(plain.len() < 1 << 20, "compressed: {} bytes", plain.len());
+    let e = encoding::decode_doc(&snap, ReplicaId(2)).unwrap();
+    e.check();
+    assert_eq!(e.text(), d.text());
+    assert_eq!(encoding::encode_snapshot(&e), snap);
 }
