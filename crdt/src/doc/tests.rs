@@ -374,3 +374,9 @@ fn origin_checks_agree_with_the_authors_view_item_by_item() {
         }
     }
 }
+
+#[test]
+fn an_undo_step_is_sixteen_bytes() {
+    // A replica keeps up to `max_undo_steps` (10,000) of them: 160 KB at this size.
+    assert_eq!(std::mem::size_of::<super::undo::UndoStep>(), 16);
+}
