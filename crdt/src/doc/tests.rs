@@ -376,7 +376,17 @@ fn origin_checks_agree_with_the_authors_view_item_by_item() {
 }
 
 #[test]
-fn an_undo_step_is_sixteen_bytes() {
+fn a_full_undo_history_takes_sixteen_bytes_a_step() {
     // A replica keeps up to `max_undo_steps` (10,000) of them: 160 KB at this size.
     assert_eq!(std::mem::size_of::<super::undo::UndoStep>(), 16);
+    let mut d = Doc::new(ReplicaId(1));
+    let max = d.config.max_undo_steps;
+    for i in 0..max + 10 {
+        d.insert(i % 7, "x").unwrap();
+        d.commit_quiet();
+    }
+    assert_eq!(d.undo.len(), max);
+    assert_eq!(d.undo.capacity(), max, "room for the limit, not the next power of two");
+    d.undo().unwrap();
+    assert_eq!(d.undo.len(), max - 1);
 }

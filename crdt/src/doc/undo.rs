@@ -118,8 +118,13 @@ impl Doc {
         if self.config.max_undo_steps == 0 {
             return;
         }
-        if self.undo.len() == self.config.max_undo_steps {
+        let (len, max) = (self.undo.len(), self.config.max_undo_steps);
+        if len >= max {
             self.undo.pop_front();
+        } else if len == self.undo.capacity() {
+            // Double, but never past the limit: a full history holds exactly `max`
+            // steps, not the next power of two.
+            self.undo.reserve_exact(len.max(4).min(max - len));
         }
         self.undo.push_back(step);
     }
