@@ -1095,9 +1095,6 @@ fn integrate_all(doc: &mut Doc, content: &str) -> Result<(), Error> {
         if d >= dels.len() || (i < ins.len() && ins[i].lv < dels[d].lv) {
             let r = ins[i];
             i += 1;
-            if [r.origin_left, r.origin_right].iter().any(|&o| o != NONE && !text.is_item(o)) {
-                return Err(bad("origin is not an earlier character", r.lv));
-            }
             // The content's length in chars was checked against the inserts.
             let rest = &content[at..];
             let bytes = if ascii {
@@ -1106,15 +1103,16 @@ fn integrate_all(doc: &mut Doc, content: &str) -> Result<(), Error> {
                 rest.char_indices().nth(r.len as usize).map_or(rest.len(), |(b, _)| b)
             };
             let offset = text.push_content(&rest[..bytes]);
-            text.integrate(r.lv, r.len, r.origin_left, r.origin_right, offset, |lv| log.id_of(lv));
+            if !text.try_integrate(r.lv, r.len, r.origin_left, r.origin_right, offset, |lv| log.id_of(lv)) {
+                return Err(bad("origin is not an earlier character", r.lv));
+            }
             at += bytes;
         } else {
             let r = dels[d];
             d += 1;
-            if !text.are_items(r.target, r.len) {
+            if text.try_delete(r.target, r.len).is_none() {
                 return Err(bad("delete target is not an earlier character", r.lv));
             }
-            text.delete(r.target, r.len);
         }
     }
     Ok(())

@@ -182,15 +182,6 @@ impl LeafIndex {
         Some(&self.chunks[c][j])
     }
 
-    /// The leaf of item `lv`, which must be an inserted character.
-    #[inline]
-    fn leaf_of(&self, lv: Lv) -> LeafId {
-        match self.get(lv) {
-            Some(leaf) => leaf,
-            None => panic!("lv {lv} is not an inserted character"),
-        }
-    }
-
     /// How many of the `Lv`s from `lv` on are inserted characters in one run of the
     /// index; 0 if `lv` is not one.
     fn run_rest(&self, lv: Lv) -> u32 {
@@ -625,18 +616,26 @@ impl Text {
 
     /// The cursor of item `lv` (an inserted character).
     pub(crate) fn cursor_of_lv(&self, lv: Lv) -> Cursor {
+        match self.try_cursor_of_lv(lv) {
+            Some(c) => c,
+            None => panic!("lv {lv} is not an inserted character"),
+        }
+    }
+
+    /// [`Text::cursor_of_lv`], or `None` when `lv` is not an inserted character.
+    fn try_cursor_of_lv(&self, lv: Lv) -> Option<Cursor> {
         let (hint_leaf, hint_idx) = self.lv_hint.get();
         if let Some(s) = self.leaves.get(hint_leaf as usize).and_then(|l| l.spans.get(hint_idx as usize))
             && lv.wrapping_sub(s.lv) < s.len
         {
-            return Cursor { leaf: hint_leaf, idx: hint_idx as usize, off: lv - s.lv };
+            return Some(Cursor { leaf: hint_leaf, idx: hint_idx as usize, off: lv - s.lv });
         }
-        let leaf = self.lv_leaf.leaf_of(lv);
+        let leaf = self.lv_leaf.get(lv)?;
         let spans = &self.leaves[leaf as usize].spans;
         for (idx, s) in spans.iter().enumerate() {
             if lv >= s.lv && lv < s.end() {
                 self.lv_hint.set((leaf, idx as u32));
-                return Cursor { leaf, idx, off: lv - s.lv };
+                return Some(Cursor { leaf, idx, off: lv - s.lv });
             }
         }
         panic!("lv {lv} missing from its leaf");
@@ -814,14 +813,38 @@ impl Text {
         content: u32,
         id_of: impl Fn(Lv) -> OpId,
     ) {
+        let done = self.try_integrate(lv, len, origin_left, origin_right, content, id_of);
+        assert!(done, "the origins of {lv} are not inserted characters");
+    }
+
+    /// [`Text::integrate`] for origins not known to be inserted characters: returns
+    /// false, changing nothing, when one is not. Checking them costs nothing more in the
+    /// common case (the right origin right after the left one): finding the left origin
+    /// is the check, and the right one is then the item seen next.
+    pub(crate) fn try_integrate(
+        &mut self,
+        lv: Lv,
+        len: u32,
+        origin_left: Lv,
+        origin_right: Lv,
+        content: u32,
+        id_of: impl Fn(Lv) -> OpId,
+    ) -> bool {
         let new = Span { lv, len, origin_left, origin_right, content, deleted: false };
-        let gap = self.gap_after(origin_left);
+        let gap = if origin_left == NONE {
+            self.norm(Cursor { leaf: 0, idx: 0, off: 0 })
+        } else {
+            let Some(c) = self.try_cursor_of_lv(origin_left) else { return false };
+            self.norm(Cursor { off: c.off + 1, ..c })
+        };
         let at = match self.item_at(gap) {
             None if origin_right == NONE => gap,
             Some((other, _)) if other == origin_right => gap,
+            _ if origin_right != NONE && !self.is_item(origin_right) => return false,
             _ => self.find_place(gap, &new, id_of),
         };
         self.insert_at(at, new);
+        true
     }
 
     /// Walks the items strictly between item `left` (`NONE`: the document start) and
@@ -933,11 +956,22 @@ impl Text {
     /// The work is per span: tombstones are stepped over a whole span at a time without
     /// allocating, and when the next `Lv`s continue in the following span of the same
     /// leaf (as they do in a run typed left to right) no index lookup is needed.
-    pub(crate) fn delete(&mut self, mut lv: Lv, mut len: u32) -> u32 {
+    pub(crate) fn delete(&mut self, lv: Lv, len: u32) -> u32 {
         debug_assert!(self.are_items(lv, len), "deleting {lv}+{len}, which are not all items");
+        match self.try_delete(lv, len) {
+            Some(n) => n,
+            None => panic!("deleting {lv}+{len}, which are not all items"),
+        }
+    }
+
+    /// [`Text::delete`] for targets not known to be inserted characters: `None` when one
+    /// is not, with the targets before it deleted already (for a decoder, which then
+    /// drops the whole text). Finding each target is the check, so it costs nothing
+    /// more.
+    pub(crate) fn try_delete(&mut self, mut lv: Lv, mut len: u32) -> Option<u32> {
         let mut removed = 0;
         while len > 0 {
-            let c = self.cursor_of_lv(lv);
+            let c = self.try_cursor_of_lv(lv)?;
             let leaf_id = c.leaf;
             let s = self.leaves[leaf_id as usize].spans[c.idx];
             let n = (s.len - c.off).min(len);
@@ -977,7 +1011,7 @@ impl Text {
             lv += n;
             len -= n;
         }
-        removed
+        Some(removed)
     }
 
     // ----- tree maintenance ----------------------------------------------------------
