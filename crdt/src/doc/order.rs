@@ -11,10 +11,21 @@
 //! it saves; it is this device's own result. What is checked is that it is consistent:
 //! every inserted `Lv` exactly once, every insert's origins and every delete's targets
 //! inserted characters. Anything else gives `None`, and the caller integrates.
+//!
+//! The bitsets cover every `Lv` of the history, deletes included, while the op log holds
+//! a delete run in a few bytes whatever its length. So a history with many more ops than
+//! characters (deleting the same characters again and again, as a hostile writer may)
+//! is integrated instead: [`MAX_OPS_PER_ITEM`] bounds the bitsets by the characters,
+//! which the content bounds.
 
 use super::oplog::{DelRun, InsRun};
 use crate::id::Lv;
 use crate::text::{NONE, Span, Text};
+
+/// Histories with more ops than this per inserted character (plus a constant) are
+/// integrated, not built from their order (see the module docs). An honest history is
+/// far below: the 10-million-op code-editing history has about two.
+const MAX_OPS_PER_ITEM: u64 = 16;
 
 /// One bit per `Lv` of the history.
 struct Bits {
@@ -105,6 +116,10 @@ pub(crate) fn text_from_order(
     total: Lv,
     content: &str,
 ) -> Option<Text> {
+    let items: u64 = ins.iter().map(|r| r.len as u64).sum();
+    if total as u64 > MAX_OPS_PER_ITEM * items + (1 << 16) {
+        return None;
+    }
     let mut inserted = Bits::new(total);
     let mut starts = Bits::new(total);
     for r in ins {
@@ -205,6 +220,22 @@ pub(crate) fn text_from_order(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_history_of_far_more_ops_than_characters_is_not_built_from_its_order() {
+        // 1,000 characters, deleted 1,000 times over: a million ops, a few runs.
+        let ins = [InsRun { lv: 0, len: 1_000, origin_left: NONE, origin_right: NONE }];
+        let dels: Vec<DelRun> =
+            (1..=1_000).map(|k| DelRun { lv: k * 1_000, len: 1_000, target: 0, reversed: false }).collect();
+        let total = 1_001_000;
+        let content = "a".repeat(1_000);
+        assert!(text_from_order(&[(0, 1_000)], &ins, &dels, total, &content).is_none());
+        // With fewer repeats the same order is used.
+        let total = 21_000;
+        let text = text_from_order(&[(0, 1_000)], &ins, &dels[..20], total, &content).expect("built");
+        text.check();
+        assert_eq!(text.len(), 0, "all deleted");
+    }
 
     #[test]
     fn bit_ranges_ranks_and_next_set_bits() {
