@@ -40,6 +40,7 @@ mod members;
 mod public;
 mod relay;
 mod swarm;
+mod trim;
 mod view;
 
 pub use documents::{FIRST_LINE_CHARS, first_line_title, name_of, title_of, titles_of};
@@ -220,6 +221,8 @@ struct Engine {
     relays: relay::Relays,
     /// Which connected peers proved which documents (see `members.rs`).
     members: members::Members,
+    /// When peers connected, and which were let go (see `trim.rs`).
+    trim: trim::Trim,
     /// libp2p's byte counters.
     metrics: libp2p::metrics::Registry,
     /// DHT queries started (announcements and lookups).
@@ -294,6 +297,7 @@ impl Engine {
             local_tx,
             relays,
             members: Default::default(),
+            trim: Default::default(),
             metrics,
             dht_queries: 0,
             per_ip: HashMap::new(),
@@ -400,6 +404,7 @@ impl Engine {
         self.flush_hellos();
         self.check_snoops(std::time::Instant::now());
         self.discover();
+        self.trim_connections(std::time::Instant::now());
     }
 
     /// Does what the sync state machine asks.
@@ -575,6 +580,7 @@ impl Engine {
         }
         self.sync.peer_disconnected(&peer);
         self.members.disconnected(&peer);
+        self.trim.gone(&peer);
         self.relays.members.remove(&peer);
         self.asks.disconnected(&peer);
         self.quiet_beacons.retain(|(_, p), _| *p != peer);

@@ -376,6 +376,16 @@ impl<P: Clone + Ord> State<P> {
         self.members.iter().filter(move |(d, _)| *d == doc).map(|(_, p)| p)
     }
 
+    /// Every document each connected peer proved it holds, as (document, peer) pairs.
+    pub fn memberships(&self) -> impl Iterator<Item = (DocId, &P)> + '_ {
+        self.members.iter().map(|(d, p)| (*d, p))
+    }
+
+    /// Whether a catch-up request to `peer` is on its way or awaits its answer.
+    pub fn is_asking(&self, peer: &P) -> bool {
+        self.running.keys().any(|(p, _)| p == peer)
+    }
+
     // ----- gossip --------------------------------------------------------------------
 
     /// A beacon from `origin` (relayed by `from`) tells its version of a document; if it

@@ -153,6 +153,7 @@ impl Engine {
         if n == 1 {
             let info = PeerInfo { peer, addr, kind: self.connection_kind(peer, endpoint), rtt: None };
             self.connected.insert(peer, info.clone());
+            self.trim.connected(peer, Instant::now());
             self.events.send(Event::PeerConnected(info)).ok();
             self.sync.peer_connected(peer);
             self.greet(peer);
@@ -293,11 +294,13 @@ impl Engine {
         }
     }
 
-    /// mDNS found peers on the LAN: dial those not connected.
+    /// mDNS found peers on the LAN: dial those not connected, unless let go lately
+    /// (`trim.rs`).
     pub(super) fn on_mdns(&mut self, found: Vec<(PeerId, Multiaddr)>) {
+        let now = Instant::now();
         for (peer, addr) in found {
             self.lan.insert(peer);
-            if !self.offline && !self.connected.contains_key(&peer) {
+            if !self.offline && !self.connected.contains_key(&peer) && !self.trim.was_trimmed(&peer, now) {
                 self.dial_lan(peer, addr);
             }
         }

@@ -165,6 +165,8 @@ pub(super) struct Relays {
     direct_dials: HashSet<PeerId>,
     /// Relays that accepted a reservation.
     accepted: HashSet<PeerId>,
+    /// Peers that hold a reservation on this peer's relay server.
+    reserved_here: HashSet<PeerId>,
     /// What AutoNAT found.
     pub(super) reachability: Reachability,
     /// The peers this peer relays for when it is not a `--relay` node.
@@ -187,6 +189,17 @@ impl Relays {
             }
         }
         relays
+    }
+}
+
+impl Relays {
+    /// Whether the connection to `peer` carries relaying: a bootstrap or configured
+    /// relay, a relay this peer reserved on, or a peer with a reservation here.
+    pub(super) fn relays_with(&self, peer: &PeerId) -> bool {
+        self.bootstrap.contains_key(peer)
+            || self.configured.contains_key(peer)
+            || self.reserving.contains_key(peer)
+            || self.reserved_here.contains(peer)
     }
 }
 
@@ -331,6 +344,7 @@ impl Engine {
         self.relays.offered.remove(peer);
         self.relays.direct_dials.remove(peer);
         self.relays.accepted.remove(peer);
+        self.relays.reserved_here.remove(peer);
     }
 
     fn reserve_on(&mut self, peer: PeerId, info: &identify::Info) {
@@ -393,6 +407,15 @@ impl Engine {
 
     pub(super) fn on_relay_server(&mut self, ev: relay::Event) {
         debug!("relay server: {ev:?}");
+        match ev {
+            relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
+                self.relays.reserved_here.insert(src_peer_id);
+            }
+            relay::Event::ReservationTimedOut { src_peer_id } => {
+                self.relays.reserved_here.remove(&src_peer_id);
+            }
+            _ => {}
+        }
     }
 
     pub(super) fn on_dcutr(&mut self, ev: dcutr::Event) {
