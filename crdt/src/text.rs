@@ -24,6 +24,11 @@ pub(crate) const NONE: Lv = Lv::MAX;
 type LeafId = u32;
 
 const LEAF_CAP: usize = 32;
+/// A leaf's spans grow this many at a time (up to two over [`LEAF_CAP`], where it
+/// splits), and a new leaf gets this much room over its spans: leaves are a little
+/// over half full on average, and room for a full leaf in each was a third of a
+/// document's tree.
+const LEAF_GROW: usize = 4;
 const NODE_CAP: usize = 16;
 
 /// A run of items with consecutive `Lv`s.
@@ -41,6 +46,14 @@ pub(crate) struct Span {
     pub content: u32,
     /// Whether the characters are tombstones.
     pub deleted: bool,
+}
+
+/// Inserts a span into a leaf's spans, making room [`LEAF_GROW`] spans at a time.
+fn insert_span(spans: &mut Vec<Span>, idx: usize, span: Span) {
+    if spans.len() == spans.capacity() {
+        spans.reserve_exact(LEAF_GROW.min((LEAF_CAP + 2).saturating_sub(spans.len())).max(1));
+    }
+    spans.insert(idx, span);
 }
 
 impl Span {
@@ -463,7 +476,7 @@ impl Default for Text {
     fn default() -> Self {
         Text {
             leaves: vec![Leaf {
-                spans: Vec::with_capacity(LEAF_CAP + 2),
+                spans: Vec::with_capacity(LEAF_GROW),
                 vis: 0,
                 parent: NONE,
                 slot: 0,
@@ -932,14 +945,14 @@ impl Text {
             if at.off > 0 {
                 let s = &mut leaf.spans[idx];
                 let right = split_span(s, at.off, text_ascii, content);
-                leaf.spans.insert(idx + 1, right);
+                insert_span(&mut leaf.spans, idx + 1, right);
                 idx += 1;
             }
             if idx > 0 && leaf.spans[idx - 1].can_append(&new) {
                 leaf.spans[idx - 1].len += new.len;
                 idx -= 1;
             } else {
-                leaf.spans.insert(idx, new);
+                insert_span(&mut leaf.spans, idx, new);
             }
             // The next op most likely names these items (typing continues after them):
             // [`Text::cursor_of_lv`] tries their span first. A leaf split below may move
@@ -984,12 +997,12 @@ impl Text {
                 let mut idx = c.idx;
                 if c.off > 0 {
                     let right = split_span(&mut leaf.spans[idx], c.off, ascii, content);
-                    leaf.spans.insert(idx + 1, right);
+                    insert_span(&mut leaf.spans, idx + 1, right);
                     idx += 1;
                 }
                 if leaf.spans[idx].len > n {
                     let right = split_span(&mut leaf.spans[idx], n, ascii, content);
-                    leaf.spans.insert(idx + 1, right);
+                    insert_span(&mut leaf.spans, idx + 1, right);
                 }
                 leaf.spans[idx].deleted = true;
                 // Merge with deleted neighbours in the same leaf.
@@ -1020,9 +1033,11 @@ impl Text {
         if self.leaves[leaf_id as usize].spans.len() <= LEAF_CAP {
             return;
         }
-        let half = self.leaves[leaf_id as usize].spans.len() / 2;
-        let mut moved = Vec::with_capacity(LEAF_CAP + 2);
-        moved.extend(self.leaves[leaf_id as usize].spans.drain(half..));
+        let spans = &mut self.leaves[leaf_id as usize].spans;
+        let half = spans.len() / 2;
+        let mut moved = Vec::with_capacity(spans.len() - half + LEAF_GROW);
+        moved.extend(spans.drain(half..));
+        spans.shrink_to(half + LEAF_GROW);
         let (vis, total) = moved.iter().fold((0, 0), |(v, t), s| (v + s.vis(), t + s.len));
         let new_id = self.leaves.len() as u32;
         // Moved spans with consecutive `Lv`s share a run of the index: move it at once.
@@ -1140,7 +1155,7 @@ impl Text {
         t.leaves = (0..)
             .zip(spans.chunks(LEAF_FILL))
             .map(|(id, chunk): (u32, _)| {
-                let mut spans = Vec::with_capacity(LEAF_CAP + 2);
+                let mut spans = Vec::with_capacity(chunk.len() + LEAF_GROW);
                 spans.extend_from_slice(chunk);
                 let vis = chunk.iter().map(Span::vis).sum();
                 let total = chunk.iter().map(|s| s.len).sum();
@@ -1572,6 +1587,25 @@ mod tests {
         assert!(text.is_item(far) && text.is_item(99) && !text.is_item(100) && !text.is_item(far - 1));
         assert!(text.are_items(0, 100) && !text.are_items(0, 101) && !text.are_items(far, 2));
         text.check();
+    }
+
+    #[test]
+    fn leaves_keep_little_spare_room() {
+        // Typing at scattered places (a step through the text that wraps around): many
+        // leaf splits, and every leaf edits left behind.
+        let mut text = Text::default();
+        let mut pos = 0u32;
+        for lv in 0..20_000u32 {
+            let content = text.push_content("w");
+            text.insert_local(pos, lv, 1, content);
+            pos = (pos + 7_919) % (text.len() as u32 + 1);
+        }
+        text.check();
+        assert!(text.leaves.len() > 500, "{} leaves", text.leaves.len());
+        for (i, leaf) in text.leaves.iter().enumerate() {
+            let (len, cap) = (leaf.spans.len(), leaf.spans.capacity());
+            assert!(cap <= (len + LEAF_GROW).min(LEAF_CAP + 2), "leaf {i}: {len} spans, room for {cap}");
+        }
     }
 
     #[test]
