@@ -20,12 +20,8 @@ use tandem_net::{EngineHandle, Event, NetConfig};
 use tandem_storage::{DocId, StoreHandle};
 use tokio::sync::mpsc;
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
+#[path = "common/keystrokes.rs"]
+mod keystrokes;
 
 async fn traffic(nodes: &[EngineHandle]) -> Result<(u64, u64, Vec<usize>)> {
     let mut sum = (0, 0, Vec::new());
@@ -172,21 +168,12 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let after = traffic(&nodes).await?;
-    each.sort_by(f64::total_cmp);
-    all.sort_by(f64::total_cmp);
-    println!(
-        "keystroke to each peer: p50 {:.1} ms, p99 {:.1} ms; to all {} peers: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&each, 0.5),
-        percentile(&each, 0.99),
-        n - 1,
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        all.last().copied().unwrap_or(f64::NAN)
-    );
-    println!(
-        "bytes per keystroke per node: {:.0} received, {:.0} sent (200 ms of idle after each included)",
-        (after.0 - before.0) as f64 / (n * keystrokes) as f64,
-        (after.1 - before.1) as f64 / (n * keystrokes) as f64
+    keystrokes::print_keystrokes(
+        &mut each,
+        &mut all,
+        n,
+        keystrokes,
+        (after.0 - before.0, after.1 - before.1),
     );
 
     let half = n / 2;

@@ -24,15 +24,11 @@ use std::time::{Duration, Instant};
 mod bench_node;
 use bench_node::{Node, rss_kib};
 
+#[path = "common/keystrokes.rs"]
+mod keystrokes;
+
 /// A delivery slower than this counts as late.
 const LATE_MS: f64 = 100.0;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 fn total_traffic(nodes: &mut [Node]) -> Result<(u64, u64)> {
     let mut sum = (0, 0);
@@ -174,16 +170,12 @@ fn main() -> Result<()> {
         std::thread::sleep(Duration::from_millis(200));
     }
     let after = total_traffic(&mut nodes)?;
-    each.sort_by(f64::total_cmp);
-    all.sort_by(f64::total_cmp);
-    println!(
-        "keystroke to each peer: p50 {:.1} ms, p99 {:.1} ms; to all {} peers: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&each, 0.5),
-        percentile(&each, 0.99),
-        n - 1,
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        all.last().copied().unwrap_or(f64::NAN)
+    keystrokes::print_keystrokes(
+        &mut each,
+        &mut all,
+        n,
+        keystrokes,
+        (after.0 - before.0, after.1 - before.1),
     );
     let mut most: Vec<(usize, usize)> = late.iter().copied().enumerate().filter(|&(_, k)| k > 0).collect();
     most.sort_by_key(|&(i, k)| (std::cmp::Reverse(k), i));
@@ -194,11 +186,6 @@ fn main() -> Result<()> {
         each.len(),
         most.len(),
         named.join(", ")
-    );
-    println!(
-        "bytes per keystroke per node: {:.0} received, {:.0} sent (200 ms of idle after each included)",
-        (after.0 - before.0) as f64 / (n * keystrokes) as f64,
-        (after.1 - before.1) as f64 / (n * keystrokes) as f64
     );
 
     // A partition: the first half goes offline, both halves type, it comes back.
