@@ -112,27 +112,18 @@ async fn main() -> Result<()> {
         peers.push(nd.status(doc).await?.peers);
     }
     let (_, _, conns) = traffic(&nodes).await?;
-    println!(
-        "connections per node: min {} max {}; document peers per node: min {} max {}",
-        conns.iter().min().unwrap(),
-        conns.iter().max().unwrap(),
-        peers.iter().min().unwrap(),
-        peers.iter().max().unwrap()
-    );
+    keystrokes::print_connections(&conns, &peers);
 
     let before = traffic(&nodes).await?;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(idle_s)).await;
     let after = traffic(&nodes).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    let per_node = |b: u64, a: u64| (a - b) as f64 / n as f64 / secs;
-    println!(
-        "idle: per node {:.0} B/s received, {:.0} B/s sent; connections per node after it: min {} max {}",
-        per_node(before.0, after.0),
-        per_node(before.1, after.1),
-        after.2.iter().min().unwrap(),
-        after.2.iter().max().unwrap()
-    );
+    keystrokes::print_idle((after.0 - before.0, after.1 - before.1), n, t0.elapsed().as_secs_f64());
+    let mut peers = Vec::new();
+    for nd in &nodes {
+        peers.push(nd.status(doc).await?.peers);
+    }
+    keystrokes::print_connections(&after.2, &peers);
 
     while applied.try_recv().is_ok() {}
     let before = traffic(&nodes).await?;

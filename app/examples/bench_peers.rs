@@ -48,6 +48,14 @@ fn connections(nodes: &mut [Node]) -> Result<Vec<u64>> {
         .collect()
 }
 
+/// Each node's connected peers that share the document.
+fn doc_peers(nodes: &mut [Node], doc: &str) -> Result<Vec<u64>> {
+    nodes
+        .iter_mut()
+        .map(|nd| nd.ask(json!({"cmd": "status", "doc": doc})).map(|s| s["peers"].as_u64().unwrap_or(0)))
+        .collect()
+}
+
 /// Waits until every node holds the same text and version; returns when.
 fn converge(nodes: &mut [Node], doc: &str, limit: Duration) -> Result<(Instant, String)> {
     let deadline = Instant::now() + limit;
@@ -91,38 +99,15 @@ fn main() -> Result<()> {
     );
     // Let the DHT lookups, connections and meshes settle.
     std::thread::sleep(Duration::from_secs(20));
-    let conns = connections(&mut nodes)?;
-    let doc_peers: Vec<u64> = nodes
-        .iter_mut()
-        .map(|nd| nd.ask(json!({"cmd": "status", "doc": doc})).map(|s| s["peers"].as_u64().unwrap_or(0)))
-        .collect::<Result<_>>()?;
-    println!(
-        "connections per node: min {} max {}; document peers per node: min {} max {}",
-        conns.iter().min().unwrap(),
-        conns.iter().max().unwrap(),
-        doc_peers.iter().min().unwrap(),
-        doc_peers.iter().max().unwrap()
-    );
+    keystrokes::print_connections(&connections(&mut nodes)?, &doc_peers(&mut nodes, &doc)?);
 
     // Idle.
     let before = total_traffic(&mut nodes)?;
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(idle_s));
     let after = total_traffic(&mut nodes)?;
-    let secs = t0.elapsed().as_secs_f64();
-    let per_node = |b: u64, a: u64| (a - b) as f64 / n as f64 / secs;
-    println!(
-        "idle: per node {:.0} B/s received, {:.0} B/s sent ({:.1} KB per minute sent)",
-        per_node(before.0, after.0),
-        per_node(before.1, after.1),
-        per_node(before.1, after.1) * 60.0 / 1000.0
-    );
-    let conns = connections(&mut nodes)?;
-    println!(
-        "connections per node after the idle time: min {} max {}",
-        conns.iter().min().unwrap(),
-        conns.iter().max().unwrap()
-    );
+    keystrokes::print_idle((after.0 - before.0, after.1 - before.1), n, t0.elapsed().as_secs_f64());
+    keystrokes::print_connections(&connections(&mut nodes)?, &doc_peers(&mut nodes, &doc)?);
 
     // Keystrokes, one at a time.
     for nd in &nodes {
