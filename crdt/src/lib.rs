@@ -51,3 +51,12 @@ pub use clock::VectorClock;
 pub use doc::{Anchor, ApplyOutcome, Bias, Config, Doc, EditSession, UndoState};
 pub use error::{Error, InvalidReason};
 pub use id::{OpId, ReplicaId};
+
+/// How much room (for `reserve_exact`) a buffer that only grows, holding `len` of `cap`,
+/// should make before taking `more`: none while they fit, else a quarter of its length
+/// (at least `more`, and 16). Doubling left up to half of the largest ones (the op
+/// log's runs, the text's content) unused for good; large blocks grow in place or by
+/// remapping their pages, so the smaller steps copy little.
+pub(crate) fn growth(len: usize, cap: usize, more: usize) -> Option<usize> {
+    (cap - len < more).then(|| (len / 4).max(more).max(16))
+}

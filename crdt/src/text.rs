@@ -511,6 +511,17 @@ impl Text {
         leaves + nodes + self.content.capacity() + self.lv_leaf.heap_size()
     }
 
+    /// Bytes of content held, and room for it.
+    #[cfg(test)]
+    pub(crate) fn content_len(&self) -> usize {
+        self.content.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn content_capacity(&self) -> usize {
+        self.content.capacity()
+    }
+
     /// Visible characters.
     pub(crate) fn len(&self) -> usize {
         self.vis_len as usize
@@ -574,6 +585,9 @@ impl Text {
     pub(crate) fn push_content(&mut self, s: &str) -> u32 {
         let at = self.content.len() as u32;
         self.ascii &= s.is_ascii();
+        if let Some(n) = crate::growth(self.content.len(), self.content.capacity(), s.len()) {
+            self.content.reserve_exact(n);
+        }
         self.content.push_str(s);
         at
     }

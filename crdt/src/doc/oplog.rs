@@ -493,7 +493,12 @@ impl OpLog {
         let new = InsRun { lv, len: n, origin_left: ol, origin_right: or };
         match self.ins.last_mut() {
             Some(r) if r.lv + r.len == lv && ol == lv - 1 && r.origin_right == or => r.len += n,
-            _ => self.ins.push(new),
+            _ => {
+                if let Some(n) = crate::growth(self.ins.len(), self.ins.capacity(), 1) {
+                    self.ins.reserve_exact(n);
+                }
+                self.ins.push(new);
+            }
         }
     }
 
@@ -516,6 +521,9 @@ impl OpLog {
                 r.target = d.target;
                 return;
             }
+        }
+        if let Some(n) = crate::growth(self.dels.len(), self.dels.capacity(), 1) {
+            self.dels.reserve_exact(n);
         }
         self.dels.push(d);
     }

@@ -376,6 +376,29 @@ fn origin_checks_agree_with_the_authors_view_item_by_item() {
 }
 
 #[test]
+fn the_op_log_and_the_content_keep_at_most_a_quarter_spare() {
+    // Typing at scattered places, with deletes: many insert and delete runs, and
+    // content pushed a character at a time.
+    let mut d = Doc::new(ReplicaId(1));
+    let mut pos = 0;
+    for i in 0..30_000usize {
+        d.insert(pos, "é").unwrap();
+        if i % 3 == 0 {
+            d.delete(pos / 2, 1).unwrap();
+        }
+        d.commit_quiet();
+        pos = (pos + 7_919) % (d.len_chars() + 1);
+    }
+    let (ins, dels) = (&d.log.ins, &d.log.dels);
+    assert!(ins.len() > 10_000 && dels.len() > 5_000, "{} insert and {} delete runs", ins.len(), dels.len());
+    let spare = |len: usize, cap: usize| cap <= len + len / 4 + 16;
+    assert!(spare(ins.len(), ins.capacity()), "{} insert runs in room for {}", ins.len(), ins.capacity());
+    assert!(spare(dels.len(), dels.capacity()), "{} delete runs in room for {}", dels.len(), dels.capacity());
+    let (len, cap) = (d.text.content_len(), d.text.content_capacity());
+    assert!(spare(len, cap), "{len} bytes of content in room for {cap}");
+}
+
+#[test]
 fn a_full_undo_history_takes_sixteen_bytes_a_step() {
     // A replica keeps up to `max_undo_steps` (10,000) of them: 160 KB at this size.
     assert_eq!(std::mem::size_of::<super::undo::UndoStep>(), 16);
