@@ -42,7 +42,7 @@ use apply::Pending;
 use local::Txn;
 use oplog::OpLog;
 use std::collections::{BTreeMap, VecDeque};
-use undo::UndoStep;
+use undo::Steps;
 
 /// Limits of one replica.
 #[derive(Clone, Debug)]
@@ -124,8 +124,8 @@ pub struct Doc {
     /// Causal pasts computed recently: a change's parents and the version they cover.
     past_cache: VecDeque<(Vec<Lv>, VectorClock)>,
     txn: Option<Txn>,
-    undo: VecDeque<UndoStep>,
-    redo: Vec<UndoStep>,
+    undo: Steps,
+    redo: Steps,
     /// The caller's time of the latest typing transaction, while the latest undo step
     /// may take more typing (see [`Doc::commit_at`]).
     typed_at: Option<u64>,
@@ -165,8 +165,8 @@ impl Doc {
             pending_bytes_by: BTreeMap::new(),
             past_cache: VecDeque::new(),
             txn: None,
-            undo: VecDeque::new(),
-            redo: Vec::new(),
+            undo: Steps::default(),
+            redo: Steps::default(),
             typed_at: None,
             redone: BTreeMap::new(),
             local_agent: None,

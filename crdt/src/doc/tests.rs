@@ -399,9 +399,9 @@ fn the_op_log_and_the_content_keep_at_most_a_quarter_spare() {
 }
 
 #[test]
-fn a_full_undo_history_takes_sixteen_bytes_a_step() {
-    // A replica keeps up to `max_undo_steps` (10,000) of them: 160 KB at this size.
-    assert_eq!(std::mem::size_of::<super::undo::UndoStep>(), 16);
+fn a_full_undo_history_takes_eight_bytes_a_step() {
+    // A replica keeps up to `max_undo_steps` (10,000) of them: 80 KB at this size.
+    assert_eq!(std::mem::size_of::<super::undo::Packed>(), 8);
     let mut d = Doc::new(ReplicaId(1));
     let max = d.config.max_undo_steps;
     for i in 0..max + 10 {

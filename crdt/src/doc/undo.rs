@@ -36,16 +36,12 @@ pub struct UndoState {
 /// log, in order (one run for a transaction, whose ops are always consecutive; a burst of
 /// typing has one more run after each remote change received during it).
 ///
-/// The first run is kept inline, so the step of a transaction (one run) takes no heap
-/// and committing one does not allocate; the others sit behind one thin pointer, so a
-/// step is 16 bytes (a replica keeps up to `Config::max_undo_steps` of them, 10,000 by
-/// default: a quarter of the heap of a 100,000-char document when they were 32).
+/// This is a step on its way in or out of [`Steps`], which keeps it in 8 bytes.
 #[derive(Clone, Debug)]
 pub(super) struct UndoStep {
     first: (Lv, Lv),
     /// The runs after the first, if any.
-    #[allow(clippy::box_collection, reason = "a thin pointer keeps every step at 16 bytes")]
-    more: Option<Box<Vec<(Lv, Lv)>>>,
+    more: Option<Vec<(Lv, Lv)>>,
 }
 
 impl UndoStep {
@@ -56,7 +52,7 @@ impl UndoStep {
 
     /// The runs after the first.
     fn more(&self) -> &[(Lv, Lv)] {
-        self.more.as_deref().map_or(&[], Vec::as_slice)
+        self.more.as_deref().unwrap_or(&[])
     }
 
     /// Its runs, in order.
@@ -64,23 +60,136 @@ impl UndoStep {
         std::iter::once(self.first).chain(self.more().iter().copied())
     }
 
-    /// Its last run.
-    fn last(&self) -> (Lv, Lv) {
-        self.more().last().copied().unwrap_or(self.first)
-    }
-
     /// Adds ops `lv .. end` after its others, joined to its last run when they continue
     /// it.
     fn extend(&mut self, lv: Lv, end: Lv) {
-        match self.more.as_deref_mut().and_then(|m| m.last_mut()).unwrap_or(&mut self.first) {
+        match self.more.as_mut().and_then(|m| m.last_mut()).unwrap_or(&mut self.first) {
             run if run.1 == lv => run.1 = end,
             _ => self.more.get_or_insert_default().push((lv, end)),
         }
     }
+}
 
-    /// Its number of ops.
-    fn len(&self) -> u32 {
-        self.runs().map(|(lv, end)| end - lv).sum()
+/// A step as [`Steps`] keeps it: its first run `lv .. lv + len`, or with `len ==
+/// SPILLED` its first op, under which [`Steps::spilled`] holds its runs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Packed {
+    lv: Lv,
+    len: u32,
+}
+
+const SPILLED: u32 = u32::MAX;
+
+/// Undo (or redo) steps, oldest first. A step of one run, as every transaction and
+/// most bursts of typing are, takes 8 bytes and no heap of its own; the runs of the
+/// others (typing while remote changes came in) sit in a side table under their first
+/// op. A replica keeps up to `Config::max_undo_steps` steps, 10,000 by default: 80 KB.
+#[derive(Debug, Default)]
+pub(super) struct Steps {
+    steps: std::collections::VecDeque<Packed>,
+    spilled: std::collections::HashMap<Lv, Vec<(Lv, Lv)>>,
+}
+
+impl Steps {
+    fn pack(&mut self, step: UndoStep) -> Packed {
+        let (lv, end) = step.first;
+        match step.more {
+            None if end - lv < SPILLED => Packed { lv, len: end - lv },
+            _ => {
+                self.spilled.insert(lv, step.runs().collect());
+                Packed { lv, len: SPILLED }
+            }
+        }
+    }
+
+    fn unpack(&mut self, p: Packed) -> UndoStep {
+        if p.len != SPILLED {
+            return UndoStep::one(p.lv, p.lv + p.len);
+        }
+        let runs = self.spilled.remove(&p.lv).unwrap_or_default();
+        let mut step = UndoStep::one(p.lv, runs.first().map_or(p.lv, |r| r.1));
+        for &(lv, end) in runs.iter().skip(1) {
+            step.extend(lv, end);
+        }
+        step
+    }
+
+    /// Adds a step after the others.
+    pub(super) fn push_back(&mut self, step: UndoStep) {
+        let p = self.pack(step);
+        self.steps.push_back(p);
+    }
+
+    /// Takes the latest step out.
+    pub(super) fn pop_back(&mut self) -> Option<UndoStep> {
+        let p = self.steps.pop_back()?;
+        Some(self.unpack(p))
+    }
+
+    /// Forgets the oldest step.
+    fn pop_front(&mut self) {
+        if let Some(p) = self.steps.pop_front()
+            && p.len == SPILLED
+        {
+            self.spilled.remove(&p.lv);
+        }
+    }
+
+    /// Adds ops `lv .. end` to the latest step (see [`UndoStep::extend`]).
+    fn extend_latest(&mut self, lv: Lv, end: Lv) {
+        match self.steps.back_mut() {
+            Some(p) if p.len != SPILLED && p.lv + p.len == lv && end - p.lv < SPILLED => p.len = end - p.lv,
+            Some(_) => {
+                let mut step = self.pop_back().expect("a latest step");
+                step.extend(lv, end);
+                self.push_back(step);
+            }
+            None => {}
+        }
+    }
+
+    /// The last run of the latest step.
+    fn latest_run(&self) -> Option<(Lv, Lv)> {
+        let p = self.steps.back()?;
+        if p.len != SPILLED {
+            return Some((p.lv, p.lv + p.len));
+        }
+        self.spilled.get(&p.lv)?.last().copied()
+    }
+
+    /// Each step's first op and number of ops, oldest first.
+    fn firsts(&self) -> impl Iterator<Item = (Lv, u32)> + '_ {
+        self.steps.iter().map(|p| match p.len {
+            SPILLED => (p.lv, self.spilled.get(&p.lv).map_or(0, |r| r.iter().map(|(a, b)| b - a).sum())),
+            len => (p.lv, len),
+        })
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        self.steps.capacity()
+    }
+
+    fn clear(&mut self) {
+        self.steps.clear();
+        self.spilled.clear();
+    }
+}
+
+impl FromIterator<UndoStep> for Steps {
+    fn from_iter<I: IntoIterator<Item = UndoStep>>(iter: I) -> Steps {
+        let mut steps = Steps::default();
+        for s in iter {
+            steps.push_back(s);
+        }
+        steps
     }
 }
 
@@ -96,9 +205,10 @@ impl Doc {
             (Some(prev), Some(now)) => now.saturating_sub(prev) < group && self.follows_latest_step(lv),
             _ => false,
         };
-        match self.undo.back_mut() {
-            Some(step) if joins => step.extend(lv, end),
-            _ => self.push_undo(UndoStep::one(lv, end)),
+        if joins && !self.undo.is_empty() {
+            self.undo.extend_latest(lv, end);
+        } else {
+            self.push_undo(UndoStep::one(lv, end));
         }
         self.typed_at = typed_at;
     }
@@ -106,7 +216,7 @@ impl Doc {
     /// Whether op `lv` is the next of this replica's ops after the latest undo step's
     /// (a step's seqs stay consecutive, so [`UndoState`] names it by its first op).
     fn follows_latest_step(&self, lv: Lv) -> bool {
-        let Some((_, end)) = self.undo.back().map(UndoStep::last) else { return false };
+        let Some((_, end)) = self.undo.latest_run() else { return false };
         if end == lv {
             return true;
         }
@@ -124,7 +234,7 @@ impl Doc {
         } else if len == self.undo.capacity() {
             // Double, but never past the limit: a full history holds exactly `max`
             // steps, not the next power of two.
-            self.undo.reserve_exact(len.max(4).min(max - len));
+            self.undo.steps.reserve_exact(len.max(4).min(max - len));
         }
         self.undo.push_back(step);
     }
@@ -133,7 +243,7 @@ impl Doc {
     /// by local index), for storage to keep across restarts.
     pub fn undo_state(&self) -> UndoState {
         let log = &self.log;
-        let step = |s: &UndoStep| (log.id_of(s.first.0), s.len() as u64);
+        let step = |(lv, len): (Lv, u32)| (log.id_of(lv), len as u64);
         // A re-created run's source items may come from several writers: one entry per
         // run of one writer's consecutive ids (the re-created items are all local).
         let mut follow_ops = Vec::new();
@@ -144,8 +254,8 @@ impl Doc {
         }
         let map_prev = self.map_prev.iter().map(|(&lv, v)| (log.id_of(lv), v.clone())).collect();
         UndoState {
-            undo: self.undo.iter().map(step).collect(),
-            redo: self.redo.iter().map(step).collect(),
+            undo: self.undo.firsts().map(step).collect(),
+            redo: self.redo.firsts().map(step).collect(),
             redone: follow_ops,
             map_prev,
         }
@@ -213,7 +323,7 @@ impl Doc {
         self.typed_at = None;
         while let Some(step) = self.undo.pop_back() {
             if let Some((change, inv)) = self.invert(&step)? {
-                self.redo.push(inv);
+                self.redo.push_back(inv);
                 return Ok(Some(change));
             }
         }
@@ -226,7 +336,7 @@ impl Doc {
             return Err(Error::TransactionOpen);
         }
         self.typed_at = None;
-        while let Some(step) = self.redo.pop() {
+        while let Some(step) = self.redo.pop_back() {
             if let Some((change, inv)) = self.invert(&step)? {
                 self.push_undo(inv);
                 return Ok(Some(change));
