@@ -660,7 +660,7 @@ impl Text {
         let leaf = self.lv_leaf.get(lv)?;
         let spans = &self.leaves[leaf as usize].spans;
         for (idx, s) in spans.iter().enumerate() {
-            if lv >= s.lv && lv < s.end() {
+            if lv.wrapping_sub(s.lv) < s.len {
                 self.lv_hint.set((leaf, idx as u32));
                 return Some(Cursor { leaf, idx, off: lv - s.lv });
             }
