@@ -137,14 +137,15 @@ impl Steps {
 
     /// Adds ops `lv .. end` to the latest step (see [`UndoStep::extend`]).
     fn extend_latest(&mut self, lv: Lv, end: Lv) {
-        match self.steps.back_mut() {
-            Some(p) if p.len != SPILLED && p.lv + p.len == lv && end - p.lv < SPILLED => p.len = end - p.lv,
-            Some(_) => {
-                let mut step = self.pop_back().expect("a latest step");
-                step.extend(lv, end);
-                self.push_back(step);
-            }
-            None => {}
+        if let Some(p) = self.steps.back_mut()
+            && p.len != SPILLED
+            && p.lv + p.len == lv
+            && end - p.lv < SPILLED
+        {
+            p.len = end - p.lv;
+        } else if let Some(mut step) = self.pop_back() {
+            step.extend(lv, end);
+            self.push_back(step);
         }
     }
 
