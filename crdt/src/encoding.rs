@@ -1097,11 +1097,7 @@ fn integrate_all(doc: &mut Doc, content: &str) -> Result<(), Error> {
             i += 1;
             // The content's length in chars was checked against the inserts.
             let rest = &content[at..];
-            let bytes = if ascii {
-                r.len as usize
-            } else {
-                rest.char_indices().nth(r.len as usize).map_or(rest.len(), |(b, _)| b)
-            };
+            let bytes = if ascii { r.len as usize } else { crate::char_bytes(rest, r.len as usize) };
             let offset = text.push_content(&rest[..bytes]);
             if !text.try_integrate(r.lv, r.len, r.origin_left, r.origin_right, offset, |lv| log.id_of(lv)) {
                 return Err(bad("origin is not an earlier character", r.lv));

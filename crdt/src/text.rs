@@ -557,11 +557,7 @@ impl Text {
         if self.ascii {
             return chars;
         }
-        let s = &self.content[start as usize..];
-        match s.char_indices().nth(chars as usize) {
-            Some((b, _)) => b as u32,
-            None => s.len() as u32,
-        }
+        crate::char_bytes(&self.content[start as usize..], chars as usize) as u32
     }
 
     /// The text of a span's characters `from .. from + n`.
@@ -630,13 +626,13 @@ impl Text {
     fn find_in_leaf(&self, node: LeafId, mut pos: u32) -> Cursor {
         let leaf = &self.leaves[node as usize];
         for (idx, s) in leaf.spans.iter().enumerate() {
-            if !s.deleted {
-                if pos < s.len {
-                    self.lv_hint.set((node, idx as u32));
-                    return Cursor { leaf: node, idx, off: pos };
-                }
-                pos -= s.len;
+            // A tombstone counts as no characters: no branch on `deleted`.
+            let vis = s.len & (s.deleted as u32).wrapping_sub(1);
+            if pos < vis {
+                self.lv_hint.set((node, idx as u32));
+                return Cursor { leaf: node, idx, off: pos };
             }
+            pos -= vis;
         }
         panic!("visible position out of range of the text tree");
     }
@@ -1329,12 +1325,8 @@ impl Text {
 
 /// Splits `s` at `off`, keeping the left part in `s` and returning the right part.
 fn split_span(s: &mut Span, off: u32, ascii: bool, content: &str) -> Span {
-    let bytes = if ascii {
-        off
-    } else {
-        let t = &content[s.content as usize..];
-        t.char_indices().nth(off as usize).map_or(t.len(), |(b, _)| b) as u32
-    };
+    let bytes =
+        if ascii { off } else { crate::char_bytes(&content[s.content as usize..], off as usize) as u32 };
     let right = Span {
         lv: s.lv + off,
         len: s.len - off,

@@ -143,7 +143,7 @@ fn same_pieces(author: ReplicaId, x: &[Piece<'_>], y: &[Piece<'_>], a: u64, b: u
         byte: usize,
     }
     let byte_at = |p: &Piece<'_>, k: u64| match &p.kind {
-        PieceKind::Ins { text, .. } => text.char_indices().nth(k as usize).map_or(text.len(), |(i, _)| i),
+        PieceKind::Ins { text, .. } => crate::char_bytes(text, k as usize),
         _ => 0,
     };
     let start = |ps: &[Piece<'_>]| -> Option<Cur> {
@@ -547,7 +547,7 @@ impl Doc {
             skip = 0;
             ops.push(match op {
                 Op::Insert { origin_right, text, .. } => {
-                    let b = text.char_indices().nth(k as usize).map_or(text.len(), |(b, _)| b);
+                    let b = crate::char_bytes(&text, k as usize);
                     Op::Insert {
                         origin_left: Some(OpId::new(c.author, seq + k - 1)),
                         origin_right,

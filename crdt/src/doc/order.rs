@@ -207,11 +207,7 @@ pub(crate) fn text_from_order(
             };
             index.push((x, n, k));
             let rest = &content[byte..];
-            byte += if ascii || rest.as_bytes().get(..n as usize).is_some_and(|b| b.is_ascii()) {
-                n as usize
-            } else {
-                rest.char_indices().nth(n as usize).map_or(rest.len(), |(b, _)| b)
-            };
+            byte += if ascii { n as usize } else { crate::char_bytes(rest, n as usize) };
         }
     }
     Some(Text::from_ordered_spans(spans, &index, content.to_owned()))
