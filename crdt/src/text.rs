@@ -470,6 +470,11 @@ pub(crate) struct Text {
     /// delete usually targets an item just found, so [`Text::cursor_of_lv`] tries it
     /// before the index. Only a hint: it is checked before use.
     lv_hint: Cell<(LeafId, u32)>,
+    /// (leaf, span index, visible characters in the leaf's spans before that index) of
+    /// the last item found by position, so that the next lookup in that leaf scans on
+    /// from there instead of from its first span. Any change to a span before the index
+    /// resets it (`Text::spans_changed_from`).
+    span_finger: Cell<(LeafId, u32, u32)>,
 }
 
 impl Default for Text {
@@ -484,6 +489,7 @@ impl Default for Text {
             }],
             finger: Cell::new((NONE, 0)),
             lv_hint: Cell::new((NONE, 0)),
+            span_finger: Cell::new((NONE, 0, 0)),
             nodes: Vec::new(),
             root: 0,
             root_is_leaf: true,
@@ -623,18 +629,33 @@ impl Text {
         (node, pos)
     }
 
-    fn find_in_leaf(&self, node: LeafId, mut pos: u32) -> Cursor {
+    fn find_in_leaf(&self, node: LeafId, pos: u32) -> Cursor {
         let leaf = &self.leaves[node as usize];
-        for (idx, s) in leaf.spans.iter().enumerate() {
+        // Typing and deleting stay near the last lookup: start from its span when `pos`
+        // is at or after it.
+        let (fl, fi, fv) = self.span_finger.get();
+        let (start, mut rest) = if fl == node && pos >= fv { (fi as usize, pos - fv) } else { (0, pos) };
+        for (idx, s) in leaf.spans.iter().enumerate().skip(start) {
             // A tombstone counts as no characters: no branch on `deleted`.
             let vis = s.len & (s.deleted as u32).wrapping_sub(1);
-            if pos < vis {
+            if rest < vis {
                 self.lv_hint.set((node, idx as u32));
-                return Cursor { leaf: node, idx, off: pos };
+                self.span_finger.set((node, idx as u32, pos - rest));
+                return Cursor { leaf: node, idx, off: rest };
             }
-            pos -= vis;
+            rest -= vis;
         }
         panic!("visible position out of range of the text tree");
+    }
+
+    /// Notes that spans from index `idx` of `leaf` on changed (were resized, marked,
+    /// inserted or removed): the span finger stays good only for a change at or after
+    /// its own index.
+    fn spans_changed_from(&self, leaf: LeafId, idx: usize) {
+        let (fl, fi, _) = self.span_finger.get();
+        if fl == leaf && idx < fi as usize {
+            self.span_finger.set((NONE, 0, 0));
+        }
     }
 
     /// The cursor of item `lv` (an inserted character).
@@ -964,6 +985,7 @@ impl Text {
             } else {
                 insert_span(&mut leaf.spans, idx, new);
             }
+            self.spans_changed_from(leaf_id, idx.min(at.idx));
             // The next op most likely names these items (typing continues after them):
             // [`Text::cursor_of_lv`] tries their span first. A leaf split below may move
             // it; the hint is checked before use.
@@ -1025,6 +1047,7 @@ impl Text {
                     leaf.spans.remove(idx);
                     idx -= 1;
                 }
+                self.spans_changed_from(leaf_id, idx.min(c.idx));
                 next = idx + 1;
                 removed += n;
                 self.add_counts(leaf_id, -(n as i64), 0);
@@ -1043,8 +1066,10 @@ impl Text {
         if self.leaves[leaf_id as usize].spans.len() <= LEAF_CAP {
             return;
         }
+        let half = self.leaves[leaf_id as usize].spans.len() / 2;
+        // The span finger's index may be among the spans that move.
+        self.spans_changed_from(leaf_id, half);
         let spans = &mut self.leaves[leaf_id as usize].spans;
-        let half = spans.len() / 2;
         let mut moved = Vec::with_capacity(spans.len() - half + LEAF_GROW);
         moved.extend(spans.drain(half..));
         spans.shrink_to(half + LEAF_GROW);
@@ -1299,6 +1324,12 @@ impl Text {
         assert_eq!(self.lv_leaf.runs().map(|r| r.len).sum::<u32>(), total, "items in the leaf index");
         for l in &self.leaves {
             assert_eq!(l.vis, l.spans.iter().map(Span::vis).sum::<u32>(), "leaf visible count");
+        }
+        let (fl, fi, fv) = self.span_finger.get();
+        if fl != NONE {
+            let before =
+                &self.leaves[fl as usize].spans.get(..fi as usize).expect("span finger index in its leaf");
+            assert_eq!(before.iter().map(Span::vis).sum::<u32>(), fv, "span finger of leaf {fl}");
         }
         let (fl, fs) = self.finger.get();
         if fl != NONE && self.leaves[fl as usize].vis > 0 {
